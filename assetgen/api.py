@@ -1,0 +1,94 @@
+"""The library's verbs, as the CLI uses them: ``make_provider`` and ``build``.
+
+    from assetgen import Project, build
+    report = asyncio.run(build(Project.open("assets.toml"), offline=True))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .build import Builder, BuildReport, Controller
+from .errors import BudgetExceeded, UsageError
+from .plan import Plan
+from .project import Project
+from .providers.base import Provider
+from .report import PlainReporter, Reporter
+
+API_KEY_ENV = "ASSETGEN_API_KEY"
+BASE_URL_ENV = "ASSETGEN_BASE_URL"
+POLL_ENV = "ASSETGEN_POLL_INTERVAL"      # seconds; tests and benchmarks poll faster than the 3 s default
+
+
+@dataclass(kw_only=True)
+class BuildOptions:
+    targets: tuple[str, ...] = ()
+    offline: bool | None = None          # None: the manifest's [settings] provider
+    force: bool = False
+    keep_going: bool = False
+    jobs: int | None = None
+    budget: float | None = None
+    lock_timeout: float = 600.0
+
+
+def is_offline(project: Project, offline: bool | None) -> bool:
+    return project.manifest.settings.provider == "offline" if offline is None else offline
+
+
+def make_provider(project: Project, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
+    """The offline provider, or the gateway's with the key from the environment (never from files)."""
+    if offline:
+        from .providers.offline import OfflineProvider
+        return OfflineProvider()
+    env = os.environ if env is None else env
+    key = env.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise UsageError(f"no API key: set the {API_KEY_ENV} environment variable "
+                         f"(export {API_KEY_ENV}=...), or build placeholders with --offline")
+    from .gateway import DEFAULT_BASE_URL, GatewayClient
+    from .providers.gateway import GatewayProvider
+
+    settings = project.manifest.settings
+    try:
+        poll = float(env.get(POLL_ENV, settings.poll_interval))
+    except ValueError:
+        raise UsageError(f"{POLL_ENV} must be a number of seconds") from None
+    client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+    return GatewayProvider(client=client, poll_interval=poll, task_timeout=settings.task_timeout)
+
+
+def check_budget(plan: Plan, budget: float | None) -> None:
+    if budget is not None and plan.max_cost > budget + 1e-9:
+        bound = " (upper bound with official_fallback)" if plan.max_cost > plan.total_cost else ""
+        raise BudgetExceeded(f"this build is estimated at ${plan.max_cost:.4f}{bound}, over the budget of "
+                             f"${budget:.2f}; nothing was submitted. Raise --budget, or build fewer targets "
+                             f"(assetgen build TARGET…)")
+
+
+async def build(project: Project, options: BuildOptions | None = None, *, reporter: Reporter | None = None,
+                provider: Provider | None = None, controller: Controller | None = None,
+                on_wait: Callable[[], None] | None = None,
+                on_plan: Callable[[Plan], None] | None = None) -> BuildReport:
+    """Build the stale targets. Holds the manifest's build lock for the whole run."""
+    options = options or BuildOptions()
+    offline = is_offline(project, options.offline)
+    provider = provider or make_provider(project, offline=offline)   # a missing key fails before any work
+    reporter = reporter or PlainReporter()
+    lock = project.build_lock(timeout=options.lock_timeout, on_wait=on_wait)
+    try:
+        project.reload_lock()                    # another build may have finished while we waited
+        plan = project.plan(options.targets, offline=offline, force=options.force)
+        budget = options.budget if options.budget is not None else project.manifest.settings.budget
+        check_budget(plan, budget)
+        if on_plan is not None:
+            on_plan(plan)
+        builder = Builder(project, plan, provider, reporter=reporter,
+                          jobs=options.jobs or project.manifest.settings.jobs, budget=budget,
+                          keep_going=options.keep_going, controller=controller)
+        return await builder.run()
+    finally:
+        project.store.stat.save()
+        lock.release()
+        await provider.aclose()

@@ -1,0 +1,357 @@
+"""The scheduler: runs a ``Plan`` through a provider, in dependency order, ``jobs`` tasks at a time.
+
+Order of writes for one generation, each step durable before the next, so that a crash at any point
+loses nothing and pays nothing twice:
+
+    submit → journal (fsync) → poll → download → cache objects + index → outputs → lock → drop journal
+
+Per-target outcomes are values (``TargetResult``), not exceptions; the exit code is derived from them.
+Only a 401 (nothing can succeed) and a second Ctrl-C end the run early; the journal is intact then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import catalog
+from .errors import AuthenticationFailed, GatewayError, InsufficientBalance, TaskFailed, TaskNotFound
+from .fsutil import atomic_write
+from .journal import Journal, JournalRecord
+from .lock import LockedOutput, LockEntry
+from .manifest import Target, image_format
+from .plan import Plan, TargetPlan, price
+from .project import Project
+from .providers.base import Generation, Job, Provider
+from .report import Event, Reporter
+from .store import IndexEntry
+
+FAILED_STATES = ("failed", "blocked", "skipped", "lost")
+
+
+@dataclass
+class TargetResult:
+    name: str
+    status: str            # built | restored | shared | failed | blocked | skipped | lost
+    message: str = ""
+    cost: float = 0.0      # paid in this build
+    saved: float = 0.0     # what reuse spared (cache, lock, shared key)
+    task_id: str | None = None
+
+
+@dataclass
+class BuildReport:
+    plan: Plan
+    results: list[TargetResult] = field(default_factory=list)
+    resumed: int = 0
+    interrupted: bool = False
+
+    @property
+    def spent(self) -> float:
+        return sum(r.cost for r in self.results)
+
+    @property
+    def saved(self) -> float:
+        return sum(r.saved for r in self.results)
+
+    @property
+    def failed(self) -> list[TargetResult]:
+        return [r for r in self.results if r.status in FAILED_STATES]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.interrupted else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "results": [vars(r) for r in self.results], "spent": round(self.spent, 6),
+            "saved": round(self.saved, 6), "resumed": self.resumed, "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+        }
+
+
+class Controller:
+    """Stops a running build from outside (Ctrl-C, a watch superseding it)."""
+
+    def __init__(self) -> None:
+        self.stop_submitting = False
+        self.reason = ""
+
+    def stop(self, reason: str) -> None:
+        if not self.stop_submitting:
+            self.stop_submitting, self.reason = True, reason
+
+
+class _Events:
+    """TaskEvents for one generation: journals the task id before the provider waits on it."""
+
+    def __init__(self, builder: Builder, job: Job, name: str, record: JournalRecord | None = None) -> None:
+        self.builder, self.job, self.name, self.record = builder, job, name, record
+        self.started = time.monotonic()
+
+    def submitted(self, task_id: str, model: str) -> None:
+        self.record = JournalRecord(key=self.job.key, task_id=task_id, model=model,
+                                    targets=list(self.job.names), n=int(self.job.body["n"]))
+        self.builder.journal.write(self.record)
+        self.builder.in_flight += 1
+        self.builder.emit("submitted", self.name, f"task {task_id}", task_id=task_id)
+
+    def progress(self, status: str, progress: int) -> None:
+        self.builder.emit("progress", self.name, status, status=status, progress=progress,
+                          elapsed=time.monotonic() - self.started)
+
+    def completed(self, images: list[dict[str, Any]]) -> None:
+        if self.record is not None:
+            self.record.images = images      # a failed download can be retried from these URLs
+            self.builder.journal.write(self.record)
+
+
+class Builder:
+    def __init__(self, project: Project, plan: Plan, provider: Provider, *, reporter: Reporter,
+                 jobs: int, budget: float | None = None, keep_going: bool = False,
+                 controller: Controller | None = None) -> None:
+        self.project, self.plan, self.provider, self.reporter = project, plan, provider, reporter
+        self.journal: Journal = project.journal
+        self.budget = budget
+        self.keep_going = keep_going
+        self.controller = controller or Controller()
+        self.report = BuildReport(plan=plan)
+        self.in_flight = 0
+        self._semaphore = asyncio.Semaphore(max(1, jobs))
+        self._committed = 0.0                       # upper bound of what submitted tasks may cost
+        self._generations: dict[str, asyncio.Task[IndexEntry]] = {}
+        self._done: dict[str, asyncio.Event] = {}
+        self._ok: dict[str, bool] = {}
+        self._fatal: BaseException | None = None
+        self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
+
+    def emit(self, kind: str, target: str, message: str = "", **data: Any) -> None:
+        self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    async def run(self) -> BuildReport:
+        stale = self.plan.stale
+        self._done = {i.name: asyncio.Event() for i in stale}
+        pending = self.journal.pending()
+        planned_keys = {i.key for i in stale}
+        runners = [asyncio.create_task(self._target(i, pending)) for i in stale]
+        # Tasks from an earlier build whose key no target wants now are still collected: they are paid.
+        runners += [asyncio.create_task(self._orphan(r)) for k, r in pending.items() if k not in planned_keys]
+        try:
+            await asyncio.gather(*runners)
+        except asyncio.CancelledError:
+            self.report.interrupted = True
+            raise
+        finally:
+            for runner in runners:
+                runner.cancel()
+            await asyncio.gather(*runners, return_exceptions=True)
+        if self._fatal is not None:
+            raise self._fatal
+        return self.report
+
+    async def _target(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> None:
+        try:
+            result = await self._build_one(item, pending)
+        except _NotSubmitted as exc:
+            result = TargetResult(item.name, "skipped", str(exc))
+        except asyncio.CancelledError:
+            if self._fatal is None:
+                raise
+            result = TargetResult(item.name, "failed", "stopped: the gateway refused the API key")
+        except (GatewayError, OSError) as exc:
+            result = TargetResult(item.name, "failed", _message(exc))
+            if isinstance(exc, AuthenticationFailed):
+                self._abort(exc)
+            elif not self.keep_going:
+                self.controller.stop(f"{item.name} failed")
+        self._ok[item.name] = result.status in ("built", "restored", "shared")
+        self.report.results.append(result)
+        self.emit(result.status, item.name, result.message, cost=result.cost, spent=self.report.spent)
+        self._done[item.name].set()
+
+    async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
+        for up in item.target.upstream:
+            if up in self._done:
+                await self._done[up].wait()
+                if not self._ok.get(up):
+                    return TargetResult(item.name, "skipped", f"upstream target '{up}' was not built")
+        if item.action == "blocked":
+            hand = ", ".join(r.detail for r in item.reasons if r.kind == "hand")
+            return TargetResult(item.name, "blocked", f"{hand} was modified by hand; not overwritten "
+                                                      f"(use --force to replace it)")
+        if item.action == "restore":
+            assert item.cached is not None
+            self._write_outputs(item, item.cached)
+            return TargetResult(item.name, "restored", "from cache", saved=item.cached.cost)
+        entry_task = self._generations.get(item.key)
+        if entry_task is None:
+            entry_task = asyncio.create_task(self._generate(item, pending.get(item.key)))
+            self._generations[item.key] = entry_task
+            owner = True
+        else:
+            owner = False
+        entry = await asyncio.shield(entry_task)
+        self._write_outputs(item, entry)
+        if not owner:
+            return TargetResult(item.name, "shared", f"same image as {item.shares_with or 'another target'}",
+                                saved=entry.cost, task_id=entry.task_id)
+        if entry.placeholder:
+            return TargetResult(item.name, "built", "placeholder")
+        if item.key in self._paid:
+            return TargetResult(item.name, "built", f"task {entry.task_id}", cost=entry.cost,
+                                task_id=entry.task_id)
+        return TargetResult(item.name, "built", f"collected task {entry.task_id} (paid in an earlier build)",
+                            task_id=entry.task_id)
+
+    async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:
+        cached = self.project.store.lookup(item.key, placeholder_ok=self.provider.placeholder)
+        if cached is not None:                      # an earlier, interrupted build got this far
+            self.journal.remove(item.key)
+            return cached
+        job = Job(key=item.key, target=item.target, names=self._names(item.key), body={})
+        if record is not None:
+            self.report.resumed += 1
+            self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
+                      task_id=record.task_id)
+            gen = await self._collect(job, record, item.name)
+            return self._store(item.key, gen, paid=False)
+        if self.controller.stop_submitting:
+            raise _NotSubmitted(f"not submitted: {self.controller.reason}")
+        cost, bound = price(item.target) if not self.provider.placeholder else (0.0, 0.0)
+        if self.budget is not None and self._committed + bound > self.budget + 1e-9:
+            raise _NotSubmitted(f"not submitted: it would take spending above the budget of ${self.budget:.2f}")
+        async with self._semaphore:
+            if self.controller.stop_submitting:
+                raise _NotSubmitted(f"not submitted: {self.controller.reason}")
+            job = Job(key=item.key, target=item.target, names=job.names, body=self._body(item.target))
+            self._committed += bound
+            try:
+                gen = await self.provider.generate(job, _Events(self, job, item.name))
+            except InsufficientBalance:
+                self.controller.stop("the gateway account has insufficient balance (402)")
+                raise
+            except TaskFailed:
+                self.journal.remove(item.key)       # nothing to collect; a later build may resubmit
+                raise
+        return self._store(item.key, gen, paid=True)
+
+    async def _collect(self, job: Job, record: JournalRecord, name: str) -> Generation:
+        try:
+            return await self.provider.resume(record, _Events(self, job, name, record))
+        except TaskNotFound as exc:
+            self.journal.remove(record.key)
+            raise GatewayError(f"lost task {record.task_id} (${task_cost_of(record):.4f} paid earlier): "
+                               f"{exc}; the target is stale again and the next build pays for it anew",
+                               code="lost") from exc
+        except TaskFailed:
+            self.journal.remove(record.key)
+            raise
+
+    async def _orphan(self, record: JournalRecord) -> None:
+        name = record.targets[0] if record.targets else record.key[:12]
+        job = Job(key=record.key, target=None, names=tuple(record.targets), body={})  # type: ignore[arg-type]
+        self.emit("resumed", name, f"collecting task {record.task_id} from an earlier build (for the cache)")
+        self.report.resumed += 1
+        try:
+            gen = await self._collect(job, record, name)
+            self._store(record.key, gen, paid=False)
+        except GatewayError as exc:
+            self.emit("notice", name, f"could not collect task {record.task_id}: {_message(exc)}")
+
+    def _store(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
+        store = self.project.store
+        images = tuple(store.put_image(data) for data in gen.images)
+        entry = IndexEntry(key=key, images=images, model=gen.model, task_id=gen.task_id, cost=gen.cost,
+                           placeholder=gen.placeholder, built_at=_now())
+        store.record(entry)
+        self.journal.remove(key)
+        if paid:
+            self._paid.add(key)
+        return entry
+
+    # -- files ----------------------------------------------------------------------------------------
+
+    def _write_outputs(self, item: TargetPlan, entry: IndexEntry) -> None:
+        store = self.project.store
+        root = self.project.root
+        if len(entry.images) < len(item.target.outputs):
+            raise GatewayError(f"got {len(entry.images)} images for {len(item.target.outputs)} outputs")
+        outputs = []
+        for out, image in zip(item.target.outputs, entry.images):
+            data = store.read_image(image)
+            if data is None:
+                raise GatewayError(f"cached image {image.sha256[:12]} vanished from {store.objects}; "
+                                   f"run the build again")
+            path = root / out
+            atomic_write(path, data, durable=True)
+            store.stat.remember(path, image.sha256)
+            outputs.append(LockedOutput(path=out, sha256=image.sha256, size=image.size))
+        self.project.lock.entries[item.name] = LockEntry(
+            key=item.key, model=entry.model, outputs=tuple(outputs), spec=item.spec, cost=entry.cost,
+            task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder)
+        self.project.lock.save()
+
+    def _body(self, target: Target) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": target.model, "action": target.action, "prompt": target.prompt, "n": target.n,
+            "seed": target.seed, "aspect_ratio": target.aspect_ratio, "resolution": target.resolution,
+        }
+        if target.references:
+            body["image_urls"] = [self._reference_url(target, r) for r in target.references]
+        for flag in ("google_search", "google_image_search", "official_fallback"):
+            if getattr(target, flag):
+                body[flag] = True
+        return body
+
+    def _reference_url(self, target: Target, ref: Any) -> str:
+        if ref.kind == "url":
+            return str(ref.value)
+        if ref.kind == "target":
+            rel = self.project.manifest.targets[ref.value].outputs[0]
+        else:
+            rel = ref.value
+        base = self.project.manifest.settings.reference_base_url
+        if base:
+            return base.rstrip("/") + "/" + rel
+        data = (self.project.root / rel).read_bytes()
+        if len(data) > catalog.MAX_REFERENCE_BYTES:
+            raise GatewayError(f"reference {ref.raw} is over 30 MB", code="reference_too_large")
+        fmt = image_format(data[:12])
+        if fmt is None:
+            raise GatewayError(f"reference {ref.raw} is not a JPG, PNG or WEBP image", code="reference_format")
+        mime = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}[fmt]
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+    def _names(self, key: str) -> tuple[str, ...]:
+        return tuple(i.name for i in self.plan.items if i.key == key)
+
+    def _abort(self, exc: BaseException) -> None:
+        """401: nothing can succeed; stop everything now (the journal keeps what was submitted)."""
+        if self._fatal is None:
+            self._fatal = exc
+            self.controller.stop("the gateway refused the API key")
+            for task in self._generations.values():
+                task.cancel()
+
+
+class _NotSubmitted(GatewayError):
+    pass
+
+
+def task_cost_of(record: JournalRecord) -> float:
+    model = catalog.BY_ID.get(record.model)
+    return model.price * record.n if model else 0.0
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) or exc.__class__.__name__
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

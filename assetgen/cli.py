@@ -1,0 +1,312 @@
+"""The ``assetgen`` command: parse, wire up, call the library, turn ``AssetgenError`` into exit codes.
+
+Exit codes: 0 success; 1 a build or check failed; 2 usage, manifest or configuration errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import catalog
+from .api import BuildOptions, build, is_offline, make_provider
+from .build import BuildReport, Controller
+from .errors import AssetgenError
+from .project import CACHE_DIR, Project
+from .report import LiveReporter, PlainReporter, QuietReporter, money, render_markdown, render_plan, render_summary
+from .starter import STARTER_MANIFEST
+
+T = TypeVar("T")
+
+
+class Context:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def project(self) -> Project:
+        return Project.open(self.file)
+
+
+def _fail(exc: AssetgenError) -> None:
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssetgenError as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-f", "--file", "file", default="assets.toml", show_default=True, metavar="PATH",
+              help="The manifest to use.")
+@click.version_option(package_name="assetgen-build", prog_name="assetgen")
+@click.pass_context
+def cli(ctx: click.Context, file: str) -> None:
+    """Declare AI-generated images once; build only what changed; never pay twice."""
+    ctx.obj = Context(file)
+
+
+# -- plan -------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              help="Output format (markdown: a table for a pull-request comment).")
+@click.option("--check", is_flag=True, help="Exit 1 if anything is stale (for CI).")
+@click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
+@click.option("--all", "list_all", is_flag=True, help="List every up-to-date target too.")
+@click.pass_obj
+def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, offline: bool | None,
+         list_all: bool) -> None:
+    """Show what a build would do, why, and what it would cost. Never calls the gateway."""
+    project = obj.project()
+    try:
+        result = project.plan(targets, offline=offline or None)
+    finally:
+        project.close()
+    if as_json or fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        click.echo(render_plan(result, list_all=list_all))
+    if check and result.stale:
+        sys.exit(1)
+
+
+# -- build ------------------------------------------------------------------------------------------
+
+@cli.command(name="build")
+@click.argument("targets", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Show the plan and build nothing (same as `plan`).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Tasks in flight at once [default: settings.jobs].")
+@click.option("--budget", type=click.FloatRange(min=0), help="Refuse a build whose estimate exceeds USD.")
+@click.option("--keep-going", is_flag=True, help="Go on with other targets after one fails.")
+@click.option("--force", is_flag=True, help="Replace outputs that were modified by hand.")
+@click.option("--offline", is_flag=True, default=None, help="Render placeholders locally; costs nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for another build of this manifest to finish.")
+@click.pass_obj
+def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
+              keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float) -> None:
+    """Build stale targets (and what they depend on)."""
+    project = obj.project()
+    if dry_run:
+        try:
+            click.echo(render_plan(project.plan(targets, offline=offline or None, force=force)))
+        finally:
+            project.close()
+        return
+    options = BuildOptions(targets=targets, offline=offline or None, force=force, keep_going=keep_going,
+                           jobs=jobs, budget=budget, lock_timeout=wait)
+    offline_now = is_offline(project, options.offline)
+    provider = make_provider(project, offline=offline_now)       # no key: exit 2 before any work
+    live = not (quiet or as_json) and sys.stdout.isatty()
+    stream = sys.stderr if as_json else sys.stdout
+    state: dict[str, Any] = {}
+
+    def on_plan(p: Any) -> None:
+        state["plan"] = p
+        if not (quiet or as_json) and p.stale:
+            cost = f", estimated {money(p.total_cost)}" if p.total_cost else ""
+            click.echo(f"Building {len(p.stale)} of {len(p.items)} targets{cost}.", file=stream)
+        if live and p.stale:
+            reporter.start(len(p.stale))
+
+    reporter: Any
+    if as_json or quiet:
+        reporter = QuietReporter()
+    elif live:
+        reporter = _LazyLive(stream)
+    else:
+        reporter = PlainReporter(stream)
+
+    def waiting() -> None:
+        click.echo("Another build of this manifest is running; waiting for it to finish…", err=True)
+
+    async def main(controller: Controller) -> BuildReport:
+        try:
+            return await build(project, options, reporter=reporter, provider=provider, controller=controller,
+                               on_wait=waiting, on_plan=on_plan)
+        finally:
+            reporter.close() if hasattr(reporter, "close") else None
+
+    try:
+        report = _run_interruptible(main)
+    finally:
+        project.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(render_summary(report), file=stream)
+        for failure in report.failed:
+            click.echo(f"  {failure.name}: {failure.status}: {failure.message}", err=True)
+    sys.exit(report.exit_code)
+
+
+class _LazyLive:
+    """Starts rich's live view only once there is something to show."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.view: LiveReporter | None = None
+
+    def start(self, total: int) -> None:
+        self.view = LiveReporter(total, self.stream).__enter__()
+
+    def emit(self, event: Any) -> None:
+        if self.view is not None:
+            self.view.emit(event)
+
+    def close(self) -> None:
+        if self.view is not None:
+            self.view.__exit__(None, None, None)
+            self.view = None
+
+
+def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> T:
+    """Run ``main`` with Ctrl-C handling: first stops submitting, second exits now (journal intact)."""
+    controller = Controller()
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(main(controller))
+    presses = 0
+
+    def on_interrupt() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            controller.stop("interrupted (Ctrl-C)")
+            click.echo("\nStopping: no new tasks will be submitted; waiting for the ones in flight. "
+                       "Press Ctrl-C again to exit now.", err=True)
+        else:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass  # not the main thread (or Windows): plain KeyboardInterrupt applies
+    try:
+        return loop.run_until_complete(task)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        click.echo("Interrupted. Tasks in flight are recorded in .assetgen/journal and are paid for; run "
+                   "`assetgen build` again to collect them without paying twice.", err=True)
+        sys.exit(130)
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+# -- models, explain, gc, init ----------------------------------------------------------------------
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def models(as_json: bool) -> None:
+    """The gateway's models: ids, prices, resolutions, ratios, actions."""
+    if as_json:
+        click.echo(json.dumps([{**vars(m)} for m in catalog.MODELS], indent=2))
+        return
+    width = max(len(m.id) for m in catalog.MODELS)
+    click.echo(f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  resolutions     actions")
+    for m in catalog.MODELS:
+        click.echo(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {m.price:>10.6g}  "
+                   f"{', '.join(m.resolutions):<15} {', '.join(m.actions)}")
+    click.echo("")
+    for family in dict.fromkeys(m.family for m in catalog.MODELS):
+        ratios = next(m.ratios for m in catalog.MODELS if m.family == family)
+        click.echo(f"{family} ratios: {', '.join(ratios)}")
+    click.echo("\nThe -official ids are the same model on a direct channel: switching tier does not change a key.")
+
+
+@cli.command()
+@click.argument("target")
+@click.pass_obj
+def explain(obj: Context, target: str) -> None:
+    """A target's key, the inputs that made it, and what differs from the lock."""
+    project = obj.project()
+    try:
+        project.manifest.select([target])
+        item = next(i for i in project.plan([target]).items if i.name == target)
+    finally:
+        project.close()
+    t = item.target
+    width, height = t.size
+    click.echo(f"{target}\n  key        {item.key}")
+    click.echo(f"  status     {'up to date' if not item.stale else item.action + ': ' + '; '.join(map(str, item.reasons))}")
+    click.echo(f"  model      {t.model} ({t.spec_model.series}, {t.spec_model.tier}; key uses family {t.spec_model.family})")
+    click.echo(f"  size       {t.aspect_ratio} at {t.resolution} = {width}x{height} px, n={t.n}, seed={t.seed}")
+    click.echo(f"  action     {t.action}")
+    for flag in ("google_search", "google_image_search", "official_fallback"):
+        if getattr(t, flag):
+            click.echo(f"  {flag:<10} true")
+    click.echo("  prompt     " + t.prompt.replace("\n", "\n             "))
+    for ref in item.spec["references"]:
+        click.echo(f"  reference  {ref['ref']} → {ref['digest'][:23]}…")
+    for out in t.outputs:
+        click.echo(f"  output     {out}")
+    if item.locked:
+        lk = item.locked
+        click.echo(f"  lock       key {lk.key[:16]}… model {lk.model}, cost {money(lk.cost)}, "
+                   f"built {lk.built_at or '?'}{' (placeholder)' if lk.placeholder else ''}"
+                   f"{', task ' + lk.task_id if lk.task_id else ''}")
+    else:
+        click.echo("  lock       not built yet")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.pass_obj
+def gc(obj: Context, dry_run: bool) -> None:
+    """Remove cached images that the lock no longer references."""
+    project = obj.project()
+    try:
+        keep = {o.sha256 for e in project.lock.entries.values() for o in e.outputs}
+        if dry_run:
+            objects = list(project.store.objects.glob("*/*.jpg")) if project.store.objects.exists() else []
+            unused = [p for p in objects if p.stem not in keep]
+            click.echo(f"Would remove {len(unused)} cached images ({sum(p.stat().st_size for p in unused) / 1e6:.1f} MB).")
+            return
+        removed, freed = project.store.gc(keep)
+        click.echo(f"Removed {removed} cached images ({freed / 1e6:.1f} MB); kept {len(keep)} referenced by the lock.")
+    finally:
+        project.close()
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+@click.pass_obj
+def init(obj: Context, force: bool) -> None:
+    """Write a commented starter assets.toml and ignore .assetgen/ in git."""
+    path = Path(obj.file)
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} already exists (use --force to overwrite it)")
+    path.write_text(STARTER_MANIFEST, encoding="utf-8")
+    ignore = path.parent / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    if not any(line.strip().rstrip("/") in (CACHE_DIR, "/" + CACHE_DIR) for line in lines):
+        with ignore.open("a", encoding="utf-8") as handle:
+            if lines and lines[-1].strip():
+                handle.write("\n")
+            handle.write(f"# assetgen's local cache\n{CACHE_DIR}/\n")
+    click.echo(f"Wrote {path} and added {CACHE_DIR}/ to {ignore}. Next: assetgen plan")
+
+
+def main() -> None:
+    cli(prog_name="assetgen")

@@ -1,0 +1,134 @@
+"""The exception tree. Every message is written for the person at the terminal.
+
+    AssetgenError                 exit 1 unless said otherwise; the CLI prints "Error: <message>"
+    ├── UsageError                exit 2: bad command-line use, missing configuration (e.g. no API key)
+    ├── ManifestError             exit 2: every problem in assets.toml at once (a list of Problem)
+    ├── StateError                exit 2: a corrupt or too-new lock, cache or journal file
+    ├── BuildLocked               another build holds the manifest's lock and we gave up waiting
+    ├── BudgetExceeded            the estimate is above --budget / [settings] budget
+    ├── BuildFailed               some targets failed (carries the per-target results)
+    └── GatewayError              the gateway said no, or could not be reached
+        ├── InvalidRequest        400: this target's parameters; never retried
+        ├── AuthenticationFailed  401: stop the whole build at once
+        ├── InsufficientBalance   402: stop submitting, let in-flight tasks finish
+        ├── TaskNotFound          404: a resumed task the gateway no longer knows (lost)
+        ├── RateLimited           429 after every retry
+        ├── ServerError           5xx after every retry
+        ├── GatewayUnreachable    connection errors/timeouts after every retry
+        ├── SubmissionUncertain   a submit timed out after being sent: never blindly resent
+        ├── TaskFailed            the task ended `failed` (server's message)
+        └── DownloadFailed        a result could not be downloaded (expired URL, network)
+
+Library code raises these; only ``cli`` turns them into output and exit codes. Anything else that
+escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AssetgenError(Exception):
+    """Base class: ``str(exc)`` is shown to the user as it is."""
+
+    exit_code: int = 1
+
+
+class UsageError(AssetgenError):
+    exit_code = 2
+
+
+class StateError(AssetgenError):
+    exit_code = 2
+
+
+class BuildLocked(AssetgenError):
+    pass
+
+
+class BudgetExceeded(AssetgenError):
+    pass
+
+
+class BuildFailed(AssetgenError):
+    pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in the manifest, located as precisely as we can."""
+
+    message: str
+    target: str | None = None
+    field: str | None = None
+    line: int | None = None
+
+    def render(self, file: str) -> str:
+        where = f"{file}:{self.line}" if self.line else file
+        parts = []
+        if self.target:
+            parts.append(f"target '{self.target}'")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        subject = (", ".join(parts) + ": ") if parts else ""
+        return f"{where}: {subject}{self.message}"
+
+
+class ManifestError(AssetgenError):
+    exit_code = 2
+
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.target or "", p.field or ""))
+        count = len(self.problems)
+        head = f"{file}: {count} problem{'s' if count != 1 else ''} in the manifest; nothing was built"
+        super().__init__("\n".join([head, *("  " + p.render(file) for p in self.problems)]))
+
+
+class GatewayError(AssetgenError):
+    """An answer (or silence) from the gateway. ``message`` is the server's own words when it sent any."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class InvalidRequest(GatewayError):
+    pass
+
+
+class AuthenticationFailed(GatewayError):
+    pass
+
+
+class InsufficientBalance(GatewayError):
+    pass
+
+
+class TaskNotFound(GatewayError):
+    pass
+
+
+class RateLimited(GatewayError):
+    pass
+
+
+class ServerError(GatewayError):
+    pass
+
+
+class GatewayUnreachable(GatewayError):
+    pass
+
+
+class SubmissionUncertain(GatewayError):
+    pass
+
+
+class TaskFailed(GatewayError):
+    pass
+
+
+class DownloadFailed(GatewayError):
+    pass

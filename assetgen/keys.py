@@ -1,0 +1,72 @@
+"""Content keys: a target's canonical spec → a SHA-256 key.
+
+The key covers exactly what changes the generated pixels: model *family* (tiers are channels of one
+model), action, prompt, n, seed, ratio, resolution, search flags, and each reference in order — a
+file by the SHA-256 of its bytes, an ``@target`` by that target's key, a URL by its text. It does not
+cover output paths, ``official_fallback`` or build settings, so moving an output or switching tier
+never pays for a new image. ``KEY_VERSION`` is part of the hash: changing the recipe invalidates
+every key at once, on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .manifest import Manifest, Reference, Target
+
+KEY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class KeyedTarget:
+    target: Target
+    key: str
+    spec: dict[str, Any]     # the canonical fields that made the key; recorded in the lock for diffs
+
+
+def reference_digest(ref: Reference, hash_file: Callable[[Path], str], keys: Mapping[str, str]) -> str:
+    if ref.kind == "file":
+        assert ref.path is not None
+        return "sha256:" + hash_file(ref.path)
+    if ref.kind == "target":
+        return "key:" + keys[ref.value]
+    return "url:" + ref.value
+
+
+def canonical_spec(target: Target, ref_digests: list[str]) -> dict[str, Any]:
+    return {
+        "family": target.spec_model.family,
+        "action": target.action,
+        "prompt": target.prompt,
+        "n": target.n,
+        "seed": target.seed,
+        "aspect_ratio": target.aspect_ratio,
+        "resolution": target.resolution,
+        "google_search": target.google_search,
+        "google_image_search": target.google_image_search,
+        "references": [{"ref": r.raw, "digest": d} for r, d in zip(target.references, ref_digests)],
+    }
+
+
+def key_of(spec: Mapping[str, Any]) -> str:
+    # The reference's spelling ("ref") is kept for diffs but is not part of the key: only content is.
+    hashed = {**spec, "references": [r["digest"] for r in spec["references"]], "v": KEY_VERSION}
+    blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def compute_keys(manifest: Manifest, hash_file: Callable[[Path], str]) -> dict[str, KeyedTarget]:
+    """Keys for every target, in the manifest's topological order (upstream keys exist first)."""
+    keys: dict[str, str] = {}
+    keyed: dict[str, KeyedTarget] = {}
+    for name, target in manifest.targets.items():
+        digests = [reference_digest(r, hash_file, keys) for r in target.references]
+        spec = canonical_spec(target, digests)
+        keys[name] = key_of(spec)
+        keyed[name] = KeyedTarget(target=target, key=keys[name], spec=spec)
+    return keyed

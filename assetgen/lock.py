@@ -1,0 +1,107 @@
+"""``assets.lock``: what was built, from which spec, into which files. Committed with the images.
+
+The file is TOML written with tomli-w, keys sorted at every level, so it is byte-for-byte stable
+across runs and diffs well; it is rewritten atomically and only when its content changes.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .errors import StateError
+from .fsutil import atomic_write
+
+LOCK_VERSION = 1
+HEADER = "# assets.lock: written by assetgen. Commit it with the images; do not edit by hand.\n"
+
+
+@dataclass(frozen=True)
+class LockedOutput:
+    path: str        # relative to the manifest's folder, '/' separators
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    key: str
+    model: str                       # the model id submitted
+    outputs: tuple[LockedOutput, ...]
+    spec: dict[str, Any]             # the canonical fields that made the key (for "what changed")
+    cost: float = 0.0
+    task_id: str | None = None
+    built_at: str = ""
+    placeholder: bool = False
+
+    def to_toml(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "key": self.key, "model": self.model, "cost": self.cost, "built_at": self.built_at,
+            "placeholder": self.placeholder, "spec": self.spec,
+            "outputs": [{"path": o.path, "sha256": o.sha256, "size": o.size} for o in self.outputs],
+        }
+        if self.task_id:
+            data["task_id"] = self.task_id
+        return data
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any]) -> LockEntry:
+        return cls(
+            key=str(data["key"]), model=str(data["model"]),
+            outputs=tuple(LockedOutput(path=o["path"], sha256=o["sha256"], size=int(o["size"]))
+                          for o in data["outputs"]),
+            spec=dict(data["spec"]), cost=float(data.get("cost", 0.0)), task_id=data.get("task_id"),
+            built_at=str(data.get("built_at", "")), placeholder=bool(data.get("placeholder", False)))
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+@dataclass
+class Lock:
+    path: Path
+    entries: dict[str, LockEntry] = field(default_factory=dict)
+    _written: bytes | None = None     # what is on disk now, so unchanged content is never rewritten
+
+    @classmethod
+    def load(cls, path: Path) -> Lock:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return cls(path=path)
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+            version = data.get("version")
+            if version != LOCK_VERSION:
+                raise StateError(f"{path} has format version {version!r}; this assetgen reads version "
+                                 f"{LOCK_VERSION}. Upgrade assetgen, or delete the lock to start afresh.")
+            entries = {name: LockEntry.from_toml(item) for name, item in data.get("targets", {}).items()}
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+            hint = " (it holds git conflict markers: resolve the conflict, or take either side and run " \
+                   "`assetgen build`)" if b"<<<<<<<" in raw else ""
+            raise StateError(f"{path} is damaged and cannot be read: {exc}{hint}. Restore it from git "
+                             f"(git checkout -- {path.name}); deleting it makes every target look new.") from exc
+        return cls(path=path, entries=entries, _written=raw)
+
+    def render(self) -> bytes:
+        body = {"version": LOCK_VERSION,
+                "targets": {name: e.to_toml() for name, e in self.entries.items()}}
+        return (HEADER + tomli_w.dumps(_sorted(body))).encode("utf-8")
+
+    def save(self) -> bool:
+        """Write the lock if its content changed. Returns whether it wrote."""
+        data = self.render()
+        if data == self._written:
+            return False
+        atomic_write(self.path, data, durable=True)
+        self._written = data
+        return True

@@ -1,0 +1,207 @@
+"""What a build would do, and why: (manifest keys, lock, local cache, file hashes) → ``Plan``.
+
+Each target gets an action and the reasons that make it stale (doit's ``DependencyStatus``), so
+``plan``, ``explain``, ``--json`` and ``build`` print and act on one computation and never recompute.
+Nothing here writes except the stat cache, and nothing touches the network.
+
+Actions, cheapest first:
+  ``none``      up to date: key equals the lock's and every output has its locked hash
+  ``restore``   the images for this key are in the cache (or still on disk): copied, free
+  ``share``     another target in this plan generates the same key: one task serves both, free
+  ``resume``    a task an interrupted build submitted (paid already): collected, not resubmitted
+  ``generate``  a paid task (or a placeholder offline)
+  ``blocked``   an output was changed by hand: left alone unless --force
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .keys import KeyedTarget
+from .lock import Lock, LockEntry
+from .manifest import Manifest, Target
+from .store import CachedImage, IndexEntry, Store
+
+_SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
+                "google_search", "google_image_search")
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str          # new | spec | reference | upstream | missing | hand | placeholder
+    detail: str = ""
+
+    def __str__(self) -> str:
+        text = {
+            "new": "new target",
+            "spec": "spec changed: {}",
+            "reference": "reference changed: {}",
+            "upstream": "upstream changed: {}",
+            "missing": "output missing: {}",
+            "hand": "modified by hand: {}",
+            "placeholder": "placeholder to be replaced",
+        }[self.kind]
+        return text.format(self.detail)
+
+
+@dataclass
+class TargetPlan:
+    name: str
+    target: Target
+    key: str
+    spec: dict[str, Any]
+    action: str                                 # none | restore | share | resume | generate | blocked
+    reasons: list[Reason] = field(default_factory=list)
+    cost: float = 0.0                           # at the submitted model's price
+    max_cost: float = 0.0                       # with official_fallback: at the official price
+    shares_with: str | None = None
+    cached: IndexEntry | None = None            # where restore takes its images from
+    locked: LockEntry | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.action != "none"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "key": self.key, "action": self.action, "stale": self.stale,
+            "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in self.reasons],
+            "model": self.target.model, "n": self.target.n, "cost": round(self.cost, 6),
+            "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
+            "outputs": list(self.target.outputs),
+        }
+
+
+@dataclass
+class Plan:
+    items: list[TargetPlan]
+    offline: bool
+
+    @property
+    def stale(self) -> list[TargetPlan]:
+        return [i for i in self.items if i.stale]
+
+    @property
+    def total_cost(self) -> float:
+        return sum(i.cost for i in self.items)
+
+    @property
+    def max_cost(self) -> float:
+        return sum(i.max_cost for i in self.items)
+
+    def count(self, action: str) -> int:
+        return sum(1 for i in self.items if i.action == action)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "offline": self.offline,
+            "targets": [i.to_json() for i in self.items],
+            "stale": len(self.stale), "up_to_date": self.count("none"),
+            "to_generate": self.count("generate"), "total_cost": round(self.total_cost, 6),
+            "max_cost": round(self.max_cost, 6),
+        }
+
+
+def price(target: Target) -> tuple[float, float]:
+    """(cost, upper bound) in USD of generating this target once."""
+    model = target.spec_model
+    cost = model.price * target.n
+    bound = model.official.price * target.n if target.official_fallback else cost
+    return cost, max(cost, bound)
+
+
+def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
+    """Why ``spec`` differs from the spec recorded in the lock, field by field."""
+    old = locked.spec
+    reasons: list[Reason] = []
+    changed = [f for f in _SPEC_FIELDS if old.get(f) != spec.get(f)]
+    new_refs, old_refs = spec["references"], old.get("references", [])
+    if [r["ref"] for r in new_refs] != [r.get("ref") for r in old_refs]:
+        changed.append("references")
+    else:
+        for new, prev in zip(new_refs, old_refs):
+            if new["digest"] != prev.get("digest"):
+                kind = "upstream" if new["ref"].startswith("@") else "reference"
+                reasons.append(Reason(kind, new["ref"]))
+    if changed:
+        label = ["model" if f == "family" else f for f in changed]
+        reasons.insert(0, Reason("spec", ", ".join(label)))
+    return reasons
+
+
+def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, store: Store, *,
+              selection: list[str] | None = None, offline: bool = False, force: bool = False,
+              in_flight: set[str] | None = None) -> Plan:
+    names = selection if selection is not None else list(keyed)
+    items: list[TargetPlan] = []
+    generating: dict[str, str] = {}             # key → first target that generates it in this plan
+    root = manifest.root
+    for name in names:
+        kt = keyed[name]
+        target = kt.target
+        locked = lock.entries.get(name)
+        item = TargetPlan(name=name, target=target, key=kt.key, spec=kt.spec, action="none", locked=locked)
+        reasons = item.reasons
+        same_key = locked is not None and locked.key == kt.key
+        if locked is None:
+            reasons.append(Reason("new"))
+        elif not same_key:
+            reasons.extend(spec_reasons(kt.spec, locked) or [Reason("spec", "key recipe")])
+        elif locked.placeholder and not offline:
+            reasons.append(Reason("placeholder"))
+        locked_hashes = {o.path: o.sha256 for o in locked.outputs} if locked else {}
+        hand: list[str] = []
+        for index, out in enumerate(target.outputs):
+            current = store.stat.probe(root / out)
+            if current is None:
+                if same_key:
+                    reasons.append(Reason("missing", out))
+            elif current != locked_hashes.get(out):
+                # A file we did not write (or wrote and someone changed): never overwrite it silently.
+                if not _is_expected(store, kt.key, index, current, offline):
+                    hand.append(out)
+        reasons.extend(Reason("hand", out) for out in hand)
+        if reasons:
+            _decide(item, hand, store, generating, offline, force, in_flight or set())
+        items.append(item)
+    return Plan(items=items, offline=offline)
+
+
+def _is_expected(store: Store, key: str, index: int, current: str, offline: bool) -> bool:
+    """True if the file on disk already holds the image the cache has for this key (e.g. a copy)."""
+    entry = store.lookup(key, placeholder_ok=offline)
+    return entry is not None and index < len(entry.images) and entry.images[index].sha256 == current
+
+
+def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[str, str],
+            offline: bool, force: bool, in_flight: set[str]) -> None:
+    if hand and not force:
+        item.action = "blocked"
+        return
+    cached = store.lookup(item.key, placeholder_ok=offline)
+    if cached is None and item.locked is not None and item.locked.key == item.key:
+        cached = _entry_from_lock(item.locked, store, offline)
+    if cached is not None:
+        item.action, item.cached = "restore", cached
+    elif item.key in generating:
+        item.action, item.shares_with = "share", generating[item.key]
+    elif item.key in in_flight and not offline:
+        item.action = "resume"
+        generating[item.key] = item.name
+    else:
+        item.action = "generate"
+        generating[item.key] = item.name
+        if not offline:
+            item.cost, item.max_cost = price(item.target)
+
+
+def _entry_from_lock(locked: LockEntry, store: Store, offline: bool) -> IndexEntry | None:
+    """The lock's own images, if every one is still in the object store (e.g. after an output move)."""
+    if locked.placeholder and not offline:
+        return None
+    images = tuple(CachedImage(o.sha256, o.size) for o in locked.outputs)
+    if not all(store.has_image(i) for i in images):
+        return None
+    return IndexEntry(key=locked.key, images=images, model=locked.model, task_id=locked.task_id,
+                      cost=locked.cost, placeholder=locked.placeholder, built_at=locked.built_at)

@@ -1,0 +1,87 @@
+"""A manifest together with its lock, cache and journal: the library's entry point.
+
+    project = Project.open("assets.toml")
+    plan = project.plan()
+    report = build(project, offline=True)      # see assetgen.api
+
+``Project`` owns the paths beside the manifest (``assets.lock``, ``.assetgen/``) and the one-build-at-a-
+time file lock; it knows nothing about providers or output formats.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from . import manifest as manifest_mod
+from .errors import AssetgenError, BuildLocked
+from .journal import Journal
+from .keys import KeyedTarget, compute_keys
+from .lock import Lock
+from .manifest import Manifest
+from .plan import Plan, make_plan
+from .store import Store
+
+LOCK_NAME = "assets.lock"
+CACHE_DIR = ".assetgen"
+
+
+class Project:
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.root = manifest.root
+        self.cache_dir = self.root / CACHE_DIR
+        self.store = Store(self.cache_dir)
+        self.journal = Journal(self.cache_dir / "journal")
+        self.lock = Lock.load(self.root / LOCK_NAME)
+        self._keyed: dict[str, KeyedTarget] | None = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] = "assets.toml") -> Project:
+        return cls(manifest_mod.load(path))
+
+    @property
+    def keyed(self) -> dict[str, KeyedTarget]:
+        if self._keyed is None:
+            def hash_file(path: Path) -> str:
+                try:
+                    return self.store.stat.sha256(path)
+                except OSError as exc:
+                    raise AssetgenError(f"cannot read reference file {path}: {exc.strerror}") from exc
+            self._keyed = compute_keys(self.manifest, hash_file)
+        return self._keyed
+
+    def reload_lock(self) -> None:
+        self.lock = Lock.load(self.root / LOCK_NAME)
+
+    def plan(self, targets: list[str] | tuple[str, ...] = (), *, offline: bool | None = None,
+             force: bool = False) -> Plan:
+        """What a build would do. ``offline`` defaults to the manifest's ``provider`` setting."""
+        if offline is None:
+            offline = self.manifest.settings.provider == "offline"
+        selection = self.manifest.select(list(targets)) if targets else None
+        return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
+                         offline=offline, force=force, in_flight=set(self.journal.pending()))
+
+    def build_lock(self, *, timeout: float, on_wait: Any = None) -> filelock.BaseFileLock:
+        """Take the one-build-at-a-time lock, waiting up to ``timeout`` seconds (``on_wait`` is told)."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.cache_dir / "build.lock"))
+        try:
+            lock.acquire(timeout=0)
+            return lock
+        except filelock.Timeout:
+            if on_wait is not None:
+                on_wait()
+        try:
+            lock.acquire(timeout=timeout)
+        except filelock.Timeout:
+            raise BuildLocked(f"another assetgen build of {self.manifest.path} is still running; gave up "
+                              f"waiting after {timeout:.0f} s. Wait for it to finish (or pass --wait SECONDS)") from None
+        return lock
+
+    def close(self) -> None:
+        self.store.close()

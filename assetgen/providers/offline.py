@@ -1,0 +1,25 @@
+"""Offline provider: deterministic placeholder JPEGs at the target's exact pixel size, for free."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..placeholder import render_placeholder
+from .base import Generation, Job, Provider, TaskEvents
+
+
+class OfflineProvider(Provider):
+    name = "offline"
+    placeholder = True
+
+    async def generate(self, job: Job, events: TaskEvents) -> Generation:
+        width, height = job.target.size
+        n = int(job.body["n"])
+
+        def render() -> list[bytes]:
+            return [render_placeholder(name=job.target.name, prompt=job.target.prompt, width=width,
+                                       height=height, index=i, total=n) for i in range(n)]
+
+        # Encoding a 4K JPEG takes a while; a thread keeps other targets moving.
+        images = await asyncio.to_thread(render)
+        return Generation(images=images, model=job.body["model"], task_id=None, cost=0.0, placeholder=True)

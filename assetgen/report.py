@@ -1,0 +1,210 @@
+"""Everything assetgen shows a person: plans, build progress, summaries. Injected, never global.
+
+Reporters receive ``Event``s from the build: ``PlainReporter`` writes one line per event (CI, pipes),
+``LiveReporter`` draws a live table with rich on a terminal, ``QuietReporter`` only keeps failures.
+Core code never prints; it emits events or returns values that these functions render.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from .build import BuildReport
+    from .plan import Plan, TargetPlan
+
+ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
+                "generate": "generate", "blocked": "blocked"}
+_LISTED_UP_TO_DATE = 20
+
+
+def money(value: float) -> str:
+    return f"${value:.4f}".rstrip("0").rstrip(".") if value else "free"
+
+
+def usd(value: float) -> str:
+    return f"${value:.2f}" if value >= 0.1 or value == 0 else f"${value:.4f}"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str          # submitted | progress | resumed | built | restored | shared | failed | blocked | skipped | lost | notice
+    target: str
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Reporter(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+# -- plans ------------------------------------------------------------------------------------------
+
+def _why(item: TargetPlan) -> str:
+    text = "; ".join(str(r) for r in item.reasons)
+    if item.action == "restore":
+        text += " (images in cache)"
+    elif item.action == "share":
+        text += f" (same key as {item.shares_with}: one generation)"
+    elif item.action == "resume":
+        text += " (task submitted by an earlier build, already paid: collected)"
+    elif item.action == "blocked":
+        text += " (not overwritten without --force)"
+    return text
+
+
+def render_plan(plan: Plan, *, list_all: bool = False) -> str:
+    lines = []
+    stale = plan.stale
+    fresh = [i for i in plan.items if not i.stale]
+    total = len(plan.items)
+    images = sum(i.target.n for i in plan.items if i.action == "generate")
+    head = f"{total} target{'s' if total != 1 else ''}: {len(stale)} to build, {len(fresh)} up to date"
+    if plan.offline:
+        head += " (offline: placeholders, no cost)"
+    lines.append(head)
+    width = max((len(i.name) for i in plan.items), default=0)
+    width = min(max(width, 8), 40)
+    shown = stale + (fresh if list_all or len(fresh) <= _LISTED_UP_TO_DATE else [])
+    order = {i.name: n for n, i in enumerate(plan.items)}
+    if shown:
+        lines.append("")
+    for item in sorted(shown, key=lambda i: order[i.name]):
+        label = ACTION_LABEL[item.action]
+        cost = money(item.cost) if item.stale else ""
+        why = _why(item) if item.stale else ""
+        lines.append(f"  {item.name:<{width}}  {label:<10} {cost:>9}  {why}".rstrip())
+    if len(fresh) > len([i for i in shown if not i.stale]):
+        lines.append(f"  … and {len(fresh)} up-to-date targets (--all lists them)")
+    lines.append("")
+    summary = f"Total: {usd(plan.total_cost)} for {images} image{'s' if images != 1 else ''}"
+    if plan.max_cost > plan.total_cost + 1e-12:
+        summary += f" (up to {usd(plan.max_cost)} if official_fallback switches to the official channel)"
+    free = plan.count("restore") + plan.count("share") + plan.count("resume")
+    if free:
+        summary += f"; {free} target{'s' if free != 1 else ''} reuse images for free"
+    lines.append(summary if stale else "Everything is up to date. Nothing to build.")
+    return "\n".join(lines)
+
+
+def render_markdown(plan: Plan) -> str:
+    rows = ["| target | action | cost | why |", "|---|---|---:|---|"]
+    for item in plan.stale:
+        rows.append(f"| `{item.name}` | {ACTION_LABEL[item.action]} | {money(item.cost)} | {_why(item)} |")
+    if not plan.stale:
+        return "**assetgen:** every image is up to date; nothing would be regenerated.\n"
+    total = f"**Total: {usd(plan.total_cost)}**"
+    if plan.max_cost > plan.total_cost + 1e-12:
+        total += f" (up to {usd(plan.max_cost)} with official fallback)"
+    return f"### assetgen plan\n\n{len(plan.stale)} image target(s) would be rebuilt.\n\n" + "\n".join(rows) + f"\n\n{total}\n"
+
+
+def render_summary(report: BuildReport) -> str:
+    counts: dict[str, int] = {}
+    for r in report.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    if not report.results:
+        return "Nothing to build: everything is up to date."
+    parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+    text = f"Done: {', '.join(parts)}. Spent {usd(report.spent)}"
+    if report.saved:
+        text += f", saved {usd(report.saved)} by reusing images"
+    if report.resumed:
+        text += f"; collected {report.resumed} task(s) from an earlier build"
+    return text + "."
+
+
+# -- build progress ---------------------------------------------------------------------------------
+
+_LINE_KINDS = {"submitted", "resumed", "built", "restored", "shared", "failed", "blocked", "skipped",
+               "lost", "notice"}
+
+
+class PlainReporter:
+    """One line per event; progress only when a task's state changes."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._state: dict[str, str] = {}
+
+    def emit(self, event: Event) -> None:
+        if event.kind == "progress":
+            status = str(event.data.get("status"))
+            if self._state.get(event.target) == status:
+                return
+            self._state[event.target] = status
+            line = f"{event.target}: {status}"
+        elif event.kind in _LINE_KINDS:
+            line = f"{event.target}: {event.kind}" + (f" ({event.message})" if event.message else "")
+            if event.kind == "built" and event.data.get("cost"):
+                line += f" {usd(float(event.data['cost']))}"
+        else:
+            return
+        print(line, file=self.stream, flush=True)
+
+
+class QuietReporter:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def emit(self, event: Event) -> None:
+        if event.kind in ("failed", "blocked", "lost"):
+            print(f"{event.target}: {event.kind} ({event.message})", file=self.stream, flush=True)
+
+
+class LiveReporter:
+    """A live view on a terminal: in-flight targets with state, progress and elapsed time."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=stream or sys.stdout)
+        self.total = total
+        self.done = 0
+        self.spent = 0.0
+        self.started = time.monotonic()
+        self.active: dict[str, tuple[str, int, float]] = {}
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
+
+    def __enter__(self) -> LiveReporter:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("target")
+        table.add_column("state")
+        table.add_column("progress", justify="right")
+        table.add_column("elapsed", justify="right")
+        for name, (state, progress, since) in list(self.active.items())[:20]:
+            table.add_row(name, state, f"{progress}%", f"{time.monotonic() - since:.0f}s")
+        elapsed = time.monotonic() - self.started
+        table.caption = (f"{self.done}/{self.total} targets done · {len(self.active)} in flight · "
+                         f"spent {usd(self.spent)} · {elapsed:.0f}s")
+        return table
+
+    def emit(self, event: Event) -> None:
+        if event.kind in ("submitted", "resumed"):
+            self.active[event.target] = ("queued", 0, time.monotonic())
+        elif event.kind == "progress":
+            since = self.active.get(event.target, ("", 0, time.monotonic()))[2]
+            self.active[event.target] = (str(event.data.get("status")), int(event.data.get("progress", 0)), since)
+        elif event.kind in _LINE_KINDS and event.kind != "notice":
+            self.active.pop(event.target, None)
+            self.done += 1
+            self.spent = float(event.data.get("spent", self.spent))
+            style = "red" if event.kind in ("failed", "blocked", "lost", "skipped") else "green"
+            message = f" ({event.message})" if event.message else ""
+            self.console.print(f"[{style}]{event.kind:>8}[/] {event.target}{message}", highlight=False)
+        elif event.kind == "notice":
+            self.console.print(f"{event.target}: {event.message}", highlight=False)
+        self.live.update(self._render())
