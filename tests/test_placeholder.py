@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from PIL import Image
@@ -105,14 +104,3 @@ def test_long_names_prompts_and_non_ascii_text_render() -> None:
 def test_non_positive_size_is_rejected(width: int, height: int) -> None:
     with pytest.raises(ValueError):
         render_placeholder(name="hero", prompt=PROMPT, width=width, height=height)
-
-
-def test_a_1k_render_is_fast() -> None:
-    render_placeholder(name="warm", prompt=PROMPT, width=1024, height=1024)  # load fonts once
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        render_placeholder(name="hero", prompt=PROMPT, width=1024, height=1024)
-        best = min(best, time.perf_counter() - start)
-    # Typically ~15 ms; the bound is loose so a busy CI machine does not make it flaky.
-    assert best < 0.5
