@@ -148,9 +148,10 @@ class Builder:
             self.report.interrupted = True
             raise
         finally:
-            for runner in runners:
-                runner.cancel()
-            await asyncio.gather(*runners, return_exceptions=True)
+            leftovers = runners + list(self._generations.values())
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
         if self._fatal is not None:
             raise self._fatal
         return self.report
@@ -206,7 +207,7 @@ class Builder:
         if item.key in self._paid:
             return TargetResult(item.name, "built", f"task {entry.task_id}", cost=entry.cost,
                                 task_id=entry.task_id)
-        return TargetResult(item.name, "built", f"collected task {entry.task_id} (paid in an earlier build)",
+        return TargetResult(item.name, "built", f"collected task {entry.task_id}, paid in an earlier build",
                             task_id=entry.task_id)
 
     async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:

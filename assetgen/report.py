@@ -178,7 +178,9 @@ class LiveReporter:
         self.live.__exit__(*exc)
 
     def _render(self) -> Any:
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, show_header=True, header_style="bold")
         table.add_column("target")
@@ -188,9 +190,9 @@ class LiveReporter:
         for name, (state, progress, since) in list(self.active.items())[:20]:
             table.add_row(name, state, f"{progress}%", f"{time.monotonic() - since:.0f}s")
         elapsed = time.monotonic() - self.started
-        table.caption = (f"{self.done}/{self.total} targets done · {len(self.active)} in flight · "
-                         f"spent {usd(self.spent)} · {elapsed:.0f}s")
-        return table
+        status = Text(f"{self.done}/{self.total} targets done · {len(self.active)} in flight · "
+                      f"spent {usd(self.spent)} · {elapsed:.0f}s", style="dim")
+        return Group(table, status) if self.active else status
 
     def emit(self, event: Event) -> None:
         if event.kind in ("submitted", "resumed"):
