@@ -20,6 +20,7 @@ from .report import PlainReporter, Reporter
 API_KEY_ENV = "ASSETGEN_API_KEY"
 BASE_URL_ENV = "ASSETGEN_BASE_URL"
 POLL_ENV = "ASSETGEN_POLL_INTERVAL"      # seconds; tests and benchmarks poll faster than the 3 s default
+BACKOFF_ENV = "ASSETGEN_RETRY_BACKOFF"   # base seconds of the retry backoff (default 0.5)
 
 
 @dataclass(kw_only=True)
@@ -51,12 +52,20 @@ def make_provider(project: Project, *, offline: bool, env: Mapping[str, str] | N
     from .providers.gateway import GatewayProvider
 
     settings = project.manifest.settings
-    try:
-        poll = float(env.get(POLL_ENV, settings.poll_interval))
-    except ValueError:
-        raise UsageError(f"{POLL_ENV} must be a number of seconds") from None
-    client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+    poll = _seconds(env, POLL_ENV, settings.poll_interval)
+    backoff = _seconds(env, BACKOFF_ENV, 0.5)
+    client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff)
     return GatewayProvider(client=client, poll_interval=poll, task_timeout=settings.task_timeout)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, default))
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise UsageError(f"{name} must be a number of seconds (got {env.get(name)!r})")
+    return value
 
 
 def check_budget(plan: Plan, budget: float | None) -> None:

@@ -1,0 +1,457 @@
+"""A gateway emulator: a real HTTP server on 127.0.0.1 that speaks ``docs/gateway-api.md``.
+
+Tests and benchmarks run the real client against it over real sockets, and inject faults (429 bursts,
+5xx, slow submits, failed tasks, expired URLs, an empty balance) through ``Faults``. A task's state is
+computed from the clock, so a test needs no background workers: ``queued`` for ``queue_time`` seconds,
+then ``processing`` until ``latency`` seconds after submission, then ``completed`` (or ``failed``).
+
+Manual trials: ``python -m assetgen.emulator --port 8765 --latency 2`` prints the base URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from . import catalog
+
+__all__ = ["EmulatedTask", "Faults", "GatewayEmulator", "RecordedRequest"]
+
+_DATA_URL = re.compile(r"data:image/(png|jpeg|webp);base64,(.*)", re.DOTALL)
+_FILE_PATH = re.compile(r"/files/([^/]+)/(\d+)\.jpg")
+_TASK_PATH = re.compile(r"/v1/tasks/([^/]+)(/cancel)?")
+
+
+@dataclass
+class Faults:
+    """Faults to inject; tests may change them at any time (hold ``emulator.lock`` to be strict)."""
+
+    rate_limit_burst: int = 0  # the next N requests (any endpoint) answer 429
+    retry_after: str | None = "0"  # Retry-After on those 429s; None = no header
+    server_errors: int = 0  # the next N requests answer 503, 500, 503, ...
+    fail_prompts: set[str] = field(default_factory=set)  # prompts containing these end `failed`
+    insufficient_balance_after: int | None = None  # after N accepted submits, submits answer 402
+    download_failures: int = 0  # the next N downloads answer 500
+    submit_timeout: float = 0.0  # seconds to sleep before answering a submit
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    body: Any  # the parsed JSON body, or None
+    time: float
+    # None: no Authorization header; else "valid" or "invalid". The key itself is never stored.
+    auth: str | None = None
+
+
+@dataclass
+class EmulatedTask:
+    task_id: str
+    body: dict[str, Any]
+    created: float  # unix seconds
+    fails: bool
+    cancelled_at: float | None = None
+    expires_override: float | None = None  # set by expire_urls()
+
+    @property
+    def n(self) -> int:
+        return int(self.body.get("n", 1))
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"error": {"message": message, "code": code}}
+
+
+def _validate(body: Any) -> str | None:
+    """Why this submit body is invalid, or None; the checks the real gateway is documented to make."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object"
+    model_id = body.get("model")
+    model = catalog.BY_ID.get(model_id) if isinstance(model_id, str) else None
+    if model is None:
+        return f"Unknown model {body.get('model')!r}; valid models: {', '.join(catalog.BY_ID)}"
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "prompt is required"
+    n = body.get("n", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        return f"n must be an integer >= 1, got {n!r}"
+    checks = (("action", "generate", model.actions), ("resolution", "1K", model.resolutions),
+              ("aspect_ratio", "1:1", model.ratios))
+    for name, default, allowed in checks:
+        value = body.get(name, default)
+        if value not in allowed:
+            return f"{name} {value!r} is not supported by {model.id}; use one of {', '.join(allowed)}"
+    for flag in ("google_search", "google_image_search"):
+        if body.get(flag) and not model.search:
+            return f"{flag} is not supported by {model.id}"
+    urls = body.get("image_urls", [])
+    if not isinstance(urls, list):
+        return "image_urls must be a list of URLs"
+    for i, url in enumerate(urls):
+        problem = _check_image_url(url)
+        if problem:
+            return f"image_urls[{i}]: {problem}"
+    return None
+
+
+def _check_image_url(url: Any) -> str | None:
+    if not isinstance(url, str):
+        return "must be a string"
+    if url.startswith(("http://", "https://")):
+        return None
+    match = _DATA_URL.fullmatch(url)
+    if not match:
+        return "must be an http(s) URL or a data:image/(png|jpeg|webp);base64 URL"
+    try:
+        data = base64.b64decode(match.group(2), validate=True)
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except (binascii.Error, ValueError, OSError, SyntaxError, Image.DecompressionBombError):
+        return "the data URL does not hold a valid image"
+    return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    emulator: GatewayEmulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up (e.g. after its timeout) is expected, not worth a traceback
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real gateway would
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid a 40 ms stall
+    timeout = 30  # idle keep-alive connections must not hold a thread forever
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests and benchmarks read `emulator.requests` instead
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+            malformed = False
+        except ValueError:
+            body, malformed = None, True
+        emulator = self.server.emulator
+        status, payload, headers = emulator._handle(
+            self.command, self.path.split("?", 1)[0], body, malformed,
+            self.headers.get("Authorization"),
+        )
+        if isinstance(payload, bytes):
+            data, ctype = payload, "image/jpeg"
+        else:
+            data, ctype = json.dumps(payload).encode(), "application/json"
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            self.close_connection = True  # the client gave up waiting
+
+    do_GET = do_POST
+
+
+class GatewayEmulator:
+    """The gateway on 127.0.0.1; ``start()`` returns its base URL. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-key",
+        latency: float = 0.0,
+        queue_time: float = 0.0,
+        url_ttl: float = 3 * 24 * 3600,
+        url_as_list: bool = False,
+        timestamps_in_seconds: bool = False,
+        image_size: tuple[int, int] | None = None,
+        faults: Faults | None = None,
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.latency = latency
+        self.queue_time = queue_time
+        self.url_ttl = url_ttl
+        self.url_as_list = url_as_list
+        self.timestamps_in_seconds = timestamps_in_seconds
+        self.image_size = image_size
+        self.faults = faults or Faults()
+        self.port = port
+        self.base_url = ""
+        self.lock = threading.RLock()
+        self.requests: list[RecordedRequest] = []
+        self.tasks: dict[str, EmulatedTask] = {}
+        self.cancelled: list[str] = []
+        self._accepted: list[dict[str, Any]] = []
+        self._images: dict[tuple[str, int], bytes] = {}
+        self._errors_sent = 0
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> str:
+        server = _Server(("127.0.0.1", self.port), _Handler)
+        server.emulator = self
+        self._server = server
+        self.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05},
+            name="gateway-emulator", daemon=True,
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes handlers sleeping in submit_timeout
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> GatewayEmulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- for tests ---------------------------------------------------------------------------
+
+    @property
+    def submissions(self) -> list[dict[str, Any]]:
+        """Bodies of accepted submissions (the ones that would be paid for)."""
+        with self.lock:
+            return list(self._accepted)
+
+    def count(self, method: str, path_prefix: str) -> int:
+        with self.lock:
+            return sum(1 for r in self.requests
+                       if r.method == method and r.path.startswith(path_prefix))
+
+    def forget(self, task_id: str) -> None:
+        """The gateway no longer knows this task: it answers 404 from now on."""
+        with self.lock:
+            self.tasks.pop(task_id, None)
+
+    def expire_urls(self) -> None:
+        """Every result URL of a task completed so far expires now."""
+        now = time.time()
+        with self.lock:
+            for task in self.tasks.values():
+                if self._state(task, now)[0] == "completed":
+                    task.expires_override = now
+
+    def state(self, task_id: str) -> dict[str, Any]:
+        """The task object the gateway would answer now; ``KeyError`` if unknown."""
+        with self.lock:
+            return self._task_json(self.tasks[task_id], time.time())
+
+    # -- task state --------------------------------------------------------------------------
+
+    def _state(self, task: EmulatedTask, now: float) -> tuple[str, int, float | None]:
+        """(status, progress, completed time) at ``now``, derived from the clock alone."""
+        if task.cancelled_at is not None:
+            return "cancelled", 0, None
+        total = max(self.latency, self.queue_time)
+        elapsed = now - task.created
+        if elapsed < self.queue_time:
+            return "queued", 0, None
+        if elapsed < total:
+            span = total - self.queue_time
+            return "processing", min(99, int(100 * (elapsed - self.queue_time) / span)), None
+        return ("failed", 0, task.created + total) if task.fails else \
+            ("completed", 100, task.created + total)
+
+    def _stamp(self, t: float) -> int:
+        return int(t) if self.timestamps_in_seconds else int(t * 1000)
+
+    def _expires_at(self, task: EmulatedTask, completed: float) -> float:
+        return task.expires_override if task.expires_override is not None \
+            else completed + self.url_ttl
+
+    def _task_json(self, task: EmulatedTask, now: float, *, fresh: bool = False) -> dict[str, Any]:
+        status, progress, completed = ("queued", 0, None) if fresh else self._state(task, now)
+        link = f"{self.base_url}/v1/tasks/{task.task_id}"
+        out: dict[str, Any] = {
+            "task_id": task.task_id, "model": task.body["model"],
+            "action": task.body.get("action", "generate"), "status": status,
+            "progress": progress, "created_at": self._stamp(task.created),
+            "urls": {"get": link, "cancel": f"{link}/cancel"},
+        }
+        if completed is not None:
+            out["completed_at"] = self._stamp(completed)
+        if status == "failed":
+            out["error"] = {"message": "The request was blocked by the safety filter",
+                            "code": "task_failed"}
+        if status == "completed":
+            expires = int(self._expires_at(task, completed or now))
+            images = []
+            for i in range(task.n):
+                url = f"{self.base_url}/files/{task.task_id}/{i}.jpg"
+                images.append({"url": [url] if self.url_as_list else url, "expires_at": expires})
+            out["result"] = {"images": images}
+        return out
+
+    # -- request handling (called from server threads) ---------------------------------------
+
+    def _handle(
+        self, method: str, path: str, body: Any, malformed: bool, auth: str | None
+    ) -> tuple[int, dict[str, Any] | bytes, dict[str, str]]:
+        now = time.time()
+        authorized = auth == f"Bearer {self.api_key}"
+        with self.lock:
+            seen = None if auth is None else ("valid" if authorized else "invalid")
+            self.requests.append(RecordedRequest(method, path, body, now, seen))
+            faults = self.faults
+            if faults.rate_limit_burst > 0:
+                faults.rate_limit_burst -= 1
+                headers = {} if faults.retry_after is None else {"Retry-After": faults.retry_after}
+                return 429, _error("Too many requests (emulated)", "rate_limited"), headers
+            if faults.server_errors > 0:
+                faults.server_errors -= 1
+                self._errors_sent += 1
+                status = 503 if self._errors_sent % 2 else 500
+                return status, _error(f"Server error {status} (emulated)", "server_error"), {}
+        file_match = _FILE_PATH.fullmatch(path)
+        if method == "GET" and file_match:
+            return self._download(file_match.group(1), int(file_match.group(2)), now)
+        if not path.startswith("/v1/"):
+            return 404, _error(f"No such endpoint: {method} {path}", "not_found"), {}
+        if not authorized:
+            return 401, _error("Invalid API key", "invalid_api_key"), {}
+        if malformed:
+            return 400, _error("The request body is not valid JSON", "invalid_request"), {}
+        if method == "POST" and path == "/v1/tasks":
+            return self._submit(body, now)
+        task_match = _TASK_PATH.fullmatch(path)
+        if task_match and (method == "POST") == bool(task_match.group(2)):
+            return self._task_call(task_match.group(1), bool(task_match.group(2)), now)
+        return 404, _error(f"No such endpoint: {method} {path}", "not_found"), {}
+
+    def _submit(self, body: Any, now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
+        problem = _validate(body)
+        if problem:
+            return 400, _error(problem, "invalid_request"), {}
+        with self.lock:
+            limit = self.faults.insufficient_balance_after
+            if limit is not None and len(self._accepted) >= limit:
+                return 402, _error("Insufficient balance", "insufficient_balance"), {}
+            task_id = f"task-emu{uuid.uuid4().hex[:20]}"
+            fails = any(s in body["prompt"] for s in self.faults.fail_prompts)
+            task = EmulatedTask(task_id=task_id, body=dict(body), created=now, fails=fails)
+            self.tasks[task_id] = task
+            self._accepted.append(dict(body))
+            answer = self._task_json(task, now, fresh=True)
+            delay = self.faults.submit_timeout
+        if delay > 0:
+            # The task exists already: a client that times out here has paid for it.
+            self._stopping.wait(delay)
+        return 200, answer, {}
+
+    def _task_call(
+        self, task_id: str, cancel: bool, now: float
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self.lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                return 404, _error(f"Task {task_id} not found", "task_not_found"), {}
+            if cancel:
+                state = self._state(task, now)[0]
+                if state != "queued":
+                    message = f"Task is {state}: only queued tasks can be cancelled"
+                    return 400, _error(message, "invalid_state"), {}
+                task.cancelled_at = now
+                self.cancelled.append(task_id)
+            return 200, self._task_json(task, now), {}
+
+    def _download(self, task_id: str, index: int, now: float
+                  ) -> tuple[int, dict[str, Any] | bytes, dict[str, str]]:
+        with self.lock:
+            task = self.tasks.get(task_id)
+            status, _, completed = self._state(task, now) if task else ("missing", 0, None)
+            if task is None or status != "completed" or completed is None or index >= task.n:
+                return 404, _error("File not found", "not_found"), {}
+            if now >= self._expires_at(task, completed):
+                return 410, _error("URL expired", "expired"), {}
+            if self.faults.download_failures > 0:
+                self.faults.download_failures -= 1
+                return 500, _error("Download failed (emulated)", "server_error"), {}
+            cached = self._images.get((task_id, index))
+        if cached is None:
+            cached = self._render(task, index)  # outside the lock: encoding a 4K JPEG takes a while
+            with self.lock:
+                self._images[(task_id, index)] = cached
+        return 200, cached, {}
+
+    def _render(self, task: EmulatedTask, index: int) -> bytes:
+        """A real JPEG of the right size, deterministic per (task, index), distinct between tasks."""
+        body = task.body
+        size = self.image_size or catalog.pixel_size(body.get("aspect_ratio", "1:1"),
+                                                     body.get("resolution", "1K"))
+        digest = hashlib.sha256(f"{body['prompt']}\0{index}".encode()).digest()
+        img = Image.new("RGB", size, tuple(digest[:3]))
+        draw = ImageDraw.Draw(img)
+        font = ImageFont.load_default(size=max(8, min(size[0] // 30, size[1] // 16)))
+        ink = (255, 255, 255) if sum(digest[:3]) < 384 else (0, 0, 0)
+        # The task id in the pixels makes two tasks with the same prompt give different files.
+        draw.text((4, 4), f"{task.task_id}\n#{index + 1} {body['prompt'][:40]}", fill=ink, font=font)
+        out = io.BytesIO()
+        img.save(out, format="JPEG", quality=85)
+        return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the assetgen gateway emulator.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--api-key", default="test-key")
+    parser.add_argument("--latency", type=float, default=2.0, help="seconds from submit to done")
+    parser.add_argument("--queue-time", type=float, default=0.0)
+    parser.add_argument("--url-ttl", type=float, default=3 * 24 * 3600)
+    parser.add_argument("--url-as-list", action="store_true")
+    parser.add_argument("--seconds", action="store_true", help="timestamps in seconds, not ms")
+    args = parser.parse_args(argv)
+    emulator = GatewayEmulator(
+        api_key=args.api_key, latency=args.latency, queue_time=args.queue_time,
+        url_ttl=args.url_ttl, url_as_list=args.url_as_list,
+        timestamps_in_seconds=args.seconds, port=args.port,
+    )
+    print(emulator.start(), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
