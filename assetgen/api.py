@@ -38,7 +38,7 @@ def is_offline(project: Project, offline: bool | None) -> bool:
     return project.manifest.settings.provider == "offline" if offline is None else offline
 
 
-def make_provider(project: Project, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
+def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
     """The offline provider, or the gateway's with the key from the environment (never from files)."""
     if offline:
         from .providers.offline import OfflineProvider
@@ -51,11 +51,12 @@ def make_provider(project: Project, *, offline: bool, env: Mapping[str, str] | N
     from .gateway import DEFAULT_BASE_URL, GatewayClient
     from .providers.gateway import GatewayProvider
 
-    settings = project.manifest.settings
-    poll = _seconds(env, POLL_ENV, settings.poll_interval)
+    settings = project.manifest.settings if project else None
+    poll = _seconds(env, POLL_ENV, settings.poll_interval if settings else 3.0)
     backoff = _seconds(env, BACKOFF_ENV, 0.5)
     client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff)
-    return GatewayProvider(client=client, poll_interval=poll, task_timeout=settings.task_timeout)
+    return GatewayProvider(client=client, poll_interval=poll,
+                           task_timeout=settings.task_timeout if settings else 600.0)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -86,6 +86,25 @@ class Controller:
             self.stop_submitting, self.reason = True, reason
 
 
+@dataclass
+class Session:
+    """What the builds of one session share: one ``assetgen build``, or every build of a watch.
+
+    Sharing the in-flight generations means a second build in the same session awaits a key the first
+    is already generating instead of paying for it again; sharing the spend makes ``--budget`` cap the
+    whole session.
+    """
+
+    budget: float | None = None
+    committed: float = 0.0                          # upper bound of what submitted tasks may cost
+    spent: float = 0.0
+    generations: dict[str, asyncio.Task[IndexEntry]] = field(default_factory=dict)
+    tasks: dict[str, tuple[str, str]] = field(default_factory=dict)   # key → (task id, last status)
+
+    def can_afford(self, bound: float) -> bool:
+        return self.budget is None or self.committed + bound <= self.budget + 1e-9
+
+
 class _Events:
     """TaskEvents for one generation: journals the task id before the provider waits on it."""
 
@@ -97,10 +116,12 @@ class _Events:
         self.record = JournalRecord(key=self.job.key, task_id=task_id, model=model,
                                     targets=list(self.job.names), n=int(self.job.body["n"]))
         self.builder.journal.write(self.record)
-        self.builder.in_flight += 1
+        self.builder.session.tasks[self.job.key] = (task_id, "queued")
         self.builder.emit("submitted", self.name, f"task {task_id}", task_id=task_id)
 
     def progress(self, status: str, progress: int) -> None:
+        if self.record is not None:
+            self.builder.session.tasks[self.job.key] = (self.record.task_id, status)
         self.builder.emit("progress", self.name, status, status=status, progress=progress,
                           elapsed=time.monotonic() - self.started)
 
@@ -113,17 +134,16 @@ class _Events:
 class Builder:
     def __init__(self, project: Project, plan: Plan, provider: Provider, *, reporter: Reporter,
                  jobs: int, budget: float | None = None, keep_going: bool = False,
-                 controller: Controller | None = None) -> None:
+                 controller: Controller | None = None, session: Session | None = None) -> None:
         self.project, self.plan, self.provider, self.reporter = project, plan, provider, reporter
         self.journal: Journal = project.journal
-        self.budget = budget
+        self.session = session or Session(budget=budget)
         self.keep_going = keep_going
         self.controller = controller or Controller()
         self.report = BuildReport(plan=plan)
-        self.in_flight = 0
         self._semaphore = asyncio.Semaphore(max(1, jobs))
-        self._committed = 0.0                       # upper bound of what submitted tasks may cost
-        self._generations: dict[str, asyncio.Task[IndexEntry]] = {}
+        self._generations: dict[str, asyncio.Task[IndexEntry]] = {}      # this build's, by key
+        self._superseded: set[str] = set()
         self._done: dict[str, asyncio.Event] = {}
         self._ok: dict[str, bool] = {}
         self._fatal: BaseException | None = None
@@ -137,7 +157,8 @@ class Builder:
     async def run(self) -> BuildReport:
         stale = self.plan.stale
         self._done = {i.name: asyncio.Event() for i in stale}
-        pending = self.journal.pending()
+        # Keys another build of this session is generating right now are that build's to collect.
+        pending = {k: r for k, r in self.journal.pending().items() if k not in self.session.generations}
         planned_keys = {i.key for i in stale}
         runners = [asyncio.create_task(self._target(i, pending)) for i in stale]
         # Tasks from an earlier build whose key no target wants now are still collected: they are paid.
@@ -148,7 +169,7 @@ class Builder:
             self.report.interrupted = True
             raise
         finally:
-            leftovers = runners + list(self._generations.values())
+            leftovers = runners + [t for t in self._generations.values() if not t.done()]
             for task in leftovers:
                 task.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
@@ -166,14 +187,21 @@ class Builder:
                 raise
             result = TargetResult(item.name, "failed", "stopped: the gateway refused the API key")
         except (GatewayError, OSError) as exc:
-            result = TargetResult(item.name, "failed", _message(exc))
-            if isinstance(exc, AuthenticationFailed):
-                self._abort(exc)
-            elif not self.keep_going:
-                self.controller.stop(f"{item.name} failed")
+            if item.name in self._superseded:
+                result = TargetResult(item.name, "superseded", "a newer spec replaced it")
+            else:
+                result = TargetResult(item.name, "failed", _message(exc))
+                if isinstance(exc, AuthenticationFailed):
+                    self._abort(exc)
+                elif not self.keep_going:
+                    self.controller.stop(f"{item.name} failed")
+        self._finish(item, result)
+
+    def _finish(self, item: TargetPlan, result: TargetResult) -> None:
+        self.session.spent += result.cost
         self._ok[item.name] = result.status in ("built", "restored", "shared")
         self.report.results.append(result)
-        self.emit(result.status, item.name, result.message, cost=result.cost, spent=self.report.spent)
+        self.emit(result.status, item.name, result.message, cost=result.cost, spent=self.session.spent)
         self._done[item.name].set()
 
     async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
@@ -190,14 +218,18 @@ class Builder:
             assert item.cached is not None
             self._write_outputs(item, item.cached)
             return TargetResult(item.name, "restored", "from cache", saved=item.cached.cost)
-        entry_task = self._generations.get(item.key)
+        entry_task = self._generations.get(item.key) or self.session.generations.get(item.key)
+        owner = entry_task is None
         if entry_task is None:
             entry_task = asyncio.create_task(self._generate(item, pending.get(item.key)))
-            self._generations[item.key] = entry_task
-            owner = True
-        else:
-            owner = False
+            self.session.generations[item.key] = entry_task
+            entry_task.add_done_callback(lambda _t, key=item.key: self.session.generations.pop(key, None))
+        self._generations[item.key] = entry_task
         entry = await asyncio.shield(entry_task)
+        if item.name in self._superseded:
+            paid = entry.cost if owner and item.key in self._paid else 0.0
+            return TargetResult(item.name, "superseded", "a newer spec replaced it; its image is cached",
+                                cost=paid)
         self._write_outputs(item, entry)
         if not owner:
             return TargetResult(item.name, "shared", f"same image as {item.shares_with or 'another target'}",
@@ -222,16 +254,10 @@ class Builder:
                       task_id=record.task_id)
             gen = await self._collect(job, record, item.name)
             return self._store(item.key, gen, paid=False)
-        if self.controller.stop_submitting:
-            raise _NotSubmitted(f"not submitted: {self.controller.reason}")
-        cost, bound = price(item.target) if not self.provider.placeholder else (0.0, 0.0)
-        if self.budget is not None and self._committed + bound > self.budget + 1e-9:
-            raise _NotSubmitted(f"not submitted: it would take spending above the budget of ${self.budget:.2f}")
         async with self._semaphore:
-            if self.controller.stop_submitting:
-                raise _NotSubmitted(f"not submitted: {self.controller.reason}")
+            self._check_submittable(item, job.names)
             job = Job(key=item.key, target=item.target, names=job.names, body=self._body(item.target))
-            self._committed += bound
+            self.session.committed += price(item.target)[1] if not self.provider.placeholder else 0.0
             try:
                 gen = await self.provider.generate(job, _Events(self, job, item.name))
             except InsufficientBalance:
@@ -241,6 +267,33 @@ class Builder:
                 self.journal.remove(item.key)       # nothing to collect; a later build may resubmit
                 raise
         return self._store(item.key, gen, paid=True)
+
+    def _check_submittable(self, item: TargetPlan, names: tuple[str, ...]) -> None:
+        if self.controller.stop_submitting:
+            raise _NotSubmitted(f"not submitted: {self.controller.reason}")
+        if names and all(n in self._superseded for n in names):
+            raise GatewayError("superseded before it was submitted", code="superseded")
+        bound = price(item.target)[1] if not self.provider.placeholder else 0.0
+        if not self.session.can_afford(bound):
+            raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
+                                f"${self.session.budget:.2f}")
+
+    def supersede(self, names: set[str]) -> None:
+        """A newer spec replaces these targets: cancel their tasks still queued (refunded), and never
+        write their outputs; a task already processing finishes and its image is cached under its key."""
+        self._superseded |= names
+        for key, task in list(self._generations.items()):
+            targets = self._names(key)
+            if task.done() or not all(n in self._superseded for n in targets):
+                continue
+            task_id, status = self.session.tasks.get(key, ("", ""))
+            if task_id and status == "queued":
+                asyncio.ensure_future(self.provider.cancel(task_id))
+
+    @property
+    def active(self) -> dict[str, str]:
+        """Targets of this build not finished yet, with their keys."""
+        return {i.name: i.key for i in self.plan.stale if i.name in self._done and not self._done[i.name].is_set()}
 
     async def _collect(self, job: Job, record: JournalRecord, name: str) -> Generation:
         try:
@@ -256,6 +309,9 @@ class Builder:
 
     async def _orphan(self, record: JournalRecord) -> None:
         name = record.targets[0] if record.targets else record.key[:12]
+        if self.project.store.lookup(record.key) is not None:
+            self.journal.remove(record.key)         # collected already; only the journal entry was left
+            return
         job = Job(key=record.key, target=None, names=tuple(record.targets), body={})  # type: ignore[arg-type]
         self.emit("resumed", name, f"collecting task {record.task_id} from an earlier build (for the cache)")
         self.report.resumed += 1
@@ -296,6 +352,8 @@ class Builder:
         self.project.lock.entries[item.name] = LockEntry(
             key=item.key, model=entry.model, outputs=tuple(outputs), spec=item.spec, cost=entry.cost,
             task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder)
+        for name in [n for n in self.project.lock.entries if n not in self.project.manifest.targets]:
+            del self.project.lock.entries[name]     # targets removed from the manifest leave the lock
         self.project.lock.save()
 
     def _body(self, target: Target) -> dict[str, Any]:

@@ -19,9 +19,11 @@ from . import catalog
 from .api import BuildOptions, build, is_offline, make_provider
 from .build import BuildReport, Controller
 from .errors import AssetgenError
-from .project import CACHE_DIR, Project
-from .report import LiveReporter, PlainReporter, QuietReporter, money, render_markdown, render_plan, render_summary
+from .project import CACHE_DIR, Project, acquire_build_lock
+from .report import (LiveReporter, PlainReporter, QuietReporter, money, render_markdown, render_plan,
+                     render_summary, usd)
 from .starter import STARTER_MANIFEST
+from .watch import DEFAULT_SETTLE
 
 T = TypeVar("T")
 
@@ -212,6 +214,60 @@ def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> 
             pass
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+# -- watch ------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--settle", type=click.FloatRange(min=0), default=DEFAULT_SETTLE, show_default=True,
+              help="Seconds the files must be quiet before a change is built.")
+@click.option("--budget", type=click.FloatRange(min=0), help="Cap on what this whole session may spend (USD).")
+@click.option("--offline", is_flag=True, default=None, help="Render placeholders locally; costs nothing.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Tasks in flight at once.")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for another build of this manifest to finish.")
+@click.pass_obj
+def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float | None, offline: bool | None,
+          jobs: int | None, wait: float) -> None:
+    """Build, then rebuild what changes whenever the manifest or a reference file is saved."""
+    from .watch import WatchOptions, Watcher
+
+    path = Path(obj.file)
+    if not path.exists():
+        raise AssetgenError(f"{path} not found; run `assetgen init` to write a starter manifest")
+    try:
+        project: Project | None = Project.open(path)
+    except AssetgenError:
+        project = None                            # shown by the watch's first build, which then waits for a fix
+    offline_now = offline or bool(project and project.manifest.settings.provider == "offline")
+    provider = make_provider(project, offline=offline_now)
+    if project is not None:
+        project.close()
+    lock = acquire_build_lock(path.resolve(), timeout=wait, on_wait=lambda: click.echo(
+        "Another build of this manifest is running; waiting for it to finish…", err=True))
+    options = WatchOptions(targets=targets, offline=offline_now, settle=settle, budget=budget, jobs=jobs)
+    watcher = Watcher(path, provider, options, reporter=PlainReporter(), echo=click.echo)
+    click.echo(f"Watching {path} (settle {settle:g} s{', offline' if offline_now else ''}). Ctrl-C to stop.")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        await watcher.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        lock.release()
+    in_flight = len(list((path.parent / CACHE_DIR / "journal").glob("*.json")))
+    note = (f" {in_flight} task(s) in flight stay in the journal; the next build or watch collects them "
+            f"without paying again." if in_flight else "")
+    click.echo(f"Stopped watching. Session spent {usd(watcher.session.spent)}.{note}")
 
 
 # -- models, explain, gc, init ----------------------------------------------------------------------

@@ -30,18 +30,20 @@ CACHE_DIR = ".assetgen"
 
 
 class Project:
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, *, store: Store | None = None, lock: Lock | None = None) -> None:
+        """``store`` and ``lock`` let a watch session keep one of each across manifest reloads."""
         self.manifest = manifest
         self.root = manifest.root
         self.cache_dir = self.root / CACHE_DIR
-        self.store = Store(self.cache_dir)
+        self.store = store or Store(self.cache_dir)
         self.journal = Journal(self.cache_dir / "journal")
-        self.lock = Lock.load(self.root / LOCK_NAME)
+        self.lock = lock or Lock.load(self.root / LOCK_NAME)
         self._keyed: dict[str, KeyedTarget] | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = "assets.toml") -> Project:
-        return cls(manifest_mod.load(path))
+    def open(cls, path: str | os.PathLike[str] = "assets.toml", *, store: Store | None = None,
+             lock: Lock | None = None) -> Project:
+        return cls(manifest_mod.load(path), store=store, lock=lock)
 
     @property
     def keyed(self) -> dict[str, KeyedTarget]:
@@ -67,21 +69,27 @@ class Project:
                          offline=offline, force=force, in_flight=set(self.journal.pending()))
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> filelock.BaseFileLock:
-        """Take the one-build-at-a-time lock, waiting up to ``timeout`` seconds (``on_wait`` is told)."""
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.cache_dir / "build.lock"))
-        try:
-            lock.acquire(timeout=0)
-            return lock
-        except filelock.Timeout:
-            if on_wait is not None:
-                on_wait()
-        try:
-            lock.acquire(timeout=timeout)
-        except filelock.Timeout:
-            raise BuildLocked(f"another assetgen build of {self.manifest.path} is still running; gave up "
-                              f"waiting after {timeout:.0f} s. Wait for it to finish (or pass --wait SECONDS)") from None
-        return lock
+        return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)
 
     def close(self) -> None:
         self.store.close()
+
+
+def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None) -> filelock.BaseFileLock:
+    """Take the one-build-at-a-time lock beside ``manifest_path``, waiting up to ``timeout`` seconds
+    (``on_wait`` is called once if we have to wait). The OS releases it if the process dies."""
+    cache_dir = manifest_path.parent / CACHE_DIR
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(cache_dir / "build.lock"))
+    try:
+        lock.acquire(timeout=0)
+        return lock
+    except filelock.Timeout:
+        if on_wait is not None:
+            on_wait()
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout:
+        raise BuildLocked(f"another assetgen build or watch of {manifest_path} is still running; gave up "
+                          f"waiting after {timeout:.0f} s. Wait for it to finish (or pass --wait SECONDS)") from None
+    return lock

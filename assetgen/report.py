@@ -120,7 +120,7 @@ def render_summary(report: BuildReport) -> str:
 # -- build progress ---------------------------------------------------------------------------------
 
 _LINE_KINDS = {"submitted", "resumed", "built", "restored", "shared", "failed", "blocked", "skipped",
-               "lost", "notice"}
+               "lost", "superseded", "notice"}
 
 
 class PlainReporter:

@@ -1,0 +1,170 @@
+"""``assetgen watch``: rebuild what an edit affects, once the files have settled. No build logic here.
+
+The loop: wait for changes to the manifest or a reference (watchfiles, ``step`` = the settle time, so
+a burst of editor saves arrives as one batch) → reload the manifest (errors are shown; the watch goes
+on) → tell running builds which of their targets a newer spec replaced (``Builder.supersede``:
+queued tasks are cancelled, processing ones finish into the cache) → start a build of the targets that
+are stale and not already being built with the same key. Builds of one session share a ``Session``, so
+a key is never submitted twice and ``--budget`` caps the whole session.
+
+The tool's own writes (``out_dir``, ``.assetgen/``, the lock) never trigger anything, and nothing is
+written while idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import watchfiles
+
+from .build import Builder, BuildReport, Controller, Session
+from .errors import AssetgenError, ManifestError
+from .lock import Lock
+from .project import CACHE_DIR, LOCK_NAME, Project
+from .providers.base import Provider
+from .report import Reporter, usd
+from .store import Store
+
+DEFAULT_SETTLE = 0.4
+_MAX_BATCH_MS = 10_000     # a stream of saves is still built at least this often
+
+
+@dataclass(kw_only=True)
+class WatchOptions:
+    targets: tuple[str, ...] = ()
+    offline: bool = False
+    settle: float = DEFAULT_SETTLE
+    budget: float | None = None
+    jobs: int | None = None
+
+
+class Watcher:
+    def __init__(self, manifest_path: str | os.PathLike[str], provider: Provider, options: WatchOptions, *,
+                 reporter: Reporter, echo: Callable[[str], None]) -> None:
+        self.path = Path(manifest_path).resolve()
+        self.shown = str(manifest_path)
+        self.provider = provider
+        self.options = options
+        self.reporter = reporter
+        self.echo = echo
+        self.session = Session(budget=options.budget)   # None here: [settings] budget applies at first load
+        self.store = Store(self.path.parent / CACHE_DIR)
+        self.lock = Lock.load(self.path.parent / LOCK_NAME)
+        self.builds: list[tuple[Builder, asyncio.Task[BuildReport]]] = []
+        self.controller = Controller()
+        self._project: Project | None = None
+        self._paused_said = False
+        self.rebuilds = 0                           # batches of changes handled (for tests/benchmarks)
+        self._editor_noise_filter = watchfiles.DefaultFilter()   # swap files, backups, .git, …
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.rebuild()
+        while not stop.is_set():
+            paths = self._watched_folders()
+            async for changes in watchfiles.awatch(
+                    *paths, watch_filter=self._relevant, step=max(1, int(self.options.settle * 1000)),
+                    debounce=_MAX_BATCH_MS, stop_event=stop, recursive=False, rust_timeout=500,
+                    yield_on_timeout=False):
+                if changes:
+                    await self.rebuild()
+                if self._watched_folders() != paths:
+                    break                           # a new reference folder: watch it too
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop: in-flight tasks stay in the journal (paid for; the next build collects them)."""
+        for _builder, task in self.builds:
+            task.cancel()
+        await asyncio.gather(*(t for _b, t in self.builds), return_exceptions=True)
+        self.builds.clear()
+        self.store.close()
+        await self.provider.aclose()
+
+    async def rebuild(self) -> None:
+        self.rebuilds += 1
+        try:
+            project = Project.open(self.path, store=self.store, lock=self.lock)
+            plan = project.plan(self.options.targets, offline=self.options.offline)
+        except ManifestError as exc:
+            self.echo(str(exc))
+            self.echo("Watching for a fix…")
+            return
+        except AssetgenError as exc:
+            self.echo(f"Error: {exc}")
+            return
+        if self._project is None and self.session.budget is None:
+            self.session.budget = project.manifest.settings.budget
+        self._project = project
+        keys = {i.name: i.key for i in plan.items}
+        being_built: dict[str, str] = {}
+        for builder, task in self.builds:
+            if task.done():
+                continue
+            replaced = {name for name, key in builder.active.items() if keys.get(name) != key}
+            if replaced:
+                builder.supersede(replaced)
+                self.echo(f"Superseded: {', '.join(sorted(replaced))} (a newer spec replaces them)")
+            being_built.update({n: k for n, k in builder.active.items() if n not in replaced})
+        plan.items = [i for i in plan.items if not (i.stale and being_built.get(i.name) == i.key)]
+        self.builds = [(b, t) for b, t in self.builds if not t.done()]
+        if not plan.stale:
+            return
+        self.echo(f"Building {len(plan.stale)} target(s): {', '.join(i.name for i in plan.stale[:8])}"
+                  + ("…" if len(plan.stale) > 8 else ""))
+        builder = Builder(project, plan, self.provider, reporter=self.reporter,
+                          jobs=self.options.jobs or project.manifest.settings.jobs, keep_going=True,
+                          controller=self.controller, session=self.session)
+        task = asyncio.create_task(builder.run())
+        task.add_done_callback(self._finished)
+        self.builds.append((builder, task))
+
+    def _finished(self, task: asyncio.Task[BuildReport]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.echo(f"Error: {exc}")
+            return
+        report = task.result()
+        if not self._paused_said and any("budget" in r.message for r in report.results if r.status == "skipped"):
+            self._paused_said = True
+            self.echo(f"Budget reached: this session has spent {usd(self.session.spent)} of "
+                      f"{usd(self.session.budget or 0)}; paused submitting (restart the watch to go on).")
+        budget = f" of {usd(self.session.budget)}" if self.session.budget is not None else ""
+        self.echo(f"Built {len(report.results)} target(s); session spent {usd(self.session.spent)}{budget}. "
+                  f"Watching for changes…")
+
+    async def wait_idle(self) -> None:
+        """Wait until no build of this session is running (for tests and scripts)."""
+        while any(not t.done() for _b, t in self.builds):
+            await asyncio.gather(*(t for _b, t in self.builds), return_exceptions=True)
+
+    # -- what to watch --------------------------------------------------------------------------------
+
+    def _watched_folders(self) -> list[Path]:
+        folders = {self.path.parent}
+        project = self._project
+        if project is not None:
+            for target in project.manifest.targets.values():
+                for ref in target.references:
+                    if ref.kind == "file" and ref.path is not None:
+                        folder = ref.path.resolve().parent
+                        if folder.exists():
+                            folders.add(folder)
+        return sorted(folders)
+
+    def _relevant(self, change: watchfiles.Change, path: str) -> bool:
+        if not self._editor_noise_filter(change, path):
+            return False
+        resolved = Path(path).resolve()
+        root = self.path.parent
+        ignored = [root / CACHE_DIR, root / LOCK_NAME]
+        if self._project is not None:
+            ignored.append((root / self._project.manifest.settings.out_dir).resolve())
+        return not any(resolved == p or p in resolved.parents for p in ignored)
