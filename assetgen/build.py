@@ -205,11 +205,7 @@ class Builder:
         self._done[item.name].set()
 
     async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
-        for up in item.target.upstream:
-            if up in self._done:
-                await self._done[up].wait()
-                if not self._ok.get(up):
-                    return TargetResult(item.name, "skipped", f"upstream target '{up}' was not built")
+        # Neither needs the upstream: a restore's key (and so its images) is already settled.
         if item.action == "blocked":
             hand = ", ".join(r.detail for r in item.reasons if r.kind == "hand")
             return TargetResult(item.name, "blocked", f"{hand} was modified by hand; not overwritten "
@@ -218,6 +214,11 @@ class Builder:
             assert item.cached is not None
             self._write_outputs(item, item.cached)
             return TargetResult(item.name, "restored", "from cache", saved=item.cached.cost)
+        for up in item.target.upstream:
+            if up in self._done:
+                await self._done[up].wait()
+                if not self._ok.get(up):
+                    return TargetResult(item.name, "skipped", f"upstream target '{up}' was not built")
         entry_task = self._generations.get(item.key) or self.session.generations.get(item.key)
         owner = entry_task is None
         if entry_task is None:

@@ -282,7 +282,7 @@ def models(as_json: bool) -> None:
     width = max(len(m.id) for m in catalog.MODELS)
     click.echo(f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  resolutions     actions")
     for m in catalog.MODELS:
-        click.echo(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {m.price:>10.6g}  "
+        click.echo(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {str(m.price):>10}  "
                    f"{', '.join(m.resolutions):<15} {', '.join(m.actions)}")
     click.echo("")
     for family in dict.fromkeys(m.family for m in catalog.MODELS):

@@ -231,10 +231,17 @@ def _validate_shape(data: dict[str, Any], lines: LineIndex,
         if section:
             message = f"[{section}] {message}"
         problems.append(Problem(message, target=target, field=fieldname, line=lines.line(loc)))
-    # Re-validate without the broken targets so the rest still get their meaning checked.
+    # Re-validate without the broken targets and without the offending keys elsewhere (reported
+    # above), so a typo in [settings] or [defaults] does not hide every target's problems.
     cleaned = dict(data)
-    if isinstance(data.get("targets"), dict):
-        cleaned["targets"] = {k: v for k, v in data["targets"].items() if k not in broken}
+    for err in errors:
+        loc = tuple(str(p) for p in err["loc"])
+        if loc and loc[0] in ("settings", "defaults") and len(loc) >= 2 and isinstance(cleaned.get(loc[0]), dict):
+            cleaned[loc[0]] = {k: v for k, v in cleaned[loc[0]].items() if k != loc[1]}
+        elif loc and (len(loc) == 1 or loc[0] not in ("settings", "defaults", "targets")):
+            cleaned.pop(loc[0], None)
+    if isinstance(cleaned.get("targets"), dict):
+        cleaned["targets"] = {k: v for k, v in cleaned["targets"].items() if k not in broken}
     try:
         return DocumentModel.model_validate(cleaned), broken
     except ValidationError:
@@ -263,6 +270,10 @@ def _settings(model: SettingsModel, lines: LineIndex, problems: list[Problem]) -
     out_dir = model.out_dir.replace("\\", "/")
     if not out_dir.strip():
         problems.append(Problem("[settings] must not be empty", field="out_dir", line=lines.line(("settings", "out_dir"))))
+    elif posixpath.isabs(out_dir) or re.match(r"^[A-Za-z]:", out_dir):
+        # The lock records output paths relative to the manifest: an absolute one would tie it to one machine.
+        problems.append(Problem(f"[settings] '{out_dir}' is absolute; out_dir is relative to the manifest's folder",
+                                field="out_dir", line=lines.line(("settings", "out_dir"))))
     if model.reference_base_url and not re.match(r"^https?://", model.reference_base_url):
         problems.append(Problem("[settings] must be an http(s) URL", field="reference_base_url",
                                 line=lines.line(("settings", "reference_base_url"))))
@@ -277,12 +288,17 @@ def _resolve(doc: DocumentModel | None, raw_targets: dict[str, Any], broken: set
         return {}
     known = set(raw_targets)
     defaults = {**BUILTIN_DEFAULTS, **doc.defaults.model_dump(exclude_none=True)}
+    set_by_defaults = doc.defaults.model_fields_set
     targets: dict[str, Target] = {}
     owners: dict[str, str] = {}
     for name, spec in doc.targets.items():
-        def report(message: str, fieldname: str | None = None, _name: str = name) -> None:
+        def report(message: str, fieldname: str | None = None, _name: str = name, _own: TargetModel = spec) -> None:
+            where: tuple[str, ...] = ("targets", _name)
+            if fieldname and fieldname not in _own.model_fields_set and fieldname in set_by_defaults:
+                # The value came from [defaults]: point at the line that holds it.
+                where, message = ("defaults",), f"{message} (set in [defaults])"
             problems.append(Problem(message, target=_name, field=fieldname,
-                                    line=lines.line(("targets", _name) + ((fieldname,) if fieldname else ()))))
+                                    line=lines.line(where + ((fieldname,) if fieldname else ()))))
         if not NAME_RE.match(name):
             report("target names may use only letters, digits, '_' and '-'")
             continue

@@ -85,7 +85,7 @@ def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = No
         lock.acquire(timeout=0)
         return lock
     except filelock.Timeout:
-        if on_wait is not None:
+        if on_wait is not None and timeout > 0:
             on_wait()
     try:
         lock.acquire(timeout=timeout)

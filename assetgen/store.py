@@ -2,12 +2,14 @@
 
     .assetgen/
       objects/ab/abcdef….jpg   every image ever generated or rendered, named by its SHA-256
-      index/                   diskcache: "gen:<key>" / "placeholder:<key>" → JSON entry
+      index/gen/<key>.json     key → images of a generation; index/placeholder/<key>.json offline
       stat.json                path → [size, mtime_ns, inode, sha256]: unchanged files are not re-read
 
 Everything here can be rebuilt or lost without harm to the project: the lock and the committed images
-are the record. Writes of images are atomic; an object whose bytes no longer match its name is
-treated as absent. A remote cache (later) sits behind ``Store.lookup``/``Store.put_image``.
+are the record. Writes of images and index entries are atomic; an object whose bytes no longer match
+its name is treated as absent. The index is one small file per key (like the journal), so reading it
+never writes anything: `plan` writes nothing but the stat cache. A remote cache (later) sits behind
+``Store.lookup``/``Store.put_image``.
 """
 
 from __future__ import annotations
@@ -16,17 +18,18 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import diskcache
-
-from .errors import StateError
 from .fsutil import atomic_write
 
 STORE_VERSION = 1
 _CHUNK = 1 << 20
+# File times tick coarsely (a kernel jiffy, or seconds on some file systems): a file changed this
+# recently could change again, same size, without its mtime moving. Such hashes are not persisted.
+RACY_NS = 2_000_000_000
 
 
 def sha256_file(path: Path) -> str:
@@ -47,11 +50,15 @@ class StatCache:
     def __init__(self, file: Path) -> None:
         self._file = file
         self._entries: dict[str, list[Any]] = {}
+        self._recent: dict[str, list[Any]] = {}     # racy entries: trusted in this process only
         self._dirty = False
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
             if raw.get("version") == STORE_VERSION:
-                self._entries = raw["files"]
+                # Keep only well-formed entries: a damaged one must cost a re-hash, never a crash.
+                self._entries = {name: entry for name, entry in raw["files"].items()
+                                 if isinstance(entry, list) and len(entry) == 4
+                                 and all(isinstance(v, int) for v in entry[:3]) and isinstance(entry[3], str)}
         except (OSError, ValueError, KeyError, AttributeError):
             pass  # a missing or damaged stat cache only costs re-hashing
 
@@ -60,12 +67,17 @@ class StatCache:
         st = st or path.stat()
         name = str(path)
         signature = [st.st_size, st.st_mtime_ns, st.st_ino]
-        cached = self._entries.get(name)
-        if cached is not None and cached[:3] == signature:
-            return str(cached[3])
+        for cached in (self._entries.get(name), self._recent.get(name)):
+            if cached is not None and cached[:3] == signature:
+                return str(cached[3])
         digest = sha256_file(path)
-        self._entries[name] = [*signature, digest]
-        self._dirty = True
+        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+            # git's "racy clean" rule: a later same-size write in the same clock tick would keep this
+            # signature, so the next run must read the file again rather than trust this hash.
+            self._recent[name] = [*signature, digest]
+        else:
+            self._entries[name] = [*signature, digest]
+            self._dirty = True
         return digest
 
     def remember(self, path: Path, digest: str) -> None:
@@ -112,7 +124,7 @@ class IndexEntry:
     @classmethod
     def from_json(cls, text: str) -> IndexEntry:
         data = json.loads(text)
-        if data.pop("version", None) != STORE_VERSION:
+        if not isinstance(data, dict) or data.pop("version", None) != STORE_VERSION:
             raise ValueError("unknown index entry version")
         data["images"] = tuple(CachedImage(**i) for i in data["images"])
         return cls(**data)
@@ -123,7 +135,7 @@ class Store:
         self.root = root
         self.objects = root / "objects"
         self.stat = StatCache(root / "stat.json")
-        self._index: diskcache.Cache | None = None
+        self.index = root / "index"
 
     # -- images by content --------------------------------------------------------------------------
 
@@ -157,51 +169,34 @@ class Store:
 
     # -- key → images ---------------------------------------------------------------------------------
 
-    @property
-    def index(self) -> diskcache.Cache:
-        if self._index is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            try:
-                self._index = diskcache.Cache(str(self.root / "index"))
-            except Exception as exc:  # diskcache raises sqlite3 errors of several kinds
-                raise StateError(f"the cache index in {self.root / 'index'} cannot be opened ({exc}); "
-                                 f"delete that folder to rebuild it (images are kept)") from exc
-        return self._index
+    def _entry_path(self, kind: str, key: str) -> Path:
+        return self.index / kind / f"{key}.json"
 
-    def _has_index(self) -> bool:
-        return self._index is not None or (self.root / "index").exists()
+    def _entry_files(self) -> list[Path]:
+        return sorted(self.index.glob("*/*.json")) if self.index.exists() else []
+
+    @staticmethod
+    def _read_entry(path: Path) -> IndexEntry | None:
+        try:
+            return IndexEntry.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None  # absent, damaged or from another version: as good as absent
 
     def lookup(self, key: str, *, placeholder_ok: bool = False) -> IndexEntry | None:
         """Cached images for ``key`` whose objects are all present; real images are preferred."""
-        if not self._has_index():
-            return None
-        prefixes = ("gen:", "placeholder:") if placeholder_ok else ("gen:",)
-        for prefix in prefixes:
-            raw = self.index.get(prefix + key)
-            if raw is None:
-                continue
-            try:
-                entry = IndexEntry.from_json(raw)
-            except (ValueError, TypeError, KeyError):
-                continue  # an entry from another version: as good as absent
-            if all(self.has_image(i) for i in entry.images):
+        for kind in ("gen", "placeholder") if placeholder_ok else ("gen",):
+            entry = self._read_entry(self._entry_path(kind, key))
+            if entry is not None and entry.key == key and all(self.has_image(i) for i in entry.images):
                 return entry
         return None
 
     def record(self, entry: IndexEntry) -> None:
-        prefix = "placeholder:" if entry.placeholder else "gen:"
-        self.index.set(prefix + entry.key, entry.to_json())
+        # Durable: once the journal drops a task, this entry is the only way back to its paid images.
+        kind = "placeholder" if entry.placeholder else "gen"
+        atomic_write(self._entry_path(kind, entry.key), entry.to_json().encode("utf-8"), durable=True)
 
     def entries(self) -> list[IndexEntry]:
-        if not self._has_index():
-            return []
-        found = []
-        for name in list(self.index.iterkeys()):
-            try:
-                found.append(IndexEntry.from_json(self.index[name]))
-            except (KeyError, ValueError, TypeError):
-                continue
-        return found
+        return [e for e in map(self._read_entry, self._entry_files()) if e is not None]
 
     # -- housekeeping -------------------------------------------------------------------------------
 
@@ -217,15 +212,10 @@ class Store:
                     freed += path.stat().st_size
                     path.unlink()
                     removed += 1
-        if self._has_index():
-            for name in list(self.index.iterkeys()):
-                try:
-                    entry = IndexEntry.from_json(self.index[name])
-                except (KeyError, ValueError, TypeError):
-                    del self.index[name]
-                    continue
-                if any(i.sha256 not in keep for i in entry.images):
-                    del self.index[name]
+        for path in self._entry_files():
+            entry = self._read_entry(path)
+            if entry is None or any(i.sha256 not in keep for i in entry.images):
+                path.unlink(missing_ok=True)
         for folder in list(self.objects.glob("*")) if self.objects.exists() else []:
             if folder.is_dir() and not any(folder.iterdir()):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -233,6 +223,3 @@ class Store:
 
     def close(self) -> None:
         self.stat.save()
-        if self._index is not None:
-            self._index.close()
-            self._index = None
