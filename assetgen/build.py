@@ -19,12 +19,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import catalog
-from .errors import AuthenticationFailed, GatewayError, InsufficientBalance, TaskFailed, TaskNotFound
+from .derive import derive
+from .errors import (AssetgenError, AuthenticationFailed, GatewayError, InsufficientBalance, TaskFailed,
+                     TaskNotFound)
 from .fsutil import atomic_write
 from .journal import Journal, JournalRecord
 from .lock import LockedOutput, LockEntry
-from .manifest import Target, image_format
-from .plan import Plan, TargetPlan, price
+from .manifest import Target
+from .resolve import image_format
+from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
 from .providers.base import Generation, Job, Provider
 from .report import Event, Reporter
@@ -186,7 +189,7 @@ class Builder:
             if self._fatal is None:
                 raise
             result = TargetResult(item.name, "failed", "stopped: the gateway refused the API key")
-        except (GatewayError, OSError) as exc:
+        except (AssetgenError, OSError) as exc:
             if item.name in self._superseded:
                 result = TargetResult(item.name, "superseded", "a newer spec replaced it")
             else:
@@ -212,7 +215,7 @@ class Builder:
                                                       f"(use --force to replace it)")
         if item.action == "restore":
             assert item.cached is not None
-            self._write_outputs(item, item.cached)
+            await self._write_outputs(item, item.cached)
             return TargetResult(item.name, "restored", "from cache", saved=item.cached.cost)
         for up in item.target.upstream:
             if up in self._done:
@@ -231,7 +234,7 @@ class Builder:
             paid = entry.cost if owner and item.key in self._paid else 0.0
             return TargetResult(item.name, "superseded", "a newer spec replaced it; its image is cached",
                                 cost=paid)
-        self._write_outputs(item, entry)
+        await self._write_outputs(item, entry)
         if not owner:
             return TargetResult(item.name, "shared", f"same image as {item.shares_with or 'another target'}",
                                 saved=entry.cost, task_id=entry.task_id)
@@ -335,27 +338,40 @@ class Builder:
 
     # -- files ----------------------------------------------------------------------------------------
 
-    def _write_outputs(self, item: TargetPlan, entry: IndexEntry) -> None:
+    async def _write_outputs(self, item: TargetPlan, entry: IndexEntry) -> None:
+        """Write every output of ``item`` from the generation ``entry``, then record it in the lock."""
         store = self.project.store
-        root = self.project.root
-        if len(entry.images) < len(item.target.outputs):
-            raise GatewayError(f"got {len(entry.images)} images for {len(item.target.outputs)} outputs")
+        if len(entry.images) < item.target.n:
+            raise AssetgenError(f"got {len(entry.images)} images where {item.target.n} were asked for")
         outputs = []
-        for out, image in zip(item.target.outputs, entry.images):
-            data = store.read_image(image)
-            if data is None:
-                raise GatewayError(f"cached image {image.sha256[:12]} vanished from {store.objects}; "
-                                   f"run the build again")
-            path = root / out
+        for out in item.target.outputs:
+            source = entry.images[out.source]
+            dkey = output_key(item.key, out)
+            image = source if not dkey else store.derived(dkey)
+            data = store.read_image(image) if image is not None else None
+            if data is None and dkey:
+                original = store.read_image(source)
+                if original is None:
+                    raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
+                                        f"run the build again")
+                data = await asyncio.to_thread(derive, original, out.derivation)
+                image = store.put_image(data)
+                store.record_derived(dkey, image)
+            if data is None or image is None:
+                raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
+                                    f"run the build again")
+            path = self.project.root / out.path
             atomic_write(path, data, durable=True)
             store.stat.remember(path, image.sha256)
-            outputs.append(LockedOutput(path=out, sha256=image.sha256, size=image.size))
-        self.project.lock.entries[item.name] = LockEntry(
+            outputs.append(LockedOutput(path=out.path, sha256=image.sha256, size=image.size,
+                                        source=source.sha256, derivation=dkey))
+        lock = self.project.lock
+        lock.entries[item.name] = LockEntry(
             key=item.key, model=entry.model, outputs=tuple(outputs), spec=item.spec, cost=entry.cost,
             task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder)
-        for name in [n for n in self.project.lock.entries if n not in self.project.manifest.targets]:
-            del self.project.lock.entries[name]     # targets removed from the manifest leave the lock
-        self.project.lock.save()
+        for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
+            del lock.entries[name]                  # targets removed from the manifest leave the lock
+        lock.save()
 
     def _body(self, target: Target) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -373,7 +389,7 @@ class Builder:
         if ref.kind == "url":
             return str(ref.value)
         if ref.kind == "target":
-            rel = self.project.manifest.targets[ref.value].outputs[0]
+            rel = self.project.manifest.targets[ref.value].outputs[0].path
         else:
             rel = ref.value
         base = self.project.manifest.settings.reference_base_url

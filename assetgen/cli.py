@@ -315,8 +315,13 @@ def explain(obj: Context, target: str) -> None:
     click.echo("  prompt     " + t.prompt.replace("\n", "\n             "))
     for ref in item.spec["references"]:
         click.echo(f"  reference  {ref['ref']} → {ref['digest'][:23]}…")
+    if t.style:
+        click.echo(f"  style      {t.style}")
+    if t.candidates:
+        click.echo(f"  candidates {t.n}, pick {t.pick}")
     for out in t.outputs:
-        click.echo(f"  output     {out}")
+        made = "" if out.derivation.identity else f"  ({_describe(out.derivation)})"
+        click.echo(f"  output     {out.path}{made}")
     if item.locked:
         lk = item.locked
         click.echo(f"  lock       key {lk.key[:16]}… model {lk.model}, cost {money(lk.cost)}, "
@@ -326,6 +331,17 @@ def explain(obj: Context, target: str) -> None:
         click.echo("  lock       not built yet")
 
 
+def _describe(derivation: Any) -> str:
+    parts = [derivation.format]
+    if derivation.resize:
+        parts.append(f"resize {derivation.resize[0]}x{derivation.resize[1]} {derivation.fit}")
+    if derivation.format != "png":
+        parts.append(f"quality {derivation.quality}")
+    if derivation.key_out:
+        parts.append(f"key_out {derivation.key_out.color}±{derivation.key_out.tolerance}")
+    return ", ".join(parts)
+
+
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @click.pass_obj
@@ -333,7 +349,7 @@ def gc(obj: Context, dry_run: bool) -> None:
     """Remove cached images that the lock no longer references."""
     project = obj.project()
     try:
-        keep = {o.sha256 for e in project.lock.entries.values() for o in e.outputs}
+        keep = _referenced(project)
         if dry_run:
             objects = list(project.store.objects.glob("*/*.jpg")) if project.store.objects.exists() else []
             unused = [p for p in objects if p.stem not in keep]
@@ -343,6 +359,24 @@ def gc(obj: Context, dry_run: bool) -> None:
         click.echo(f"Removed {removed} cached images ({freed / 1e6:.1f} MB); kept {len(keep)} referenced by the lock.")
     finally:
         project.close()
+
+
+def _referenced(project: Project) -> set[str]:
+    """Images the lock (and every profile's lock) still needs: outputs, their sources, and every
+    candidate of a locked key, so changing a pick stays free after a gc."""
+    from .lock import Lock
+
+    locks = [project.lock] + [Lock.load(p) for p in (project.cache_dir / "profiles").glob("*.lock")]
+    keep: set[str] = set()
+    for lock in locks:
+        for entry in lock.entries.values():
+            keep.update(o.sha256 for o in entry.outputs)
+            keep.update(o.source for o in entry.outputs if o.source)
+            for placeholder_ok in (False, True):
+                cached = project.store.lookup(entry.key, placeholder_ok=placeholder_ok)
+                if cached is not None:
+                    keep.update(i.sha256 for i in cached.images)
+    return keep
 
 
 @cli.command()

@@ -39,7 +39,7 @@ def reference_digest(ref: Reference, hash_file: Callable[[Path], str], keys: Map
 
 
 def canonical_spec(target: Target, ref_digests: list[str]) -> dict[str, Any]:
-    return {
+    spec = {
         "family": target.spec_model.family,
         "action": target.action,
         "prompt": target.prompt,
@@ -51,11 +51,16 @@ def canonical_spec(target: Target, ref_digests: list[str]) -> dict[str, Any]:
         "google_image_search": target.google_image_search,
         "references": [{"ref": r.raw, "digest": d} for r, d in zip(target.references, ref_digests)],
     }
+    if target.style:
+        spec["style"] = {"name": target.style, "digest": target.style_digest}
+    return spec
 
 
 def key_of(spec: Mapping[str, Any]) -> str:
-    # The reference's spelling ("ref") is kept for diffs but is not part of the key: only content is.
-    hashed = {**spec, "references": [r["digest"] for r in spec["references"]], "v": KEY_VERSION}
+    # Kept for diffs but not part of the key: a reference's spelling ("ref"; only content counts) and
+    # the style's name (its effect is already in the prompt and fields above).
+    hashed = {k: v for k, v in spec.items() if k != "style"}
+    hashed.update(references=[r["digest"] for r in spec["references"]], v=KEY_VERSION)
     blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -23,8 +23,23 @@ HEADER = "# assets.lock: written by assetgen. Commit it with the images; do not 
 @dataclass(frozen=True)
 class LockedOutput:
     path: str        # relative to the manifest's folder, '/' separators
-    sha256: str
+    sha256: str      # of the file as written
     size: int
+    source: str = ""         # SHA-256 of the generated image it was made from ("" = the same file)
+    derivation: str = ""     # derivation key (generation key + pick/resize/format…); "" = as generated
+
+    def to_toml(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "size": self.size}
+        if self.source and self.source != self.sha256:
+            data["source"] = self.source
+        if self.derivation:
+            data["derivation"] = self.derivation
+        return data
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any]) -> LockedOutput:
+        return cls(path=data["path"], sha256=data["sha256"], size=int(data["size"]),
+                   source=data.get("source", data["sha256"]), derivation=data.get("derivation", ""))
 
 
 @dataclass(frozen=True)
@@ -42,7 +57,7 @@ class LockEntry:
         data: dict[str, Any] = {
             "key": self.key, "model": self.model, "cost": self.cost, "built_at": self.built_at,
             "placeholder": self.placeholder, "spec": self.spec,
-            "outputs": [{"path": o.path, "sha256": o.sha256, "size": o.size} for o in self.outputs],
+            "outputs": [o.to_toml() for o in self.outputs],
         }
         if self.task_id:
             data["task_id"] = self.task_id
@@ -52,8 +67,7 @@ class LockEntry:
     def from_toml(cls, data: dict[str, Any]) -> LockEntry:
         return cls(
             key=str(data["key"]), model=str(data["model"]),
-            outputs=tuple(LockedOutput(path=o["path"], sha256=o["sha256"], size=int(o["size"]))
-                          for o in data["outputs"]),
+            outputs=tuple(LockedOutput.from_toml(o) for o in data["outputs"]),
             spec=dict(data["spec"]), cost=float(data.get("cost", 0.0)), task_id=data.get("task_id"),
             built_at=str(data.get("built_at", "")), placeholder=bool(data.get("placeholder", False)))
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from .keys import KeyedTarget
 from .lock import Lock, LockEntry
-from .manifest import Manifest, Target
+from .derive import derivation_key
+from .manifest import Manifest, Output, Target
 from .store import CachedImage, IndexEntry, Store
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
@@ -29,7 +30,7 @@ _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "reso
 
 @dataclass(frozen=True)
 class Reason:
-    kind: str          # new | spec | reference | upstream | missing | hand | placeholder
+    kind: str          # new | spec | reference | upstream | style | derive | missing | hand | placeholder
     detail: str = ""
 
     def __str__(self) -> str:
@@ -41,6 +42,8 @@ class Reason:
             "missing": "output missing: {}",
             "hand": "modified by hand: {}",
             "placeholder": "placeholder to be replaced",
+            "style": "style {} changed",
+            "derive": "output settings changed: {}",
         }[self.kind]
         return text.format(self.detail)
 
@@ -69,7 +72,7 @@ class TargetPlan:
             "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in self.reasons],
             "model": self.target.model, "n": self.target.n, "cost": round(self.cost, 6),
             "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
-            "outputs": list(self.target.outputs),
+            "outputs": list(self.target.output_paths), "base": self.target.base,
         }
 
 
@@ -116,6 +119,13 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
     old = locked.spec
     reasons: list[Reason] = []
     changed = [f for f in _SPEC_FIELDS if old.get(f) != spec.get(f)]
+    old_style, new_style = old.get("style") or {}, spec.get("style") or {}
+    if old_style.get("name") != new_style.get("name"):
+        changed.append("style")
+    elif new_style and old_style.get("digest") != new_style.get("digest"):
+        # The style's edit shows up in the composed prompt and fields; name the cause, not the effect.
+        reasons.append(Reason("style", str(new_style["name"])))
+        changed = []
     new_refs, old_refs = spec["references"], old.get("references", [])
     if [r["ref"] for r in new_refs] != [r.get("ref") for r in old_refs]:
         changed.append("references")
@@ -150,17 +160,20 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
             reasons.extend(spec_reasons(kt.spec, locked) or [Reason("spec", "key recipe")])
         elif locked.placeholder and not offline:
             reasons.append(Reason("placeholder"))
-        locked_hashes = {o.path: o.sha256 for o in locked.outputs} if locked else {}
+        locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
         hand: list[str] = []
-        for index, out in enumerate(target.outputs):
-            current = store.stat.probe(root / out)
+        for out in target.outputs:
+            current = store.stat.probe(root / out.path)
+            previous = locked_outputs.get(out.path)
             if current is None:
                 if same_key:
-                    reasons.append(Reason("missing", out))
-            elif current != locked_hashes.get(out):
+                    reasons.append(Reason("missing", out.path))
+            elif previous is None or current != previous.sha256:
                 # A file we did not write (or wrote and someone changed): never overwrite it silently.
-                if not _is_expected(store, kt.key, index, current, offline):
-                    hand.append(out)
+                if current != _expected_sha(store, kt.key, out, offline):
+                    hand.append(out.path)
+            elif same_key and previous.derivation != output_key(kt.key, out):
+                reasons.append(Reason("derive", out.path))
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or set())
@@ -168,10 +181,18 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
     return Plan(items=items, offline=offline)
 
 
-def _is_expected(store: Store, key: str, index: int, current: str, offline: bool) -> bool:
-    """True if the file on disk already holds the image the cache has for this key (e.g. a copy)."""
+def output_key(key: str, out: Output) -> str:
+    """The derivation key recorded for an output ("" when it is the generated image as it is)."""
+    return "" if out.derivation.identity else derivation_key(key, out.source, out.derivation)
+
+
+def _expected_sha(store: Store, key: str, out: Output, offline: bool) -> str | None:
+    """The hash this output would have if built now from the cache, when the cache knows it."""
+    if not out.derivation.identity:
+        derived = store.derived(output_key(key, out))
+        return derived.sha256 if derived else None
     entry = store.lookup(key, placeholder_ok=offline)
-    return entry is not None and index < len(entry.images) and entry.images[index].sha256 == current
+    return entry.images[out.source].sha256 if entry and out.source < len(entry.images) else None
 
 
 def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[str, str],
@@ -181,7 +202,9 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
         return
     cached = store.lookup(item.key, placeholder_ok=offline)
     if cached is None and item.locked is not None and item.locked.key == item.key:
-        cached = _entry_from_lock(item.locked, store, offline)
+        cached = _entry_from_lock(item.locked, item.target, store, offline)
+    if cached is not None and len(cached.images) < item.target.n:
+        cached = None
     if cached is not None:
         item.action, item.cached = "restore", cached
     elif item.key in generating:
@@ -196,9 +219,15 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
             item.cost, item.max_cost = price(item.target)
 
 
-def _entry_from_lock(locked: LockEntry, store: Store, offline: bool) -> IndexEntry | None:
-    """The lock's own images, if every one is still in the object store (e.g. after an output move)."""
-    if locked.placeholder and not offline:
+def _entry_from_lock(locked: LockEntry, target: Target, store: Store, offline: bool) -> IndexEntry | None:
+    """The lock's own images, if every one is still in the object store (e.g. after an output move).
+
+    Only for plain targets whose outputs are the generated images as they are: the lock does not record
+    unpicked candidates or the sources of derived outputs by index.
+    """
+    if locked.placeholder and not offline or target.candidates or len(locked.outputs) != target.n:
+        return None
+    if any(o.derivation for o in locked.outputs):
         return None
     images = tuple(CachedImage(o.sha256, o.size) for o in locked.outputs)
     if not all(store.has_image(i) for i in images):

@@ -37,13 +37,14 @@ class Project:
         self.cache_dir = self.root / CACHE_DIR
         self.store = store or Store(self.cache_dir)
         self.journal = Journal(self.cache_dir / "journal")
-        self.lock = lock or Lock.load(self.root / LOCK_NAME)
+        self.lock_path = lock_path(self.root, manifest.profile)
+        self.lock = lock or Lock.load(self.lock_path)
         self._keyed: dict[str, KeyedTarget] | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = "assets.toml", *, store: Store | None = None,
-             lock: Lock | None = None) -> Project:
-        return cls(manifest_mod.load(path), store=store, lock=lock)
+    def open(cls, path: str | os.PathLike[str] = "assets.toml", *, profile: str | None = None,
+             store: Store | None = None, lock: Lock | None = None) -> Project:
+        return cls(manifest_mod.load(path, profile=profile), store=store, lock=lock)
 
     @property
     def keyed(self) -> dict[str, KeyedTarget]:
@@ -57,7 +58,7 @@ class Project:
         return self._keyed
 
     def reload_lock(self) -> None:
-        self.lock = Lock.load(self.root / LOCK_NAME)
+        self.lock = Lock.load(self.lock_path)
 
     def plan(self, targets: list[str] | tuple[str, ...] = (), *, offline: bool | None = None,
              force: bool = False) -> Plan:
@@ -73,6 +74,11 @@ class Project:
 
     def close(self) -> None:
         self.store.close()
+
+
+def lock_path(root: Path, profile: str | None) -> Path:
+    """``assets.lock`` for final builds; a profile's builds (drafts) are recorded in the local cache."""
+    return root / LOCK_NAME if profile is None else root / CACHE_DIR / "profiles" / f"{profile}.lock"
 
 
 def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None) -> filelock.BaseFileLock:

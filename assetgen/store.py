@@ -196,7 +196,22 @@ class Store:
         atomic_write(self._entry_path(kind, entry.key), entry.to_json().encode("utf-8"), durable=True)
 
     def entries(self) -> list[IndexEntry]:
-        return [e for e in map(self._read_entry, self._entry_files()) if e is not None]
+        files = [p for p in self._entry_files() if p.parent.name != "derived"]
+        return [e for e in map(self._read_entry, files) if e is not None]
+
+    # -- derivation key → output image (resize, format, pick… made locally) ----------------------------
+
+    def derived(self, dkey: str) -> CachedImage | None:
+        try:
+            data = json.loads(self._entry_path("derived", dkey).read_text(encoding="utf-8"))
+            image = CachedImage(sha256=data["sha256"], size=int(data["size"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return image if self.has_image(image) else None
+
+    def record_derived(self, dkey: str, image: CachedImage) -> None:
+        data = json.dumps({"version": STORE_VERSION, "sha256": image.sha256, "size": image.size})
+        atomic_write(self._entry_path("derived", dkey), data.encode("utf-8"), durable=False)
 
     # -- housekeeping -------------------------------------------------------------------------------
 
@@ -213,6 +228,11 @@ class Store:
                     path.unlink()
                     removed += 1
         for path in self._entry_files():
+            if path.parent.name == "derived":
+                image = self.derived(path.stem)
+                if image is None or image.sha256 not in keep:
+                    path.unlink(missing_ok=True)
+                continue
             entry = self._read_entry(path)
             if entry is None or any(i.sha256 not in keep for i in entry.images):
                 path.unlink(missing_ok=True)

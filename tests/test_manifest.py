@@ -177,8 +177,8 @@ CASES = [
     Case("output-not-jpeg", """
         [targets.bad]
         prompt = "x"
-        output = "x.png"  # HERE
-        """, "bad", "output", ("must end in .jpg or .jpeg",)),
+        output = "x.gif"  # HERE
+        """, "bad", "output", ("must end in .jpg, .png or .webp",)),
     Case("wrong-type-n", """
         [targets.bad]
         prompt = "x"
@@ -272,7 +272,7 @@ SECTION_CASES = [
 
         [targets.hero]
         prompt = "A knight"
-        """, None, "out_dir", ("unknown field 'out_dir'", "settings, defaults, targets")),
+        """, None, "out_dir", ("unknown field 'out_dir'", "settings, defaults, styles, profiles, cache, targets")),
     Case("defaults-value-unsupported", """\
         [defaults]
         model = "gemini-3-pro-image-preview"
@@ -494,7 +494,7 @@ def test_unknown_target_on_the_command_line(refs: Project) -> None:
     for command in (("plan", "heor"), ("build", "--offline", "heor"), ("explain", "heor")):
         result = refs.run(*command)
         assert result.exit_code == 2, command
-        assert "target 'heor': no such target; known targets: hero" in result.output
+        assert "target 'heor': no such target (did you mean 'hero'?); known targets: hero" in result.output
         assert "Traceback" not in result.output
     assert not refs.lock.exists()
 

@@ -1,0 +1,681 @@
+"""The remote cache: the local cache's images and index shared through object storage (fsspec).
+
+    <remote>/                        any fsspec URL: s3://team-assets/assetgen, file:///shared/dir, gs://…
+      objects/ab/abcdef….jpg         images by SHA-256, named as in the local cache; verified on read
+      keys/<key>.json                key → images (``IndexEntry.to_json()``), written after its images
+      leases/<key>.json              {"key", "task_id", "holder", "created_at", "expires_at"}: who is
+                                     generating <key> right now, so a second machine waits, not pays
+
+This is the only module that imports fsspec. Three rules shape it:
+
+* A remote that is down must never fail a build. Every storage error is caught at this boundary; the
+  first one that is not "object missing" warns once, sets ``available = False`` and the remote is not
+  tried again in this process (fail fast: a short connect timeout and at most one retry).
+* Readers never trust what they read: an image must match its SHA-256 (a torn or damaged upload is
+  as good as absent, and is replaced by the next ``put``) and an index entry is written only after all
+  its images, so an entry never points at images that are not there yet.
+* Messages may name the URL but never credentials: userinfo and query strings are stripped, the
+  storage options are never shown, and no storage exception text reaches a message (it can carry
+  endpoints and signed URLs). Credentials come from each storage's own environment and config files.
+
+Leases need a write that only one machine can win. On S3 that is a conditional PUT (``If-None-Match:
+*`` to create, ``If-Match: <ETag>`` to replace an expired lease and to delete one's own); on file://
+it is a hard link of a complete temporary file (fails if the name exists), with takeovers done under
+an flock. Other backends get fsspec's ``mode="create"``, which is atomic only where the backend makes
+it so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from .fsutil import atomic_write, fsync_dir
+from .store import STORE_VERSION, CachedImage, IndexEntry, sha256_bytes
+
+__all__ = ["Lease", "RemoteCache", "redact_url"]
+
+T = TypeVar("T")
+
+# A key becomes a file name on every storage: refuse anything that could climb out of its folder.
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+# S3 error codes that mean "the storage is fine, the condition of a conditional request did not hold".
+_PRECONDITION_CODES = {"PreconditionFailed", "412"}
+_CONFLICT_CODES = {"ConditionalRequestConflict", "409"}
+_ACCESS_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+                 "InvalidToken", "AccountProblem", "AllAccessDisabled", "403"}
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claim on one key while its images are being generated; stale after ``expires_at``."""
+
+    key: str
+    task_id: str | None
+    holder: str
+    created_at: float
+    expires_at: float
+
+    def live(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) < self.expires_at
+
+    def _to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def _from_bytes(cls, data: bytes) -> Lease | None:
+        """The lease in ``data``, or None if it is not one (a damaged lease is as good as expired)."""
+        try:
+            raw = json.loads(data)
+            lease = cls(key=str(raw["key"]), task_id=raw["task_id"], holder=str(raw["holder"]),
+                        created_at=float(raw["created_at"]), expires_at=float(raw["expires_at"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+        return lease if lease.task_id is None or isinstance(lease.task_id, str) else None
+
+    def _same_claim(self, other: Lease | None) -> bool:
+        # A lease is identified by who took it and when: its task id changes once submitted.
+        return (other is not None and other.key == self.key and other.holder == self.holder
+                and other.created_at == self.created_at)
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a message: without userinfo (``key:secret@``), query or fragment (SAS tokens)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<remote>"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class RemoteCache:
+    """Images and index entries on shared storage, in front of the local cache.
+
+    Every public method catches the storage's errors: it returns None/False/empty instead of raising,
+    and the first failure (other than a missing object) disables the remote for this process.
+    Safe to call from several threads.
+    """
+
+    def __init__(self, url: str, *, options: dict[str, Any] | None = None,
+                 warn: Callable[[str], None] | None = None, connect_timeout: float = 3.0) -> None:
+        self.url = url
+        self.display_url = redact_url(url).rstrip("/")
+        self.available = True
+        self._options = dict(options or {})
+        self._warn = warn if warn is not None else (lambda message: None)
+        self._connect_timeout = connect_timeout
+        self._storage: _Storage | None = None
+        self._lock = threading.Lock()
+        # Objects seen corrupt in this process: ``put`` replaces them without asking the storage again.
+        self._corrupt: set[str] = set()
+
+    def __repr__(self) -> str:
+        # Never the options: they are the manifest's, but a user may have put a secret there anyway.
+        return f"RemoteCache({self.display_url!r}, available={self.available})"
+
+    # -- index entries and images -----------------------------------------------------------------
+
+    def get_entry(self, key: str) -> IndexEntry | None:
+        """The remote index entry for ``key``; None if absent, damaged or unreachable."""
+        path = self._entry_path(key)
+
+        def op(storage: _Storage) -> IndexEntry | None:
+            data = storage.read(path)
+            return None if data is None else self._parse_entry(key, data)
+
+        return self._run(None, op)
+
+    def get_image(self, image: CachedImage) -> bytes | None:
+        """The image's bytes if present and intact; a corrupt object is reported and ignored."""
+        path = self._object_path(image.sha256)
+
+        def op(storage: _Storage) -> bytes | None:
+            data = storage.read(path)
+            if data is None:
+                return None
+            if len(data) != image.size or sha256_bytes(data) != image.sha256:
+                self._corrupt.add(image.sha256)
+                self._warn(f"remote object {self._where(path)} is corrupt (SHA-256 mismatch); ignored")
+                return None
+            return data
+
+        return self._run(None, op)
+
+    def fetch(self, key: str) -> tuple[IndexEntry, list[bytes]] | None:
+        """The entry for ``key`` and all its images, verified; None unless every image is good."""
+        entry = self.get_entry(key)
+        if entry is None:
+            return None
+        images: list[bytes] = []
+        for image in entry.images:
+            data = self.get_image(image)
+            if data is None:
+                return None
+            images.append(data)
+        return entry, images
+
+    def put(self, entry: IndexEntry, images: list[bytes]) -> None:
+        """Write-through: the images (those not already there intact), then the entry."""
+        if len(images) != len(entry.images):
+            raise ValueError(f"entry {entry.key} lists {len(entry.images)} images, {len(images)} given")
+        for meta, data in zip(entry.images, images):
+            if sha256_bytes(data) != meta.sha256 or len(data) != meta.size:
+                raise ValueError(f"image bytes do not match entry {entry.key} ({meta.sha256})")
+        entry_path = self._entry_path(entry.key)
+
+        def op(storage: _Storage) -> None:
+            for meta, data in zip(entry.images, images):
+                path = self._object_path(meta.sha256)
+                # Cheap check first (size, ETag), bytes only when needed; a known-corrupt object is
+                # replaced outright, since its size may well be right.
+                if meta.sha256 in self._corrupt or not storage.holds(path, data):
+                    storage.write(path, data)
+                    self._corrupt.discard(meta.sha256)
+            # Last: a reader that sees the entry finds its images already in place.
+            storage.write(entry_path, entry.to_json().encode("utf-8"))
+
+        self._run(None, op)
+
+    def has_entry(self, key: str) -> bool:
+        path = self._entry_path(key)
+        return self._run(False, lambda storage: storage.size(path) is not None)
+
+    def keys(self) -> set[str]:
+        """Every key with a remote entry (entries are not read or verified)."""
+        def op(storage: _Storage) -> set[str]:
+            stems = (name[: -len(".json")] for name in storage.list("keys") if name.endswith(".json"))
+            return {stem for stem in stems if _KEY.fullmatch(stem)}
+
+        return self._run(set(), op)
+
+    # -- leases -------------------------------------------------------------------------------------
+
+    def acquire_lease(self, key: str, *, task_id: str | None, holder: str,
+                      ttl: float = 900.0) -> Lease | None:
+        """Claim ``key``: the new Lease, or None if someone else holds a live one (or unreachable).
+
+        An expired or damaged lease is replaced with a compare-and-swap on the version we read, so of
+        several machines racing for the same stale lease exactly one wins.
+        """
+        path = self._lease_path(key)
+
+        def op(storage: _Storage) -> Lease | None:
+            # A second round only when the lease vanished (was released) between our tries.
+            for _ in range(2):
+                now = time.time()
+                lease = Lease(key=key, task_id=task_id, holder=holder, created_at=now, expires_at=now + ttl)
+                if storage.create(path, lease._to_bytes()):
+                    return lease
+                current = storage.read_versioned(path)
+                if current is None:
+                    continue
+                data, version = current
+                existing = Lease._from_bytes(data)
+                if existing is not None and existing.live():
+                    return None
+                return lease if storage.replace(path, lease._to_bytes(), version) else None
+            return None
+
+        return self._run(None, op)
+
+    def read_lease(self, key: str) -> Lease | None:
+        """The live lease on ``key``, or None if there is none (absent, expired or damaged)."""
+        path = self._lease_path(key)
+
+        def op(storage: _Storage) -> Lease | None:
+            data = storage.read(path)
+            lease = None if data is None else Lease._from_bytes(data)
+            return lease if lease is not None and lease.live() else None
+
+        return self._run(None, op)
+
+    def update_lease(self, lease: Lease, *, task_id: str) -> None:
+        """Record the task id on our lease; nothing happens if the lease is no longer ours."""
+        path = self._lease_path(lease.key)
+
+        def op(storage: _Storage) -> None:
+            current = storage.read_versioned(path)
+            if current is not None and lease._same_claim(Lease._from_bytes(current[0])):
+                storage.replace(path, replace(lease, task_id=task_id)._to_bytes(), current[1])
+
+        self._run(None, op)
+
+    def release_lease(self, lease: Lease) -> None:
+        """Drop our lease; a lease that expired and was taken over by someone else is left alone."""
+        path = self._lease_path(lease.key)
+
+        def op(storage: _Storage) -> None:
+            current = storage.read_versioned(path)
+            if current is not None and lease._same_claim(Lease._from_bytes(current[0])):
+                storage.delete(path, current[1])
+
+        self._run(None, op)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _run(self, default: T, op: Callable[[_Storage], T]) -> T:
+        """Run ``op`` against the storage; an unreachable storage gives ``default``, once warned."""
+        if not self.available:
+            return default
+        try:
+            return op(self._open())
+        except _Unreachable as exc:
+            self._disable(exc.reason)
+            return default
+
+    def _open(self) -> _Storage:
+        # Lazily: a build that finds everything in the local cache never touches the network.
+        with self._lock:
+            if self._storage is None:
+                self._storage = _open_storage(self.url, self._options, self._connect_timeout)
+            return self._storage
+
+    def _disable(self, reason: str) -> None:
+        with self._lock:
+            if not self.available:
+                return  # another thread already warned
+            self.available = False
+        self._warn(f"remote cache {self.display_url} unreachable ({reason}); "
+                   "continuing with the local cache only")
+
+    def _parse_entry(self, key: str, data: bytes) -> IndexEntry | None:
+        try:
+            raw = json.loads(data)
+            if isinstance(raw, dict) and raw.get("version") != STORE_VERSION:
+                return None  # written by another assetgen version: not ours to read, not damaged
+            entry = IndexEntry.from_json(data.decode("utf-8"))
+        except (ValueError, TypeError, KeyError):
+            entry = None
+        if entry is None or entry.key != key:
+            self._warn(f"remote entry {self._where(self._entry_path(key))} is damaged; ignored")
+            return None
+        return entry
+
+    # Paths are relative to the remote's root, which is known only once the storage is open.
+
+    @staticmethod
+    def _entry_path(key: str) -> str:
+        return f"keys/{_check_key(key)}.json"
+
+    @staticmethod
+    def _lease_path(key: str) -> str:
+        return f"leases/{_check_key(key)}.json"
+
+    @staticmethod
+    def _object_path(sha: str) -> str:
+        return f"objects/{_check_key(sha)[:2]}/{sha}.jpg"
+
+    def _where(self, path: str) -> str:
+        return f"{self.display_url}/{path}"
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"not a cache key: {key!r}")
+    return key
+
+
+# -- storage adapters ---------------------------------------------------------------------------------
+
+
+class _Unreachable(Exception):
+    """The storage failed in a way that is not "missing": ``reason`` is short and free of secrets."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Refused(Exception):
+    """A conditional request's condition did not hold (the object exists / changed)."""
+
+
+class _Conflict(Exception):
+    """S3's 409: another conditional write on the same name is in flight."""
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 8:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code (``NoSuchBucket``, ``PreconditionFailed``…) behind ``exc``, if any."""
+    for err in _chain(exc):
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            if code:
+                return str(code)
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, secret-free reason: built from exception types and error codes, never their text."""
+    code = _error_code(exc)
+    if code == "NoSuchBucket":
+        return "no such bucket"
+    if code in _ACCESS_CODES:
+        return f"access denied: {code}"
+    names = [type(err).__name__ for err in _chain(exc)]
+    if any("Credential" in name or name == "NoAuthTokenError" for name in names):
+        return "no credentials"
+    if any("Timeout" in name for name in names) or any(isinstance(e, TimeoutError) for e in _chain(exc)):
+        return "timed out"
+    if any(name in ("EndpointConnectionError", "ClientConnectorError") for name in names) or any(
+            isinstance(e, ConnectionError) for e in _chain(exc)):
+        return "cannot connect"
+    if isinstance(exc, PermissionError):
+        return "access denied"
+    return code or type(exc).__name__
+
+
+@contextmanager
+def _boundary() -> Iterator[None]:
+    """Translate the storage's exceptions: missing passes, a failed condition is ``_Refused``,
+    a 409 is ``_Conflict``, and everything else makes the remote unreachable."""
+    try:
+        yield
+    except (_Refused, _Conflict, _Unreachable):
+        raise
+    except Exception as exc:
+        code = _error_code(exc)
+        if code in _PRECONDITION_CODES or isinstance(exc, FileExistsError):
+            raise _Refused() from exc
+        if code in _CONFLICT_CODES:
+            raise _Conflict() from exc
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)) and code != "NoSuchBucket":
+            raise FileNotFoundError() from None  # drop the storage's text: it may carry a signed URL
+        raise _Unreachable(_reason(exc)) from exc
+
+
+def _open_storage(url: str, options: dict[str, Any], connect_timeout: float) -> _Storage:
+    try:
+        import fsspec.core  # here, not at the top: a project without a remote never pays for it
+    except ImportError:
+        raise _Unreachable("fsspec is not installed") from None
+    with _boundary():
+        protocol = urlsplit(url).scheme.lower() or "file"
+        kwargs = dict(options)
+        if protocol in ("s3", "s3a"):
+            # Fail fast: a short connect timeout and one botocore retry at most (s3fs' own retry loop
+            # is cut to a single attempt below). The manifest's config_kwargs win over these defaults.
+            config = {"connect_timeout": connect_timeout, "read_timeout": 10, "retries": {"max_attempts": 1}}
+            config.update(kwargs.get("config_kwargs") or {})
+            kwargs["config_kwargs"] = config
+            # Other machines write here: a cached listing would hide their entries and leases.
+            kwargs.setdefault("use_listings_cache", False)
+        # Our own instance: we change its retry count, and fsspec otherwise shares instances.
+        kwargs["skip_instance_cache"] = True
+        try:
+            fs, root = fsspec.core.url_to_fs(url, **kwargs)
+        except ImportError:
+            raise _Unreachable(f"the package for {protocol}:// is not installed") from None
+        except ValueError:
+            raise _Unreachable(f"unknown protocol {protocol}:// or bad options") from None
+        root = str(root).rstrip("/")
+        if "file" in _protocols(fs):
+            return _LocalStorage(Path(root))
+        if protocol in ("s3", "s3a"):
+            fs.retries = 1
+            return _S3Storage(fs, root)
+        return _Storage(fs, root)
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+class _Storage:
+    """A few operations on any fsspec filesystem, paths relative to the remote's root.
+
+    Generic backends get the best fsspec offers: ``mode="create"`` is atomic only where the backend
+    implements it, and replace/delete compare then write (a narrow race between two machines).
+    """
+
+    def __init__(self, fs: Any, root: str) -> None:
+        self.fs = fs
+        self.root = root
+
+    def full(self, path: str) -> str:
+        return f"{self.root}/{path}" if self.root else path
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with _boundary():
+                return bytes(self.fs.cat_file(self.full(path)))
+        except FileNotFoundError:
+            return None
+
+    def size(self, path: str) -> int | None:
+        info = self._info(path)
+        return None if info is None else int(info["size"])
+
+    def _info(self, path: str) -> dict[str, Any] | None:
+        try:
+            with _boundary():
+                return dict(self.fs.info(self.full(path)))
+        except FileNotFoundError:
+            return None
+
+    def holds(self, path: str, data: bytes) -> bool:
+        """Whether the object at ``path`` is exactly ``data``: size, then ETag, then the bytes."""
+        info = self._info(path)
+        if info is None or int(info.get("size", -1)) != len(data):
+            return False
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        if etag and etag == hashlib.md5(data, usedforsecurity=False).hexdigest():
+            return True  # a single-part upload's ETag is its MD5; any other ETag proves nothing
+        return self.read(path) == data
+
+    def write(self, path: str, data: bytes) -> None:
+        with _boundary():
+            self.fs.pipe_file(self.full(path), data)
+
+    def create(self, path: str, data: bytes) -> bool:
+        """Write ``data`` only if nothing is at ``path``; False if something is."""
+        try:
+            with _boundary():
+                self.fs.pipe_file(self.full(path), data, mode="create")
+        except _Refused:
+            return False
+        return True
+
+    def read_versioned(self, path: str) -> tuple[bytes, object] | None:
+        """The object and a version token for ``replace``/``delete``; None if absent."""
+        data = self.read(path)
+        return None if data is None else (data, data)
+
+    def replace(self, path: str, data: bytes, version: object) -> bool:
+        """Write ``data`` if the object is still at ``version``."""
+        if self.read(path) != version:
+            return False
+        self.write(path, data)
+        return True
+
+    def delete(self, path: str, version: object) -> bool:
+        if self.read(path) != version:
+            return False
+        try:
+            with _boundary():
+                self.fs.rm_file(self.full(path))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def list(self, folder: str) -> list[str]:
+        try:
+            with _boundary():
+                names = self.fs.ls(self.full(folder), detail=False)
+        except FileNotFoundError:
+            return []
+        return [str(name).rstrip("/").rpartition("/")[2] for name in names]
+
+
+class _S3Storage(_Storage):
+    """S3 (and S3-compatible stores): true conditional writes, versions are ETags."""
+
+    def create(self, path: str, data: bytes) -> bool:
+        # s3fs sends PutObject with If-None-Match: * for mode="create"; S3 answers 412 if the object
+        # exists, and 409 if another conditional write on it is in flight (retry once: it may fail).
+        for attempt in range(2):
+            try:
+                with _boundary():
+                    self.fs.pipe_file(self.full(path), data, mode="create")
+                return True
+            except _Refused:
+                return False
+            except _Conflict:
+                time.sleep(0.05 * (attempt + 1))
+        return False
+
+    def read_versioned(self, path: str) -> tuple[bytes, object] | None:
+        # ETag first, then the bytes: if the object changed in between, the If-Match on the older
+        # ETag fails, so we can only ever act on the version whose bytes we judged.
+        info = self._info(path)
+        if info is None or not info.get("ETag"):
+            return None
+        data = self.read(path)
+        return None if data is None else (data, info["ETag"])
+
+    def replace(self, path: str, data: bytes, version: object) -> bool:
+        try:
+            with _boundary():
+                self.fs.pipe_file(self.full(path), data, IfMatch=version)
+        except (_Refused, _Conflict, FileNotFoundError):
+            return False
+        return True
+
+    def delete(self, path: str, version: object) -> bool:
+        bucket, key, _ = self.fs.split_path(self.full(path))
+        try:
+            with _boundary():
+                self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=version)
+        except (_Refused, _Conflict, FileNotFoundError):
+            return False
+        return True
+
+
+class _LocalStorage(_Storage):
+    """A folder (file://, often a network share): atomic renames, exclusive hard links, flock."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(None, str(root))
+        self.base = root
+
+    def _path(self, path: str) -> Path:
+        return self.base / path
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with _boundary():
+                return self._path(path).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _info(self, path: str) -> dict[str, Any] | None:
+        try:
+            with _boundary():
+                return {"size": self._path(path).stat().st_size}
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write(self, path: str, data: bytes) -> None:
+        with _boundary():
+            atomic_write(self._path(path), data, durable=True)
+
+    def create(self, path: str, data: bytes) -> bool:
+        # Link a complete temporary file to the name: link() fails if the name exists, and unlike
+        # O_CREAT|O_EXCL then write, no reader ever sees an empty or half-written lease.
+        target = self._path(path)
+        with _boundary():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                try:
+                    os.link(tmp, target)
+                except FileExistsError:
+                    return False
+                except OSError:
+                    return self._create_excl(target, data)  # a filesystem without hard links
+            finally:
+                os.unlink(tmp)
+            fsync_dir(target.parent)
+            return True
+
+    @staticmethod
+    def _create_excl(target: Path, data: bytes) -> bool:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return True
+
+    def replace(self, path: str, data: bytes, version: object) -> bool:
+        target = self._path(path)
+        with _boundary(), _locked(target.parent / ".lock"):
+            # Under the lock nobody else replaces or deletes; a plain create() cannot slip in either,
+            # because the name exists from before the check until after the rename.
+            if self.read(path) != version:
+                return False
+            atomic_write(target, data, durable=True)
+            return True
+
+    def delete(self, path: str, version: object) -> bool:
+        target = self._path(path)
+        with _boundary(), _locked(target.parent / ".lock"):
+            if self.read(path) != version:
+                return False
+            target.unlink(missing_ok=True)
+            return True
+
+    def list(self, folder: str) -> list[str]:
+        try:
+            with _boundary():
+                return [p.name for p in self._path(folder).iterdir() if not p.name.startswith(".")]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+
+@contextmanager
+def _locked(lock_file: Path) -> Iterator[None]:
+    """An exclusive lock between processes (and machines, on NFS/SMB) held for a few file operations."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -1,0 +1,363 @@
+"""Pass 2 of loading a manifest: validated tables → resolved ``Target``s, every problem reported.
+
+For each ``[targets.X]``: expand its ``matrix`` into rows (``X.a.b``), merge fields in precedence order
+defaults < style < target < profile, compose the prompt (the target's, then the style's fragment after
+a blank line), check the result against the model catalog, resolve references and outputs with their
+derivations (pick, resize, fit, format, quality, key_out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import posixpath
+import re
+import string
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import catalog
+from .derive import DEFAULT_QUALITY, Derivation, KeyOut
+from .errors import Problem
+from .manifest import DocumentModel, Output, Reference, Settings, Target, _did_you_mean, _listing
+from .tomlpos import LineIndex
+
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "model": catalog.DEFAULT_MODEL, "action": "generate", "aspect_ratio": "1:1", "resolution": "1K",
+    "n": 1, "seed": -1, "references": [], "google_search": False, "google_image_search": False,
+    "official_fallback": False,
+}
+_GENERATION_FIELDS = tuple(BUILTIN_DEFAULTS) + ("candidates",)
+_DERIVE_FIELDS = ("resize", "fit", "format", "quality", "background", "key_out")
+_EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
+_SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
+Report = Callable[..., None]
+
+
+def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, set[str]], root: Path,
+            settings: Settings, lines: LineIndex, problems: list[Problem],
+            profile: str | None) -> tuple[dict[str, Target], dict[str, list[str]]]:
+    if doc is None:
+        return {}, {}
+    profile_fields: dict[str, Any] = {}
+    out_dir = settings.out_dir
+    if profile is not None:
+        if profile not in doc.profiles:
+            problems.append(Problem(f"unknown profile '{profile}'{_did_you_mean(profile, list(doc.profiles))}; "
+                                    f"profiles: {', '.join(doc.profiles) or 'none (add [profiles.NAME])'}",
+                                    field="profile"))
+            return {}, {}
+        chosen = doc.profiles[profile]
+        profile_fields = chosen.model_dump(exclude_none=True, exclude={"out_dir"})
+        out_dir = posixpath.normpath((chosen.out_dir or f"{settings.out_dir}/{profile}").replace("\\", "/"))
+    defaults = doc.defaults.model_dump(exclude_none=True)
+    raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
+    rows = _expand(doc, raw_targets, broken, lines, problems)
+    known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets))
+    targets: dict[str, Target] = {}
+    owners: dict[str, str] = {}
+    for name, base, subs in rows:
+        spec = doc.targets[base]
+
+        def report(message: str, fieldname: str | None = None, _name: str = name, _base: str = base) -> None:
+            where: tuple[str, ...] = ("targets", _base)
+            own = doc.targets[_base].model_fields_set if _base in doc.targets else set()
+            if fieldname and fieldname not in own and fieldname in doc.defaults.model_fields_set:
+                where, message = ("defaults",), f"{message} (set in [defaults])"   # point where it is set
+            problems.append(Problem(message, target=_name, field=fieldname,
+                                    line=lines.line(where + ((fieldname,) if fieldname else ()))))
+
+        style = doc.styles.get(spec.style) if spec.style else None
+        if spec.style and style is None:
+            if spec.style not in broken["styles"]:
+                report(f"unknown style '{spec.style}'{_did_you_mean(spec.style, list(doc.styles))}; "
+                       f"styles: {', '.join(doc.styles) or 'none (add [styles.NAME])'}", "style")
+            continue
+        style_fields = style.model_dump(exclude_none=True, exclude={"prompt"}) if style else {}
+        own = spec.model_dump(exclude_none=True, exclude={"prompt", "output", "outputs", "style", "matrix", "pick"})
+        values = {**BUILTIN_DEFAULTS, **defaults, **style_fields, **own, **profile_fields}
+        # A style's references follow the target's own (unless the profile replaces them all).
+        if "references" not in profile_fields:
+            values["references"] = list(own.get("references", defaults.get("references", []))) + \
+                list(style_fields.get("references", []))
+        values["references"] = [_sub(r, subs) for r in values["references"]]
+        prompt = _sub(spec.prompt, subs).strip()
+        if style and style.prompt:
+            prompt = f"{prompt}\n\n{_sub(style.prompt, subs).strip()}"
+        ok = _check_capabilities(values, report)
+        if not prompt:
+            report("must not be empty", "prompt")
+            ok = False
+        n, candidates, pick, counted = _count(values, spec.pick, report)
+        ok = counted and ok
+        refs = _references(values["references"], known, root, report)
+        outputs = _outputs(spec, name, subs, values, n, candidates, pick, out_dir, report)
+        for out in outputs:
+            other = owners.setdefault(out.path, name)
+            if other != name:
+                report(f"writes '{out.path}', which target '{other}' also writes; give one of them "
+                       f"another output", "output")
+                ok = False
+        if ok and refs is not None and outputs:
+            targets[name] = Target(
+                name=name, prompt=prompt, model=values["model"], action=values["action"],
+                aspect_ratio=values["aspect_ratio"], resolution=values["resolution"], n=n,
+                seed=values["seed"], references=refs, google_search=values["google_search"],
+                google_image_search=values["google_image_search"],
+                official_fallback=values["official_fallback"], outputs=outputs, base=base,
+                candidates=candidates, pick=pick, style=spec.style,
+                style_digest=_digest(style.model_dump(exclude_none=True)) if style else None)
+    groups: dict[str, list[str]] = {}
+    for name, base, subs in rows:
+        if subs:
+            groups.setdefault(base, []).append(name)
+    return targets, groups
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- matrix ---------------------------------------------------------------------------------------------
+
+def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, set[str]], lines: LineIndex,
+            problems: list[Problem]) -> list[tuple[str, str, dict[str, str]]]:
+    """(row name, target table, placeholder values) for every target; plain targets have no values."""
+    rows: list[tuple[str, str, dict[str, str]]] = []
+    seen: dict[str, str] = {}
+    for base, spec in doc.targets.items():
+        def report(message: str, fieldname: str | None = "matrix", _base: str = base) -> None:
+            problems.append(Problem(message, target=_base, field=fieldname,
+                                    line=lines.line(("targets", _base) + ((fieldname,) if fieldname else ()))))
+
+        if not re.match(r"^[A-Za-z0-9_-]+$", base):
+            report("target names may use only letters, digits, '_' and '-' (dots name matrix rows)", None)
+            continue
+        axes = {axis: [str(v) for v in values] for axis, values in (spec.matrix or {}).items()}
+        if spec.matrix is not None and not axes:
+            report("a matrix needs at least one axis, e.g. matrix = { item = [\"sword\", \"shield\"] }")
+            continue
+        empty = [axis for axis, values in axes.items() if not values]
+        if empty:
+            report(f"axis {', '.join(empty)} has no values")
+            continue
+        if not _placeholders_ok(spec, set(axes), report):
+            continue
+        combos = itertools.product(*axes.values()) if axes else [()]
+        for combo in combos:
+            subs = dict(zip(axes, combo))
+            name = ".".join([base, *(_SLUG_RE.sub("-", v).strip("-") or "x" for v in combo)])
+            if name in seen:
+                report(f"rows {subs} and an earlier row are both named '{name}'; make the axis values distinct")
+                continue
+            seen[name] = base
+            rows.append((name, base, subs))
+    return rows
+
+
+def _placeholders_ok(spec: Any, axes: set[str], report: Report) -> bool:
+    texts = {"prompt": [spec.prompt], "output": [spec.output or ""],
+             "references": list(spec.references or []),
+             "outputs": [o.output for o in spec.outputs or []]}
+    ok = True
+    for fieldname, items in texts.items():
+        for text in items:
+            try:
+                used = {f for _lit, f, _spec, _conv in string.Formatter().parse(text) if f is not None}
+            except ValueError as exc:
+                report(f"'{text}': {exc} (write {{{{ and }}}} for literal braces)", fieldname)
+                ok = False
+                continue
+            unknown = used - axes - ({"i"} if fieldname in ("output", "outputs") else set())
+            if unknown:
+                known = ", ".join(sorted(axes)) or "none (this target has no matrix)"
+                report(f"unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))}; "
+                       f"matrix axes: {known}", fieldname)
+                ok = False
+    return ok
+
+
+def _sub(text: str, subs: dict[str, str]) -> str:
+    if not subs and "{" not in text:
+        return text
+    return text.format_map({**subs, "i": "{i}"})
+
+
+# -- fields -----------------------------------------------------------------------------------------
+
+def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
+    model = catalog.BY_ID.get(values["model"])
+    if model is None:
+        ids = [m.id for m in catalog.MODELS]
+        report(f"unknown model '{values['model']}'{_did_you_mean(values['model'], ids)}; "
+               f"valid models: {', '.join(ids)}", "model")
+        return False
+    ok = True
+    checks = (("resolution", model.resolutions), ("aspect_ratio", model.ratios), ("action", model.actions))
+    for fieldname, allowed in checks:
+        if values[fieldname] not in allowed:
+            report(f"{model.id} does not support {fieldname} '{values[fieldname]}'; "
+                   f"it supports: {', '.join(allowed)}", fieldname)
+            ok = False
+    for flag in ("google_search", "google_image_search"):
+        if values[flag] and not model.search:
+            searchable = ", ".join(m.id for m in catalog.MODELS if m.search)
+            report(f"search grounding is not available on {model.id}; it is on: {searchable}", flag)
+            ok = False
+    if values["action"] in ("image2image", "edit", "reference") and not values["references"]:
+        report(f"action '{values['action']}' needs at least one reference image in `references`", "action")
+        ok = False
+    return ok
+
+
+def _count(values: dict[str, Any], pick: int | None, report: Report) -> tuple[int, bool, int, bool]:
+    """(images per task, whether they are candidates, the picked one, ok)."""
+    candidates = values.get("candidates")
+    if candidates and values["n"] != 1:
+        report("`candidates` and `n` cannot both be set: candidates are n alternatives of which one "
+               "is the output", "candidates")
+        return 1, False, 1, False
+    if candidates:
+        if pick is not None and pick > candidates:
+            report(f"pick = {pick} but there are only {candidates} candidates (1 … {candidates})", "pick")
+            return candidates, True, 1, False
+        return candidates, True, pick or 1, True
+    if pick is not None and pick != 1:
+        report("`pick` chooses among candidates; set `candidates = N` on this target", "pick")
+        return values["n"], False, 1, False
+    return values["n"], False, 1, True
+
+
+def _references(raw: list[str], known: set[str], root: Path, report: Report) -> tuple[Reference, ...] | None:
+    refs: list[Reference] = []
+    ok = True
+    for item in raw:
+        if item.startswith("@"):
+            upstream = item[1:]
+            if upstream not in known:
+                report(f"'{item}' is not a target{_did_you_mean(upstream, sorted(known))}; "
+                       f"known targets: {_listing(sorted(known))}", "references")
+                ok = False
+            refs.append(Reference(raw=item, kind="target", value=upstream))
+        elif re.match(r"^https?://", item):
+            refs.append(Reference(raw=item, kind="url", value=item))
+        elif "://" in item or item.startswith("data:"):
+            report(f"'{item}': a reference is a file path, an http(s) URL or @target", "references")
+            ok = False
+        else:
+            problem = _check_reference_file(root / item)
+            if problem:
+                report(f"'{item}' {problem}", "references")
+                ok = False
+            rel = posixpath.normpath(item.replace("\\", "/"))
+            refs.append(Reference(raw=item, kind="file", value=rel, path=(root / item)))
+    return tuple(refs) if ok else None
+
+
+_MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"))
+
+
+def image_format(head: bytes) -> str | None:
+    """'jpg', 'png' or 'webp' from a file's first bytes; None for anything else."""
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _check_reference_file(path: Path) -> str | None:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except FileNotFoundError:
+        return f"does not exist (looked for {path})"
+    except IsADirectoryError:
+        return "is a folder, not an image file"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if size > catalog.MAX_REFERENCE_BYTES:
+        return f"is {size / 2**20:.1f} MB; the gateway accepts at most 30 MB per reference image"
+    if image_format(head) is None:
+        return "is not a JPG, PNG or WEBP image (the formats the gateway accepts)"
+    return None
+
+
+# -- outputs ------------------------------------------------------------------------------------------
+
+def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any], n: int, candidates: bool,
+             pick: int, out_dir: str, report: Report) -> tuple[Output, ...]:
+    base_fields = {k: values[k] for k in _DERIVE_FIELDS if values.get(k) is not None}
+    if spec.outputs:
+        if spec.output is not None:
+            report("set either `output` or `outputs`, not both", "outputs")
+            return ()
+        if n > 1 and not candidates:
+            report("`outputs` makes several files from one image; with n > 1 use `output` with {i}, "
+                   "or `candidates`", "outputs")
+            return ()
+        listed = [(_sub(o.output, subs), {**base_fields, **o.model_dump(exclude_none=True, exclude={"output"})})
+                  for o in spec.outputs]
+        made = [_output(path, fields, pick - 1, out_dir, "outputs", report) for path, fields in listed]
+        return tuple(o for o in made if o is not None) if all(made) else ()
+    fields = base_fields
+    ext = _EXTENSIONS[fields.get("format", "jpg")][0]
+    pattern = _sub(spec.output, subs) if spec.output is not None else f"{name}{ext}"
+    if candidates or n == 1:
+        paths = [(pattern.replace("{i}", "1"), pick - 1)]
+    elif "{i}" in pattern:
+        paths = [(pattern.replace("{i}", str(i)), i - 1) for i in range(1, n + 1)]
+    else:
+        stem, suffix = posixpath.splitext(pattern)
+        paths = [(f"{stem}-{i}{suffix}", i - 1) for i in range(1, n + 1)]
+    made = [_output(path, fields, source, out_dir, "output", report) for path, source in paths]
+    return tuple(o for o in made if o is not None) if all(made) else ()
+
+
+def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldname: str,
+            report: Report) -> Output | None:
+    path = path.replace("\\", "/")
+    if posixpath.isabs(path) or re.match(r"^[A-Za-z]:", path):
+        report(f"'{path}' is absolute; outputs are paths relative to out_dir ('{out_dir}')", fieldname)
+        return None
+    suffix = posixpath.splitext(path)[1].lower()
+    by_suffix = next((f for f, exts in _EXTENSIONS.items() if suffix in exts), None)
+    fmt = fields.get("format") or by_suffix
+    if by_suffix is None or fmt != by_suffix:
+        wanted = " or ".join(_EXTENSIONS[fmt]) if fmt else ".jpg, .png or .webp"
+        report(f"'{path}' must end in {wanted}" + (f" (format = \"{fmt}\")" if fields.get("format") else ""),
+               fieldname)
+        return None
+    if fields.get("key_out") and fmt == "jpg":
+        report("key_out makes a transparent background, which JPEG cannot hold; use format png or webp", "key_out")
+        return None
+    for colour_field, colour in (("background", fields.get("background")),
+                                 ("key_out", (fields.get("key_out") or {}).get("color"))):
+        if colour is not None and not _is_colour(colour):
+            report(f"'{colour}' is not a colour; use a name like \"white\" or a hex value like \"#ffffff\"",
+                   colour_field)
+            return None
+    normal = posixpath.normpath(path)
+    if normal in (".", "..") or normal.startswith("../"):
+        report(f"'{path}' escapes out_dir ('{out_dir}'); outputs must stay inside it", fieldname)
+        return None
+    key_out = fields.get("key_out")
+    derivation = Derivation(
+        format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,  # type: ignore[arg-type]
+        fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
+        background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None)
+    return Output(path=posixpath.normpath(posixpath.join(out_dir, normal)), source=source, derivation=derivation)
+
+
+def _is_colour(text: str) -> bool:
+    from PIL import ImageColor
+
+    try:
+        ImageColor.getrgb(text)
+    except ValueError:
+        return False
+    return True
