@@ -32,8 +32,16 @@ class Context:
     def __init__(self, file: str) -> None:
         self.file = file
 
-    def project(self) -> Project:
-        return Project.open(self.file)
+    def project(self, profile: str | None = None) -> Project:
+        return Project.open(self.file, profile=profile)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def profile_option(command: F) -> F:
+    return click.option("--profile", metavar="NAME",
+                        help="Apply [profiles.NAME] (e.g. cheap drafts); its outputs and lock are its own.")(command)
 
 
 def _fail(exc: AssetgenError) -> None:
@@ -68,12 +76,13 @@ def cli(ctx: click.Context, file: str) -> None:
               help="Output format (markdown: a table for a pull-request comment).")
 @click.option("--check", is_flag=True, help="Exit 1 if anything is stale (for CI).")
 @click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
-@click.option("--all", "list_all", is_flag=True, help="List every up-to-date target too.")
+@click.option("--all", "list_all", is_flag=True, help="List every target, with each matrix row on its own line.")
+@profile_option
 @click.pass_obj
 def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, offline: bool | None,
-         list_all: bool) -> None:
+         list_all: bool, profile: str | None) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
-    project = obj.project()
+    project = obj.project(profile)
     try:
         result = project.plan(targets, offline=offline or None)
     finally:
@@ -102,11 +111,13 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds to wait for another build of this manifest to finish.")
+@profile_option
 @click.pass_obj
 def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
-              keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float) -> None:
+              keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
+              profile: str | None) -> None:
     """Build stale targets (and what they depend on)."""
-    project = obj.project()
+    project = obj.project(profile)
     if dry_run:
         try:
             click.echo(render_plan(project.plan(targets, offline=offline or None, force=force)))
@@ -227,9 +238,10 @@ def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> 
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Tasks in flight at once.")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds to wait for another build of this manifest to finish.")
+@profile_option
 @click.pass_obj
 def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float | None, offline: bool | None,
-          jobs: int | None, wait: float) -> None:
+          jobs: int | None, wait: float, profile: str | None) -> None:
     """Build, then rebuild what changes whenever the manifest or a reference file is saved."""
     from .watch import WatchOptions, Watcher
 
@@ -237,7 +249,7 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
     if not path.exists():
         raise AssetgenError(f"{path} not found; run `assetgen init` to write a starter manifest")
     try:
-        project: Project | None = Project.open(path)
+        project: Project | None = Project.open(path, profile=profile)
     except AssetgenError:
         project = None                            # shown by the watch's first build, which then waits for a fix
     offline_now = offline or bool(project and project.manifest.settings.provider == "offline")
@@ -246,7 +258,8 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
         project.close()
     lock = acquire_build_lock(path.resolve(), timeout=wait, on_wait=lambda: click.echo(
         "Another build of this manifest is running; waiting for it to finish…", err=True))
-    options = WatchOptions(targets=targets, offline=offline_now, settle=settle, budget=budget, jobs=jobs)
+    options = WatchOptions(targets=targets, offline=offline_now, settle=settle, budget=budget, jobs=jobs,
+                           profile=profile)
     watcher = Watcher(path, provider, options, reporter=PlainReporter(), echo=click.echo)
     click.echo(f"Watching {path} (settle {settle:g} s{', offline' if offline_now else ''}). Ctrl-C to stop.")
 
@@ -293,15 +306,22 @@ def models(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("target")
+@profile_option
 @click.pass_obj
-def explain(obj: Context, target: str) -> None:
+def explain(obj: Context, target: str, profile: str | None) -> None:
     """A target's key, the inputs that made it, and what differs from the lock."""
-    project = obj.project()
+    project = obj.project(profile)
     try:
-        project.manifest.select([target])
-        item = next(i for i in project.plan([target]).items if i.name == target)
+        names = project.manifest.expand([target])
+        plan = project.plan([target])
     finally:
         project.close()
+    for item in (i for i in plan.items if i.name in names):
+        _explain(item)
+
+
+def _explain(item: Any) -> None:
+    target = item.name
     t = item.target
     width, height = t.size
     click.echo(f"{target}\n  key        {item.key}")
@@ -329,6 +349,56 @@ def explain(obj: Context, target: str) -> None:
                    f"{', task ' + lk.task_id if lk.task_id else ''}")
     else:
         click.echo("  lock       not built yet")
+
+
+# -- pick, reroll, candidates -----------------------------------------------------------------------
+
+@cli.command()
+@click.argument("target")
+@click.argument("choice", type=int)
+@profile_option
+@click.pass_obj
+def pick(obj: Context, target: str, choice: int, profile: str | None) -> None:
+    """Choose candidate CHOICE (1-based) as TARGET's output. Writes `pick` into the manifest; pays nothing."""
+    from .authoring import pick as do_pick
+
+    outcome = do_pick(Path(obj.file), target, choice, profile=profile)
+    click.echo(f"Set pick = {choice} for {target} in {obj.file}.")
+    if outcome.applied:
+        click.echo(f"Wrote {', '.join(outcome.applied)} from the cached candidates (free).")
+    else:
+        click.echo(f"The candidates are not in the local cache: `assetgen build {target}` will make them "
+                   f"({usd(outcome.cost)}).")
+
+
+@cli.command()
+@click.argument("target")
+@profile_option
+@click.pass_obj
+def reroll(obj: Context, target: str, profile: str | None) -> None:
+    """Write a new seed for TARGET so the next build pays for fresh images; say what that costs."""
+    from .authoring import reroll as do_reroll
+
+    seed, outcome = do_reroll(Path(obj.file), target, profile=profile)
+    images = sum(i.target.n for i in outcome.rows if i.action == "generate")
+    click.echo(f"Set seed = {seed} for {target} in {obj.file}. The next `assetgen build {target}` will "
+               f"generate {images} new image{'s' if images != 1 else ''} for {usd(outcome.cost)}.")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the PNG.")
+@profile_option
+@click.pass_obj
+def candidates(obj: Context, target: str, output: Path | None, profile: str | None) -> None:
+    """Write a contact sheet of TARGET's candidates (PNG) and print its path."""
+    from .authoring import write_contact_sheet
+
+    project = obj.project(profile)
+    try:
+        click.echo(str(write_contact_sheet(project, target, output)))
+    finally:
+        project.close()
 
 
 def _describe(derivation: Any) -> str:

@@ -66,18 +66,14 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     if plan.offline:
         head += " (offline: placeholders, no cost)"
     lines.append(head)
-    width = max((len(i.name) for i in plan.items), default=0)
-    width = min(max(width, 8), 40)
-    shown = stale + (fresh if list_all or len(fresh) <= _LISTED_UP_TO_DATE else [])
-    order = {i.name: n for n, i in enumerate(plan.items)}
-    if shown:
+    listed_fresh = fresh if list_all or len(fresh) <= _LISTED_UP_TO_DATE else []
+    rows = _group_rows(stale + listed_fresh, plan, list_all)
+    width = min(max((len(name) for name, *_ in rows), default=8), 40)
+    if rows:
         lines.append("")
-    for item in sorted(shown, key=lambda i: order[i.name]):
-        label = ACTION_LABEL[item.action]
-        cost = money(item.cost) if item.stale else ""
-        why = _why(item) if item.stale else ""
-        lines.append(f"  {item.name:<{width}}  {label:<10} {cost:>9}  {why}".rstrip())
-    if len(fresh) > len([i for i in shown if not i.stale]):
+    for name, label, cost, why in rows:
+        lines.append(f"  {name:<{width}}  {label:<10} {cost:>9}  {why}".rstrip())
+    if len(fresh) > len(listed_fresh):
         lines.append(f"  … and {len(fresh)} up-to-date targets (--all lists them)")
     lines.append("")
     summary = f"Total: {usd(plan.total_cost)} for {images} image{'s' if images != 1 else ''}"
@@ -88,6 +84,28 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
         summary += f"; {free} target{'s' if free != 1 else ''} reuse images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
     return "\n".join(lines)
+
+
+def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:
+    """(name, action, cost, why) lines in plan order; a matrix's rows with one action share a line."""
+    order = {i.name: n for n, i in enumerate(plan.items)}
+    groups: dict[tuple[str, str], list[TargetPlan]] = {}
+    for item in sorted(items, key=lambda i: order[i.name]):
+        row = item.target.base and item.target.base != item.name and not list_all
+        groups.setdefault((item.target.base if row else item.name, item.action), []).append(item)
+    lines = []
+    for (name, action), members in groups.items():
+        first = members[0]
+        if len(members) == 1:
+            name = first.name
+        else:
+            of = sum(1 for i in plan.items if i.target.base == name)
+            name = f"{name} ({len(members)} of {of} rows)"
+        cost = money(sum(i.cost for i in members)) if first.stale else ""
+        whys = list(dict.fromkeys(_why(i) for i in members)) if first.stale else []
+        why = "; ".join(whys[:2]) + (f"; … ({len(whys) - 2} more reasons)" if len(whys) > 2 else "")
+        lines.append((name, ACTION_LABEL[action], cost, why))
+    return lines
 
 
 def render_markdown(plan: Plan) -> str:

@@ -24,7 +24,7 @@ import watchfiles
 from .build import Builder, BuildReport, Controller, Session
 from .errors import AssetgenError, ManifestError
 from .lock import Lock
-from .project import CACHE_DIR, LOCK_NAME, Project
+from .project import CACHE_DIR, LOCK_NAME, Project, lock_path
 from .providers.base import Provider
 from .report import Reporter, usd
 from .store import Store
@@ -40,6 +40,7 @@ class WatchOptions:
     settle: float = DEFAULT_SETTLE
     budget: float | None = None
     jobs: int | None = None
+    profile: str | None = None
 
 
 class Watcher:
@@ -53,7 +54,7 @@ class Watcher:
         self.echo = echo
         self.session = Session(budget=options.budget)   # None here: [settings] budget applies at first load
         self.store = Store(self.path.parent / CACHE_DIR)
-        self.lock = Lock.load(self.path.parent / LOCK_NAME)
+        self.lock = Lock.load(lock_path(self.path.parent, options.profile))
         self.builds: list[tuple[Builder, asyncio.Task[BuildReport]]] = []
         self.controller = Controller()
         self._project: Project | None = None
@@ -89,7 +90,7 @@ class Watcher:
     async def rebuild(self) -> None:
         self.rebuilds += 1
         try:
-            project = Project.open(self.path, store=self.store, lock=self.lock)
+            project = Project.open(self.path, profile=self.options.profile, store=self.store, lock=self.lock)
             plan = project.plan(self.options.targets, offline=self.options.offline)
         except ManifestError as exc:
             self.echo(str(exc))
