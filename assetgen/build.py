@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import getpass
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .derive import derive
@@ -33,7 +36,21 @@ from .providers.base import Generation, Job, Provider
 from .report import Event, Reporter
 from .store import IndexEntry
 
+if TYPE_CHECKING:
+    from .remote import Lease, RemoteCache
+
 FAILED_STATES = ("failed", "blocked", "skipped", "lost")
+
+
+def _holder() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):      # no login name in some containers
+        user = "someone"
+    return f"{user}@{socket.gethostname()} (pid {os.getpid()})"
+
+
+HOLDER = _holder()   # who holds a remote lease, as other machines are told
 
 
 @dataclass
@@ -111,8 +128,9 @@ class Session:
 class _Events:
     """TaskEvents for one generation: journals the task id before the provider waits on it."""
 
-    def __init__(self, builder: Builder, job: Job, name: str, record: JournalRecord | None = None) -> None:
-        self.builder, self.job, self.name, self.record = builder, job, name, record
+    def __init__(self, builder: Builder, job: Job, name: str, record: JournalRecord | None = None, *,
+                 lease: Lease | None = None) -> None:
+        self.builder, self.job, self.name, self.record, self.lease = builder, job, name, record, lease
         self.started = time.monotonic()
 
     def submitted(self, task_id: str, model: str) -> None:
@@ -120,6 +138,9 @@ class _Events:
                                     targets=list(self.job.names), n=int(self.job.body["n"]))
         self.builder.journal.write(self.record)
         self.builder.session.tasks[self.job.key] = (task_id, "queued")
+        if self.lease is not None and self.builder.remote is not None:
+            # Lets a machine waiting on this key poll our task instead of only waiting for images.
+            self.builder.remote.update_lease(self.lease, task_id=task_id)
         self.builder.emit("submitted", self.name, f"task {task_id}", task_id=task_id)
 
     def progress(self, status: str, progress: int) -> None:
@@ -215,8 +236,12 @@ class Builder:
                                                       f"(use --force to replace it)")
         if item.action == "restore":
             assert item.cached is not None
-            await self._write_outputs(item, item.cached)
-            return TargetResult(item.name, "restored", "from cache", saved=item.cached.cost)
+            entry = item.cached if not item.remote else await self._from_remote(item.key)
+            if entry is not None:
+                await self._write_outputs(item, entry)
+                where = "from the remote cache" if item.remote else "from cache"
+                return TargetResult(item.name, "restored", where, saved=entry.cost)
+            # The remote copy was unusable (reported already): generate it after all.
         for up in item.target.upstream:
             if up in self._done:
                 await self._done[up].wait()
@@ -257,20 +282,98 @@ class Builder:
             self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
                       task_id=record.task_id)
             gen = await self._collect(job, record, item.name)
-            return self._store(item.key, gen, paid=False)
-        async with self._semaphore:
-            self._check_submittable(item, job.names)
-            job = Job(key=item.key, target=item.target, names=job.names, body=self._body(item.target))
-            self.session.committed += price(item.target)[1] if not self.provider.placeholder else 0.0
-            try:
-                gen = await self.provider.generate(job, _Events(self, job, item.name))
-            except InsufficientBalance:
-                self.controller.stop("the gateway account has insufficient balance (402)")
-                raise
-            except TaskFailed:
-                self.journal.remove(item.key)       # nothing to collect; a later build may resubmit
-                raise
-        return self._store(item.key, gen, paid=True)
+            return await self._keep(item.key, gen, paid=False)
+        if self.remote is not None:
+            fetched = await self._from_remote(item.key)      # read-through: someone paid for it already
+            if fetched is not None:
+                return fetched
+        lease, entry = await self._claim(item)
+        if entry is not None:
+            return entry
+        try:
+            async with self._semaphore:
+                self._check_submittable(item, job.names)
+                job = Job(key=item.key, target=item.target, names=job.names, body=self._body(item.target))
+                self.session.committed += price(item.target)[1] if not self.provider.placeholder else 0.0
+                try:
+                    gen = await self.provider.generate(job, _Events(self, job, item.name, lease=lease))
+                except InsufficientBalance:
+                    self.controller.stop("the gateway account has insufficient balance (402)")
+                    raise
+                except TaskFailed:
+                    self.journal.remove(item.key)   # nothing to collect; a later build may resubmit
+                    raise
+            return await self._keep(item.key, gen, paid=True)
+        finally:
+            if lease is not None and self.remote is not None:
+                await asyncio.to_thread(self.remote.release_lease, lease)
+
+    # -- the remote cache ---------------------------------------------------------------------------------
+
+    @property
+    def remote(self) -> RemoteCache | None:
+        return None if self.provider.placeholder else self.project.remote
+
+    async def _from_remote(self, key: str) -> IndexEntry | None:
+        """The key's images from the remote cache, verified and copied into the local cache."""
+        remote = self.remote
+        fetched = await asyncio.to_thread(remote.fetch, key) if remote is not None else None
+        if fetched is None:
+            return None
+        entry, images = fetched
+        store = self.project.store
+        for data in images:
+            store.put_image(data)
+        store.record(entry)
+        return entry
+
+    async def _claim(self, item: TargetPlan) -> tuple[Lease | None, IndexEntry | None]:
+        """A lease on the key, so no other machine pays for it meanwhile; or the images another machine
+        that held the lease produced. (None, None) without a remote, or when it is down."""
+        remote = self.remote
+        while remote is not None:
+            lease = await asyncio.to_thread(remote.acquire_lease, item.key, task_id=None, holder=HOLDER)
+            if lease is not None or not remote.available:
+                return lease, None
+            entry = await self._wait_for_peer(item, remote)
+            if entry is not None:
+                return None, entry
+        return None, None
+
+    async def _wait_for_peer(self, item: TargetPlan, remote: RemoteCache) -> IndexEntry | None:
+        """Another machine holds the key's lease: collect its task if our account can see it, else wait
+        for its images to appear in the remote. None once its lease is gone without images."""
+        tried_task = False
+        said = False
+        while True:
+            lease = await asyncio.to_thread(remote.read_lease, item.key)
+            if lease is None or not remote.available:
+                return await self._from_remote(item.key)
+            if not said:
+                self.emit("notice", item.name, f"{lease.holder} is generating this image; waiting for it "
+                                               f"instead of paying again")
+                said = True
+            if lease.task_id and not tried_task:
+                tried_task = True
+                record = JournalRecord(key=item.key, task_id=lease.task_id, model=item.target.model,
+                                       targets=[item.name], n=item.target.n)
+                try:
+                    job = Job(key=item.key, target=item.target, names=(item.name,), body={})
+                    gen = await self.provider.resume(record, _Events(self, job, item.name, record))
+                    return await self._keep(item.key, gen, paid=False)
+                except GatewayError:
+                    pass                        # another account's task: wait for its images instead
+            entry = await self._from_remote(item.key)
+            if entry is not None:
+                return entry
+            await asyncio.sleep(getattr(self.provider, "poll_interval", 1.0))
+
+    async def _keep(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
+        """Store a generation locally (and remotely: write-through) and drop its journal entry."""
+        entry = self._store(key, gen, paid=paid)
+        if self.remote is not None:
+            await asyncio.to_thread(self.remote.put, entry, gen.images)
+        return entry
 
     def _check_submittable(self, item: TargetPlan, names: tuple[str, ...]) -> None:
         if self.controller.stop_submitting:
@@ -321,7 +424,7 @@ class Builder:
         self.report.resumed += 1
         try:
             gen = await self._collect(job, record, name)
-            self._store(record.key, gen, paid=False)
+            await self._keep(record.key, gen, paid=False)
         except GatewayError as exc:
             self.emit("notice", name, f"could not collect task {record.task_id}: {_message(exc)}")
 

@@ -32,8 +32,12 @@ class Context:
     def __init__(self, file: str) -> None:
         self.file = file
 
-    def project(self, profile: str | None = None) -> Project:
-        return Project.open(self.file, profile=profile)
+    def project(self, profile: str | None = None, *, remote: bool = True) -> Project:
+        return Project.open(self.file, profile=profile, use_remote=remote, warn=_warn)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,6 +46,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 def profile_option(command: F) -> F:
     return click.option("--profile", metavar="NAME",
                         help="Apply [profiles.NAME] (e.g. cheap drafts); its outputs and lock are its own.")(command)
+
+
+def remote_option(command: F) -> F:
+    return click.option("--no-remote", "no_remote", is_flag=True,
+                        help="Ignore [cache] remote: local cache only.")(command)
 
 
 def _fail(exc: AssetgenError) -> None:
@@ -78,11 +87,12 @@ def cli(ctx: click.Context, file: str) -> None:
 @click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
 @click.option("--all", "list_all", is_flag=True, help="List every target, with each matrix row on its own line.")
 @profile_option
+@remote_option
 @click.pass_obj
 def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, offline: bool | None,
-         list_all: bool, profile: str | None) -> None:
+         list_all: bool, profile: str | None, no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
-    project = obj.project(profile)
+    project = obj.project(profile, remote=not no_remote)
     try:
         result = project.plan(targets, offline=offline or None)
     finally:
@@ -112,12 +122,13 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds to wait for another build of this manifest to finish.")
 @profile_option
+@remote_option
 @click.pass_obj
 def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
-              profile: str | None) -> None:
+              profile: str | None, no_remote: bool) -> None:
     """Build stale targets (and what they depend on)."""
-    project = obj.project(profile)
+    project = obj.project(profile, remote=not no_remote)
     if dry_run:
         try:
             click.echo(render_plan(project.plan(targets, offline=offline or None, force=force)))
@@ -238,10 +249,13 @@ def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> 
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Tasks in flight at once.")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds to wait for another build of this manifest to finish.")
+@click.option("--gallery", "with_gallery", is_flag=True,
+              help="Also serve the gallery on 127.0.0.1; open pages update as images arrive.")
 @profile_option
+@remote_option
 @click.pass_obj
 def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float | None, offline: bool | None,
-          jobs: int | None, wait: float, profile: str | None) -> None:
+          jobs: int | None, wait: float, with_gallery: bool, profile: str | None, no_remote: bool) -> None:
     """Build, then rebuild what changes whenever the manifest or a reference file is saved."""
     from .watch import WatchOptions, Watcher
 
@@ -259,8 +273,18 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
     lock = acquire_build_lock(path.resolve(), timeout=wait, on_wait=lambda: click.echo(
         "Another build of this manifest is running; waiting for it to finish…", err=True))
     options = WatchOptions(targets=targets, offline=offline_now, settle=settle, budget=budget, jobs=jobs,
-                           profile=profile)
-    watcher = Watcher(path, provider, options, reporter=PlainReporter(), echo=click.echo)
+                           profile=profile, use_remote=not no_remote)
+    reporter: Any = PlainReporter()
+    server = None
+    if with_gallery:
+        from .live_gallery import LiveGallery
+
+        server = LiveGallery(path.resolve().parent / CACHE_DIR / "gallery", project)
+        reporter = server.reporter(reporter)
+        click.echo(f"Gallery: {server.start()}")
+    watcher = Watcher(path, provider, options, reporter=reporter, echo=click.echo)
+    if server is not None:
+        watcher.after_build = server.refresh
     click.echo(f"Watching {path} (settle {settle:g} s{', offline' if offline_now else ''}). Ctrl-C to stop.")
 
     async def main() -> None:
@@ -277,6 +301,8 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
         asyncio.run(main())
     finally:
         lock.release()
+        if server is not None:
+            server.stop()
     in_flight = len(list((path.parent / CACHE_DIR / "journal").glob("*.json")))
     note = (f" {in_flight} task(s) in flight stay in the journal; the next build or watch collects them "
             f"without paying again." if in_flight else "")
@@ -349,6 +375,63 @@ def _explain(item: Any) -> None:
                    f"{', task ' + lk.task_id if lk.task_id else ''}")
     else:
         click.echo("  lock       not built yet")
+
+
+# -- gallery ----------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the gallery to [default: .assetgen/gallery].")
+@click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
+@profile_option
+@click.pass_obj
+def gallery(obj: Context, out_dir: Path | None, open_it: bool, profile: str | None) -> None:
+    """Write a self-contained HTML gallery of every target (opens from disk, no server)."""
+    from .gallery import write_gallery
+
+    project = obj.project(profile, remote=False)
+    try:
+        index = write_gallery(project, out_dir=out_dir)
+    finally:
+        project.close()
+    click.echo(str(index))
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(index.resolve().as_uri())
+
+
+# -- push, pull -------------------------------------------------------------------------------------
+
+@cli.command()
+@click.pass_obj
+def push(obj: Context) -> None:
+    """Upload the images of every locked target to the remote cache."""
+    from .sync import push as do_push
+
+    project = obj.project()
+    try:
+        sent, already = do_push(project)
+    finally:
+        project.close()
+    click.echo(f"Pushed {sent} generation(s) to {project.remote.display_url if project.remote else '?'}; "
+               f"{already} were there already.")
+
+
+@cli.command()
+@click.pass_obj
+def pull(obj: Context) -> None:
+    """Download the images of every locked target from the remote cache into the local cache."""
+    from .sync import pull as do_pull
+
+    project = obj.project()
+    try:
+        got, missing = do_pull(project)
+    finally:
+        project.close()
+    note = f"; {missing} not in the remote" if missing else ""
+    click.echo(f"Pulled {got} generation(s) into {CACHE_DIR}/{note}. `assetgen build` now restores "
+               f"missing outputs for free.")
 
 
 # -- pick, reroll, candidates -----------------------------------------------------------------------

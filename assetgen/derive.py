@@ -36,15 +36,27 @@ class Derivation:
     quality: int = DEFAULT_QUALITY
     background: str | None = None          # contain's padding; default white for jpg, transparent otherwise
     key_out: KeyOut | None = None
+    pick: int | None = None                # the chosen candidate (1-based) of a target with candidates
+
+    @property
+    def passthrough(self) -> bool:
+        """True if the output is the source JPEG byte for byte (no re-encode, no quality loss)."""
+        return self.format == "jpg" and self.resize is None and self.key_out is None
 
     @property
     def identity(self) -> bool:
-        """True if the output is the generated JPEG byte for byte (no re-encode, no quality loss)."""
-        return self.format == "jpg" and self.resize is None and self.key_out is None
+        """True if the output is the generated image as it is, with no choice in it: no derivation key.
+
+        A picked candidate is copied byte for byte too, but which one is picked is a choice the
+        output's key must record, or changing ``pick`` would leave the old candidate in place.
+        """
+        return self.passthrough and self.pick is None
 
     def fields(self) -> dict[str, Any]:
         data = asdict(self)
         data["resize"] = list(self.resize) if self.resize else None
+        if self.pick is None:
+            del data["pick"]            # keys of outputs without candidates stay as they were
         return data
 
 
@@ -57,7 +69,7 @@ def derivation_key(generation_key: str, source_index: int, derivation: Derivatio
 
 def derive(source: bytes, derivation: Derivation) -> bytes:
     """The output bytes for ``derivation`` applied to the generated image ``source``."""
-    if derivation.identity:
+    if derivation.passthrough:
         return source
     with Image.open(io.BytesIO(source)) as opened:
         image = opened.convert("RGBA")

@@ -15,6 +15,7 @@ Actions, cheapest first:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ class TargetPlan:
     max_cost: float = 0.0                       # with official_fallback: at the official price
     shares_with: str | None = None
     cached: IndexEntry | None = None            # where restore takes its images from
+    remote: bool = False                        # ... which are in the remote cache, not yet local
     locked: LockEntry | None = None
 
     @property
@@ -142,7 +144,8 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
 
 def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, store: Store, *,
               selection: list[str] | None = None, offline: bool = False, force: bool = False,
-              in_flight: set[str] | None = None) -> Plan:
+              in_flight: set[str] | None = None,
+              remote_lookup: Callable[[str], IndexEntry | None] | None = None) -> Plan:
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
     generating: dict[str, str] = {}             # key → first target that generates it in this plan
@@ -176,7 +179,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                 reasons.append(Reason("derive", out.path))
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
-            _decide(item, hand, store, generating, offline, force, in_flight or set())
+            _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup)
         items.append(item)
     return Plan(items=items, offline=offline)
 
@@ -196,7 +199,8 @@ def _expected_sha(store: Store, key: str, out: Output, offline: bool) -> str | N
 
 
 def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[str, str],
-            offline: bool, force: bool, in_flight: set[str]) -> None:
+            offline: bool, force: bool, in_flight: set[str],
+            remote_lookup: Callable[[str], IndexEntry | None] | None) -> None:
     if hand and not force:
         item.action = "blocked"
         return
@@ -205,6 +209,9 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
         cached = _entry_from_lock(item.locked, item.target, store, offline)
     if cached is not None and len(cached.images) < item.target.n:
         cached = None
+    if cached is None and remote_lookup is not None and item.key not in generating and item.key not in in_flight:
+        cached = remote_lookup(item.key)             # read-only: the cost shown is what a build pays
+        item.remote = cached is not None
     if cached is not None:
         item.action, item.cached = "restore", cached
     elif item.key in generating:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import filelock
 
@@ -25,14 +26,23 @@ from .manifest import Manifest
 from .plan import Plan, make_plan
 from .store import Store
 
+if TYPE_CHECKING:
+    from .remote import RemoteCache
+
 LOCK_NAME = "assets.lock"
 CACHE_DIR = ".assetgen"
 
 
 class Project:
-    def __init__(self, manifest: Manifest, *, store: Store | None = None, lock: Lock | None = None) -> None:
-        """``store`` and ``lock`` let a watch session keep one of each across manifest reloads."""
+    def __init__(self, manifest: Manifest, *, store: Store | None = None, lock: Lock | None = None,
+                 use_remote: bool = True, warn: Callable[[str], None] | None = None) -> None:
+        """``store`` and ``lock`` let a watch session keep one of each across manifest reloads;
+        ``use_remote=False`` ignores ``[cache] remote``; ``warn`` is told when the remote misbehaves."""
         self.manifest = manifest
+        self.use_remote = use_remote
+        self.warnings: list[str] = []
+        self.warn = warn or self.warnings.append
+        self._remote: RemoteCache | None | bool = False      # False: not opened yet
         self.root = manifest.root
         self.cache_dir = self.root / CACHE_DIR
         self.store = store or Store(self.cache_dir)
@@ -43,8 +53,22 @@ class Project:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] = "assets.toml", *, profile: str | None = None,
-             store: Store | None = None, lock: Lock | None = None) -> Project:
-        return cls(manifest_mod.load(path, profile=profile), store=store, lock=lock)
+             store: Store | None = None, lock: Lock | None = None, use_remote: bool = True,
+             warn: Callable[[str], None] | None = None) -> Project:
+        return cls(manifest_mod.load(path, profile=profile), store=store, lock=lock, use_remote=use_remote,
+                   warn=warn)
+
+    @property
+    def remote(self) -> RemoteCache | None:
+        """The shared remote cache of ``[cache] remote``, or None (not configured, or ``--no-remote``)."""
+        if self._remote is False:
+            url = self.manifest.cache.remote
+            if not (self.use_remote and url):
+                self._remote = None
+            else:
+                from .remote import RemoteCache   # fsspec is only imported when a remote is configured
+                self._remote = RemoteCache(url, options=self.manifest.cache.remote_options, warn=self.warn)
+        return self._remote or None
 
     @property
     def keyed(self) -> dict[str, KeyedTarget]:
@@ -66,8 +90,10 @@ class Project:
         if offline is None:
             offline = self.manifest.settings.provider == "offline"
         selection = self.manifest.select(list(targets)) if targets else None
+        remote = self.remote if not offline else None      # placeholders are never shared
         return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
-                         offline=offline, force=force, in_flight=set(self.journal.pending()))
+                         offline=offline, force=force, in_flight=set(self.journal.pending()),
+                         remote_lookup=remote.get_entry if remote else None)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> filelock.BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)

@@ -46,7 +46,7 @@ class Reporter(Protocol):
 def _why(item: TargetPlan) -> str:
     text = "; ".join(str(r) for r in item.reasons)
     if item.action == "restore":
-        text += " (images in cache)"
+        text += " (images in the remote cache)" if item.remote else " (images in cache)"
     elif item.action == "share":
         text += f" (same key as {item.shares_with}: one generation)"
     elif item.action == "resume":

@@ -54,7 +54,7 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
         out_dir = posixpath.normpath((chosen.out_dir or f"{settings.out_dir}/{profile}").replace("\\", "/"))
     defaults = doc.defaults.model_dump(exclude_none=True)
     raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
-    rows = _expand(doc, raw_targets, broken, lines, problems)
+    rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
     known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets))
     targets: dict[str, Target] = {}
     owners: dict[str, str] = {}
@@ -123,7 +123,7 @@ def _digest(data: dict[str, Any]) -> str:
 # -- matrix ---------------------------------------------------------------------------------------------
 
 def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, set[str]], lines: LineIndex,
-            problems: list[Problem]) -> list[tuple[str, str, dict[str, str]]]:
+            problems: list[Problem], profile_refs: list[str] | None) -> list[tuple[str, str, dict[str, str]]]:
     """(row name, target table, placeholder values) for every target; plain targets have no values."""
     rows: list[tuple[str, str, dict[str, str]]] = []
     seen: dict[str, str] = {}
@@ -143,7 +143,7 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         if empty:
             report(f"axis {', '.join(empty)} has no values")
             continue
-        if not _placeholders_ok(spec, set(axes), report):
+        if not _placeholders_ok(_texts(doc, spec, profile_refs), set(axes), report):
             continue
         combos = itertools.product(*axes.values()) if axes else [()]
         for combo in combos:
@@ -157,25 +157,43 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
     return rows
 
 
-def _placeholders_ok(spec: Any, axes: set[str], report: Report) -> bool:
-    texts = {"prompt": [spec.prompt], "output": [spec.output or ""],
-             "references": list(spec.references or []),
-             "outputs": [o.output for o in spec.outputs or []]}
+def _texts(doc: DocumentModel, spec: Any, profile_refs: list[str] | None) -> list[tuple[str, str, str]]:
+    """(field, where, text) for every string ``_sub`` will fill in for this target's rows.
+
+    Inherited strings count too (a style's prompt and references, the references of ``[defaults]`` or
+    of the profile): a placeholder there is filled from the target's axes, so it is checked against them.
+    """
+    own = list(spec.references) if spec.references is not None else list(doc.defaults.references or [])
+    texts = [("prompt", "", spec.prompt), ("output", "", spec.output or "")]
+    texts += [("references", "", r) for r in (profile_refs if profile_refs is not None else own)]
+    texts += [("outputs", "", o.output) for o in spec.outputs or []]
+    style = doc.styles.get(spec.style) if spec.style else None
+    if style is not None:
+        texts += [("style", f"[styles.{spec.style}] ", t) for t in [style.prompt or "", *(style.references or [])]]
+    return texts
+
+
+def _placeholders_ok(texts: list[tuple[str, str, str]], axes: set[str], report: Report) -> bool:
     ok = True
-    for fieldname, items in texts.items():
-        for text in items:
-            try:
-                used = {f for _lit, f, _spec, _conv in string.Formatter().parse(text) if f is not None}
-            except ValueError as exc:
-                report(f"'{text}': {exc} (write {{{{ and }}}} for literal braces)", fieldname)
-                ok = False
-                continue
-            unknown = used - axes - ({"i"} if fieldname in ("output", "outputs") else set())
-            if unknown:
-                known = ", ".join(sorted(axes)) or "none (this target has no matrix)"
-                report(f"unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))}; "
-                       f"matrix axes: {known}", fieldname)
-                ok = False
+    for fieldname, where, text in texts:
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            report(f"{where}'{text}': {exc} (write {{{{ and }}}} for literal braces)", fieldname)
+            ok = False
+            continue
+        if any(f is not None and (spec or conv) for _lit, f, spec, conv in parsed):
+            report(f"{where}'{text}': a placeholder is a bare axis name like {{item}}, without ! or : "
+                   f"(write {{{{ and }}}} for literal braces)", fieldname)
+            ok = False
+            continue
+        used = {f for _lit, f, _spec, _conv in parsed if f is not None}
+        unknown = used - axes - ({"i"} if fieldname in ("output", "outputs") else set())
+        if unknown:
+            known = ", ".join(sorted(axes)) or "none (this target has no matrix)"
+            report(f"{where}unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))}; "
+                   f"matrix axes: {known}", fieldname)
+            ok = False
     return ok
 
 
@@ -302,7 +320,7 @@ def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any],
             return ()
         listed = [(_sub(o.output, subs), {**base_fields, **o.model_dump(exclude_none=True, exclude={"output"})})
                   for o in spec.outputs]
-        made = [_output(path, fields, pick - 1, out_dir, "outputs", report) for path, fields in listed]
+        made = [_output(path, fields, pick - 1, out_dir, "outputs", report, candidates) for path, fields in listed]
         return tuple(o for o in made if o is not None) if all(made) else ()
     fields = base_fields
     ext = _EXTENSIONS[fields.get("format", "jpg")][0]
@@ -314,12 +332,12 @@ def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any],
     else:
         stem, suffix = posixpath.splitext(pattern)
         paths = [(f"{stem}-{i}{suffix}", i - 1) for i in range(1, n + 1)]
-    made = [_output(path, fields, source, out_dir, "output", report) for path, source in paths]
+    made = [_output(path, fields, source, out_dir, "output", report, candidates) for path, source in paths]
     return tuple(o for o in made if o is not None) if all(made) else ()
 
 
 def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldname: str,
-            report: Report) -> Output | None:
+            report: Report, candidates: bool = False) -> Output | None:
     path = path.replace("\\", "/")
     if posixpath.isabs(path) or re.match(r"^[A-Za-z]:", path):
         report(f"'{path}' is absolute; outputs are paths relative to out_dir ('{out_dir}')", fieldname)
@@ -349,7 +367,8 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
     derivation = Derivation(
         format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,  # type: ignore[arg-type]
         fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
-        background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None)
+        background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
+        pick=source + 1 if candidates else None)
     return Output(path=posixpath.normpath(posixpath.join(out_dir, normal)), source=source, derivation=derivation)
 
 

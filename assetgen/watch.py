@@ -41,6 +41,7 @@ class WatchOptions:
     budget: float | None = None
     jobs: int | None = None
     profile: str | None = None
+    use_remote: bool = True
 
 
 class Watcher:
@@ -59,7 +60,10 @@ class Watcher:
         self.controller = Controller()
         self._project: Project | None = None
         self._paused_said = False
+        self._warned: set[str] = set()
         self.rebuilds = 0                           # batches of changes handled (for tests/benchmarks)
+        # Called on the event loop after each build with its project and report (e.g. the gallery).
+        self.after_build: Callable[[Project, BuildReport | None], None] | None = None
         self._editor_noise_filter = watchfiles.DefaultFilter()   # swap files, backups, .git, …
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -90,7 +94,8 @@ class Watcher:
     async def rebuild(self) -> None:
         self.rebuilds += 1
         try:
-            project = Project.open(self.path, profile=self.options.profile, store=self.store, lock=self.lock)
+            project = Project.open(self.path, profile=self.options.profile, store=self.store, lock=self.lock,
+                                   use_remote=self.options.use_remote, warn=self._warn_once)
             plan = project.plan(self.options.targets, offline=self.options.offline)
         except ManifestError as exc:
             self.echo(str(exc))
@@ -133,6 +138,8 @@ class Watcher:
             self.echo(f"Error: {exc}")
             return
         report = task.result()
+        if self.after_build is not None and self._project is not None:
+            self.after_build(self._project, report)
         if not self._paused_said and any("budget" in r.message for r in report.results if r.status == "skipped"):
             self._paused_said = True
             self.echo(f"Budget reached: this session has spent {usd(self.session.spent)} of "
@@ -140,6 +147,11 @@ class Watcher:
         budget = f" of {usd(self.session.budget)}" if self.session.budget is not None else ""
         self.echo(f"Built {len(report.results)} target(s); session spent {usd(self.session.spent)}{budget}. "
                   f"Watching for changes…")
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.echo(f"Warning: {message}")
 
     async def wait_idle(self) -> None:
         """Wait until no build of this session is running (for tests and scripts)."""

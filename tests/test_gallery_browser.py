@@ -1,0 +1,172 @@
+"""The gallery in a real headless Chromium (Debian's ``chromium``), driven by Playwright's sync API.
+
+From disk: the cards are there with their thumbnails, the status filter and the search box change
+what is shown, Tab reaches a card and the arrow keys move on, and the page fits a phone's width.
+Served live: after a target is rebuilt and the gallery rewritten, ``GalleryServer.notify`` updates the
+open page in place — the test marks the window first and checks the mark survives, so no reload
+happened. Playwright's sync API keeps an event loop running in this thread, so the CLI runs as a real
+``python -m assetgen`` process here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from assetgen.gallery import GalleryServer, write_gallery
+from assetgen.project import Project as AssetProject
+from conftest import Project
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+MANIFEST = """\
+[settings]
+out_dir = "out"
+
+[defaults]
+resolution = "0.5K"
+
+[targets.castle]
+prompt = "A castle on a hill at dawn"
+aspect_ratio = "16:9"
+
+[targets.knight]
+prompt = "A knight in silver armour"
+aspect_ratio = "3:4"
+
+[targets.dragon]
+prompt = "A sleeping red dragon"
+
+[targets.potion]
+prompt = "A round potion bottle"
+n = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the "
+                    "browser tests")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def assetgen(p: Project, *args: str) -> None:
+    """A real CLI process (Playwright's loop forbids asyncio.run in this thread)."""
+    process = p.spawn(*args)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, out + err
+
+
+def gallery(p: Project, *, live: bool = False, failures: dict[str, str] | None = None) -> Path:
+    project = AssetProject.open(p.manifest)
+    try:
+        return write_gallery(project, live=live, failures=failures)
+    finally:
+        project.close()
+
+
+@pytest.fixture
+def reviewed(empty_project: Project) -> Project:
+    """Placeholders for everything, then knight edited (stale) and dragon failed."""
+    p = empty_project
+    p.write(MANIFEST)
+    assetgen(p, "build", "--offline")
+    p.edit("A knight in silver armour", "A knight in golden armour")
+    return p
+
+
+def visible_names(page: Page) -> list[str]:
+    return page.eval_on_selector_all(".card:not([hidden])", "cards => cards.map(c => c.dataset.name)")
+
+
+def test_from_disk_cards_filters_search_keyboard_and_screenshot(reviewed: Project, page: Page,
+                                                                  tmp_path: Path) -> None:
+    index = gallery(reviewed, failures={"dragon": "the gateway refused the prompt"})
+    page.goto(index.as_uri())
+    assert page.locator(".card").count() == 4
+    assert visible_names(page) == ["castle", "knight", "dragon", "potion"]
+    broken = page.eval_on_selector_all("img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth)).length")
+    assert broken == 0 and page.locator("img").count() == 4 + 2   # castle, knight, potion, 2 candidates
+
+    page.get_by_role("button", name=re.compile(r"^stale")).click()
+    assert visible_names(page) == ["knight"]
+    expect(page.get_by_role("button", name=re.compile(r"^stale"))).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name=re.compile(r"^failed")).click()
+    assert visible_names(page) == ["dragon"]
+    page.get_by_role("button", name=re.compile(r"^All")).click()
+    search = page.get_by_label("Search")
+    search.fill("potion")
+    assert visible_names(page) == ["potion"]
+    search.fill("ARMOUR")                                         # the prompt, case-insensitively
+    assert visible_names(page) == ["knight"]
+    expect(page.locator("#shown")).to_have_text("1 of 4 shown")
+    search.fill("nothing like this")
+    expect(page.locator("#empty")).to_be_visible()
+    search.fill("")
+
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for _ in range(40):                                            # the filters and search come first
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('card')"):
+            break
+    assert page.evaluate("document.activeElement.dataset.name") == "castle"
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.name") == "knight"
+    page.keyboard.press("End")
+    assert page.evaluate("document.activeElement.dataset.name") == "potion"
+
+    shot = tmp_path / "gallery.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    page.set_viewport_size({"width": 390, "height": 844})            # a phone
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(tmp_path / "gallery-phone.png"), full_page=True)
+
+
+def test_served_live_page_updates_without_a_reload(reviewed: Project, page: Page) -> None:
+    index = gallery(reviewed, live=True)
+    server = GalleryServer(index.parent)
+    url = server.start()
+    try:
+        page.goto(url)
+        page.wait_for_function("document.documentElement.dataset.refreshed >= '1'")
+        expect(page.locator("#progress")).to_have_text("Live: waiting for builds…")
+        page.evaluate("window.__notReloaded = true")
+        castle = page.locator('[id="card-castle"]')
+        old_src = castle.locator(".main img").get_attribute("src")
+        full = castle.locator("a.full").get_attribute("href")
+        assert page.request.get(urljoin(page.url, str(full))).ok              # full-size links work when served
+
+        server.notify({"line": "Building 1 of 1: castle", "done": 0, "total": 1})
+        expect(page.locator("#progress")).to_have_text("Building 1 of 1: castle (0/1)")
+        reviewed.edit("A castle on a hill at dawn", "A castle by the sea at dusk")
+        assetgen(reviewed, "build", "--offline", "castle")
+        gallery(reviewed, live=True)
+        server.notify({"line": "Built 1 target", "done": 1, "total": 1})
+
+        page.wait_for_function("document.querySelector('#card-castle .prompt').textContent.includes('by the sea')")
+        assert page.evaluate("window.__notReloaded === true")
+        assert castle.locator(".main img").get_attribute("src") != old_src
+        expect(page.locator("#progress")).to_have_text("Built 1 target (1/1)")
+        expect(castle.locator(".main img")).to_have_attribute("alt", "A castle by the sea at dusk")
+    finally:
+        server.stop()
+
