@@ -12,7 +12,6 @@ Only a 401 (nothing can succeed) and a second Ctrl-C end the run early; the jour
 from __future__ import annotations
 
 import asyncio
-import base64
 import getpass
 import os
 import socket
@@ -28,8 +27,7 @@ from .errors import (AssetgenError, AuthenticationFailed, GatewayError, Insuffic
 from .fsutil import atomic_write
 from .journal import Journal, JournalRecord
 from .lock import LockedOutput, LockEntry
-from .manifest import Target
-from .resolve import image_format
+from .request import submit_body
 from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
 from .providers.base import Generation, Job, Provider
@@ -293,7 +291,7 @@ class Builder:
         try:
             async with self._semaphore:
                 self._check_submittable(item, job.names)
-                job = Job(key=item.key, target=item.target, names=job.names, body=self._body(item.target))
+                job = Job(key=item.key, target=item.target, names=job.names, body=submit_body(self.project.manifest, item.target))
                 self.session.committed += price(item.target)[1] if not self.provider.placeholder else 0.0
                 try:
                     gen = await self.provider.generate(job, _Events(self, job, item.name, lease=lease))
@@ -475,37 +473,6 @@ class Builder:
         for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
             del lock.entries[name]                  # targets removed from the manifest leave the lock
         lock.save()
-
-    def _body(self, target: Target) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": target.model, "action": target.action, "prompt": target.prompt, "n": target.n,
-            "seed": target.seed, "aspect_ratio": target.aspect_ratio, "resolution": target.resolution,
-        }
-        if target.references:
-            body["image_urls"] = [self._reference_url(target, r) for r in target.references]
-        for flag in ("google_search", "google_image_search", "official_fallback"):
-            if getattr(target, flag):
-                body[flag] = True
-        return body
-
-    def _reference_url(self, target: Target, ref: Any) -> str:
-        if ref.kind == "url":
-            return str(ref.value)
-        if ref.kind == "target":
-            rel = self.project.manifest.targets[ref.value].outputs[0].path
-        else:
-            rel = ref.value
-        base = self.project.manifest.settings.reference_base_url
-        if base:
-            return base.rstrip("/") + "/" + rel
-        data = (self.project.root / rel).read_bytes()
-        if len(data) > catalog.MAX_REFERENCE_BYTES:
-            raise GatewayError(f"reference {ref.raw} is over 30 MB", code="reference_too_large")
-        fmt = image_format(data[:12])
-        if fmt is None:
-            raise GatewayError(f"reference {ref.raw} is not a JPG, PNG or WEBP image", code="reference_format")
-        mime = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}[fmt]
-        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
     def _names(self, key: str) -> tuple[str, ...]:
         return tuple(i.name for i in self.plan.items if i.key == key)

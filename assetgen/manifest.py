@@ -286,6 +286,9 @@ def parse(text: str, path: Path, *, shown: str | None = None, profile: str | Non
     if problems:
         raise ManifestError(shown, problems)
     assert doc is not None
+    _check_cache(doc.cache, lines, problems)
+    if problems:
+        raise ManifestError(shown, problems)
     cache = CacheSettings(remote=doc.cache.remote, remote_options=dict(doc.cache.remote_options))
     return Manifest(path=path, settings=settings, targets=ordered, lines=lines, groups=groups,
                     profile=profile, profiles=tuple(doc.profiles), cache=cache)
@@ -357,6 +360,24 @@ def _shape_message(err: Any, loc: tuple[str, ...]) -> str:
     if loc and loc[0] in _NAMED_SECTIONS and len(loc) == 2:
         return f"must be a table of fields, e.g. [{loc[0]}.NAME]"
     return f"{err['msg'].rstrip('.')} (got {err.get('input')!r})"
+
+
+_SECRET_RE = re.compile(r"key|secret|token|password|passwd|credential|sas|signature", re.IGNORECASE)
+
+
+def _check_cache(cache: CacheModel, lines: LineIndex, problems: list[Problem]) -> None:
+    """Credentials never live in the manifest (it is committed): each storage reads its own config."""
+    for name in cache.remote_options:
+        if _SECRET_RE.search(name) and name not in ("key_prefix",):
+            problems.append(Problem(
+                f"[cache] '{name}' looks like a credential; the manifest is committed, so credentials come "
+                f"from the storage's own environment and config files (e.g. AWS_ACCESS_KEY_ID, "
+                f"GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING)", field="remote_options",
+                line=lines.line(("cache", "remote_options"))))
+    if cache.remote is not None and "://" not in cache.remote:
+        problems.append(Problem(f"[cache] '{cache.remote}' is not a storage URL; use s3://bucket/prefix, "
+                                f"gs://…, az://… or file:///shared/folder", field="remote",
+                                line=lines.line(("cache", "remote"))))
 
 
 def _settings(model: SettingsModel, lines: LineIndex, problems: list[Problem]) -> Settings:
