@@ -170,3 +170,33 @@ def test_served_live_page_updates_without_a_reload(reviewed: Project, page: Page
     finally:
         server.stop()
 
+
+
+def test_watch_gallery_updates_the_open_page_when_an_edit_rebuilds(reviewed: Project, page: Page) -> None:
+    """The whole loop a reviewer sees: `watch --gallery` serves the page; a saved edit rebuilds the
+    target, and the open page shows it without anyone reloading."""
+    import signal
+    import time
+
+    process = reviewed.spawn("watch", "--offline", "--gallery", "--settle", "0.2")
+    try:
+        assert process.stdout is not None
+        url = ""
+        deadline = time.monotonic() + 30
+        while not url and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.startswith("Gallery: "):
+                url = line.split()[1]
+        assert url, "watch --gallery printed no URL"
+        page.goto(url)
+        page.wait_for_function("document.documentElement.dataset.refreshed >= '1'")
+        page.evaluate("window.__notReloaded = true")
+        reviewed.edit("A sleeping red dragon", "A dragon guarding gold coins")
+        page.wait_for_function(
+            "document.querySelector('#card-dragon .prompt').textContent.includes('guarding gold')",
+            timeout=30_000)
+        assert page.evaluate("window.__notReloaded === true")
+        expect(page.locator('[id="card-dragon"] .main img')).to_have_attribute("alt", "A dragon guarding gold coins")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
