@@ -40,8 +40,12 @@ class Derivation:
 
     @property
     def passthrough(self) -> bool:
-        """True if the output is the source JPEG byte for byte (no re-encode, no quality loss)."""
-        return self.format == "jpg" and self.resize is None and self.key_out is None
+        """True if the output is the source JPEG byte for byte (no re-encode, no quality loss).
+
+        A ``quality`` other than the default asks for a re-encode: the user wants smaller (or better) files.
+        """
+        return (self.format == "jpg" and self.resize is None and self.key_out is None
+                and self.quality == DEFAULT_QUALITY)
 
     @property
     def identity(self) -> bool:

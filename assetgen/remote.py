@@ -147,13 +147,32 @@ class RemoteCache:
             data = storage.read(path)
             if data is None:
                 return None
-            if len(data) != image.size or sha256_bytes(data) != image.sha256:
+            if not _intact(data, image):
                 self._corrupt.add(image.sha256)
-                self._warn(f"remote object {self._where(path)} is corrupt (SHA-256 mismatch); ignored")
+                removed = self._remove_corrupt(storage, path, image)
+                self._warn(f"remote object {self._where(path)} is corrupt (SHA-256 mismatch); ignored"
+                           + (" and removed" if removed else ""))
                 return None
             return data
 
         return self._run(None, op)
+
+    @staticmethod
+    def _remove_corrupt(storage: _Storage, path: str, image: CachedImage) -> bool:
+        """Delete a corrupt object, so no one trips over it again; whether it was deleted.
+
+        The rebuild that follows usually produces other images (under other names), so without this
+        the damaged object would stay in the bucket for good. Only the damaged version is deleted (a
+        conditional delete on the version just read): good bytes uploaded meanwhile stay. A storage that
+        refuses (read-only credentials, as CI often has) leaves it in place; that is not a failure.
+        """
+        try:
+            current = storage.read_versioned(path)
+            if current is None or _intact(current[0], image):
+                return False
+            return storage.delete(path, current[1])
+        except _Unreachable:
+            return False
 
     def fetch(self, key: str) -> tuple[IndexEntry, list[bytes]] | None:
         """The entry for ``key`` and all its images, verified; None unless every image is good."""
@@ -321,6 +340,10 @@ class RemoteCache:
 
     def _where(self, path: str) -> str:
         return f"{self.display_url}/{path}"
+
+
+def _intact(data: bytes, image: CachedImage) -> bool:
+    return len(data) == image.size and sha256_bytes(data) == image.sha256
 
 
 def _check_key(key: str) -> str:

@@ -152,8 +152,10 @@ def test_402_stops_submitting_and_keeps_what_finished(tmp_path: Path) -> None:
         assert len(emu.submissions) == 2
         built = lock_of(manifest)
         assert len(built) == 2                       # the two accepted tasks finished and were kept
-        posts = emu.count("POST", "/v1/tasks")
-        assert posts == 3                            # one refused submit, then nothing more was tried
+        # Refused submits are not paid; after the first 402 no new one starts, so at most the two
+        # already racing for the two free slots were refused (one, usually).
+        refused = emu.count("POST", "/v1/tasks") - 2
+        assert 1 <= refused <= 2
 
 
 def test_429_and_5xx_are_retried_without_duplicate_submissions(tmp_path: Path) -> None:
