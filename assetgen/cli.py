@@ -485,6 +485,8 @@ def candidates(obj: Context, target: str, output: Path | None, profile: str | No
 
 
 def _describe(derivation: Any) -> str:
+    if derivation.passthrough:
+        return f"candidate {derivation.pick}, as generated" if derivation.pick else "as generated"
     parts = [derivation.format]
     if derivation.resize:
         parts.append(f"resize {derivation.resize[0]}x{derivation.resize[1]} {derivation.fit}")
