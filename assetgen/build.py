@@ -27,11 +27,11 @@ from .errors import (AssetgenError, AuthenticationFailed, GatewayError, Insuffic
 from .fsutil import atomic_write
 from .journal import Journal, JournalRecord
 from .lock import LockedOutput, LockEntry
-from .request import submit_body
 from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
 from .providers.base import Generation, Job, Provider
 from .report import Event, Reporter
+from .request import submit_body
 from .store import IndexEntry
 
 if TYPE_CHECKING:
@@ -291,16 +291,23 @@ class Builder:
         try:
             async with self._semaphore:
                 self._check_submittable(item, job.names)
-                job = Job(key=item.key, target=item.target, names=job.names, body=submit_body(self.project.manifest, item.target))
-                self.session.committed += price(item.target)[1] if not self.provider.placeholder else 0.0
+                body = submit_body(self.project.manifest, item.target)
+                job = Job(key=item.key, target=item.target, names=job.names, body=body)
+                # Reserve the upper bound now, so concurrent submissions cannot overrun the budget
+                # together; settle to the real cost once known (a failed or cancelled task costs nothing).
+                bound = price(item.target)[1] if not self.provider.placeholder else 0.0
+                self.session.committed += bound
                 try:
                     gen = await self.provider.generate(job, _Events(self, job, item.name, lease=lease))
                 except InsufficientBalance:
+                    self.session.committed -= bound
                     self.controller.stop("the gateway account has insufficient balance (402)")
                     raise
                 except TaskFailed:
+                    self.session.committed -= bound
                     self.journal.remove(item.key)   # nothing to collect; a later build may resubmit
                     raise
+                self.session.committed += gen.cost - bound
             return await self._keep(item.key, gen, paid=True)
         finally:
             if lease is not None and self.remote is not None:
