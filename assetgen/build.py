@@ -170,6 +170,7 @@ class Builder:
         self._ok: dict[str, bool] = {}
         self._fatal: BaseException | None = None
         self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
+        self._collected_from: dict[str, str] = {}    # keys whose task another machine submitted
 
     def emit(self, kind: str, target: str, message: str = "", **data: Any) -> None:
         self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
@@ -266,7 +267,8 @@ class Builder:
         if item.key in self._paid:
             return TargetResult(item.name, "built", f"task {entry.task_id}", cost=entry.cost,
                                 task_id=entry.task_id)
-        return TargetResult(item.name, "built", f"collected task {entry.task_id}, paid in an earlier build",
+        payer = self._collected_from.get(item.key, "an earlier build")
+        return TargetResult(item.name, "built", f"collected task {entry.task_id}, paid by {payer}",
                             task_id=entry.task_id)
 
     async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:
@@ -282,7 +284,8 @@ class Builder:
             gen = await self._collect(job, record, item.name)
             return await self._keep(item.key, gen, paid=False)
         if self.remote is not None:
-            fetched = await self._from_remote(item.key)      # read-through: someone paid for it already
+            # Read-through: someone paid for it already. (A planned restore has just tried.)
+            fetched = None if item.remote else await self._from_remote(item.key)
             if fetched is not None:
                 return fetched
         lease, entry = await self._claim(item)
@@ -365,6 +368,7 @@ class Builder:
                 try:
                     job = Job(key=item.key, target=item.target, names=(item.name,), body={})
                     gen = await self.provider.resume(record, _Events(self, job, item.name, record))
+                    self._collected_from[item.key] = lease.holder
                     return await self._keep(item.key, gen, paid=False)
                 except GatewayError:
                     pass                        # another account's task: wait for its images instead

@@ -12,8 +12,9 @@ This is the only module that imports fsspec. Three rules shape it:
   first one that is not "object missing" warns once, sets ``available = False`` and the remote is not
   tried again in this process (fail fast: a short connect timeout and at most one retry).
 * Readers never trust what they read: an image must match its SHA-256 (a torn or damaged upload is
-  as good as absent, and is replaced by the next ``put``) and an index entry is written only after all
-  its images, so an entry never points at images that are not there yet.
+  as good as absent: the reader deletes that version where it may, and the next ``put`` replaces it)
+  and an index entry is written only after all its images, so an entry never points at images that
+  are not there yet.
 * Messages may name the URL but never credentials: userinfo and query strings are stripped, the
   storage options are never shown, and no storage exception text reaches a message (it can carry
   endpoints and signed URLs). Credentials come from each storage's own environment and config files.
