@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .. import catalog
 from ..errors import DownloadFailed, GatewayError, TaskFailed, TaskNotFound
-from ..gateway import GatewayClient, ResultImage, Task
+from ..gateway import GatewayClient, ResultImage
 from .base import Generation, Job, Provider, TaskEvents
 
 if TYPE_CHECKING:
