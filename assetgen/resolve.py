@@ -62,10 +62,22 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
         spec = doc.targets[base]
 
         def report(message: str, fieldname: str | None = None, _name: str = name, _base: str = base) -> None:
+            # Point at the line that set the value: the profile, the target, its style, or [defaults].
+            spec_ = doc.targets[_base]
+            style_ = doc.styles.get(spec_.style) if spec_.style else None
+            sources: list[tuple[tuple[str, ...], set[str], str]] = [
+                (("profiles", profile or ""), set(profile_fields), f"[profiles.{profile}]"),
+                (("targets", _base), spec_.model_fields_set, ""),
+                (("styles", spec_.style or ""), style_.model_fields_set if style_ else set(), f"[styles.{spec_.style}]"),
+                (("defaults",), doc.defaults.model_fields_set, "[defaults]"),
+            ]
             where: tuple[str, ...] = ("targets", _base)
-            own = doc.targets[_base].model_fields_set if _base in doc.targets else set()
-            if fieldname and fieldname not in own and fieldname in doc.defaults.model_fields_set:
-                where, message = ("defaults",), f"{message} (set in [defaults])"   # point where it is set
+            for table, fields_set, label in sources:
+                if fieldname and fieldname in fields_set:
+                    where = table
+                    if label:
+                        message = f"{message} (set in {label})"
+                    break
             problems.append(Problem(message, target=_name, field=fieldname,
                                     line=lines.line(where + ((fieldname,) if fieldname else ()))))
 
