@@ -1,17 +1,34 @@
 """assetgen: declare AI-generated images once in assets.toml; build only what changed; never pay twice.
 
-The command line (``assetgen``) is a thin layer over this library.
+The command line (``assetgen``) is a thin layer over this library. Names are imported on first use,
+so ``assetgen plan`` does not pay for the build machinery (asyncio, httpx, Pillow) it never runs.
 """
 
-from .api import BuildOptions, build, make_provider
-from .build import BuildReport, Controller, TargetResult
-from .errors import AssetgenError, ManifestError, Problem
-from .manifest import Manifest, Target, load
-from .plan import Plan, TargetPlan
-from .project import Project
+from __future__ import annotations
 
-__all__ = [
-    "AssetgenError", "BuildOptions", "BuildReport", "Controller", "Manifest", "ManifestError", "Plan",
-    "Problem", "Project", "Target", "TargetPlan", "TargetResult", "build", "load", "make_provider",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "BuildOptions": "api", "build": "api", "make_provider": "api",
+    "BuildReport": "build", "Controller": "build", "TargetResult": "build",
+    "AssetgenError": "errors", "ManifestError": "errors", "Problem": "errors",
+    "Manifest": "manifest", "Target": "manifest", "load": "manifest",
+    "Plan": "plan", "TargetPlan": "plan", "Project": "project",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .api import BuildOptions, build, make_provider
+    from .build import BuildReport, Controller, TargetResult
+    from .errors import AssetgenError, ManifestError, Problem
+    from .manifest import Manifest, Target, load
+    from .plan import Plan, TargetPlan
+    from .project import Project
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'assetgen' has no attribute {name!r}")

@@ -171,6 +171,7 @@ class Builder:
         self._fatal: BaseException | None = None
         self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
         self._collected_from: dict[str, str] = {}    # keys whose task another machine submitted
+        self._pruned = False
 
     def emit(self, kind: str, target: str, message: str = "", **data: Any) -> None:
         self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
@@ -481,8 +482,10 @@ class Builder:
         lock.entries[item.name] = LockEntry(
             key=item.key, model=entry.model, outputs=tuple(outputs), spec=item.spec, cost=entry.cost,
             task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder)
-        for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
-            del lock.entries[name]                  # targets removed from the manifest leave the lock
+        if not self._pruned:                        # once per build: targets removed from the manifest
+            self._pruned = True                     # leave the lock with the first write
+            for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
+                del lock.entries[name]
         lock.save()
 
     def _names(self, key: str) -> tuple[str, ...]:

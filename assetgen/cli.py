@@ -5,25 +5,26 @@ Exit codes: 0 success; 1 a build or check failed; 2 usage, manifest or configura
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import catalog
-from .api import BuildOptions, build, is_offline, make_provider
-from .build import BuildReport, Controller
 from .errors import AssetgenError
 from .project import CACHE_DIR, Project, acquire_build_lock
 from .report import (LiveReporter, PlainReporter, QuietReporter, money, render_markdown, render_plan,
                      render_summary, usd)
-from .starter import STARTER_MANIFEST
-from .watch import DEFAULT_SETTLE
+
+if TYPE_CHECKING:
+    from .build import BuildReport, Controller
+
+# The build machinery (asyncio, httpx, Pillow, watchfiles) is imported inside the commands that use
+# it: `plan` on a big manifest should not pay for it. Defaults that --help shows live here.
+DEFAULT_SETTLE = 0.4
 
 T = TypeVar("T")
 
@@ -128,6 +129,8 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
               profile: str | None, no_remote: bool) -> None:
     """Build stale targets (and what they depend on)."""
+    from .api import BuildOptions, build, is_offline, make_provider
+
     project = obj.project(profile, remote=not no_remote)
     if dry_run:
         try:
@@ -204,6 +207,11 @@ class _LazyLive:
 
 def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> T:
     """Run ``main`` with Ctrl-C handling: first stops submitting, second exits now (journal intact)."""
+    import asyncio
+    import signal
+
+    from .build import Controller
+
     controller = Controller()
     loop = asyncio.new_event_loop()
     task = loop.create_task(main(controller))
@@ -257,6 +265,10 @@ def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> 
 def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float | None, offline: bool | None,
           jobs: int | None, wait: float, with_gallery: bool, profile: str | None, no_remote: bool) -> None:
     """Build, then rebuild what changes whenever the manifest or a reference file is saved."""
+    import asyncio
+    import signal
+
+    from .api import make_provider
     from .watch import WatchOptions, Watcher
 
     path = Path(obj.file)
@@ -542,6 +554,8 @@ def init(obj: Context, force: bool) -> None:
     path = Path(obj.file)
     if path.exists() and not force:
         raise click.UsageError(f"{path} already exists (use --force to overwrite it)")
+    from .starter import STARTER_MANIFEST
+
     path.write_text(STARTER_MANIFEST, encoding="utf-8")
     ignore = path.parent / ".gitignore"
     lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []

@@ -12,9 +12,11 @@ import io
 import json
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageColor
+if TYPE_CHECKING:
+    from PIL import Image
+
 
 FORMATS = ("jpg", "png", "webp")
 FITS = ("cover", "contain", "stretch")
@@ -73,6 +75,7 @@ def derivation_key(generation_key: str, source_index: int, derivation: Derivatio
 
 def derive(source: bytes, derivation: Derivation) -> bytes:
     """The output bytes for ``derivation`` applied to the generated image ``source``."""
+    from PIL import Image   # here: loading a manifest needs this module's types, not Pillow
     if derivation.passthrough:
         return source
     with Image.open(io.BytesIO(source)) as opened:
@@ -94,6 +97,8 @@ def derive(source: bytes, derivation: Derivation) -> bytes:
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
+    from PIL import ImageColor
+
     r, g, b = ImageColor.getrgb(colour)[:3]
     return r, g, b
 
@@ -106,6 +111,8 @@ def _background(derivation: Derivation) -> tuple[int, int, int, int]:
 
 def _resize(image: Image.Image, size: tuple[int, int], fit: str,
             background: tuple[int, int, int, int]) -> Image.Image:
+    from PIL import Image
+
     width, height = size
     if fit == "stretch":
         return image.resize((width, height), Image.Resampling.LANCZOS)
@@ -164,7 +171,7 @@ def _key_out(image: Image.Image, key: KeyOut) -> Image.Image:
 
 def contact_sheet(images: list[bytes], *, picked: int | None = None, cell: int = 384) -> bytes:
     """A PNG with the candidates side by side, numbered from 1; the picked one is framed."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import Image, ImageDraw, ImageFont
 
     gap, label = 16, 40
     sheet = Image.new("RGB", (gap + len(images) * (cell + gap), cell + label + 2 * gap), (245, 245, 245))

@@ -9,12 +9,15 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from .errors import StateError
 from .fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from .store import StatCache
 
 LOCK_VERSION = 1
 HEADER = "# assets.lock: written by assetgen. Commit it with the images; do not edit by hand.\n"
@@ -80,20 +83,38 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+def _toml_or_none(text: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None               # load() reports it, naming the file
+
+
 @dataclass
 class Lock:
     path: Path
     entries: dict[str, LockEntry] = field(default_factory=dict)
     _written: bytes | None = None     # what is on disk now, so unchanged content is never rewritten
+    # Each entry's rendered text, reused while the entry object is unchanged: a build saves the lock
+    # after every target, and re-rendering thousands of entries each time made big builds quadratic.
+    _chunks: dict[str, tuple[LockEntry, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, path: Path) -> Lock:
+    def load(cls, path: Path, *, memo: StatCache | None = None) -> Lock:
+        """Read the lock; ``memo`` (the stat cache) remembers the TOML parse of an unchanged file."""
         try:
-            raw = path.read_bytes()
+            if memo is not None:
+                text, data = memo.parsed(path, _toml_or_none)
+                raw = text.encode("utf-8")
+            else:
+                raw = path.read_bytes()
+                data = None
         except FileNotFoundError:
             return cls(path=path)
+        except UnicodeDecodeError:
+            raw, data = path.read_bytes(), None
         try:
-            data = tomllib.loads(raw.decode("utf-8"))
+            data = data if data is not None else tomllib.loads(raw.decode("utf-8"))
             version = data.get("version")
             if version != LOCK_VERSION:
                 raise StateError(f"{path} has format version {version!r}; this assetgen reads version "
@@ -107,9 +128,16 @@ class Lock:
         return cls(path=path, entries=entries, _written=raw)
 
     def render(self) -> bytes:
-        body = {"version": LOCK_VERSION,
-                "targets": {name: e.to_toml() for name, e in self.entries.items()}}
-        return (HEADER + tomli_w.dumps(_sorted(body))).encode("utf-8")
+        """The file's bytes: what ``tomli_w`` writes for the whole sorted document, built per entry."""
+        parts = [HEADER, f"version = {LOCK_VERSION}\n"]
+        for name in sorted(self.entries):
+            entry = self.entries[name]
+            cached = self._chunks.get(name)
+            if cached is None or cached[0] is not entry:
+                cached = (entry, tomli_w.dumps(_sorted({"targets": {name: entry.to_toml()}})))
+                self._chunks[name] = cached
+            parts.append("\n" + cached[1])
+        return "".join(parts).encode("utf-8")
 
     def save(self) -> bool:
         """Write the lock if its content changed. Returns whether it wrote."""

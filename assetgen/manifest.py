@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt, conint, conlist
@@ -28,6 +28,9 @@ from . import catalog
 from .derive import Derivation
 from .errors import ManifestError, Problem
 from .tomlpos import LineIndex
+
+if TYPE_CHECKING:
+    from .store import StatCache
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_SEED = 2**31 - 1
@@ -248,11 +251,18 @@ def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 # --- loading ---------------------------------------------------------------------------------------
 
-def load(path: str | os.PathLike[str], *, profile: str | None = None) -> Manifest:
-    """Read, validate and resolve a manifest. Raises ``ManifestError`` listing every problem."""
+def load(path: str | os.PathLike[str], *, profile: str | None = None, memo: StatCache | None = None) -> Manifest:
+    """Read, validate and resolve a manifest. Raises ``ManifestError`` listing every problem.
+
+    ``memo`` (the stat cache) remembers the TOML parse of an unchanged file.
+    """
     file = Path(path)
     shown = str(path)
     try:
+        if memo is not None:
+            text, data = memo.parsed(file.resolve(), _toml_or_none)
+            if data is not None:
+                return parse(text, file.resolve(), shown=shown, profile=profile, data=data)
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(shown, [Problem(
@@ -262,7 +272,15 @@ def load(path: str | os.PathLike[str], *, profile: str | None = None) -> Manifes
     return parse(text, file.resolve(), shown=shown, profile=profile)
 
 
-def parse(text: str, path: Path, *, shown: str | None = None, profile: str | None = None) -> Manifest:
+def _toml_or_none(text: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None               # parse() reports it, with its line
+
+
+def parse(text: str, path: Path, *, shown: str | None = None, profile: str | None = None,
+          data: dict[str, Any] | None = None) -> Manifest:
     """Validate manifest ``text`` as if it were the file at ``path`` (references resolve beside it).
 
     With ``profile``, the fields of ``[profiles.<profile>]`` override every target's, and outputs go
@@ -272,7 +290,7 @@ def parse(text: str, path: Path, *, shown: str | None = None, profile: str | Non
 
     shown = shown or str(path)
     try:
-        data = tomllib.loads(text)
+        data = data if data is not None else tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
         raise ManifestError(shown, [Problem(

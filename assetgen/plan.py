@@ -15,6 +15,7 @@ Actions, cheapest first:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,7 +150,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
     generating: dict[str, str] = {}             # key → first target that generates it in this plan
-    root = manifest.root
+    root = str(manifest.root)
     for name in names:
         kt = keyed[name]
         target = kt.target
@@ -166,7 +167,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
         locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
         hand: list[str] = []
         for out in target.outputs:
-            current = store.stat.probe(root / out.path)
+            current = store.stat.probe(os.path.join(root, out.path))    # str paths: 10k of these add up
             previous = locked_outputs.get(out.path)
             if current is None:
                 if same_key:

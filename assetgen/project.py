@@ -15,8 +15,6 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import filelock
-
 from . import manifest as manifest_mod
 from .errors import AssetgenError, BuildLocked
 from .journal import Journal
@@ -27,6 +25,8 @@ from .plan import Plan, make_plan
 from .store import Store
 
 if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
     from .remote import RemoteCache
 
 LOCK_NAME = "assets.lock"
@@ -48,15 +48,16 @@ class Project:
         self.store = store or Store(self.cache_dir)
         self.journal = Journal(self.cache_dir / "journal")
         self.lock_path = lock_path(self.root, manifest.profile)
-        self.lock = lock or Lock.load(self.lock_path)
+        self.lock = lock or Lock.load(self.lock_path, memo=self.store.stat)
         self._keyed: dict[str, KeyedTarget] | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] = "assets.toml", *, profile: str | None = None,
              store: Store | None = None, lock: Lock | None = None, use_remote: bool = True,
              warn: Callable[[str], None] | None = None) -> Project:
-        return cls(manifest_mod.load(path, profile=profile), store=store, lock=lock, use_remote=use_remote,
-                   warn=warn)
+        store = store or Store(Path(path).resolve().parent / CACHE_DIR)
+        return cls(manifest_mod.load(path, profile=profile, memo=store.stat), store=store, lock=lock,
+                   use_remote=use_remote, warn=warn)
 
     @property
     def remote(self) -> RemoteCache | None:
@@ -95,7 +96,7 @@ class Project:
                          offline=offline, force=force, in_flight=set(self.journal.pending()),
                          remote_lookup=remote.get_entry if remote else None)
 
-    def build_lock(self, *, timeout: float, on_wait: Any = None) -> filelock.BaseFileLock:
+    def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)
 
     def close(self) -> None:
@@ -107,9 +108,11 @@ def lock_path(root: Path, profile: str | None) -> Path:
     return root / LOCK_NAME if profile is None else root / CACHE_DIR / "profiles" / f"{profile}.lock"
 
 
-def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None) -> filelock.BaseFileLock:
+def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
     """Take the one-build-at-a-time lock beside ``manifest_path``, waiting up to ``timeout`` seconds
     (``on_wait`` is called once if we have to wait). The OS releases it if the process dies."""
+    import filelock   # here: only builds take the lock, and `plan` should not pay for the import
+
     cache_dir = manifest_path.parent / CACHE_DIR
     cache_dir.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(cache_dir / "build.lock"))

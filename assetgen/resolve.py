@@ -31,6 +31,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 }
 _GENERATION_FIELDS = tuple(BUILTIN_DEFAULTS) + ("candidates",)
 _DERIVE_FIELDS = ("resize", "fit", "format", "quality", "background", "key_out")
+_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick"})
 _EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
 Report = Callable[..., None]
@@ -58,6 +59,12 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
     known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets))
     targets: dict[str, Target] = {}
     owners: dict[str, str] = {}
+    # Per-load memos: thousands of targets share a few styles, reference files and output settings.
+    styles: dict[str, tuple[dict[str, Any], str]] = {
+        n: (st.model_dump(exclude_none=True, exclude={"prompt"}), _digest(st.model_dump(exclude_none=True)))
+        for n, st in doc.styles.items()}
+    checked: dict[Path, str | None] = {}
+    derivations: dict[tuple[Any, ...], Derivation] = {}
     for name, base, subs in rows:
         spec = doc.targets[base]
 
@@ -87,8 +94,9 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
                 report(f"unknown style '{spec.style}'{_did_you_mean(spec.style, list(doc.styles))}; "
                        f"styles: {', '.join(doc.styles) or 'none (add [styles.NAME])'}", "style")
             continue
-        style_fields = style.model_dump(exclude_none=True, exclude={"prompt"}) if style else {}
-        own = spec.model_dump(exclude_none=True, exclude={"prompt", "output", "outputs", "style", "matrix", "pick"})
+        style_fields, style_digest = styles[spec.style] if style and spec.style else ({}, None)
+        # The table as written (validated above) holds exactly the fields set: no model_dump needed.
+        own = {k: v for k, v in raw_targets[base].items() if k not in _STRUCTURAL}
         values = {**BUILTIN_DEFAULTS, **defaults, **style_fields, **own, **profile_fields}
         # A style's references follow the target's own (unless the profile replaces them all).
         if "references" not in profile_fields:
@@ -104,8 +112,8 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
             ok = False
         n, candidates, pick, counted = _count(values, spec.pick, report)
         ok = counted and ok
-        refs = _references(values["references"], known, root, report)
-        outputs = _outputs(spec, name, subs, values, n, candidates, pick, out_dir, report)
+        refs = _references(values["references"], known, root, report, checked)
+        outputs = _outputs(spec, name, subs, values, n, candidates, pick, out_dir, report, derivations)
         for out in outputs:
             other = owners.setdefault(out.path, name)
             if other != name:
@@ -120,7 +128,7 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
                 google_image_search=values["google_image_search"],
                 official_fallback=values["official_fallback"], outputs=outputs, base=base,
                 candidates=candidates, pick=pick, style=spec.style,
-                style_digest=_digest(style.model_dump(exclude_none=True)) if style else None)
+                style_digest=style_digest)
     groups: dict[str, list[str]] = {}
     for name, base, subs in rows:
         if subs:
@@ -188,6 +196,8 @@ def _texts(doc: DocumentModel, spec: Any, profile_refs: list[str] | None) -> lis
 def _placeholders_ok(texts: list[tuple[str, str, str]], axes: set[str], report: Report) -> bool:
     ok = True
     for fieldname, where, text in texts:
+        if "{" not in text and "}" not in text:
+            continue
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as exc:
@@ -260,7 +270,8 @@ def _count(values: dict[str, Any], pick: int | None, report: Report) -> tuple[in
     return values["n"], False, 1, True
 
 
-def _references(raw: list[str], known: set[str], root: Path, report: Report) -> tuple[Reference, ...] | None:
+def _references(raw: list[str], known: set[str], root: Path, report: Report,
+                checked: dict[Path, str | None]) -> tuple[Reference, ...] | None:
     refs: list[Reference] = []
     ok = True
     for item in raw:
@@ -277,12 +288,15 @@ def _references(raw: list[str], known: set[str], root: Path, report: Report) -> 
             report(f"'{item}': a reference is a file path, an http(s) URL or @target", "references")
             ok = False
         else:
-            problem = _check_reference_file(root / item)
+            path = root / item
+            if path not in checked:
+                checked[path] = _check_reference_file(path)
+            problem = checked[path]
             if problem:
                 report(f"'{item}' {problem}", "references")
                 ok = False
             rel = posixpath.normpath(item.replace("\\", "/"))
-            refs.append(Reference(raw=item, kind="file", value=rel, path=(root / item)))
+            refs.append(Reference(raw=item, kind="file", value=rel, path=path))
     return tuple(refs) if ok else None
 
 
@@ -320,7 +334,8 @@ def _check_reference_file(path: Path) -> str | None:
 # -- outputs ------------------------------------------------------------------------------------------
 
 def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any], n: int, candidates: bool,
-             pick: int, out_dir: str, report: Report) -> tuple[Output, ...]:
+             pick: int, out_dir: str, report: Report,
+             derivations: dict[tuple[Any, ...], Derivation]) -> tuple[Output, ...]:
     base_fields = {k: values[k] for k in _DERIVE_FIELDS if values.get(k) is not None}
     if spec.outputs:
         if spec.output is not None:
@@ -332,7 +347,8 @@ def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any],
             return ()
         listed = [(_sub(o.output, subs), {**base_fields, **o.model_dump(exclude_none=True, exclude={"output"})})
                   for o in spec.outputs]
-        made = [_output(path, fields, pick - 1, out_dir, "outputs", report, candidates) for path, fields in listed]
+        made = [_output(path, fields, pick - 1, out_dir, "outputs", report, derivations, candidates)
+                for path, fields in listed]
         return tuple(o for o in made if o is not None) if all(made) else ()
     fields = base_fields
     ext = _EXTENSIONS[fields.get("format", "jpg")][0]
@@ -344,12 +360,14 @@ def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any],
     else:
         stem, suffix = posixpath.splitext(pattern)
         paths = [(f"{stem}-{i}{suffix}", i - 1) for i in range(1, n + 1)]
-    made = [_output(path, fields, source, out_dir, "output", report, candidates) for path, source in paths]
+    made = [_output(path, fields, source, out_dir, "output", report, derivations, candidates)
+            for path, source in paths]
     return tuple(o for o in made if o is not None) if all(made) else ()
 
 
 def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldname: str,
-            report: Report, candidates: bool = False) -> Output | None:
+            report: Report, derivations: dict[tuple[Any, ...], Derivation],
+            candidates: bool = False) -> Output | None:
     path = path.replace("\\", "/")
     if posixpath.isabs(path) or re.match(r"^[A-Za-z]:", path):
         report(f"'{path}' is absolute; outputs are paths relative to out_dir ('{out_dir}')", fieldname)
@@ -375,12 +393,15 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
     if normal in (".", "..") or normal.startswith("../"):
         report(f"'{path}' escapes out_dir ('{out_dir}'); outputs must stay inside it", fieldname)
         return None
-    key_out = fields.get("key_out")
-    derivation = Derivation(
-        format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,  # type: ignore[arg-type]
-        fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
-        background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
-        pick=source + 1 if candidates else None)
+    memo = (fmt, repr(sorted(fields.items())), source + 1 if candidates else None)
+    derivation = derivations.get(memo)
+    if derivation is None:
+        key_out = fields.get("key_out")
+        derivation = derivations[memo] = Derivation(
+            format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,  # type: ignore[arg-type]
+            fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
+            background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
+            pick=source + 1 if candidates else None)
     return Output(path=posixpath.normpath(posixpath.join(out_dir, normal)), source=source, derivation=derivation)
 
 

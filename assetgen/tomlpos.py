@@ -35,7 +35,18 @@ class LineIndex:
     """``line(path)`` → 1-based line of the deepest known prefix of ``path``, or None."""
 
     def __init__(self, text: str) -> None:
-        self._lines: dict[Path, int] = {}
+        self._text = text
+        self._built: dict[Path, int] | None = None   # scanned on first use: only errors need lines
+
+    @property
+    def _lines(self) -> dict[Path, int]:
+        if self._built is None:
+            self._built = self._scan(self._text)
+        return self._built
+
+    @staticmethod
+    def _scan(text: str) -> dict[Path, int]:
+        lines: dict[Path, int] = {}
         table: Path = ()
         in_multiline: str | None = None
         for number, raw in enumerate(text.splitlines(), start=1):
@@ -47,16 +58,17 @@ class LineIndex:
             header = _HEADER_RE.match(line)
             if header:
                 table = _split_key(header.group(1))
-                self._lines.setdefault(table, number)
+                lines.setdefault(table, number)
                 continue
             assign = _ASSIGN_RE.match(line)
             if assign:
-                self._lines.setdefault(table + _split_key(assign.group(1)), number)
+                lines.setdefault(table + _split_key(assign.group(1)), number)
                 rest = line[assign.end():]
                 for quote in ('"""', "'''"):
                     if rest.count(quote) % 2 == 1:
                         in_multiline = quote
                         break
+        return lines
 
     def line(self, path: Path) -> int | None:
         for end in range(len(path), 0, -1):
