@@ -6,6 +6,7 @@ across runs and diffs well; it is rewritten atomically and only when its content
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import tomli_w
 
 from .errors import StateError
 from .fsutil import atomic_write
+from .tomlpos import split_key
 
 if TYPE_CHECKING:
     from .store import StatCache
@@ -90,6 +92,35 @@ def _toml_or_none(text: str) -> dict[str, Any] | None:
         return None               # load() reports it, naming the file
 
 
+_HEADER_RE = re.compile(r"^\[targets\.(.+)\]$")
+
+
+def _entry_texts(text: str) -> dict[str, str]:
+    """Each ``[targets.NAME]`` entry's text (header to the blank line before the next entry)."""
+    found: dict[str, str] = {}
+    name: str | None = None
+    start = 0
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        match = _HEADER_RE.match(line)
+        if match:
+            path = split_key(match.group(1))
+            if len(path) == 1:                      # a sub-table like [targets.x.spec] belongs to x
+                if name is not None:
+                    found[name] = _chunk(lines, start, number)
+                name, start = path[0], number
+    if name is not None:
+        found[name] = _chunk(lines, start, len(lines))
+    return found
+
+
+def _chunk(lines: list[str], start: int, end: int) -> str:
+    body = lines[start:end]
+    while body and not body[-1]:
+        body.pop()
+    return "\n".join(body) + "\n"
+
+
 @dataclass
 class Lock:
     path: Path
@@ -98,6 +129,8 @@ class Lock:
     # Each entry's rendered text, reused while the entry object is unchanged: a build saves the lock
     # after every target, and re-rendering thousands of entries each time made big builds quadratic.
     _chunks: dict[str, tuple[LockEntry, str]] = field(default_factory=dict, repr=False)
+    _loaded: dict[str, LockEntry] = field(default_factory=dict, repr=False)   # entries as read from disk
+    saved: bool = False                                                         # written by this process
 
     @classmethod
     def load(cls, path: Path, *, memo: StatCache | None = None) -> Lock:
@@ -125,10 +158,16 @@ class Lock:
                    "`assetgen build`)" if b"<<<<<<<" in raw else ""
             raise StateError(f"{path} is damaged and cannot be read: {exc}{hint}. Restore it from git "
                              f"(git checkout -- {path.name}); deleting it makes every target look new.") from exc
-        return cls(path=path, entries=entries, _written=raw)
+        return cls(path=path, entries=entries, _written=raw, _loaded=dict(entries))
 
     def render(self) -> bytes:
         """The file's bytes: what ``tomli_w`` writes for the whole sorted document, built per entry."""
+        if self._written is not None and not self._chunks:
+            # Reuse each entry's text as it stands in the file: saving after one target of 10,000
+            # then renders one entry, not all of them.
+            for name, text in _entry_texts(self._written.decode("utf-8")).items():
+                if name in self._loaded:                # paired with the entry the text was read as
+                    self._chunks[name] = (self._loaded[name], text)
         parts = [HEADER, f"version = {LOCK_VERSION}\n"]
         for name in sorted(self.entries):
             entry = self.entries[name]
@@ -146,4 +185,16 @@ class Lock:
             return False
         atomic_write(self.path, data, durable=True)
         self._written = data
+        self.saved = True
         return True
+
+    def as_data(self) -> dict[str, Any]:
+        """The lock as its TOML parse would give it (for the stat cache's parse memo)."""
+        return {"version": LOCK_VERSION, "targets": {n: e.to_toml() for n, e in self.entries.items()}}
+
+    def unchanged_on_disk(self) -> bool:
+        """True if the file is still the one this object read or wrote (nobody else wrote it since)."""
+        try:
+            return self.path.read_bytes() == self._written
+        except FileNotFoundError:
+            return self._written is None

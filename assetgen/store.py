@@ -106,6 +106,12 @@ class StatCache:
             self._dirty = True
         return text, value
 
+    def remember_parsed(self, path: Path, value: Any) -> None:
+        """Record the parse of a file we just wrote ourselves (its content is known: no race to fear)."""
+        st = path.stat()
+        self._parsed["parsed:" + str(path)] = [st.st_size, st.st_mtime_ns, st.st_ino, value]
+        self._dirty = True
+
     def remember(self, path: Path, digest: str) -> None:
         """Record the hash of a file we just wrote, so the next run need not read it back."""
         st = path.stat()

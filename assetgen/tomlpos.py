@@ -21,7 +21,7 @@ _ASSIGN_RE = re.compile(rf"^\s*({_KEY})\s*=")
 _PART_RE = re.compile(rf"{_BARE}|{_QUOTED}")
 
 
-def _split_key(text: str) -> Path:
+def split_key(text: str) -> Path:
     parts = []
     for match in _PART_RE.finditer(text):
         part = match.group(0)
@@ -57,12 +57,12 @@ class LineIndex:
                 continue
             header = _HEADER_RE.match(line)
             if header:
-                table = _split_key(header.group(1))
+                table = split_key(header.group(1))
                 lines.setdefault(table, number)
                 continue
             assign = _ASSIGN_RE.match(line)
             if assign:
-                lines.setdefault(table + _split_key(assign.group(1)), number)
+                lines.setdefault(table + split_key(assign.group(1)), number)
                 rest = line[assign.end():]
                 for quote in ('"""', "'''"):
                     if rest.count(quote) % 2 == 1:

@@ -478,3 +478,17 @@ def test_outputs_and_lock_get_ordinary_file_permissions(project: Project) -> Non
         os.umask(old)
     modes = {p: stat.S_IMODE((project.root / p).stat().st_mode) for p in ["assets.lock", *all_outputs()]}
     assert modes == {p: 0o644 for p in modes}
+
+
+def test_a_rebuild_after_loading_a_lock_records_the_new_entry(project: Project) -> None:
+    """The lock reuses the text of unchanged entries when it saves; a changed entry must be re-rendered
+    (a stale chunk would make the next build see its own output as modified by hand)."""
+    project.ok("build", "--offline")
+    project.edit("A knight in silver armour", "A knight in golden armour")
+    project.ok("build", "--offline")
+    project.edit("A knight in golden armour", "A knight in silver armour")
+    result = project.run("build", "--offline")
+    assert result.exit_code == 0, result.output
+    assert "restored" in result.output and "blocked" not in result.output
+    again = project.run("plan", "--offline", "--check")
+    assert again.exit_code == 0, again.output
