@@ -20,6 +20,8 @@ from typing import Any
 from .manifest import Manifest, Reference, Target
 
 KEY_VERSION = 1
+# One encoder for every key: json.dumps with options builds a new encoder on each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def key_of(spec: Mapping[str, Any]) -> str:
     # the style's name (its effect is already in the prompt and fields above).
     hashed = {k: v for k, v in spec.items() if k != "style"}
     hashed.update(references=[r["digest"] for r in spec["references"]], v=KEY_VERSION)
-    blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    blob = _CANONICAL.encode(hashed)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

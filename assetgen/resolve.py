@@ -33,6 +33,7 @@ _GENERATION_FIELDS = tuple(BUILTIN_DEFAULTS) + ("candidates",)
 _DERIVE_FIELDS = ("resize", "fit", "format", "quality", "background", "key_out")
 _STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick"})
 _EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
+_FORMAT_BY_SUFFIX = {suffix: fmt for fmt, suffixes in _EXTENSIONS.items() for suffix in suffixes}
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
 Report = Callable[..., None]
 
@@ -372,8 +373,7 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
     if posixpath.isabs(path) or re.match(r"^[A-Za-z]:", path):
         report(f"'{path}' is absolute; outputs are paths relative to out_dir ('{out_dir}')", fieldname)
         return None
-    suffix = posixpath.splitext(path)[1].lower()
-    by_suffix = next((f for f, exts in _EXTENSIONS.items() if suffix in exts), None)
+    by_suffix = _FORMAT_BY_SUFFIX.get(posixpath.splitext(path)[1].lower())
     fmt = fields.get("format") or by_suffix
     if by_suffix is None or fmt != by_suffix:
         wanted = " or ".join(_EXTENSIONS[fmt]) if fmt else ".jpg, .png or .webp"
