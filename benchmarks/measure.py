@@ -1,0 +1,162 @@
+"""Measuring: run the real CLI as a subprocess, time it, read its resource usage; summarise runs.
+
+Each run is ``python -m assetgen …`` in a fresh interpreter (interpreter start included, as a user sees
+it). Wall time is taken around ``Popen`` … ``os.wait4``; ``wait4`` gives that one child's own resource
+usage (peak RSS, user and system CPU), so nothing from earlier children leaks into a figure, which a
+``RUSAGE_CHILDREN`` delta cannot promise for a peak.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Run", "Row", "run_cli", "machine", "summarise", "NO_NETWORK"]
+
+NO_NETWORK = "http://127.0.0.1:9"     # the discard port: an offline run that tried the network fails
+
+
+@dataclass
+class Run:
+    """One finished ``assetgen`` process."""
+
+    args: list[str]
+    returncode: int
+    wall: float                  # seconds, interpreter start included
+    cpu: float                   # user + system seconds of the child
+    max_rss_mb: float            # peak resident set size of the child, MiB
+    written_mb: float            # bytes the child wrote to block devices (ru_oublock × 512), MB
+    stdout: str
+    stderr: str
+    started: float               # time.time() just before the process was started
+
+    def check(self) -> Run:
+        if self.returncode != 0:
+            raise RuntimeError(f"assetgen {' '.join(self.args)} exited {self.returncode}:\n"
+                               f"{self.stdout[-2000:]}\n{self.stderr[-2000:]}")
+        return self
+
+
+def cli_env(extra: Mapping[str, str] | None = None, *, offline: bool = True) -> dict[str, str]:
+    """The environment of a measured run: no key and an address nobody answers unless ``extra`` says."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETGEN_")}
+    env["ASSETGEN_BASE_URL"] = NO_NETWORK
+    env.update(extra or {})
+    if offline:
+        env.pop("ASSETGEN_API_KEY", None)
+    return env
+
+
+def run_cli(root: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> Run:
+    """``python -m assetgen -f assets.toml ARGS`` in ``root``, timed; output captured in temp files
+    (not pipes: a large plan is written at the child's pace, without the parent reading it)."""
+    argv = [sys.executable, "-m", "assetgen", "-f", "assets.toml", *args]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.time()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                env=dict(env) if env is not None else cli_env())
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)     # Popen must not wait for it again
+        out.seek(0)
+        err.seek(0)
+        run = Run(args=list(args), returncode=proc.returncode, wall=wall,
+                  cpu=usage.ru_utime + usage.ru_stime, max_rss_mb=usage.ru_maxrss / 1024.0,
+                  written_mb=usage.ru_oublock * 512 / 1e6,
+                  stdout=out.read().decode("utf-8", "replace"), stderr=err.read().decode("utf-8", "replace"),
+                  started=started)
+    return run.check() if check else run
+
+
+@dataclass
+class Row:
+    """One line of the results table: a benchmark at one size, its samples and its goal."""
+
+    benchmark: str
+    size: str
+    samples: list[float]                       # seconds (or the unit in ``unit``)
+    goal: float | None = None                  # pass when median <= goal (or >= with ``higher_is_better``)
+    unit: str = "s"
+    higher_is_better: bool = False
+    counters: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def passed(self) -> bool | None:
+        if self.goal is None:
+            return None
+        return self.median >= self.goal if self.higher_is_better else self.median <= self.goal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"benchmark": self.benchmark, "size": self.size, "unit": self.unit,
+                "median": self.median, "min": min(self.samples), "max": max(self.samples),
+                "samples": self.samples, "goal": self.goal, "higher_is_better": self.higher_is_better,
+                "passed": self.passed, "counters": self.counters, "command": self.command}
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    return f"{value:,.1f} {unit}"
+
+
+def summarise(rows: Sequence[Row]) -> str:
+    """The results table: benchmark, size, median, min, max, goal, pass/fail, counters."""
+    header = ("benchmark", "size", "median", "min", "max", "goal", "result", "counters")
+    lines = []
+    for row in rows:
+        goal = "-" if row.goal is None else ("≥ " if row.higher_is_better else "≤ ") + _fmt(row.goal, row.unit)
+        result = {None: "-", True: "pass", False: "FAIL"}[row.passed]
+        counters = ", ".join(f"{k}={_counter(v)}" for k, v in row.counters.items())
+        lines.append((row.benchmark, row.size, _fmt(row.median, row.unit), _fmt(min(row.samples), row.unit),
+                      _fmt(max(row.samples), row.unit), goal, result, counters))
+    widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header) - 1)]
+    out = []
+    for r in [header, *lines]:
+        out.append("  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths)) + "  " + str(r[-1]))
+        if r is header:
+            out.append("  ".join("-" * w for w in widths) + "  " + "-" * 8)
+    return "\n".join(out)
+
+
+def _counter(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+        memory = f"{int(mem) / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown"
+    return {"nproc": str(len(os.sched_getaffinity(0))), "cpu": model, "memory": memory,
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "platform": platform.platform()}
