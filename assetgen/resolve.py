@@ -35,6 +35,7 @@ _STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick
 _EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 _FORMAT_BY_SUFFIX = {suffix: fmt for fmt, suffixes in _EXTENSIONS.items() for suffix in suffixes}
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
 Report = Callable[..., None]
 
 
@@ -283,7 +284,7 @@ def _references(raw: list[str], known: set[str], root: Path, report: Report,
                        f"known targets: {_listing(sorted(known))}", "references")
                 ok = False
             refs.append(Reference(raw=item, kind="target", value=upstream))
-        elif re.match(r"^https?://", item):
+        elif item.startswith(("http://", "https://")):
             refs.append(Reference(raw=item, kind="url", value=item))
         elif "://" in item or item.startswith("data:"):
             report(f"'{item}': a reference is a file path, an http(s) URL or @target", "references")
@@ -370,7 +371,7 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
             report: Report, derivations: dict[tuple[Any, ...], Derivation],
             candidates: bool = False) -> Output | None:
     path = path.replace("\\", "/")
-    if posixpath.isabs(path) or re.match(r"^[A-Za-z]:", path):
+    if path.startswith("/") or _DRIVE_RE.match(path):
         report(f"'{path}' is absolute; outputs are paths relative to out_dir ('{out_dir}')", fieldname)
         return None
     by_suffix = _FORMAT_BY_SUFFIX.get(posixpath.splitext(path)[1].lower())
@@ -393,7 +394,7 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
     if normal in (".", "..") or normal.startswith("../"):
         report(f"'{path}' escapes out_dir ('{out_dir}'); outputs must stay inside it", fieldname)
         return None
-    memo = (fmt, repr(sorted(fields.items())), source + 1 if candidates else None)
+    memo = (fmt, repr(sorted(fields.items())) if fields else "", source + 1 if candidates else None)
     derivation = derivations.get(memo)
     if derivation is None:
         key_out = fields.get("key_out")
