@@ -3,13 +3,15 @@
     .assetgen/
       objects/ab/abcdef….jpg   every image ever generated or rendered, named by its SHA-256
       index/gen/<key>.json     key → images of a generation; index/placeholder/<key>.json offline
+      index/derived/<dkey>.json  derivation key → the post-processed output image
       stat.json                path → [size, mtime_ns, inode, sha256]: unchanged files are not re-read
+      stat-parsed/             the parse of an unchanged manifest or lock, by the same signature
 
 Everything here can be rebuilt or lost without harm to the project: the lock and the committed images
 are the record. Writes of images and index entries are atomic; an object whose bytes no longer match
 its name is treated as absent. The index is one small file per key (like the journal), so reading it
-never writes anything: `plan` writes nothing but the stat cache. A remote cache (later) sits behind
-``Store.lookup``/``Store.put_image``.
+never writes anything: `plan` writes nothing but the stat cache (stat.json and stat-parsed/). The
+remote cache (``remote``) sits behind this one: builds look there only when a key is not here.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ class StatCache:
         self._file = file
         self._entries: dict[str, list[Any]] = {}
         self._recent: dict[str, list[Any]] = {}     # racy entries: trusted in this process only
-        self._parsed: dict[str, list[Any]] = {}     # "parsed:<path>" → [size, mtime_ns, inode, value]
         self._dirty = False
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
@@ -61,9 +62,6 @@ class StatCache:
                 self._entries = {name: entry for name, entry in raw["files"].items()
                                  if isinstance(entry, list) and len(entry) == 4
                                  and all(isinstance(v, int) for v in entry[:3]) and isinstance(entry[3], str)}
-                self._parsed = {name: entry for name, entry in raw.get("parsed", {}).items()
-                                if isinstance(entry, list) and len(entry) == 4
-                                and all(isinstance(v, int) for v in entry[:3])}
         except (OSError, ValueError, KeyError, AttributeError):
             pass  # a missing or damaged stat cache only costs re-hashing
 
@@ -89,28 +87,39 @@ class StatCache:
         """The file's text and ``parse(text)``, the parse remembered by the file's signature.
 
         Parsing a big TOML file (manifest, lock) with the standard library dominates a no-op run; a JSON
-        copy of the result loads several times faster. Only JSON-shaped results are remembered.
+        copy of the result loads several times faster. Only JSON-shaped results are remembered, each in
+        a file of its own beside the stat cache, read when needed and not kept in memory.
         """
         before = path.stat()
         text = path.read_text(encoding="utf-8")
         after = path.stat()
-        name = "parsed:" + str(path)
         signature = [after.st_size, after.st_mtime_ns, after.st_ino]
-        cached = self._parsed.get(name)
-        if cached is not None and cached[:3] == signature:
-            return text, cached[3]
+        memo = self._memo_path(path)
+        try:
+            cached = json.loads(memo.read_bytes())
+            if cached["signature"] == signature:
+                return text, cached["value"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass                                     # absent or damaged: parse
         value = parse(text)
         stable = [before.st_size, before.st_mtime_ns, before.st_ino] == signature
         if stable and time.time_ns() - after.st_mtime_ns >= RACY_NS and _json_shaped(value):
-            self._parsed[name] = [*signature, value]
-            self._dirty = True
+            self._write_memo(memo, signature, value)
         return text, value
 
     def remember_parsed(self, path: Path, value: Any) -> None:
         """Record the parse of a file we just wrote ourselves (its content is known: no race to fear)."""
         st = path.stat()
-        self._parsed["parsed:" + str(path)] = [st.st_size, st.st_mtime_ns, st.st_ino, value]
-        self._dirty = True
+        self._write_memo(self._memo_path(path), [st.st_size, st.st_mtime_ns, st.st_ino], value)
+
+    def _memo_path(self, path: Path) -> Path:
+        name = hashlib.sha256(str(path).encode()).hexdigest()[:24]
+        return self._file.parent / "stat-parsed" / f"{name}.json"
+
+    def _write_memo(self, memo: Path, signature: list[int], value: Any) -> None:
+        data = json.dumps({"version": STORE_VERSION, "signature": signature, "value": value},
+                          separators=(",", ":"))
+        atomic_write(memo, data.encode(), durable=False)
 
     def remember(self, path: Path, digest: str) -> None:
         """Record the hash of a file we just wrote, so the next run need not read it back."""
@@ -127,8 +136,7 @@ class StatCache:
 
     def save(self) -> None:
         if self._dirty:
-            data = json.dumps({"version": STORE_VERSION, "files": self._entries, "parsed": self._parsed},
-                              separators=(",", ":"))
+            data = json.dumps({"version": STORE_VERSION, "files": self._entries}, separators=(",", ":"))
             atomic_write(self._file, data.encode(), durable=False)
             self._dirty = False
 
