@@ -128,6 +128,7 @@ def _check_image_url(url: Any) -> str | None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256      # socketserver's default backlog of 5 drops connections at --jobs 32
     emulator: GatewayEmulator
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -492,3 +492,16 @@ def test_a_rebuild_after_loading_a_lock_records_the_new_entry(project: Project) 
     assert "restored" in result.output and "blocked" not in result.output
     again = project.run("plan", "--offline", "--check")
     assert again.exit_code == 0, again.output
+
+
+def test_outputs_missing_from_the_lock_are_restored_from_the_cache_not_rebuilt(project: Project) -> None:
+    """What a crash between two lock writes leaves: outputs on disk and images in the cache, but no
+    lock entry. The next build records them for free instead of calling them hand-edited."""
+    project.ok("build", "--offline")
+    objects = sorted((project.root / ".assetgen" / "objects").rglob("*.jpg"))
+    (project.root / "assets.lock").unlink()
+    result = project.run("build", "--offline")
+    assert result.exit_code == 0, result.output
+    assert "blocked" not in result.output and "built" not in result.output
+    assert sorted((project.root / ".assetgen" / "objects").rglob("*.jpg")) == objects
+    assert project.run("plan", "--offline", "--check").exit_code == 0
