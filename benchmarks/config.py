@@ -36,10 +36,10 @@ class Config:
 
     @classmethod
     def quick_config(cls, **overrides: object) -> Config:
-        values: dict[str, object] = dict(
-            quick=True, repeat=3, noop_sizes=(50, 100), one_change_size=50, one_change_edits=2,
-            throughput_targets=20, throughput_latency=0.2, throughput_poll=0.05, throughput_runs=1,
-            watch_targets=10, watch_edits=2, restore_targets=50, restore_runs=2, profile_top=15)
+        values: dict[str, object] = {
+            "quick": True, "repeat": 3, "noop_sizes": (50, 100), "one_change_size": 50, "one_change_edits": 2,
+            "throughput_targets": 20, "throughput_latency": 0.2, "throughput_poll": 0.05, "throughput_runs": 1,
+            "watch_targets": 10, "watch_edits": 2, "restore_targets": 50, "restore_runs": 2, "profile_top": 15}
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -20,8 +20,17 @@ from typing import Any
 from assetgen import emulator as _emulator
 from assetgen.emulator import GatewayEmulator
 
-__all__ = ["API_KEY", "BACKLOG", "IMAGE_SIZE", "start_emulator", "env_for", "TaskRequests", "per_task",
-           "submits_per_prompt", "poll_bound"]
+__all__ = [
+    "API_KEY",
+    "BACKLOG",
+    "IMAGE_SIZE",
+    "TaskRequests",
+    "env_for",
+    "per_task",
+    "poll_bound",
+    "start_emulator",
+    "submits_per_prompt",
+]
 
 API_KEY = "sk-bench-0000000000000000"
 BACKLOG = 256

@@ -1,26 +1,27 @@
 """Measuring: run the real CLI as a subprocess, time it, read its resource usage; summarise runs.
 
 Each run is ``python -m assetgen …`` in a fresh interpreter (interpreter start included, as a user sees
-it). Wall time is taken around ``Popen`` … ``os.wait4``; ``wait4`` gives that one child's own resource
-usage (peak RSS, user and system CPU), so nothing from earlier children leaks into a figure, which a
-``RUSAGE_CHILDREN`` delta cannot promise for a peak.
+it), started by a small launcher (``_launch.py``) that takes the wall time around ``Popen`` …
+``os.wait4`` and reads that one child's own resource usage (peak RSS, user and system CPU, blocks
+written). A ``RUSAGE_CHILDREN`` delta cannot give a per-run peak, and a child started directly from this
+large process would report this process's RSS as its own (Linux keeps the pre-``exec`` peak).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Run", "Row", "run_cli", "machine", "summarise", "NO_NETWORK"]
+__all__ = ["NO_NETWORK", "Row", "Run", "machine", "run_cli", "summarise"]
 
 NO_NETWORK = "http://127.0.0.1:9"     # the discard port: an offline run that tried the network fails
 
@@ -56,25 +57,32 @@ def cli_env(extra: Mapping[str, str] | None = None, *, offline: bool = True) -> 
     return env
 
 
+_LAUNCHER = Path(__file__).with_name("_launch.py")
+
+
 def run_cli(root: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> Run:
     """``python -m assetgen -f assets.toml ARGS`` in ``root``, timed; output captured in temp files
-    (not pipes: a large plan is written at the child's pace, without the parent reading it)."""
+    (not pipes: a large plan is written at the child's pace, without the parent reading it).
+
+    The command is started by ``_launch.py``, which times it and reads its ``wait4`` usage: started
+    from this (large) process directly, the child's peak RSS would include ours (see ``_launch``)."""
     argv = [sys.executable, "-m", "assetgen", "-f", "assets.toml", *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.time()
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=dict(env) if env is not None else cli_env())
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)     # Popen must not wait for it again
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "usage.json"
+        launcher = subprocess.run([sys.executable, str(_LAUNCHER), str(result_file), *argv], cwd=root,
+                                  stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                  env=dict(env) if env is not None else cli_env(), check=False)
         out.seek(0)
         err.seek(0)
-        run = Run(args=list(args), returncode=proc.returncode, wall=wall,
-                  cpu=usage.ru_utime + usage.ru_stime, max_rss_mb=usage.ru_maxrss / 1024.0,
-                  written_mb=usage.ru_oublock * 512 / 1e6,
-                  stdout=out.read().decode("utf-8", "replace"), stderr=err.read().decode("utf-8", "replace"),
-                  started=started)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+        if launcher.returncode != 0 or not result_file.exists():
+            raise RuntimeError(f"the launcher failed ({launcher.returncode}):\n{stderr[-2000:]}")
+        usage = json.loads(result_file.read_text(encoding="utf-8"))
+    run = Run(args=list(args), returncode=usage["returncode"], wall=usage["wall"], cpu=usage["cpu"],
+              max_rss_mb=usage["maxrss_kb"] / 1024.0, written_mb=usage["oublock"] * 512 / 1e6,
+              stdout=stdout, stderr=stderr, started=usage["started"])
     return run.check() if check else run
 
 

@@ -2,7 +2,8 @@
 
 For each size: generate a project, build it offline once (setup, ``prepare.build_in_process``), check
 that the library plans nothing stale, then time ``plan --offline`` and ``build --offline`` as
-subprocesses (``repeat`` runs each, interpreter start included) with their peak RSS. The project was
+subprocesses (``repeat`` runs each, interpreter start included) with their peak RSS and the bytes
+they wrote (a no-op should write nothing). The project was
 built offline, so ``--offline`` is what makes it "up to date" (an online plan would replace the
 placeholders). Then: cost per 1,000 targets at each size (is it linear?), a cProfile of ``plan`` at the
 largest size grouped into the issue's parts, and the import time of ``assetgen.cli``.
@@ -52,11 +53,13 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None]) -> tupl
         goal = cfg.noop_goal(size)
         plan_row = Row("noop plan", f"{size:,}", [r.wall for r in plans], goal,
                        counters={**counted, "cpu_s": _median([r.cpu for r in plans]),
-                                 "ms_per_1k": 0.0, "rss_mb": max(r.max_rss_mb for r in plans)},
+                                 "ms_per_1k": 0.0, "rss_mb": max(r.max_rss_mb for r in plans),
+                                 "disk_written_mb": max(r.written_mb for r in plans)},
                        command=f"assetgen -f assets.toml {' '.join(PLAN)}")
         build_row = Row("noop build", f"{size:,}", [r.wall for r in builds], goal,
                         counters={"nothing_to_build": nothing, "cpu_s": _median([r.cpu for r in builds]),
-                                  "ms_per_1k": 0.0, "rss_mb": max(r.max_rss_mb for r in builds)},
+                                  "ms_per_1k": 0.0, "rss_mb": max(r.max_rss_mb for r in builds),
+                                  "disk_written_mb": max(r.written_mb for r in builds)},
                         command=f"assetgen -f assets.toml {' '.join(BUILD)}")
         for row in (plan_row, build_row):
             row.counters["ms_per_1k"] = 1000.0 * row.median / size * 1000.0

@@ -24,7 +24,7 @@ from assetgen.lock import Lock
 from assetgen.project import Project
 from assetgen.report import QuietReporter
 
-__all__ = ["deferred_lock_writes", "build_in_process", "verify_up_to_date"]
+__all__ = ["build_in_process", "deferred_lock_writes", "verify_up_to_date"]
 
 
 @contextlib.contextmanager

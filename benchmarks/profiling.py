@@ -28,8 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["profile_in_process", "profile_subprocess", "breakdown", "top_cumulative", "import_time",
-           "format_breakdown", "format_top", "Group"]
+__all__ = [
+    "Group",
+    "breakdown",
+    "format_breakdown",
+    "format_top",
+    "import_time",
+    "profile_in_process",
+    "profile_subprocess",
+    "top_cumulative",
+]
 
 # (group, [(file suffix, function name, caller file suffix or None, caller function or None)]);
 # a caller file with no caller function means "called from anywhere in that file".
@@ -244,11 +252,11 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
 
     phases: list[tuple[str, Any]] = [
         ("read + tomllib.loads(assets.toml)", lambda: tomllib.loads(manifest.read_text(encoding="utf-8"))),
-        ("manifest.load (TOML + pydantic + resolve + order)", lambda: manifest_mod.load(manifest)),
+        ("manifest.load, no memo (TOML + pydantic + resolve + order)", lambda: manifest_mod.load(manifest)),
         ("read + tomllib.loads(assets.lock)", lambda: tomllib.loads(lock_path.read_text(encoding="utf-8"))),
-        ("Lock.load (TOML + LockEntry objects)", lambda: Lock.load(lock_path)),
+        ("Lock.load, no memo (TOML + LockEntry objects)", lambda: Lock.load(lock_path)),
         ("Store() (stat.json load)", lambda: Store(root / ".assetgen")),
-        ("Project.open (manifest + lock + store)", project),
+        ("Project.open (manifest + lock + store, as the CLI opens them)", project),
     ]
     out: list[tuple[str, float]] = []
     for name, fn in phases:

@@ -21,10 +21,10 @@ from typing import Any
 if __package__ in (None, ""):                 # `python benchmarks/run.py`: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import noop, one_change, profiling, restore, throughput, watch_latency  # noqa: E402
-from benchmarks.config import BENCHMARKS, Config  # noqa: E402
-from benchmarks.measure import Row, machine, summarise  # noqa: E402
-from benchmarks.workloads import make_reference_images  # noqa: E402
+from benchmarks import noop, one_change, profiling, restore, throughput, watch_latency
+from benchmarks.config import BENCHMARKS, Config
+from benchmarks.measure import Row, machine, summarise
+from benchmarks.workloads import make_reference_images
 
 POOL_SIZE = 300        # reference PNGs shared by every workload
 
@@ -73,12 +73,12 @@ def run_all(cfg: Config, work: Path, say: Any = print) -> tuple[list[Row], dict[
 
 
 def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, str]) -> str:
-    out = [f"assetgen benchmarks ({'quick' if cfg.quick else 'full'}, seed {cfg.seed}, "
-           f"{cfg.repeat} runs per no-op figure), started {info['started']}",
+    out = [(f"assetgen benchmarks ({'quick' if cfg.quick else 'full'}, seed {cfg.seed}, "
+           f"{cfg.repeat} runs per no-op figure), started {info['started']}"),
            f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']}, {info['python']}, {info['platform']}",
            f"code: {info['code']}",
-           f"load average (1 min) at start {info['load_start']}, at end {info.get('load_end', '?')}: other "
-           f"processes on the machine add noise to every figure",
+           (f"load average (1 min) at start {info['load_start']}, at end {info.get('load_end', '?')}: other "
+           f"processes on the machine add noise to every figure"),
            "", summarise(rows)]
     if cfg.quick:
         out.append("(quick: smoke sizes; the goals are the full sizes' and are shown for reference only)")
@@ -92,21 +92,21 @@ def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, 
             out.append(f"  fit {bench}: {fit['fixed_s']:.3f} s fixed + {fit['per_1k_s']:.3f} s per 1,000 targets "
                        f"(R² {fit['r2']:.4f})")
         imp = n["imports"]
-        out += ["", f"Import time (python -X importtime -c 'import assetgen.cli'): {imp['total_s']:.3f} s; "
+        out += ["", (f"Import time (python -X importtime -c 'import assetgen.cli'): {imp['total_s']:.3f} s; "
                     f"wall of `python -c 'import assetgen.cli'` {imp['import_wall_s']:.3f} s vs bare "
-                    f"`python -c pass` {imp['bare_wall_s']:.3f} s",
+                    f"`python -c pass` {imp['bare_wall_s']:.3f} s"),
                 "  self time by package: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in imp["packages"])]
         if "phases" in n:
-            out += ["", f"Phases of a no-op plan at {n['profile_size']:,} targets, each timed alone in-process "
-                        f"(perf_counter, median of 3, no profiler):", profiling.format_phases(n["phases"])]
+            out += ["", (f"Phases of a no-op plan at {n['profile_size']:,} targets, each timed alone in-process "
+                        f"(perf_counter, median of 3, no profiler):"), profiling.format_phases(n["phases"])]
         if "memory" in n:
             mem = n["memory"]
-            out += ["", f"Python memory (tracemalloc) after Project.open + plan at {n['profile_size']:,} targets: "
-                        f"{mem['live_mb']:.0f} MB live, peak {mem['peak_mb']:.0f} MB; by file:",
+            out += ["", (f"Python memory (tracemalloc) after Project.open + plan at {n['profile_size']:,} targets: "
+                        f"{mem['live_mb']:.0f} MB live, peak {mem['peak_mb']:.0f} MB; by file:"),
                     "  " + ", ".join(f"{f} {mb:.1f} MB" for f, mb in mem["by_file"])]
         if "profile_groups" in n:
-            out += ["", f"Profile of `plan --offline` at {n['profile_size']:,} targets (cProfile, in-process, "
-                        f"imports excluded; groups nest as indented):",
+            out += ["", (f"Profile of `plan --offline` at {n['profile_size']:,} targets (cProfile, in-process, "
+                        f"imports excluded; groups nest as indented):"),
                     profiling.format_breakdown(n["profile_groups"], n["profile_wall_s"]),
                     "", f"  top {cfg.profile_top} by cumulative time:",
                     profiling.format_top(n["profile_top"], n["profile_wall_s"]),
@@ -124,16 +124,16 @@ def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, 
                     profiling.format_top(n["profile_top"], n["profile_wall_s"])]
     w = notes.get("watch")
     if w:
-        out += ["", f"Watch: default settle time {w['settle']:g} s (assetgen.watch.DEFAULT_SETTLE); figures above "
-                    f"are raw, minus_settle subtracts it."]
+        out += ["", (f"Watch: default settle time {w['settle']:g} s (assetgen.watch.DEFAULT_SETTLE); figures above "
+                    f"are raw, minus_settle subtracts it.")]
     t = notes.get("throughput")
     if t:
         hist = " ".join(f"{k}:{v}" for k, v in sorted(t["poll_histogram"].items()))
-        out += ["", f"Throughput: ideal {t['ideal_s']:.2f} s; polls per task (polls:tasks) {hist}; "
+        out += ["", (f"Throughput: ideal {t['ideal_s']:.2f} s; polls per task (polls:tasks) {hist}; "
                     f"bound {t['poll_bound']}; a task's span (submit → download, emulator clock) "
                     f"{t['task_span_mean']:.3f} s on average, of which {t['detect_delay_mean']:.3f} s "
                     f"(p90 {t['detect_delay_p90']:.3f} s) between completing and the poll that saw it; "
-                    f"{t['waves']} waves × span = {t['waves'] * t['task_span_mean']:.2f} s"]
+                    f"{t['waves']} waves × span = {t['waves'] * t['task_span_mean']:.2f} s")]
     return "\n".join(out)
 
 

@@ -129,16 +129,16 @@ def measure_watch(wl: Workload, *, edits: int, emu: GatewayEmulator | None, env:
             before_ns = output.stat().st_mtime_ns
             saved = time.time()
             prompt = edit_prompt(wl, name, f"watch edit {i + 1} {'online' if online else 'offline'}")
-            written = _wait(lambda: _mtime_after(output, before_ns), f"{name}'s output", watch)
+            written = _wait(lambda o=output, b=before_ns: _mtime_after(o, b), f"{name}'s output", watch)
             to_output.append(written - saved)
             started = watch.first_after("Building", saved)
             if started is not None:
                 to_start.append(started - saved)
             if emu is not None:
-                submitted = _wait(lambda: _submit_time(emu, prompt), "the submission", watch)
+                submitted = _wait(lambda p=prompt: _submit_time(emu, p), "the submission", watch)
                 to_submit.append(submitted - saved)
                 submits.append(submits_per_prompt(emu, saved)[prompt])
-            _wait(lambda: watch.count("Built") > built_before, "the build to finish", watch)
+            _wait(lambda b=built_before: watch.count("Built") > b, "the build to finish", watch)
             time.sleep(PAUSE)
     finally:
         watch.stop()

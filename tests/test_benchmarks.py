@@ -9,6 +9,7 @@ machine is for ``python -m benchmarks`` to report, not for a test to assert.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -22,16 +23,21 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:          # `pytest` run directly (`python -m pytest` has the repo on the path)
     sys.path.insert(0, str(REPO))
 
-from assetgen import manifest as manifest_mod  # noqa: E402
-from assetgen.api import BuildOptions, build, make_provider  # noqa: E402
-from assetgen.project import Project  # noqa: E402
-from assetgen.report import QuietReporter  # noqa: E402
-from benchmarks import noop, one_change, restore, throughput, watch_latency  # noqa: E402
-from benchmarks.config import Config  # noqa: E402
-from benchmarks.emulation import env_for, per_task, poll_bound, start_emulator  # noqa: E402
-from benchmarks.measure import Row, summarise  # noqa: E402
-from benchmarks.prepare import build_in_process, verify_up_to_date  # noqa: E402
-from benchmarks.workloads import REF_SHARE, edit_prompt, make_project, make_reference_images  # noqa: E402
+from assetgen import manifest as manifest_mod
+from assetgen.api import BuildOptions, build, make_provider
+from assetgen.project import Project
+from assetgen.report import QuietReporter
+from benchmarks import noop, one_change, restore, throughput, watch_latency
+from benchmarks.config import Config
+from benchmarks.emulation import env_for, per_task, poll_bound, start_emulator
+from benchmarks.measure import Row, cli_env, run_cli, summarise
+from benchmarks.prepare import build_in_process, verify_up_to_date
+from benchmarks.workloads import (
+    REF_SHARE,
+    edit_prompt,
+    make_project,
+    make_reference_images,
+)
 
 
 @pytest.fixture
@@ -43,9 +49,9 @@ def pool(tmp_path: Path) -> Path:
 
 def small(**overrides: object) -> Config:
     """The quick configuration, smaller still: one run per figure."""
-    values: dict[str, object] = dict(repeat=1, noop_sizes=(40,), one_change_size=30, one_change_edits=1,
-                                     throughput_targets=12, throughput_jobs=32, throughput_runs=1,
-                                     watch_targets=8, watch_edits=2, restore_targets=20, restore_runs=1)
+    values: dict[str, object] = {"repeat": 1, "noop_sizes": (40,), "one_change_size": 30, "one_change_edits": 1,
+                                 "throughput_targets": 12, "throughput_jobs": 32, "throughput_runs": 1,
+                                 "watch_targets": 8, "watch_edits": 2, "restore_targets": 20, "restore_runs": 1}
     values.update(overrides)
     return Config.quick_config(**values)
 
@@ -79,7 +85,7 @@ def test_the_generator_writes_a_valid_manifest_with_the_promised_mix(tmp_path: P
     assert wl.chains and all(2 <= len(chain) <= 4 for chain in wl.chains)
     for chain in wl.chains:
         assert "@" not in " ".join(targets[chain[0]].get("references", []))
-        for up, down in zip(chain, chain[1:]):
+        for up, down in itertools.pairwise(chain):
             assert targets[down]["references"] == [f"@{up}"]
             assert targets[down]["action"] == "edit"
     at_refs = sum(1 for t in targets.values() for r in t.get("references", []) if r.startswith("@"))
@@ -138,7 +144,7 @@ def test_noop_plans_and_builds_nothing_and_profiles_the_plan(tmp_path: Path, poo
 
 
 def test_one_change_submits_one_task_for_the_one_edited_target(tmp_path: Path, pool: Path) -> None:
-    rows, notes = one_change.run(small(), tmp_path, pool, lambda _m: None, profile=False)
+    rows, _notes = one_change.run(small(), tmp_path, pool, lambda _m: None, profile=False)
     build_row = next(r for r in rows if r.benchmark == "one change build")
     assert build_row.counters["stale_per_plan"] == 1
     assert build_row.counters["submits_per_build"] == 1
@@ -211,7 +217,7 @@ def test_restore_restores_every_output_with_its_locked_hash(tmp_path: Path, pool
 def test_the_runner_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "--quick", "--only", "restore", "--json", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "benchmark" in proc.stdout and "restore images/s" in proc.stdout
     assert "machine: " in proc.stdout and "CPython" in proc.stdout
@@ -227,3 +233,16 @@ def test_the_table_reports_goals_as_pass_or_fail() -> None:
     table = summarise(rows)
     assert "pass" in table and "FAIL" in table
     assert "0.200 s" in table          # the median of 0.1, 0.3, 0.2
+
+
+def test_peak_rss_is_the_commands_own_not_the_runners(tmp_path: Path, pool: Path) -> None:
+    """Linux counts a process's pre-exec image in its peak RSS: started straight from a big runner, a
+    small command would report the runner's size. The launcher keeps the figure the command's own."""
+    wl = make_project(tmp_path / "p", 5, refs_from=pool)
+    ballast = bytearray(300 * 2**20)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1                      # resident, not just reserved
+    run = run_cli(wl.root, "plan", "--offline", env=cli_env())
+    assert 10 < run.max_rss_mb < 250 and run.cpu > 0 and run.wall > 0
+    assert "5 targets" in run.stdout
+    del ballast
