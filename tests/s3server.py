@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -82,3 +83,12 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def use_aws_env(monkeypatch: Any, values: Mapping[str, str] = FAKE_AWS_ENV) -> None:
+    """Credentials only through the environment, as a developer or a CI runner has them: clear what
+    would override them, then set ``values`` (pytest's ``monkeypatch`` undoes both)."""
+    for name in AWS_ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from s3server import (AWS_ENV_TO_CLEAR, FAKE_AWS_ENV, closed_port, get_object, make_bucket, put_object,
+from s3server import (use_aws_env, closed_port, get_object, make_bucket, put_object,
                       s3_server)
 
 from assetgen.remote import Lease, RemoteCache, redact_url
@@ -31,10 +31,7 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in AWS_ENV_TO_CLEAR:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+    use_aws_env(monkeypatch)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from pathlib import Path
 import boto3
 import pytest
 from click.testing import Result
-from s3server import (AWS_ENV_TO_CLEAR, FAKE_AWS_ENV, closed_port, get_object, make_bucket, put_object,
+from s3server import (AWS_ENV_TO_CLEAR, FAKE_AWS_ENV, use_aws_env, closed_port, get_object, make_bucket, put_object,
                       s3_server)
 
 from assetgen.emulator import GatewayEmulator
@@ -46,11 +46,7 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Credentials only through the environment, as a developer or a CI runner has them."""
-    for name in AWS_ENV_TO_CLEAR:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in aws_vars().items():
-        monkeypatch.setenv(name, value)
+    use_aws_env(monkeypatch, aws_vars())
 
 
 def aws_vars() -> dict[str, str]:
