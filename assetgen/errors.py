@@ -26,6 +26,7 @@ escapes is a bug and keeps its traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class AssetgenError(Exception):
@@ -132,3 +133,18 @@ class TaskFailed(GatewayError):
 
 class DownloadFailed(GatewayError):
     pass
+
+
+def listing(items: Any, limit: int = 12) -> str:
+    """``a, b, c, … (N more)``: a list of valid choices short enough for one message."""
+    names = list(items)
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    import difflib   # only errors need it
+
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

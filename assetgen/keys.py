@@ -67,12 +67,24 @@ def key_of(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def compute_keys(manifest: Manifest, hash_file: Callable[[Path], str]) -> dict[str, KeyedTarget]:
-    """Keys for every target, in the manifest's topological order (upstream keys exist first)."""
+def compute_keys(manifest: Manifest, hash_file: Callable[[Path], str],
+                 previous: Mapping[str, KeyedTarget] | None = None) -> dict[str, KeyedTarget]:
+    """Keys for every target, in the manifest's topological order (upstream keys exist first).
+
+    ``previous``: keys computed before (``snapshot``); one is reused when it was made of this very
+    target object and the same reference digests, which is what the key is a function of.
+    """
     keys: dict[str, str] = {}
     keyed: dict[str, KeyedTarget] = {}
+    previous = previous or {}
     for name, target in manifest.targets.items():
         digests = [reference_digest(r, hash_file, keys) for r in target.references]
+        old = previous.get(name)
+        if old is not None and old.target is target and \
+                [r["digest"] for r in old.spec["references"]] == digests:
+            keys[name] = old.key
+            keyed[name] = old
+            continue
         spec = canonical_spec(target, digests)
         keys[name] = key_of(spec)
         keyed[name] = KeyedTarget(target=target, key=keys[name], spec=spec)

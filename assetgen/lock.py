@@ -16,6 +16,7 @@ import tomli_w
 
 from .errors import StateError
 from .fsutil import atomic_write
+from .store import code_stamp
 from .tomlpos import split_key
 
 if TYPE_CHECKING:
@@ -85,11 +86,31 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def _toml_or_none(text: str) -> dict[str, Any] | None:
+def _entries(raw: bytes, path: Path) -> dict[str, LockEntry]:
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        data = tomllib.loads(raw.decode("utf-8"))
+        version = data.get("version")
+        if version != LOCK_VERSION:
+            raise StateError(f"{path} has format version {version!r}; this assetgen reads version "
+                             f"{LOCK_VERSION}. Upgrade assetgen, or delete the lock to start afresh.")
+        return {name: LockEntry.from_toml(item) for name, item in data.get("targets", {}).items()}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        hint = " (it holds git conflict markers: resolve the conflict, or take either side and run " \
+               "`assetgen build`)" if b"<<<<<<<" in raw else ""
+        raise StateError(f"{path} is damaged and cannot be read: {exc}{hint}. Restore it from git "
+                         f"(git checkout -- {path.name}); deleting it makes every target look new.") from exc
+
+
+def _entries_or_none(text: str) -> dict[str, LockEntry] | None:
+    try:
+        return _entries(text.encode("utf-8"), Path("assets.lock"))
+    except StateError:
         return None               # load() reports it, naming the file
+
+
+def memo_stamp() -> Any:
+    """What the stat cache's copy of the entries depends on besides the file: this module's code."""
+    return code_stamp("lock.py")
 
 
 _HEADER_RE = re.compile(r"^\[targets\.(.+)\]$")
@@ -134,30 +155,20 @@ class Lock:
 
     @classmethod
     def load(cls, path: Path, *, memo: StatCache | None = None) -> Lock:
-        """Read the lock; ``memo`` (the stat cache) remembers the TOML parse of an unchanged file."""
+        """Read the lock; ``memo`` (the stat cache) remembers the entries of an unchanged file."""
+        entries: dict[str, LockEntry] | None = None
         try:
             if memo is not None:
-                text, data = memo.parsed(path, _toml_or_none)
+                text, entries = memo.parsed(path, _entries_or_none, stamp=memo_stamp())
                 raw = text.encode("utf-8")
             else:
                 raw = path.read_bytes()
-                data = None
         except FileNotFoundError:
             return cls(path=path)
         except UnicodeDecodeError:
-            raw, data = path.read_bytes(), None
-        try:
-            data = data if data is not None else tomllib.loads(raw.decode("utf-8"))
-            version = data.get("version")
-            if version != LOCK_VERSION:
-                raise StateError(f"{path} has format version {version!r}; this assetgen reads version "
-                                 f"{LOCK_VERSION}. Upgrade assetgen, or delete the lock to start afresh.")
-            entries = {name: LockEntry.from_toml(item) for name, item in data.get("targets", {}).items()}
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-            hint = " (it holds git conflict markers: resolve the conflict, or take either side and run " \
-                   "`assetgen build`)" if b"<<<<<<<" in raw else ""
-            raise StateError(f"{path} is damaged and cannot be read: {exc}{hint}. Restore it from git "
-                             f"(git checkout -- {path.name}); deleting it makes every target look new.") from exc
+            raw = path.read_bytes()
+        if entries is None:
+            entries = _entries(raw, path)
         return cls(path=path, entries=entries, _written=raw, _loaded=dict(entries))
 
     def render(self) -> bytes:
@@ -187,10 +198,6 @@ class Lock:
         self._written = data
         self.saved = True
         return True
-
-    def as_data(self) -> dict[str, Any]:
-        """The lock as its TOML parse would give it (for the stat cache's parse memo)."""
-        return {"version": LOCK_VERSION, "targets": {n: e.to_toml() for n, e in self.entries.items()}}
 
     def unchanged_on_disk(self) -> bool:
         """True if the file is still the one this object read or wrote (nobody else wrote it since)."""

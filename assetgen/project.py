@@ -15,13 +15,14 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import manifest as manifest_mod
 from .errors import AssetgenError, BuildLocked
 from .journal import Journal
 from .keys import KeyedTarget, compute_keys
 from .lock import Lock
+from .lock import memo_stamp as lock_memo_stamp
 from .manifest import Manifest
 from .plan import Plan, make_plan
+from .snapshot import open_manifest
 from .store import Store
 
 if TYPE_CHECKING:
@@ -50,14 +51,17 @@ class Project:
         self.lock_path = lock_path(self.root, manifest.profile)
         self.lock = lock or Lock.load(self.lock_path, memo=self.store.stat)
         self._keyed: dict[str, KeyedTarget] | None = None
+        self._keyed_from: dict[str, Any] | None = None        # the targets they were computed for
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] = "assets.toml", *, profile: str | None = None,
              store: Store | None = None, lock: Lock | None = None, use_remote: bool = True,
              warn: Callable[[str], None] | None = None) -> Project:
         store = store or Store(Path(path).resolve().parent / CACHE_DIR)
-        return cls(manifest_mod.load(path, profile=profile, memo=store.stat), store=store, lock=lock,
-                   use_remote=use_remote, warn=warn)
+        manifest, keyed = open_manifest(path, profile=profile, stat=store.stat, hash_file=_hasher(store))
+        project = cls(manifest, store=store, lock=lock, use_remote=use_remote, warn=warn)
+        project._keyed, project._keyed_from = keyed, manifest.targets
+        return project
 
     @property
     def remote(self) -> RemoteCache | None:
@@ -73,13 +77,10 @@ class Project:
 
     @property
     def keyed(self) -> dict[str, KeyedTarget]:
-        if self._keyed is None:
-            def hash_file(path: Path) -> str:
-                try:
-                    return self.store.stat.sha256(path)
-                except OSError as exc:
-                    raise AssetgenError(f"cannot read reference file {path}: {exc.strerror}") from exc
-            self._keyed = compute_keys(self.manifest, hash_file)
+        if self._keyed is None or self._keyed_from is not self.manifest.targets:
+            # (Computed again if a caller replaced the manifest's targets since.)
+            self._keyed = compute_keys(self.manifest, _hasher(self.store))
+            self._keyed_from = self.manifest.targets
         return self._keyed
 
     def reload_lock(self) -> None:
@@ -104,8 +105,17 @@ class Project:
     def close(self) -> None:
         if self.lock.saved and self.lock.path.exists():
             # The next run finds the lock it would otherwise parse again (seconds at 10,000 targets).
-            self.store.stat.remember_parsed(self.lock.path, self.lock.as_data())
+            self.store.stat.remember_parsed(self.lock.path, dict(self.lock.entries), stamp=lock_memo_stamp())
         self.store.close()
+
+
+def _hasher(store: Store) -> Callable[[Path], str]:
+    def hash_file(path: Path) -> str:
+        try:
+            return store.stat.sha256(path)
+        except OSError as exc:
+            raise AssetgenError(f"cannot read reference file {path}: {exc.strerror}") from exc
+    return hash_file
 
 
 def lock_path(root: Path, profile: str | None) -> Path:

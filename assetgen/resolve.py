@@ -14,15 +14,18 @@ import json
 import posixpath
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .derive import DEFAULT_QUALITY, Derivation, KeyOut
-from .errors import Problem
-from .manifest import DocumentModel, Output, Reference, Settings, Target, _did_you_mean, _listing
+from .errors import Problem, did_you_mean, listing
+from .manifest import Output, Reference, Settings, Target
 from .tomlpos import LineIndex
+
+if TYPE_CHECKING:
+    from .schema import DocumentModel
 
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "model": catalog.DEFAULT_MODEL, "action": "generate", "aspect_ratio": "1:1", "resolution": "1K",
@@ -40,15 +43,17 @@ Report = Callable[..., None]
 
 
 def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, set[str]], root: Path,
-            settings: Settings, lines: LineIndex, problems: list[Problem],
-            profile: str | None) -> tuple[dict[str, Target], dict[str, list[str]]]:
+            settings: Settings, lines: LineIndex, problems: list[Problem], profile: str | None, *,
+            elsewhere: Mapping[str, Target] | None = None) -> tuple[dict[str, Target], dict[str, list[str]]]:
+    """The targets of ``data``'s tables. ``elsewhere``: targets resolved before from tables not in
+    ``data`` (an incremental load): ``@`` references may name them, and outputs must not collide."""
     if doc is None:
         return {}, {}
     profile_fields: dict[str, Any] = {}
     out_dir = settings.out_dir
     if profile is not None:
         if profile not in doc.profiles:
-            problems.append(Problem(f"unknown profile '{profile}'{_did_you_mean(profile, list(doc.profiles))}; "
+            problems.append(Problem(f"unknown profile '{profile}'{did_you_mean(profile, list(doc.profiles))}; "
                                     f"profiles: {', '.join(doc.profiles) or 'none (add [profiles.NAME])'}",
                                     field="profile"))
             return {}, {}
@@ -58,9 +63,10 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
     defaults = doc.defaults.model_dump(exclude_none=True)
     raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
     rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
-    known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets))
+    elsewhere = elsewhere or {}
+    known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets)) | set(elsewhere)
     targets: dict[str, Target] = {}
-    owners: dict[str, str] = {}
+    owners = {path: name for name, target in elsewhere.items() for path in target.output_paths}
     # Per-load memos: thousands of targets share a few styles, reference files and output settings.
     styles: dict[str, tuple[dict[str, Any], str]] = {
         n: (st.model_dump(exclude_none=True, exclude={"prompt"}), _digest(st.model_dump(exclude_none=True)))
@@ -93,7 +99,7 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
         style = doc.styles.get(spec.style) if spec.style else None
         if spec.style and style is None:
             if spec.style not in broken["styles"]:
-                report(f"unknown style '{spec.style}'{_did_you_mean(spec.style, list(doc.styles))}; "
+                report(f"unknown style '{spec.style}'{did_you_mean(spec.style, list(doc.styles))}; "
                        f"styles: {', '.join(doc.styles) or 'none (add [styles.NAME])'}", "style")
             continue
         style_fields, style_digest = styles[spec.style] if style and spec.style else ({}, None)
@@ -233,7 +239,7 @@ def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
     model = catalog.BY_ID.get(values["model"])
     if model is None:
         ids = [m.id for m in catalog.MODELS]
-        report(f"unknown model '{values['model']}'{_did_you_mean(values['model'], ids)}; "
+        report(f"unknown model '{values['model']}'{did_you_mean(values['model'], ids)}; "
                f"valid models: {', '.join(ids)}", "model")
         return False
     ok = True
@@ -280,8 +286,8 @@ def _references(raw: list[str], known: set[str], root: Path, report: Report,
         if item.startswith("@"):
             upstream = item[1:]
             if upstream not in known:
-                report(f"'{item}' is not a target{_did_you_mean(upstream, sorted(known))}; "
-                       f"known targets: {_listing(sorted(known))}", "references")
+                report(f"'{item}' is not a target{did_you_mean(upstream, sorted(known))}; "
+                       f"known targets: {listing(sorted(known))}", "references")
                 ok = False
             refs.append(Reference(raw=item, kind="target", value=upstream))
         elif item.startswith(("http://", "https://")):
@@ -292,7 +298,7 @@ def _references(raw: list[str], known: set[str], root: Path, report: Report,
         else:
             path = root / item
             if path not in checked:
-                checked[path] = _check_reference_file(path)
+                checked[path] = check_reference_file(path)
             problem = checked[path]
             if problem:
                 report(f"'{item}' {problem}", "references")
@@ -315,7 +321,7 @@ def image_format(head: bytes) -> str | None:
     return None
 
 
-def _check_reference_file(path: Path) -> str | None:
+def check_reference_file(path: Path) -> str | None:
     try:
         size = path.stat().st_size
         with open(path, "rb") as handle:
