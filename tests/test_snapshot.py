@@ -1,0 +1,333 @@
+"""The remembered resolution of a manifest (``snapshot``) must give exactly what a full load gives.
+
+Every test compares ``open_manifest`` (snapshot hit, incremental load, or fallback) with
+``manifest.load`` + ``compute_keys`` from scratch on the same text: the same targets in the same
+order, the same keys and specs, or the same error message. Files get distinct mtimes in the past
+(a snapshot is not written for a file changed in the last two seconds, as the stat cache's rule).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assetgen import manifest as manifest_mod
+from assetgen import snapshot
+from assetgen.errors import ManifestError
+from assetgen.keys import compute_keys
+from assetgen.lock import Lock
+from assetgen.store import StatCache, sha256_file
+
+from conftest import make_image
+
+BASE = """\
+[settings]
+out_dir = "out"
+
+[defaults]
+model = "gemini-3.1-flash-image-preview"
+resolution = "0.5K"
+
+[styles.ink]
+prompt = "ink and wash"
+aspect_ratio = "3:2"
+
+[profiles.draft]
+resolution = "1K"
+
+[targets.hero]
+prompt = "A knight"
+output = "hero.png"
+
+[targets.walk]
+action = "edit"
+prompt = "The knight walking"
+references = ["@hero", "refs/a.png"]
+
+[targets.icon]
+prompt = "An icon of {item}"
+style = "ink"
+matrix = { item = ["sword", "shield"] }
+
+[targets.sheet]
+prompt = "A sheet"
+candidates = 2
+pick = 2
+outputs = [{ output = "sheet.png", resize = [4, 4] }, { output = "sheet-small.webp", resize = [2, 2] }]
+"""
+
+
+class Loader:
+    """One project folder; each ``check`` is a new run against the same ``.assetgen``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / "assets.toml"
+        self.cache = root / ".assetgen"
+        self.step = 0
+        self.base_ns = time.time_ns() - 500 * 1_000_000_000
+        make_image(root / "refs" / "a.png", (10, 20, 30))
+        make_image(root / "refs" / "b.png", (40, 50, 60))
+        self.age(root / "refs" / "a.png")
+        self.age(root / "refs" / "b.png")
+
+    def age(self, path: Path) -> None:
+        """A distinct mtime well in the past: the signature changes on every write, and is trusted."""
+        self.step += 1
+        then = self.base_ns + self.step * 1_000_000
+        os.utime(path, ns=(then, then))
+
+    def write(self, text: str) -> None:
+        self.path.write_text(text, encoding="utf-8")
+        self.age(self.path)
+
+    def fast(self, profile: str | None = None) -> Any:
+        stat = StatCache(self.cache / "stat.json")             # a new process: only the files remain
+        try:
+            manifest, keyed = snapshot.open_manifest(self.path, profile=profile, stat=stat,
+                                                     hash_file=sha256_file)
+        except ManifestError as exc:
+            return "error", str(exc)
+        return "ok", _summary(manifest, keyed)
+
+    def full(self, profile: str | None = None) -> Any:
+        try:
+            manifest = manifest_mod.load(self.path, profile=profile)
+        except ManifestError as exc:
+            return "error", str(exc)
+        return "ok", _summary(manifest, compute_keys(manifest, sha256_file))
+
+    def check(self, profile: str | None = None) -> Any:
+        expected = self.full(profile)
+        assert self.fast(profile) == expected           # made (or updated) the snapshot
+        assert self.fast(profile) == expected           # from the snapshot
+        return expected
+
+
+def _summary(manifest: manifest_mod.Manifest, keyed: dict[str, Any]) -> Any:
+    return (list(manifest.targets.items()), manifest.groups, manifest.settings, manifest.cache,
+            manifest.profiles, manifest.profile, [(n, k.key, k.spec) for n, k in keyed.items()])
+
+
+@pytest.fixture
+def loader(tmp_path: Path) -> Loader:
+    return Loader(tmp_path)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Each full or incremental resolution: which tables were parsed, and how many were reused."""
+    seen: list[dict[str, Any]] = []
+    real = manifest_mod.assemble
+
+    def spy(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        seen.append({"parsed": sorted(data.get("targets") or {}), "reused": sorted(kwargs.get("reused") or {})})
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(manifest_mod, "assemble", spy)
+    return seen
+
+
+def test_unchanged_manifest_is_not_resolved_again(loader: Loader, calls: list[dict[str, Any]]) -> None:
+    loader.write(BASE)
+    assert loader.fast() == loader.full()
+    calls.clear()
+    assert loader.fast() == loader.full()
+    assert calls == [{"parsed": ["hero", "icon", "sheet", "walk"], "reused": []}]   # only full()'s own load
+    assert list((loader.cache / "stat-parsed").glob("*.resolved"))
+
+
+def test_one_edited_table_is_parsed_and_resolved_alone(loader: Loader, calls: list[dict[str, Any]]) -> None:
+    loader.write(BASE)
+    loader.check()
+    loader.write(BASE.replace('prompt = "A knight"', 'prompt = "A knight in gold"'))
+    calls.clear()
+    status, summary = loader.fast()
+    assert calls == [{"parsed": ["hero"], "reused": ["icon", "sheet", "walk"]}]
+    assert (status, summary) == loader.full()
+    # walk's key follows hero's (an @reference), though walk's table was reused
+    assert loader.check()[0] == "ok"
+
+
+def test_an_edit_outside_target_tables_resolves_everything(loader: Loader, calls: list[dict[str, Any]]) -> None:
+    loader.write(BASE)
+    loader.check()
+    loader.write(BASE.replace('prompt = "ink and wash"', 'prompt = "charcoal"'))
+    calls.clear()
+    loader.fast()
+    assert calls[0] == {"parsed": ["hero", "icon", "sheet", "walk"], "reused": []}
+    loader.check()
+
+
+def test_profiles_have_their_own_snapshot(loader: Loader) -> None:
+    loader.write(BASE)
+    plain, draft = loader.check(), loader.check("draft")
+    assert plain != draft
+    assert loader.fast() == plain and loader.fast("draft") == draft
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('[targets.hero]\nprompt = "A knight"\noutput = "hero.png"\n', "", "'@hero' is not a target"),
+    ('prompt = "A sheet"', 'prompt = "A sheet"\noutput = "x.png"', "either `output` or `outputs`"),
+    ('output = "hero.png"', 'output = "../hero.png"', "escapes out_dir"),
+    ('prompt = "A knight"', 'prompt = "A knight"\nreferences = ["@walk"]', "dependency cycle"),
+    ('prompt = "A knight"', 'prompt = "A knight', "not valid TOML"),
+    ('output = "hero.png"', 'output = "sheet.png"', "also writes"),
+])
+def test_errors_after_an_edit_are_the_full_loads(loader: Loader, old: str, new: str, message: str) -> None:
+    loader.write(BASE)
+    loader.check()
+    loader.write(BASE.replace(old, new))
+    status, text = loader.check()
+    assert status == "error" and message in text
+    loader.write(BASE)
+    assert loader.check()[0] == "ok"
+
+
+def test_a_changed_reference_file_changes_keys_and_a_missing_one_is_an_error(loader: Loader) -> None:
+    loader.write(BASE)
+    before = loader.check()
+    make_image(loader.root / "refs" / "a.png", (99, 99, 99))
+    loader.age(loader.root / "refs" / "a.png")
+    after = loader.check()
+    assert after != before
+    (loader.root / "refs" / "a.png").write_text("not an image")
+    loader.age(loader.root / "refs" / "a.png")
+    status, text = loader.check()
+    assert status == "error" and "is not a JPG, PNG or WEBP image" in text
+    (loader.root / "refs" / "a.png").unlink()
+    status, text = loader.check()
+    assert status == "error" and "does not exist" in text
+
+
+def test_header_like_lines_inside_strings_and_odd_layouts(loader: Loader, calls: list[dict[str, Any]]) -> None:
+    tricky = BASE + "\n".join([
+        "",
+        "[targets.poem]",
+        'prompt = """',
+        "[targets.fake]",
+        'prompt = "not a table: inside a string"',
+        '"""',
+        "",
+        "# a comment with a triple quote " + "'" * 3 + " that fools the cutter",
+        "",
+        "[targets.split]",
+        'prompt = "part {n}"',
+        "",
+        "[targets.other]",
+        'prompt = "between"',
+        "",
+        "[targets.split.matrix]",
+        'n = ["1", "2"]',
+        "",
+    ])
+    loader.write(tricky)
+    status, summary = loader.check()
+    assert status == "ok" and "fake" not in dict(summary[0]) and "split.2" in dict(summary[0])
+    for edit in ('"between"', '"not a table: inside a string"', '"part {n}"'):
+        loader.write(tricky.replace(edit, edit[:-1] + ' edited"'))
+        loader.check()
+    assert all(not c["reused"] or "split" not in c["parsed"] for c in calls)
+
+
+def test_snapshot_of_other_code_or_damaged_is_ignored(loader: Loader, monkeypatch: pytest.MonkeyPatch,
+                                                      calls: list[dict[str, Any]]) -> None:
+    loader.write(BASE)
+    loader.check()
+    memo = next((loader.cache / "stat-parsed").glob("*.-.resolved"))
+    monkeypatch.setattr(snapshot, "SNAPSHOT_VERSION", snapshot.SNAPSHOT_VERSION + 1)
+    calls.clear()
+    assert loader.fast() == loader.full()
+    assert len(calls) == 2                          # resolved from scratch, then full()
+    memo.write_bytes(memo.read_bytes()[:100])
+    assert loader.fast() == loader.full()
+
+
+def test_a_recently_written_manifest_is_not_remembered(loader: Loader) -> None:
+    loader.path.write_text(BASE, encoding="utf-8")             # mtime: now
+    assert loader.fast() == loader.full()
+    assert not list((loader.cache / "stat-parsed").glob("*.resolved"))
+
+
+def _random_edit(text: str, rng: random.Random, counter: int) -> str:
+    names = [line[len("[targets."):-1] for line in text.splitlines()
+             if line.startswith("[targets.") and line.count(".") == 1]
+    name = rng.choice(names) if names else "hero"
+    choice = rng.randrange(9)
+    if choice == 0:             # a new prompt for one target
+        return text.replace(f"[targets.{name}]\nprompt = \"", f"[targets.{name}]\nprompt = \"v{counter} ", 1)
+    if choice == 1:             # a new target, maybe depending on another
+        refs = f'references = ["@{name}"]\naction = "edit"\n' if rng.random() < 0.5 else ""
+        return text + f'\n[targets.new{counter}]\nprompt = "new {counter}"\n{refs}'
+    if choice == 2:             # a target removed (its dependants then fail)
+        start = text.find(f"[targets.{name}]\n")
+        end = text.find("\n[", start + 1)
+        return text[:start] + (text[end + 1:] if end != -1 else "")
+    if choice == 3:             # [defaults] changed
+        return text.replace('resolution = "0.5K"', 'resolution = "1K"') if "0.5K" in text \
+            else text.replace('resolution = "1K"\n\n[styles', 'resolution = "0.5K"\n\n[styles')
+    if choice == 4:             # the style's prompt changed
+        return text.replace('prompt = "ink and wash', f'prompt = "ink and wash {counter}')
+    if choice == 5:             # a reference to a file, added to a target
+        return text.replace(f"[targets.{name}]\n", f"[targets.{name}]\nreferences = [\"refs/b.png\"]\n", 1) \
+            if f"[targets.{name}]\nreferences" not in text else text
+    if choice == 6:             # two targets swapped in the file
+        blocks = text.split("\n[targets.")
+        if len(blocks) > 3:
+            i, j = rng.sample(range(1, len(blocks)), 2)
+            blocks[i], blocks[j] = blocks[j], blocks[i]
+            blocks = [b if b.endswith("\n") else b + "\n" for b in blocks]
+        return "\n[targets.".join(blocks)
+    if choice == 7:             # a comment and blank lines between tables
+        return text.replace(f"[targets.{name}]\n", f"# note {counter} '''\n\n[targets.{name}]\n", 1)
+    return text + f'\n[targets.bad{counter}]\nprompt = "unclosed\n'   # a syntax error (fixed below)
+
+
+def test_random_edits_always_match_the_full_load(loader: Loader, calls: list[dict[str, Any]]) -> None:
+    rng = random.Random(7)
+    text = BASE
+    loader.write(text)
+    loader.check()
+    outcomes = {"ok": 0, "error": 0}
+    for counter in range(60):
+        text = _random_edit(text, rng, counter)
+        loader.write(text)
+        outcomes[loader.check()[0]] += 1
+        if "[targets.bad" in text or outcomes["error"] and rng.random() < 0.5:
+            text = BASE if rng.random() < 0.3 else text.split(f"\n[targets.bad{counter}]")[0]
+            loader.write(text)
+            outcomes[loader.check()[0]] += 1
+    assert outcomes["ok"] > 20 and outcomes["error"] > 3        # both kinds were exercised
+    assert sum(1 for c in calls if c["reused"]) > 10            # and incremental loads, not only full ones
+
+
+def test_no_op_open_does_not_import_pydantic(tmp_path: Path) -> None:
+    """What makes a no-op `plan` fast: an unchanged manifest needs none of the validation machinery."""
+    loader = Loader(tmp_path)
+    loader.write(BASE)
+    probe = ("import sys; from assetgen.project import Project; p = Project.open('assets.toml'); "
+             "p.plan(); p.close(); print(sorted(m for m in ('pydantic', 'assetgen.schema') if m in sys.modules))")
+    runs = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                           check=True).stdout.strip() for _ in range(2)]
+    assert runs == ["['assetgen.schema', 'pydantic']", "[]"]
+
+
+def test_lock_entries_are_remembered_by_the_lock_files_signature(tmp_path: Path) -> None:
+    lock = tmp_path / "assets.lock"
+    lock.write_text('# assets.lock\nversion = 1\n\n[targets.a]\nkey = "k"\nmodel = "m"\ncost = 0.5\n'
+                    'built_at = ""\nplaceholder = false\noutputs = [{ path = "out/a.jpg", sha256 = "s", size = 3 }]\n\n'
+                    '[targets.a.spec]\nprompt = "x"\n', encoding="utf-8")
+    then = time.time_ns() - 10 * 1_000_000_000
+    os.utime(lock, ns=(then, then))
+    first = Lock.load(lock, memo=StatCache(tmp_path / "stat.json")).entries
+    assert list((tmp_path / "stat-parsed").glob("*.parsed"))
+    again = Lock.load(lock, memo=StatCache(tmp_path / "stat.json")).entries
+    assert again == first == Lock.load(lock).entries
+    assert again["a"].outputs[0].path == "out/a.jpg" and again["a"].cost == 0.5
