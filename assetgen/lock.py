@@ -113,33 +113,26 @@ def memo_stamp() -> Any:
     return code_stamp("lock.py")
 
 
-_HEADER_RE = re.compile(r"^\[targets\.(.+)\]$")
+# A "[targets.NAME]" or "[targets.NAME.sub]" header line (not "[[targets.NAME.outputs]]"). tomli_w
+# writes no multi-line strings, so a line that starts like this in a lock we wrote is a header.
+_HEADER_RE = re.compile(r"\n\[targets\.([^\n]+)\](?=\n)")
 
 
 def _entry_texts(text: str) -> dict[str, str]:
     """Each ``[targets.NAME]`` entry's text (header to the blank line before the next entry)."""
-    found: dict[str, str] = {}
-    name: str | None = None
-    start = 0
-    lines = text.split("\n")
-    for number, line in enumerate(lines):
-        match = _HEADER_RE.match(line)
-        if match:
-            path = split_key(match.group(1))
-            if len(path) == 1:                      # a sub-table like [targets.x.spec] belongs to x
-                if name is not None:
-                    found[name] = _chunk(lines, start, number)
-                name, start = path[0], number
-    if name is not None:
-        found[name] = _chunk(lines, start, len(lines))
-    return found
-
-
-def _chunk(lines: list[str], start: int, end: int) -> str:
-    body = lines[start:end]
-    while body and not body[-1]:
-        body.pop()
-    return "\n".join(body) + "\n"
+    starts: list[tuple[int, str]] = []
+    for match in _HEADER_RE.finditer("\n" + text):          # offsets: the header's own in ``text``
+        key = match.group(1)
+        if '"' in key or "'" in key:
+            path = split_key(key)
+        elif "." in key:
+            continue                            # a sub-table like [targets.x.spec] belongs to x
+        else:
+            path = (key.strip(),)
+        if len(path) == 1:
+            starts.append((match.start(), path[0]))
+    ends = [start for start, _name in starts[1:]] + [len(text)]
+    return {name: text[start:end].rstrip("\n") + "\n" for (start, name), end in zip(starts, ends)}
 
 
 @dataclass
@@ -152,6 +145,11 @@ class Lock:
     _chunks: dict[str, tuple[LockEntry, str]] = field(default_factory=dict, repr=False)
     _loaded: dict[str, LockEntry] = field(default_factory=dict, repr=False)   # entries as read from disk
     saved: bool = False                                                         # written by this process
+
+    @property
+    def written(self) -> bytes | None:
+        """The file's bytes as this object last read or wrote them."""
+        return self._written
 
     @classmethod
     def load(cls, path: Path, *, memo: StatCache | None = None) -> Lock:

@@ -52,15 +52,18 @@ class Project:
         self.lock = lock or Lock.load(self.lock_path, memo=self.store.stat)
         self._keyed: dict[str, KeyedTarget] | None = None
         self._keyed_from: dict[str, Any] | None = None        # the targets they were computed for
+        self._remember: Callable[[], None] | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] = "assets.toml", *, profile: str | None = None,
              store: Store | None = None, lock: Lock | None = None, use_remote: bool = True,
              warn: Callable[[str], None] | None = None) -> Project:
         store = store or Store(Path(path).resolve().parent / CACHE_DIR)
-        manifest, keyed = open_manifest(path, profile=profile, stat=store.stat, hash_file=_hasher(store))
+        manifest, keyed, remember = open_manifest(path, profile=profile, stat=store.stat,
+                                                  hash_file=_hasher(store))
         project = cls(manifest, store=store, lock=lock, use_remote=use_remote, warn=warn)
         project._keyed, project._keyed_from = keyed, manifest.targets
+        project._remember = remember
         return project
 
     @property
@@ -102,10 +105,18 @@ class Project:
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)
 
+    def remember(self) -> None:
+        """Leave the next run the resolved manifest and the parsed lock (``snapshot``, stat cache):
+        at 10,000 targets, loading them from scratch takes seconds."""
+        if self._remember is not None:
+            self._remember()
+            self._remember = None
+        if self.lock.saved and self.lock.written is not None:
+            self.store.stat.remember_parsed(self.lock.path, self.lock.written.decode("utf-8"),
+                                            dict(self.lock.entries), stamp=lock_memo_stamp())
+
     def close(self) -> None:
-        if self.lock.saved and self.lock.path.exists():
-            # The next run finds the lock it would otherwise parse again (seconds at 10,000 targets).
-            self.store.stat.remember_parsed(self.lock.path, dict(self.lock.entries), stamp=lock_memo_stamp())
+        self.remember()
         self.store.close()
 
 

@@ -4,13 +4,14 @@ Loading 10,000 targets from scratch (TOML, pydantic, resolving every target, has
 about a second, and a build system's no-op must not pay that. So the result is kept with what it was
 made from, and reused as far as that is unchanged:
 
-* the manifest file's signature (size, mtime, inode: the stat cache's rule): unchanged, the whole
-  result is reused, and pydantic is not even imported;
+* the manifest's text (compared whole, which costs a millisecond and, unlike a file signature,
+  cannot miss an edit): unchanged, the whole result is reused, and pydantic is not even imported;
 * the manifest's text cut at its table headers (``tomlpos.split_runs``): when some ``[targets.X]``
   tables changed and nothing outside them did, only those tables are parsed, validated and resolved;
   the other targets are reused, and what spans targets (``@`` references, shared outputs, cycles,
   order) is checked again over all of them;
-* every reference file's signature: one that changed is checked again (exists, size, format);
+* every reference file's signature (size, mtime, inode: the stat cache's rule): one that changed is
+  checked again (exists, size, format), and one changed in the last two seconds is not remembered;
 * the code that made it all (its files' signatures, the Python version): an upgrade starts afresh.
 
 Keys are recomputed from the stat cache's file hashes as usual, and a target's key is reused only for
@@ -52,41 +53,46 @@ Runs = list[tuple[str | None, str]]
 
 @dataclass
 class Snapshot:
-    signature: Signature                 # of the manifest file it was made from
-    runs: Runs | None                    # its text cut at headers; None: it could not be cut
+    text: str                            # the manifest it was made from
+    runs: Runs | None                    # that text cut at headers; None: it could not be cut
     manifest: Manifest                   # with an empty LineIndex: the text is read again on load
     keyed: dict[str, KeyedTarget]
     refs: dict[str, Signature]           # every reference file, when resolve checked it
 
 
 def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: StatCache,
-                  hash_file: Callable[[Path], str]) -> tuple[Manifest, dict[str, KeyedTarget]]:
-    """``manifest.load`` then ``keys.compute_keys``, reusing what an earlier run remembered."""
+                  hash_file: Callable[[Path], str]
+                  ) -> tuple[Manifest, dict[str, KeyedTarget], Callable[[], None] | None]:
+    """``manifest.load`` then ``keys.compute_keys``, reusing what an earlier run remembered.
+
+    The third value, if not None, writes what this run would leave for the next: the caller calls it
+    when done (``Project.close``), so a command that stops at an error leaves nothing behind."""
     file = Path(path).resolve()
     shown = str(path)
     memo = stat.memo_path(file, f".{profile or '-'}.resolved")
     head = [SNAPSHOT_VERSION, sys.version_info[:2], code_stamp(*_CODE), str(file), profile]
     with no_gc():
-        before = _signature(file)
         text = manifest_mod.read_text(file, shown)
-        after = _signature(file)
         previous = stat.read_memo(memo, head)
         if not isinstance(previous, Snapshot) or not _references_hold(previous.refs):
             previous = None
-        if previous is not None and previous.signature == after:
+        if previous is not None and previous.text == text:     # compared whole: ~1 ms for 2 MB
             manifest, runs = replace(previous.manifest, lines=LineIndex(text)), previous.runs
         else:
             manifest, runs = _load(text, file, shown, profile, previous)
         keyed = compute_keys(manifest, hash_file, previous.keyed if previous else None)
-    same = previous is not None and previous.signature == after and len(keyed) == len(previous.keyed) \
+    same = previous is not None and previous.text == text and len(keyed) == len(previous.keyed) \
         and all(previous.keyed.get(name) is kt for name, kt in keyed.items())
-    if not same and after is not None and before == after and time.time_ns() - after[1] >= RACY_NS:
+    if same:
+        return manifest, keyed, None
+
+    def remember() -> None:
         refs = _reference_signatures(manifest)
         if refs is not None:
-            kept = Snapshot(after, runs, replace(manifest, lines=LineIndex("")), keyed, refs)
+            kept = Snapshot(text, runs, replace(manifest, lines=LineIndex("")), keyed, refs)
             with no_gc():
                 stat.write_memo(memo, head, kept)
-    return manifest, keyed
+    return manifest, keyed, remember
 
 
 def _load(text: str, file: Path, shown: str, profile: str | None,

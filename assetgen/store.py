@@ -110,30 +110,27 @@ class StatCache:
         return digest
 
     def parsed(self, path: Path, parse: Callable[[str], Any], stamp: Any = None) -> tuple[str, Any]:
-        """The file's text and ``parse(text)``, the result remembered by the file's signature.
+        """The file's text and ``parse(text)``, the result remembered with the text it was made from.
 
         Parsing a big lock file dominated a no-op run; the remembered objects load several times
-        faster. ``stamp`` names the code that made the value (a change of it starts afresh). A parse
-        that returns None (an error the caller reports) is not remembered.
+        faster. The text is compared whole (a millisecond for megabytes), so unlike a signature no
+        same-size edit within one clock tick can slip through. ``stamp`` names the code that made the
+        value (a change of it starts afresh). A parse that returns None (an error the caller
+        reports) is not remembered.
         """
-        before = path.stat()
         text = path.read_text(encoding="utf-8")
-        after = path.stat()
-        signature = [after.st_size, after.st_mtime_ns, after.st_ino]
         memo = self.memo_path(path)
-        cached = self.read_memo(memo, [signature, stamp])
-        if cached is not None:
-            return text, cached
+        cached = self.read_memo(memo, stamp)
+        if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == text:
+            return text, cached[1]
         value = parse(text)
-        stable = [before.st_size, before.st_mtime_ns, before.st_ino] == signature
-        if value is not None and stable and time.time_ns() - after.st_mtime_ns >= RACY_NS:
-            self.write_memo(memo, [signature, stamp], value)
+        if value is not None:
+            self.write_memo(memo, stamp, (text, value))
         return text, value
 
-    def remember_parsed(self, path: Path, value: Any, stamp: Any = None) -> None:
-        """Record the parse of a file we just wrote ourselves (its content is known: no race to fear)."""
-        st = path.stat()
-        self.write_memo(self.memo_path(path), [[st.st_size, st.st_mtime_ns, st.st_ino], stamp], value)
+    def remember_parsed(self, path: Path, text: str, value: Any, stamp: Any = None) -> None:
+        """Record the parse of a file we just wrote ourselves."""
+        self.write_memo(self.memo_path(path), stamp, (text, value))
 
     def memo_path(self, path: Path, suffix: str = ".parsed") -> Path:
         name = hashlib.sha256(str(path).encode()).hexdigest()[:24]

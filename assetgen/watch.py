@@ -97,6 +97,7 @@ class Watcher:
             project = Project.open(self.path, profile=self.options.profile, store=self.store, lock=self.lock,
                                    use_remote=self.options.use_remote, warn=self._warn_once)
             plan = project.plan(self.options.targets, offline=self.options.offline)
+            project.remember()              # the next save's reload then resolves only what changed
         except ManifestError as exc:
             self.echo(str(exc))
             self.echo("Watching for a fix…")

@@ -41,8 +41,10 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None],
         victim = wl.plain()[len(wl.plain()) // 2]
         plans, builds, overheads, spans = [], [], [], []
         stale_counts, submit_counts, requests, written = [], [], [], []
+        # A prompt no earlier run used: with --keep, the local cache would otherwise restore it free.
+        token = f"{time.time_ns():x}"
         for i in range(cfg.one_change_edits):
-            prompt = edit_prompt(wl, victim, f"variant {i + 1} with a red scarf")
+            prompt = edit_prompt(wl, victim, f"variant {i + 1} with a red scarf ({token})")
             plan = run_cli(wl.root, "plan", env=env)
             head = _HEAD.search(plan.stdout)
             stale_counts.append(int(head.group(2)) if head else -1)
@@ -73,7 +75,7 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None],
         notes["victim"] = victim
         if profile:
             say(f"one change {size}: profiling one more edit's build…")
-            edit_prompt(wl, victim, "profiled variant")
+            edit_prompt(wl, victim, f"profiled variant ({token})")
             stats, wall = profiling.profile_subprocess(wl.root, ["build"], env=env)
             notes["profile_wall_s"] = wall
             notes["profile_groups"] = profiling.breakdown(stats)

@@ -147,16 +147,20 @@ class Project:
         return sorted((self.cache / "objects").glob("*/*.jpg"))
 
     def snapshot(self, *, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, bytes]]:
-        """Every file under the project (relative path → (mtime_ns, bytes)), minus ``skip``.
-        Files over 1 MB (the sparse 31 MB reference) are represented by their size."""
+        """Every file under the project (relative path → (mtime_ns, bytes)), minus ``skip`` (paths,
+        or folders ending in '/'). Files over 1 MB (the sparse 31 MB reference) are represented by
+        their size."""
         found = {}
+        folders = tuple(s for s in skip if s.endswith("/"))
         for path in sorted(self.root.rglob("*")):
             rel = path.relative_to(self.root).as_posix()
-            if path.is_file() and rel not in skip:
+            if path.is_file() and rel not in skip and not rel.startswith(folders):
                 st = path.stat()
                 data = path.read_bytes() if st.st_size < 1 << 20 else str(st.st_size).encode()
                 found[rel] = (st.st_mtime_ns, data)
         return found
+
+    STAT_CACHE = (".assetgen/stat.json", ".assetgen/stat-parsed/")   # what `plan` may write
 
     def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """A real ``python -m assetgen -f assets.toml ARGS`` process in the project folder."""
