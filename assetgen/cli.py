@@ -568,4 +568,12 @@ def init(obj: Context, force: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="assetgen")
+    try:
+        cli(prog_name="assetgen")
+    finally:
+        # The interpreter's final garbage collection walks every object still alive: 0.4 s after
+        # loading 10,000 targets, for nothing (the process is ending). Frozen objects are skipped;
+        # everything else about exiting (atexit, flushing, finalizers) is unchanged.
+        import gc
+
+        gc.freeze()

@@ -146,6 +146,9 @@ class Lock:
     _loaded: dict[str, LockEntry] = field(default_factory=dict, repr=False)   # entries as read from disk
     saved: bool = False                                                         # written by this process
 
+    def __repr__(self) -> str:           # short: the default one lists every entry
+        return f"Lock({str(self.path)!r}, {len(self.entries)} entries)"
+
     @property
     def written(self) -> bytes | None:
         """The file's bytes as this object last read or wrote them."""

@@ -114,6 +114,9 @@ class Manifest:
     def root(self) -> Path:
         return self.path.parent
 
+    def __repr__(self) -> str:           # short: the default one lists every target
+        return f"Manifest({str(self.path)!r}, {len(self.targets)} targets, profile={self.profile!r})"
+
     def line_of(self, target: str, fieldname: str | None = None) -> int | None:
         base = self.targets[target].base if target in self.targets else target
         return self.lines.line(("targets", base) + ((fieldname,) if fieldname else ()))

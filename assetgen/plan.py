@@ -96,6 +96,9 @@ class Plan:
     def max_cost(self) -> float:
         return sum(i.max_cost for i in self.items)
 
+    def __repr__(self) -> str:           # short: the default one lists every target (see BuildReport)
+        return f"Plan({len(self.items)} targets, {len(self.stale)} stale, offline={self.offline})"
+
     def count(self, action: str) -> int:
         return sum(1 for i in self.items if i.action == action)
 
