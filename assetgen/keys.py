@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,16 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 class KeyedTarget:
     target: Target
     key: str
-    spec: dict[str, Any]     # the canonical fields that made the key; recorded in the lock for diffs
+    digests: tuple[str, ...]     # of its references, in order (``reference_digest``)
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        """The canonical fields that make the key; recorded in the lock for diffs. Made on first use:
+        an up-to-date target never needs it."""
+        return canonical_spec(self.target, list(self.digests))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "spec"}   # remembered small (snapshot)
 
 
 def reference_digest(ref: Reference, hash_file: Callable[[Path], str], keys: Mapping[str, str]) -> str:
@@ -78,14 +88,14 @@ def compute_keys(manifest: Manifest, hash_file: Callable[[Path], str],
     keyed: dict[str, KeyedTarget] = {}
     previous = previous or {}
     for name, target in manifest.targets.items():
-        digests = [reference_digest(r, hash_file, keys) for r in target.references]
+        digests = tuple(reference_digest(r, hash_file, keys) for r in target.references)
         old = previous.get(name)
-        if old is not None and old.target is target and \
-                [r["digest"] for r in old.spec["references"]] == digests:
+        if old is not None and old.target is target and old.digests == digests:
             keys[name] = old.key
             keyed[name] = old
             continue
-        spec = canonical_spec(target, digests)
+        spec = canonical_spec(target, list(digests))
         keys[name] = key_of(spec)
-        keyed[name] = KeyedTarget(target=target, key=keys[name], spec=spec)
+        keyed[name] = made = KeyedTarget(target=target, key=keys[name], digests=digests)
+        made.__dict__["spec"] = spec                 # computed already: cache it
     return keyed

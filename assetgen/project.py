@@ -19,7 +19,6 @@ from .errors import AssetgenError, BuildLocked
 from .journal import Journal
 from .keys import KeyedTarget, compute_keys
 from .lock import Lock
-from .lock import memo_stamp as lock_memo_stamp
 from .manifest import Manifest
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
@@ -111,9 +110,7 @@ class Project:
         if self._remember is not None:
             self._remember()
             self._remember = None
-        if self.lock.saved and self.lock.written is not None:
-            self.store.stat.remember_parsed(self.lock.path, self.lock.written.decode("utf-8"),
-                                            dict(self.lock.entries), stamp=lock_memo_stamp())
+        self.lock.remember()
 
     def close(self) -> None:
         self.remember()

@@ -54,7 +54,7 @@ Runs = list[tuple[str | None, str]]
 @dataclass
 class Snapshot:
     text: str                            # the manifest it was made from
-    runs: Runs | None                    # that text cut at headers; None: it could not be cut
+    cut: bool                            # whether that text could be cut into runs (split_runs)
     manifest: Manifest                   # with an empty LineIndex: the text is read again on load
     keyed: dict[str, KeyedTarget]
     refs: dict[str, Signature]           # every reference file, when resolve checked it
@@ -77,9 +77,9 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
         if not isinstance(previous, Snapshot) or not _references_hold(previous.refs):
             previous = None
         if previous is not None and previous.text == text:     # compared whole: ~1 ms for 2 MB
-            manifest, runs = replace(previous.manifest, lines=LineIndex(text)), previous.runs
+            manifest, cut = replace(previous.manifest, lines=LineIndex(text)), previous.cut
         else:
-            manifest, runs = _load(text, file, shown, profile, previous)
+            manifest, cut = _load(text, file, shown, profile, previous)
         keyed = compute_keys(manifest, hash_file, previous.keyed if previous else None)
     same = previous is not None and previous.text == text and len(keyed) == len(previous.keyed) \
         and all(previous.keyed.get(name) is kt for name, kt in keyed.items())
@@ -89,43 +89,45 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
     def remember() -> None:
         refs = _reference_signatures(manifest)
         if refs is not None:
-            kept = Snapshot(text, runs, replace(manifest, lines=LineIndex("")), keyed, refs)
+            kept = Snapshot(text, cut, replace(manifest, lines=LineIndex("")), keyed, refs)
             with no_gc():
                 stat.write_memo(memo, head, kept)
     return manifest, keyed, remember
 
 
 def _load(text: str, file: Path, shown: str, profile: str | None,
-          previous: Snapshot | None) -> tuple[Manifest, Runs | None]:
-    """The manifest from ``text``, and its runs if they can serve the next incremental load."""
+          previous: Snapshot | None) -> tuple[Manifest, bool]:
+    """The manifest from ``text``, and whether the text could be cut into runs (then the next load
+    can be incremental)."""
     lines = LineIndex(text)
-    runs: Runs | None = split_runs(text, SECTION)
+    runs = split_runs(text, SECTION)
     tables = [name for name, _text in runs if name is not None]
     unchanged = _unchanged_tables(runs, previous) if len(set(tables)) == len(tables) else None
     data = _parse_runs(runs, skip=unchanged) if unchanged is not None else None
     if data is None:             # not cut cleanly (or a table in two places): the whole text, as ever
-        return manifest_mod.assemble(manifest_mod.parse_toml(text, shown), lines, file, shown, profile), None
+        return manifest_mod.assemble(manifest_mod.parse_toml(text, shown), lines, file, shown, profile), False
     if not unchanged or previous is None:
-        return manifest_mod.assemble(data, lines, file, shown, profile), runs
+        return manifest_mod.assemble(data, lines, file, shown, profile), True
     reused: dict[str, list[Target]] = {}
     for target in previous.manifest.targets.values():
         if target.base in unchanged:
             reused.setdefault(target.base, []).append(target)
     try:
-        return manifest_mod.assemble(data, lines, file, shown, profile, reused=reused, tables=tables), runs
+        return manifest_mod.assemble(data, lines, file, shown, profile, reused=reused, tables=tables), True
     except ManifestError:
         # A problem may lie between a changed table and a reused one: the full load names it as ever.
         data = _parse_runs(runs, skip=set()) or manifest_mod.parse_toml(text, shown)
-        return manifest_mod.assemble(data, lines, file, shown, profile), runs
+        return manifest_mod.assemble(data, lines, file, shown, profile), True
 
 
 def _unchanged_tables(runs: Runs, previous: Snapshot | None) -> set[str]:
     """Target tables whose text is as it was, when nothing outside target tables changed."""
-    if previous is None or previous.runs is None:
+    if previous is None or not previous.cut:
         return set()
-    if _rest(runs) != _rest(previous.runs):
+    before_runs = split_runs(previous.text, SECTION)     # (cut again: cheaper than remembering it)
+    if _rest(runs) != _rest(before_runs):
         return set()                     # [defaults], [styles.*], [settings]…: every target may change
-    before = {name: text for name, text in previous.runs if name is not None}
+    before = {name: text for name, text in before_runs if name is not None}
     return {name for name, text in runs if name is not None and before.get(name) == text}
 
 

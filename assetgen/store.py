@@ -23,7 +23,7 @@ import os
 import pickle
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,30 +109,8 @@ class StatCache:
             self._dirty = True
         return digest
 
-    def parsed(self, path: Path, parse: Callable[[str], Any], stamp: Any = None) -> tuple[str, Any]:
-        """The file's text and ``parse(text)``, the result remembered with the text it was made from.
-
-        Parsing a big lock file dominated a no-op run; the remembered objects load several times
-        faster. The text is compared whole (a millisecond for megabytes), so unlike a signature no
-        same-size edit within one clock tick can slip through. ``stamp`` names the code that made the
-        value (a change of it starts afresh). A parse that returns None (an error the caller
-        reports) is not remembered.
-        """
-        text = path.read_text(encoding="utf-8")
-        memo = self.memo_path(path)
-        cached = self.read_memo(memo, stamp)
-        if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == text:
-            return text, cached[1]
-        value = parse(text)
-        if value is not None:
-            self.write_memo(memo, stamp, (text, value))
-        return text, value
-
-    def remember_parsed(self, path: Path, text: str, value: Any, stamp: Any = None) -> None:
-        """Record the parse of a file we just wrote ourselves."""
-        self.write_memo(self.memo_path(path), stamp, (text, value))
-
     def memo_path(self, path: Path, suffix: str = ".parsed") -> Path:
+        """Where to remember what was made from the file at ``path`` (its parse, resolution…)."""
         name = hashlib.sha256(str(path).encode()).hexdigest()[:24]
         return self._file.parent / "stat-parsed" / f"{name}{suffix}"
 

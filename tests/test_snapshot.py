@@ -8,6 +8,7 @@ order, the same keys and specs, or the same error message. Files get distinct mt
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
@@ -20,9 +21,9 @@ import pytest
 
 from assetgen import manifest as manifest_mod
 from assetgen import snapshot
-from assetgen.errors import ManifestError
+from assetgen.errors import ManifestError, StateError
 from assetgen.keys import compute_keys
-from assetgen.lock import Lock
+from assetgen.lock import Lock, LockedOutput, LockEntry
 from assetgen.store import StatCache, sha256_file
 
 from conftest import make_image
@@ -335,15 +336,74 @@ def test_no_op_open_does_not_import_pydantic(tmp_path: Path) -> None:
     assert runs == ["['assetgen.schema', 'pydantic']", "[]"]
 
 
-def test_lock_entries_are_remembered_by_the_lock_files_signature(tmp_path: Path) -> None:
-    lock = tmp_path / "assets.lock"
-    lock.write_text('# assets.lock\nversion = 1\n\n[targets.a]\nkey = "k"\nmodel = "m"\ncost = 0.5\n'
-                    'built_at = ""\nplaceholder = false\noutputs = [{ path = "out/a.jpg", sha256 = "s", size = 3 }]\n\n'
-                    '[targets.a.spec]\nprompt = "x"\n', encoding="utf-8")
-    then = time.time_ns() - 10 * 1_000_000_000
-    os.utime(lock, ns=(then, then))
-    first = Lock.load(lock, memo=StatCache(tmp_path / "stat.json")).entries
-    assert list((tmp_path / "stat-parsed").glob("*.parsed"))
-    again = Lock.load(lock, memo=StatCache(tmp_path / "stat.json")).entries
-    assert again == first == Lock.load(lock).entries
-    assert again["a"].outputs[0].path == "out/a.jpg" and again["a"].cost == 0.5
+def _big_lock(path: Path, count: int) -> Lock:
+    lock = Lock(path=path)
+    quote3 = "'" * 3
+    for i in range(count):
+        lock.entries[f"t{i:04d}"] = LockEntry(
+            key=f"{i:064x}", model="gemini-3.1-flash-image-preview", cost=0.031875, built_at="2026-11-24T08:00:00Z",
+            outputs=(LockedOutput(path=f"out/t{i:04d}.jpg", sha256=f"{i + 1:064x}", size=1000 + i),),
+            spec={"prompt": f'prompt {i} with "quotes" and {quote3} and [targets.fake]', "n": 1, "references": []})
+    lock.save()
+    return lock
+
+
+def _memo_loads(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, LockEntry], int]:
+    """Load with the stat cache's memo; (entries, how many entries were parsed from TOML)."""
+    parsed = [0]
+    real = LockEntry.from_toml.__func__                       # type: ignore[attr-defined]
+
+    def counting(cls: type[LockEntry], data: dict[str, Any]) -> LockEntry:
+        parsed[0] += 1
+        return real(cls, data)
+
+    monkeypatch.setattr(LockEntry, "from_toml", classmethod(counting))
+    try:
+        entries = Lock.load(path, memo=StatCache(path.parent / ".assetgen" / "stat.json")).entries
+    finally:
+        monkeypatch.undo()
+    return entries, parsed[0]
+
+
+def test_lock_memo_parses_only_changed_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "assets.lock"
+    _big_lock(path, 300)
+    first, parsed = _memo_loads(path, monkeypatch)
+    assert parsed == 300 and first == Lock.load(path).entries      # parsed whole, then remembered
+    assert _memo_loads(path, monkeypatch) == (first, 0)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("cost = 0.031875", "cost = 0.5", 2), encoding="utf-8")   # two entries
+    again, parsed = _memo_loads(path, monkeypatch)
+    assert parsed == 2 and again == Lock.load(path).entries and again["t0000"].cost == 0.5
+    # A hand edit that cuts the file in odd places (a header inside a multi-line string): as a full load.
+    odd = text.replace('prompt = "prompt 7 ', 'prompt = """\n[targets.fake]\n"""\nx = "', 1)
+    path.write_text(odd, encoding="utf-8")
+    assert _memo_loads(path, monkeypatch)[0] == Lock.load(path).entries
+    # A damaged entry: the same message as without the memo.
+    path.write_text(text.replace("size = 1005", "size = 'many'"), encoding="utf-8")
+    with pytest.raises(StateError) as damaged:
+        _memo_loads(path, monkeypatch)
+    with pytest.raises(StateError) as plain:
+        Lock.load(path)
+    assert str(damaged.value) == str(plain.value)
+
+
+def test_a_build_that_changes_few_entries_leaves_the_memo_be(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "assets.lock"
+    _big_lock(path, 300)
+    _memo_loads(path, monkeypatch)
+    memo = StatCache(tmp_path / ".assetgen" / "stat.json").memo_path(path)
+    written = memo.read_bytes()
+    lock = Lock.load(path, memo=StatCache(tmp_path / ".assetgen" / "stat.json"))
+    lock.entries["t0001"] = dataclasses.replace(lock.entries["t0001"], cost=1.0)
+    lock.save()
+    lock.remember()
+    assert memo.read_bytes() == written                     # one entry behind: not rewritten
+    entries, parsed = _memo_loads(path, monkeypatch)
+    assert parsed == 1 and entries["t0001"].cost == 1.0
+    for i in range(300):
+        lock.entries[f"t{i:04d}"] = dataclasses.replace(lock.entries[f"t{i:04d}"], cost=2.0)
+    lock.save()
+    lock.remember()
+    assert memo.read_bytes() != written                     # far behind: rewritten
+    assert _memo_loads(path, monkeypatch) == (Lock.load(path).entries, 0)
