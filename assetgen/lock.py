@@ -6,6 +6,7 @@ across runs and diffs well; it is rewritten atomically and only when its content
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -104,39 +105,47 @@ def _entries(raw: bytes, path: Path) -> dict[str, LockEntry]:
                          f"(git checkout -- {path.name}); deleting it makes every target look new.") from exc
 
 
-def _entries_reusing(raw: bytes, remembered: Any) -> dict[str, LockEntry] | None:
-    """The entries of ``raw``, reusing those whose text is as in ``remembered`` (bytes, entries): only
-    changed entries are parsed, each alone. None when the text cannot be read this way (the caller
-    parses the whole, which also reports any damage)."""
-    if not (isinstance(remembered, tuple) and len(remembered) == 2):
+Pairs = dict[str, tuple["LockEntry", str]]      # entry name → (the entry, its text in the file)
+
+
+def _digest(text: str | bytes) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8") if isinstance(text, str) else text, digest_size=16).digest()
+
+
+def _entries_reusing(raw: bytes, remembered: Any) -> tuple[dict[str, LockEntry], Pairs] | None:
+    """The entries of ``raw`` (and each one's text, when the file had to be cut), reusing the
+    remembered entries (``Lock.remember``) whose text is unchanged: only changed entries are parsed,
+    each alone. None when the text cannot be read this way (the caller parses the whole, which also
+    reports any damage). Texts are remembered by digest: the memo stays small and quick to load."""
+    if not (isinstance(remembered, tuple) and len(remembered) == 3):
         return None
-    old_raw, old_entries = remembered
-    if raw == old_raw:
-        return dict(old_entries)
+    old_digest, old_head, old_entries = remembered
+    if _digest(raw) == old_digest:
+        return {name: entry for name, (entry, _d) in old_entries.items()}, {}
     try:
-        text, old_text = raw.decode("utf-8"), old_raw.decode("utf-8")
+        head, chunks, count = _split(raw.decode("utf-8"))
     except UnicodeDecodeError:
         return None
-    head, chunks, count = _split(text)
-    old_head, old_chunks, old_count = _split(old_text)
-    # Every cut proved: a new or changed entry must parse alone into exactly itself (so it ends outside
-    # any value), and the old text's entries were exactly its chunks.
-    if head != old_head or count != len(chunks) or old_count != len(old_chunks) or \
-            old_chunks.keys() != old_entries.keys():
+    if head != old_head or count != len(chunks):       # another version line, or an entry twice
         return None
     entries: dict[str, LockEntry] = {}
+    pairs: Pairs = {}
     for name, chunk in chunks.items():
-        if old_chunks.get(name) == chunk:
-            entries[name] = old_entries[name]
-            continue
-        try:
-            data = tomllib.loads(chunk)
-            if list(data) != ["targets"] or list(data["targets"]) != [name]:
+        old = old_entries.get(name)
+        if old is not None and old[1] == _digest(chunk):
+            entries[name] = old[0]
+        else:
+            # Parsed alone, it must hold exactly itself: then it ends outside any value, and the cut
+            # before the next entry was at a real header.
+            try:
+                data = tomllib.loads(chunk)
+                if list(data) != ["targets"] or list(data["targets"]) != [name]:
+                    return None
+                entries[name] = LockEntry.from_toml(data["targets"][name])
+            except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError):
                 return None
-            entries[name] = LockEntry.from_toml(data["targets"][name])
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            return None
-    return entries
+        pairs[name] = (entries[name], chunk)
+    return entries, pairs
 
 
 def memo_stamp() -> Any:
@@ -175,7 +184,7 @@ class Lock:
     _written: bytes | None = None     # what is on disk now, so unchanged content is never rewritten
     # Each entry's rendered text, reused while the entry object is unchanged: a build saves the lock
     # after every target, and re-rendering thousands of entries each time made big builds quadratic.
-    _chunks: dict[str, tuple[LockEntry, str]] = field(default_factory=dict, repr=False)
+    _chunks: Pairs = field(default_factory=dict, repr=False)
     _loaded: dict[str, LockEntry] = field(default_factory=dict, repr=False)   # entries as read from disk
     saved: bool = False                                                         # written by this process
     _memo: StatCache | None = field(default=None, repr=False)   # where the parsed entries are remembered
@@ -200,23 +209,28 @@ class Lock:
             return cls(path=path, _memo=memo)
         remembered = memo.read_memo(memo.memo_path(path), memo_stamp()) if memo is not None else None
         found = _entries_reusing(raw, remembered)
-        entries = found if found is not None else _entries(raw, path)
-        lock = cls(path=path, entries=entries, _written=raw, _loaded=dict(entries), _memo=memo,
-                   _memo_holds=dict(remembered[1]) if found is not None else {}, _on_disk=dict(entries))
+        entries, pairs = found if found is not None else (_entries(raw, path), {})
+        held = {name: entry for name, (entry, _d) in remembered[2].items()} if found is not None else {}
+        lock = cls(path=path, entries=entries, _written=raw, _loaded=dict(entries), _chunks=pairs,
+                   _memo=memo, _memo_holds=held, _on_disk=dict(entries))
         lock.remember()
         return lock
 
     def remember(self) -> None:
-        """Let the memo hold the entries as on disk now, if more than ``REMEMBER_AFTER`` of them
-        differ from what it holds (each would be parsed again by the next load)."""
+        """Let the memo hold the entries as on disk now, with their text, if more than
+        ``REMEMBER_AFTER`` of them differ from what it holds (each would be parsed again next time)."""
         if self._memo is None or self._written is None:
             return
         held, now = self._memo_holds, self._on_disk
         behind = sum(1 for name, entry in now.items() if held.get(name) is not entry) + \
             sum(1 for name in held if name not in now)
-        if behind > REMEMBER_AFTER:
-            self._memo.write_memo(self._memo.memo_path(self.path), memo_stamp(), (self._written, dict(now)))
-            self._memo_holds = dict(now)
+        if behind <= REMEMBER_AFTER:
+            return
+        head, chunks, _count = _split(self._written.decode("utf-8"))
+        held = {name: (entry, _digest(chunks[name])) for name, entry in now.items() if name in chunks}
+        self._memo.write_memo(self._memo.memo_path(self.path), memo_stamp(),
+                              (_digest(self._written), head, held))
+        self._memo_holds = dict(now)
 
     def render(self) -> bytes:
         """The file's bytes: what ``tomli_w`` writes for the whole sorted document, built per entry."""

@@ -53,9 +53,7 @@ class Reason:
 @dataclass
 class TargetPlan:
     name: str
-    target: Target
-    key: str
-    spec: dict[str, Any]
+    keyed: KeyedTarget
     action: str                                 # none | restore | share | resume | generate | blocked
     reasons: list[Reason] = field(default_factory=list)
     cost: float = 0.0                           # at the submitted model's price
@@ -64,6 +62,18 @@ class TargetPlan:
     cached: IndexEntry | None = None            # where restore takes its images from
     remote: bool = False                        # ... which are in the remote cache, not yet local
     locked: LockEntry | None = None
+
+    @property
+    def target(self) -> Target:
+        return self.keyed.target
+
+    @property
+    def key(self) -> str:
+        return self.keyed.key
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.keyed.spec
 
     @property
     def stale(self) -> bool:
@@ -158,7 +168,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
         kt = keyed[name]
         target = kt.target
         locked = lock.entries.get(name)
-        item = TargetPlan(name=name, target=target, key=kt.key, spec=kt.spec, action="none", locked=locked)
+        item = TargetPlan(name=name, keyed=kt, action="none", locked=locked)
         reasons = item.reasons
         same_key = locked is not None and locked.key == kt.key
         if locked is None:

@@ -22,7 +22,7 @@ from .lock import Lock
 from .manifest import Manifest
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
-from .store import Store
+from .store import Store, no_gc
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -48,7 +48,8 @@ class Project:
         self.store = store or Store(self.cache_dir)
         self.journal = Journal(self.cache_dir / "journal")
         self.lock_path = lock_path(self.root, manifest.profile)
-        self.lock = lock or Lock.load(self.lock_path, memo=self.store.stat)
+        with no_gc():
+            self.lock = lock or Lock.load(self.lock_path, memo=self.store.stat)
         self._keyed: dict[str, KeyedTarget] | None = None
         self._keyed_from: dict[str, Any] | None = None        # the targets they were computed for
         self._remember: Callable[[], None] | None = None
@@ -97,9 +98,10 @@ class Project:
             offline = self.manifest.settings.provider == "offline"
         selection = self.manifest.select(list(targets)) if targets else None
         remote = self.remote if not offline else None      # placeholders are never shared
-        return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
-                         offline=offline, force=force, in_flight=set(self.journal.pending()),
-                         remote_lookup=remote.get_entry if remote else None)
+        with no_gc():
+            return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
+                             offline=offline, force=force, in_flight=set(self.journal.pending()),
+                             remote_lookup=remote.get_entry if remote else None)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)
