@@ -163,7 +163,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
     generating: dict[str, str] = {}             # key → first target that generates it in this plan
-    root = str(manifest.root)
+    root = os.path.join(str(manifest.root), "")     # with its separator: joined by concatenation below
     for name in names:
         kt = keyed[name]
         target = kt.target
@@ -180,7 +180,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
         locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
         hand: list[str] = []
         for out in target.outputs:
-            current = store.stat.probe(os.path.join(root, out.path))    # str paths: 10k of these add up
+            current = store.stat.probe(root + out.path)     # plain strings: 10k of these add up
             previous = locked_outputs.get(out.path)
             if current is None:
                 if same_key:

@@ -43,18 +43,21 @@ __all__ = [
 # a caller file with no caller function means "called from anywhere in that file".
 # A file suffix like "assetgen/lock.py"; "tomllib/_parser.py" for the standard library's TOML parser.
 GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
-    ("manifest: total (manifest.load)", [("assetgen/manifest.py", "load", None, None)]),
-    ("  TOML parsing (manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest.py", None)]),
-    ("  pydantic validation", [("assetgen/manifest.py", "_validate_shape", None, None)]),
-    ("  resolve (fields, refs, outputs)", [("assetgen/resolve.py", "resolve", None, None)]),
-    ("  line index (tomlpos)", [("assetgen/tomlpos.py", "__init__", None, None)]),
-    ("  graph order", [("assetgen/manifest.py", "_order", None, None)]),
+    ("manifest + keys: total (open_manifest)", [("assetgen/snapshot.py", "open_manifest", None, None)]),
+    ("  snapshot read (pickle)", [("assetgen/store.py", "read_memo", "assetgen/snapshot.py", None)]),
+    ("  cut into tables (split_runs)", [("assetgen/tomlpos.py", "split_runs", None, None)]),
+    ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/snapshot.py", None)]),
+    ("  TOML parsing (whole manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest.py", None)]),
+    ("  validate + resolve (manifest.assemble)", [("assetgen/manifest.py", "assemble", None, None)]),
+    ("    pydantic validation", [("assetgen/schema.py", "validate_shape", None, None)]),
+    ("    resolve (fields, refs, outputs)", [("assetgen/resolve.py", "resolve", None, None)]),
+    ("    graph order", [("assetgen/manifest.py", "_order", None, None)]),
+    ("  keys (hash references, key_of)", [("assetgen/keys.py", "compute_keys", None, None)]),
     ("lock reading: total (Lock.load)", [("assetgen/lock.py", "load", None, None)]),
-    ("  TOML parsing (lock)", [("tomllib/_parser.py", "loads", "assetgen/lock.py", None)]),
-    ("  LockEntry.from_toml", [("assetgen/lock.py", "from_toml", "assetgen/lock.py", "<dictcomp>")]),
+    ("  lock memo read (pickle)", [("assetgen/store.py", "read_memo", "assetgen/lock.py", None)]),
+    ("  changed entries (_entries_reusing)", [("assetgen/lock.py", "_entries_reusing", None, None)]),
+    ("  TOML parsing (whole lock)", [("tomllib/_parser.py", "loads", "assetgen/lock.py", "_entries")]),
     ("stat cache load (stat.json)", [("assetgen/store.py", "__init__", "assetgen/store.py", "__init__")]),
-    ("parsed-TOML memo (StatCache.parsed)", [("assetgen/store.py", "parsed", None, None)]),
-    ("keys (hash references, key_of)", [("assetgen/keys.py", "compute_keys", None, None)]),
     ("plan: total (make_plan)", [("assetgen/plan.py", "make_plan", None, None)]),
     ("  hashing/stat cache (StatCache.sha256)", [("assetgen/store.py", "sha256", "assetgen/store.py", "probe")]),
     ("  cache index lookups (Store.lookup)", [("assetgen/store.py", "lookup", None, None)]),
@@ -64,6 +67,7 @@ GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
     ("  lock writing (Lock.save)", [("assetgen/lock.py", "save", None, None)]),
     ("    render lock (tomli_w)", [("assetgen/lock.py", "render", None, None)]),
     ("  fsync (atomic_write durable)", [("~", "<built-in method posix.fsync>", None, None)]),
+    ("memos written for the next run (write_memo)", [("assetgen/store.py", "write_memo", None, None)]),
     ("stat cache save (stat.json)", [("assetgen/store.py", "save", None, None)]),
     ("build lock / file lock", [("assetgen/project.py", "acquire_build_lock", None, None)]),
     ("imports (inside the profile)", [("<frozen importlib._bootstrap>", "_find_and_load", None, None)]),
@@ -256,14 +260,14 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
         ("read + tomllib.loads(assets.lock)", lambda: tomllib.loads(lock_path.read_text(encoding="utf-8"))),
         ("Lock.load, no memo (TOML + LockEntry objects)", lambda: Lock.load(lock_path)),
         ("Store() (stat.json load)", lambda: Store(root / ".assetgen")),
-        ("Project.open (manifest + lock + store, as the CLI opens them)", project),
+        ("Project.open (snapshot + lock memo + store + keys, as the CLI opens them)", project),
     ]
     out: list[tuple[str, float]] = []
     for name, fn in phases:
         out.append((name, _median_time(fn, repeat)))
     try:
         opened = project()
-        out.append(("keys (compute_keys, stat cache for references)",
+        out.append(("keys from scratch (compute_keys; Project.open reuses the snapshot's)",
                     _median_time(lambda: (setattr(opened, "_keyed", None), opened.keyed), repeat)))
         plan_holder: list[Any] = []
         out.append(("Project.plan (make_plan, stat cache for outputs)",
