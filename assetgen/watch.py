@@ -97,7 +97,6 @@ class Watcher:
             project = Project.open(self.path, profile=self.options.profile, store=self.store, lock=self.lock,
                                    use_remote=self.options.use_remote, warn=self._warn_once)
             plan = project.plan(self.options.targets, offline=self.options.offline)
-            project.remember()              # the next save's reload then resolves only what changed
         except ManifestError as exc:
             self.echo(str(exc))
             self.echo("Watching for a fix…")
@@ -121,6 +120,7 @@ class Watcher:
         plan.items = [i for i in plan.items if not (i.stale and being_built.get(i.name) == i.key)]
         self.builds = [(b, t) for b, t in self.builds if not t.done()]
         if not plan.stale:
+            project.remember()      # the next reload then resolves only what changed
             return
         self.echo(f"Building {len(plan.stale)} target(s): {', '.join(i.name for i in plan.stale[:8])}"
                   + ("…" if len(plan.stale) > 8 else ""))
@@ -130,6 +130,8 @@ class Watcher:
         task = asyncio.create_task(builder.run())
         task.add_done_callback(self._finished)
         self.builds.append((builder, task))
+        # Once the build has started (callbacks run in order; its task was scheduled first).
+        asyncio.get_running_loop().call_soon(project.remember)
 
     def _finished(self, task: asyncio.Task[BuildReport]) -> None:
         if task.cancelled():
