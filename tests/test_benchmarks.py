@@ -128,7 +128,7 @@ def test_edit_prompt_changes_exactly_one_target(tmp_path: Path, pool: Path) -> N
 def test_noop_plans_and_builds_nothing_and_profiles_the_plan(tmp_path: Path, pool: Path) -> None:
     rows, notes = noop.run(small(), tmp_path, pool, lambda _m: None)
     by_name = {r.benchmark: r for r in rows}
-    assert set(by_name) == {"noop plan", "noop build", "noop peak RSS"}
+    assert set(by_name) == {"noop plan", "noop build", "noop peak RSS", "noop plan, no memos"}
     assert by_name["noop plan"].counters["targets"] == 40
     assert by_name["noop plan"].counters["stale"] == 0
     assert by_name["noop build"].counters["nothing_to_build"] is True
