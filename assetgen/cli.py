@@ -5,6 +5,7 @@ Exit codes: 0 success; 1 a build or check failed; 2 usage, manifest or configura
 
 from __future__ import annotations
 
+from gc import freeze as freeze_heap   # (`gc` is the name of a command below)
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -34,7 +35,12 @@ class Context:
         self.file = file
 
     def project(self, profile: str | None = None, *, remote: bool = True) -> Project:
-        return Project.open(self.file, profile=profile, use_remote=remote, warn=_warn)
+        project = Project.open(self.file, profile=profile, use_remote=remote, warn=_warn)
+        # A command's project lives until the process ends: move it (and everything before it) out of
+        # the collector's sight, or the next full collection walks all of it (60 ms at 10,000
+        # targets). Later garbage, a build's tasks and connections, is collected as usual.
+        freeze_heap()
+        return project
 
 
 def _warn(message: str) -> None:
@@ -574,6 +580,4 @@ def main() -> None:
         # The interpreter's final garbage collection walks every object still alive: 0.4 s after
         # loading 10,000 targets, for nothing (the process is ending). Frozen objects are skipped;
         # everything else about exiting (atexit, flushing, finalizers) is unchanged.
-        import gc
-
-        gc.freeze()
+        freeze_heap()

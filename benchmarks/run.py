@@ -50,6 +50,18 @@ def code_fingerprint() -> str:
            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(newest))})"
 
 
+def calibrate() -> str:
+    """A fixed pure-Python workload timed here and now: shared machines change speed from hour to hour
+    (measured: the same no-op `plan` 0.15 s one hour, 0.25 s the next), so figures from two runs are
+    only comparable together with this one."""
+    import subprocess
+
+    code = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(10_000_000): s += i\nprint(time.perf_counter() - t)"
+    runs = sorted(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                       check=True).stdout) for _ in range(3))
+    return f"machine speed: a 10-million-step Python loop takes {runs[1]:.2f} s (median of 3)"
+
+
 def compile_bytecode() -> str:
     """Compile assetgen's modules to ``__pycache__`` first, as installing a package does.
 
@@ -92,6 +104,7 @@ def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, 
            f"{cfg.repeat} runs per no-op figure), started {info['started']}"),
            f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']}, {info['python']}, {info['platform']}",
            f"code: {info['code']}; {info.get('bytecode', '')}",
+           info.get("speed", ""),
            (f"load average (1 min) at start {info['load_start']}, at end {info.get('load_end', '?')}: other "
            f"processes on the machine add noise to every figure"),
            "", summarise(rows)]
@@ -172,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["only"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
     cfg = Config.quick_config(**overrides) if args.quick else Config(**overrides)
     info = {**machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "code": code_fingerprint(),
-            "load_start": _load(), "bytecode": compile_bytecode()}
+            "load_start": _load(), "bytecode": compile_bytecode(), "speed": calibrate()}
 
     def say(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
