@@ -83,15 +83,16 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
         keyed = compute_keys(manifest, hash_file, previous.keyed if previous else None)
     same = previous is not None and previous.text == text and len(keyed) == len(previous.keyed) \
         and all(previous.keyed.get(name) is kt for name, kt in keyed.items())
-    if same:
+    # Signatures now, right after resolve checked the files: one changed since has a newer mtime,
+    # and one changed in between is too recent to be trusted (then nothing is remembered).
+    refs = None if same else _reference_signatures(manifest)
+    if refs is None:
         return manifest, keyed, None
 
     def remember() -> None:
-        refs = _reference_signatures(manifest)
-        if refs is not None:
-            kept = Snapshot(text, cut, replace(manifest, lines=LineIndex("")), keyed, refs)
-            with no_gc():
-                stat.write_memo(memo, head, kept)
+        kept = Snapshot(text, cut, replace(manifest, lines=LineIndex("")), keyed, refs)
+        with no_gc():
+            stat.write_memo(memo, head, kept)
     return manifest, keyed, remember
 
 
