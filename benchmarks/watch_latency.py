@@ -122,13 +122,14 @@ def measure_watch(wl: Workload, *, edits: int, emu: GatewayEmulator | None, env:
         _wait(lambda: watch.count("Watching"), "the watch to start", watch)
         time.sleep(STARTUP)
         victims = wl.plain()
+        token = f"{time.time_ns():x}"      # prompts no earlier run (--keep) has in its cache
         for i in range(edits):
             name = victims[(i * 7) % len(victims)]
             output = wl.root / "out" / f"{name}.jpg"
             built_before = watch.count("Built")
             before_ns = output.stat().st_mtime_ns
             saved = time.time()
-            prompt = edit_prompt(wl, name, f"watch edit {i + 1} {'online' if online else 'offline'}")
+            prompt = edit_prompt(wl, name, f"watch edit {i + 1} {'online' if online else 'offline'} ({token})")
             written = _wait(lambda o=output, b=before_ns: _mtime_after(o, b), f"{name}'s output", watch)
             to_output.append(written - saved)
             started = watch.first_after("Building", saved)
