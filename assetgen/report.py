@@ -81,7 +81,7 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
         summary += f" (up to {usd(plan.max_cost)} if official_fallback switches to the official channel)"
     free = plan.count("restore") + plan.count("share") + plan.count("resume")
     if free:
-        summary += f"; {free} target{'s' if free != 1 else ''} reuse images for free"
+        summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
     return "\n".join(lines)
 
