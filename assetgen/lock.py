@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from .store import StatCache
 
 LOCK_VERSION = 1
-# How many entries may differ from the stat cache's copy before it is rewritten: parsing one costs
-# ~40 µs, rewriting the copy of 10,000 ~150 ms, so a build that changes a few entries leaves it be.
+# How many entries may differ from the memo (.assetgen/stat-parsed/) before it is rewritten: parsing one
+# costs ~40 µs, rewriting the memo of 10,000 ~150 ms, so a build that changes a few leaves it be.
 REMEMBER_AFTER = 256
 HEADER = "# assets.lock: written by assetgen. Commit it with the images; do not edit by hand.\n"
 
@@ -98,7 +98,8 @@ def _entries(raw: bytes, path: Path) -> dict[str, LockEntry]:
             raise StateError(f"{path} has format version {version!r}; this assetgen reads version "
                              f"{LOCK_VERSION}. Upgrade assetgen, or delete the lock to start afresh.")
         return {name: LockEntry.from_toml(item) for name, item in data.get("targets", {}).items()}
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError,
+            OverflowError) as exc:
         hint = " (it holds git conflict markers: resolve the conflict, or take either side and run " \
                "`assetgen build`)" if b"<<<<<<<" in raw else ""
         raise StateError(f"{path} is damaged and cannot be read: {exc}{hint}. Restore it from git "
@@ -153,9 +154,10 @@ def memo_stamp() -> Any:
     return code_stamp("lock.py")
 
 
-# A "[targets.NAME]" or "[targets.NAME.sub]" header line (not "[[targets.NAME.outputs]]"). tomli_w
-# writes no multi-line strings, so a line that starts like this in a lock we wrote is a header.
-_HEADER_RE = re.compile(r"\n\[targets\.([^\n]+)\](?=\n)")
+# A "[targets.NAME]" or "[targets.NAME.sub]" header line (not "[[targets.NAME.outputs]]"), as tomli_w
+# writes it or as a hand edit or a formatter may leave it (indented, a comment after it, CRLF). A line
+# inside a multi-line string can look like one too: callers check what they cut (``_consistent``).
+_HEADER_RE = re.compile(r"\n[ \t]*\[targets\.([^\n]+?)\][ \t]*(?:#[^\n]*)?(?=\r?\n|$)")
 
 
 def _split(text: str) -> tuple[str, dict[str, str], int]:
@@ -175,6 +177,13 @@ def _split(text: str) -> tuple[str, dict[str, str], int]:
     ends = [start for start, _name in starts[1:]] + [len(text)]
     chunks = {name: text[start:end].rstrip("\n") + "\n" for (start, name), end in zip(starts, ends)}
     return text[:starts[0][0]] if starts else text, chunks, len(starts)
+
+
+def _consistent(text: str, names: Any) -> dict[str, str] | None:
+    """Each entry's text, if cutting ``text`` found exactly the entries ``names`` (those a full parse
+    gave), each once; otherwise None (a header it did not recognise, one inside a string…)."""
+    _head, chunks, count = _split(text)
+    return chunks if count == len(chunks) and chunks.keys() == set(names) else None
 
 
 @dataclass
@@ -207,7 +216,9 @@ class Lock:
             raw = path.read_bytes()
         except FileNotFoundError:
             return cls(path=path, _memo=memo)
-        remembered = memo.read_memo(memo.memo_path(path), memo_stamp()) if memo is not None else None
+        stamp = memo_stamp() if memo is not None else None
+        remembered = memo.read_memo(memo.memo_path(path), stamp) if memo is not None and stamp is not None \
+            else None
         found = _entries_reusing(raw, remembered)
         entries, pairs = found if found is not None else (_entries(raw, path), {})
         held = {name: entry for name, (entry, _d) in remembered[2].items()} if found is not None else {}
@@ -226,10 +237,14 @@ class Lock:
             sum(1 for name in held if name not in now)
         if behind <= REMEMBER_AFTER:
             return
-        head, chunks, _count = _split(self._written.decode("utf-8"))
-        held = {name: (entry, _digest(chunks[name])) for name, entry in now.items() if name in chunks}
-        self._memo.write_memo(self._memo.memo_path(self.path), memo_stamp(),
-                              (_digest(self._written), head, held))
+        text = self._written.decode("utf-8")
+        chunks = _consistent(text, now)
+        stamp = memo_stamp()
+        if chunks is None or stamp is None:
+            return                  # not a file this memo can vouch for: every load parses it whole
+        held = {name: (now[name], _digest(chunk)) for name, chunk in chunks.items()}   # in file order
+        self._memo.write_memo(self._memo.memo_path(self.path), stamp,
+                              (_digest(self._written), _split(text)[0], held))
         self._memo_holds = dict(now)
 
     def render(self) -> bytes:
@@ -237,9 +252,9 @@ class Lock:
         if self._written is not None and not self._chunks:
             # Reuse each entry's text as it stands in the file: saving after one target of 10,000
             # then renders one entry, not all of them.
-            for name, text in _split(self._written.decode("utf-8"))[1].items():
-                if name in self._loaded:                # paired with the entry the text was read as
-                    self._chunks[name] = (self._loaded[name], text)
+            chunks = _consistent(self._written.decode("utf-8"), self._loaded) or {}
+            for name, text in chunks.items():           # paired with the entry the text was read as
+                self._chunks[name] = (self._loaded[name], text)
         parts = [HEADER, f"version = {LOCK_VERSION}\n"]
         for name in sorted(self.entries):
             entry = self.entries[name]

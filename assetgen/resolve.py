@@ -332,6 +332,8 @@ def check_reference_file(path: Path) -> str | None:
         return "is a folder, not an image file"
     except OSError as exc:
         return f"cannot be read: {exc.strerror}"
+    except ValueError:
+        return "is not a usable path (it contains a NUL character)"
     if size > catalog.MAX_REFERENCE_BYTES:
         return f"is {size / 2**20:.1f} MB; the gateway accepts at most 30 MB per reference image"
     if image_format(head) is None:

@@ -18,8 +18,10 @@ Keys are recomputed from the stat cache's file hashes as usual, and a target's k
 the same target object with the same reference digests. Anything unexpected (a damaged snapshot, a run
 of text that does not parse alone, a problem in the manifest) falls back to loading the whole text,
 which is also what reports errors: this module never decides that a manifest is valid, it remembers
-that the full load said so. Every cut is proved by parsing each changed run alone and checking what
-it holds: a run that parses alone ends outside any value, so the next one starts at a real header.
+that the full load said so. Every cut is proved by parsing each run alone and checking what it holds
+(a run that parses alone ends outside any value, so the next one starts at a real header): a changed
+run now, an unchanged one when it was first parsed (the full load that made the first snapshot parses
+every run alone, or does not cut at all).
 """
 
 from __future__ import annotations
@@ -70,10 +72,11 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
     file = Path(path).resolve()
     shown = str(path)
     memo = stat.memo_path(file, f".{profile or '-'}.resolved")
-    head = [SNAPSHOT_VERSION, sys.version_info[:2], code_stamp(*_CODE), str(file), profile]
+    code = code_stamp(*_CODE)
+    head = [SNAPSHOT_VERSION, sys.version_info[:2], code, str(file), profile]
     with no_gc():
         text = manifest_mod.read_text(file, shown)
-        previous = stat.read_memo(memo, head)
+        previous = stat.read_memo(memo, head) if code is not None else None
         if not isinstance(previous, Snapshot) or not _references_hold(previous.refs):
             previous = None
         if previous is not None and previous.text == text:     # compared whole: ~1 ms for 2 MB
@@ -85,7 +88,7 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
         and all(previous.keyed.get(name) is kt for name, kt in keyed.items())
     # Signatures now, right after resolve checked the files: one changed since has a newer mtime,
     # and one changed in between is too recent to be trusted (then nothing is remembered).
-    refs = None if same else _reference_signatures(manifest)
+    refs = None if same or code is None else _reference_signatures(manifest)
     if refs is None:
         return manifest, keyed, None
 

@@ -5,7 +5,8 @@
       index/gen/<key>.json     key → images of a generation; index/placeholder/<key>.json offline
       index/derived/<dkey>.json  derivation key → the post-processed output image
       stat.json                path → [size, mtime_ns, inode, sha256]: unchanged files are not re-read
-      stat-parsed/             the parsed lock and resolved manifest (``snapshot``), by the same signature
+      stat-parsed/             the resolved manifest (``snapshot``) and the lock's entries, kept with
+                               the text they came from (``lock``)
 
 Everything here can be rebuilt or lost without harm to the project: the lock and the committed images
 are the record. Writes of images and index entries are atomic; an object whose bytes no longer match
@@ -55,11 +56,15 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def code_stamp(*modules: str) -> tuple[Any, ...]:
+def code_stamp(*modules: str) -> tuple[Any, ...] | None:
     """The identity of some of assetgen's own source files (name, size, mtime): remembered results
-    made by other code (an upgrade, an edit in a checkout) are not trusted."""
+    made by other code (an upgrade, an edit in a checkout) are not trusted. None when the sources are
+    not there to look at (a zip or frozen install): then nothing is remembered."""
     here = Path(__file__).parent
-    return tuple((name, st.st_size, st.st_mtime_ns) for name in modules for st in [os.stat(here / name)])
+    try:
+        return tuple((name, st.st_size, st.st_mtime_ns) for name in modules for st in [os.stat(here / name)])
+    except OSError:
+        return None
 
 
 def sha256_file(path: Path) -> str:

@@ -183,6 +183,7 @@ def test_profiles_have_their_own_snapshot(loader: Loader) -> None:
     ('prompt = "A knight"', 'prompt = "A knight"\nreferences = ["@walk"]', "dependency cycle"),
     ('prompt = "A knight"', 'prompt = "A knight', "not valid TOML"),
     ('output = "hero.png"', 'output = "sheet.png"', "also writes"),
+    ('"refs/a.png"', '"refs/a\\u0000.png"', "NUL character"),
 ])
 def test_errors_after_an_edit_are_the_full_loads(loader: Loader, old: str, new: str, message: str) -> None:
     loader.write(BASE)
@@ -407,3 +408,40 @@ def test_a_build_that_changes_few_entries_leaves_the_memo_be(tmp_path: Path, mon
     lock.remember()
     assert memo.read_bytes() != written                     # far behind: rewritten
     assert _memo_loads(path, monkeypatch) == (Lock.load(path).entries, 0)
+
+
+@pytest.mark.parametrize("edit", ["crlf", "trailing space", "comment", "indent"])
+def test_lock_memo_never_loses_entries_of_a_lock_it_did_not_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str) -> None:
+    """A Windows checkout (CRLF) or a hand edit around a header: the memo must give exactly the full
+    parse, and a save must keep every entry."""
+    path = tmp_path / "assets.lock"
+    _big_lock(path, 300)
+    text = path.read_text(encoding="utf-8")
+    header = "[targets.t0005]\n"
+    edited = {"crlf": text.replace("\n", "\r\n"), "trailing space": text.replace(header, "[targets.t0005]  \n"),
+              "comment": text.replace(header, "[targets.t0005] # by hand\n"),
+              "indent": text.replace(header, "  [targets.t0005]\n")}[edit]
+    path.write_bytes(edited.encode("utf-8"))
+    full = Lock.load(path).entries
+    assert len(full) == 300
+    for _ in range(3):
+        assert _memo_loads(path, monkeypatch)[0] == full
+    lock = Lock.load(path, memo=StatCache(tmp_path / ".assetgen" / "stat.json"))
+    lock.entries["t0001"] = dataclasses.replace(lock.entries["t0001"], cost=3.0)
+    lock.save()
+    after = Lock.load(path).entries
+    assert len(after) == 300 and after["t0001"].cost == 3.0 and after["t0005"] == full["t0005"]
+
+
+def test_without_sources_to_stamp_nothing_is_remembered(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zip or frozen install has no .py files to identify the code by: loads work, memos are off."""
+    monkeypatch.setattr(snapshot, "code_stamp", lambda *names: None)
+    monkeypatch.setattr("assetgen.lock.code_stamp", lambda *names: None)
+    loader.write(BASE)
+    assert loader.fast() == loader.full()
+    assert loader.fast() == loader.full()
+    path = loader.root / "assets.lock"
+    _big_lock(path, 300)
+    assert Lock.load(path, memo=StatCache(loader.cache / "stat.json")).entries == Lock.load(path).entries
+    assert not (loader.cache / "stat-parsed").exists() or not list((loader.cache / "stat-parsed").iterdir())
