@@ -179,11 +179,12 @@ def _split(text: str) -> tuple[str, dict[str, str], int]:
     return text[:starts[0][0]] if starts else text, chunks, len(starts)
 
 
-def _consistent(text: str, names: Any) -> dict[str, str] | None:
-    """Each entry's text, if cutting ``text`` found exactly the entries ``names`` (those a full parse
-    gave), each once; otherwise None (a header it did not recognise, one inside a string…)."""
-    _head, chunks, count = _split(text)
-    return chunks if count == len(chunks) and chunks.keys() == set(names) else None
+def _consistent(text: str, names: Any) -> tuple[str, dict[str, str]] | None:
+    """(the text before the entries, each entry's text), if cutting ``text`` found exactly the entries
+    ``names`` (those a full parse gave), each once; otherwise None (a header it did not recognise, one
+    inside a string…)."""
+    head, chunks, count = _split(text)
+    return (head, chunks) if count == len(chunks) and chunks.keys() == set(names) else None
 
 
 @dataclass
@@ -237,14 +238,13 @@ class Lock:
             sum(1 for name in held if name not in now)
         if behind <= REMEMBER_AFTER:
             return
-        text = self._written.decode("utf-8")
-        chunks = _consistent(text, now)
+        cut = _consistent(self._written.decode("utf-8"), now)
         stamp = memo_stamp()
-        if chunks is None or stamp is None:
+        if cut is None or stamp is None:
             return                  # not a file this memo can vouch for: every load parses it whole
+        head, chunks = cut
         held = {name: (now[name], _digest(chunk)) for name, chunk in chunks.items()}   # in file order
-        self._memo.write_memo(self._memo.memo_path(self.path), stamp,
-                              (_digest(self._written), _split(text)[0], held))
+        self._memo.write_memo(self._memo.memo_path(self.path), stamp, (_digest(self._written), head, held))
         self._memo_holds = dict(now)
 
     def render(self) -> bytes:
@@ -252,8 +252,8 @@ class Lock:
         if self._written is not None and not self._chunks:
             # Reuse each entry's text as it stands in the file: saving after one target of 10,000
             # then renders one entry, not all of them.
-            chunks = _consistent(self._written.decode("utf-8"), self._loaded) or {}
-            for name, text in chunks.items():           # paired with the entry the text was read as
+            cut = _consistent(self._written.decode("utf-8"), self._loaded)
+            for name, text in (cut[1] if cut else {}).items():   # paired with the entry read from it
                 self._chunks[name] = (self._loaded[name], text)
         parts = [HEADER, f"version = {LOCK_VERSION}\n"]
         for name in sorted(self.entries):

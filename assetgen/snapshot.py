@@ -144,6 +144,7 @@ def _parse_runs(runs: Runs, skip: set[str]) -> dict[str, Any] | None:
     None unless every run parses alone into exactly the part of the document its header says."""
     targets: dict[str, Any] = {}
     rest: list[str] = []
+    data: dict[str, Any] = {}
     try:
         for name, text in runs:
             if name in skip:
@@ -153,12 +154,14 @@ def _parse_runs(runs: Runs, skip: set[str]) -> dict[str, Any] | None:
                 if SECTION in part:
                     return None                  # targets defined outside [targets.X] headers
                 rest.append(text)
+                data = part
                 continue
             tables = part.get(SECTION)
             if list(part) != [SECTION] or not isinstance(tables, dict) or list(tables) != [name]:
                 return None
             targets[name] = tables[name]
-        data = tomllib.loads("".join(rest)) if len(rest) > 1 else (tomllib.loads(rest[0]) if rest else {})
+        if len(rest) > 1:
+            data = tomllib.loads("".join(rest))      # together: a table defined in two of them is an error
     except tomllib.TOMLDecodeError:
         return None
     data[SECTION] = targets
