@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
-from .derive import derive
+from .derive import derive, is_jpeg
 from .errors import (AssetgenError, AuthenticationFailed, GatewayError, InsufficientBalance, TaskFailed,
                      TaskNotFound)
 from .fsutil import atomic_write
@@ -32,7 +32,7 @@ from .project import Project
 from .providers.base import Generation, Job, Provider
 from .report import Event, Reporter
 from .request import submit_body
-from .store import IndexEntry
+from .store import CachedImage, IndexEntry, sha256_bytes
 
 if TYPE_CHECKING:
     from .remote import Lease, RemoteCache
@@ -463,27 +463,34 @@ class Builder:
     # -- files ----------------------------------------------------------------------------------------
 
     async def _write_outputs(self, item: TargetPlan, entry: IndexEntry) -> None:
-        """Write every output of ``item`` from the generation ``entry``, then record it in the lock."""
+        """Write every output of ``item`` from the generation ``entry``, then record it in the lock.
+
+        A derived output is looked up by the hash of the very image it is made from (never by the
+        generation key alone: a placeholder and the real image share it), so it is always made from
+        ``entry``'s image. An image that is not a JPEG is never copied to a .jpg: it is converted."""
         store = self.project.store
         if len(entry.images) < item.target.n:
             raise AssetgenError(f"got {len(entry.images)} images where {item.target.n} were asked for")
         outputs = []
+        sources: dict[str, bytes] = {}
         for out in item.target.outputs:
             source = entry.images[out.source]
-            dkey = output_key(item.key, out)
-            image = source if not dkey else store.derived(dkey)
-            data = store.read_image(image) if image is not None else None
-            if data is None and dkey:
-                original = store.read_image(source)
-                if original is None:
-                    raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
-                                        f"run the build again")
-                data = await asyncio.to_thread(derive, original, out.derivation)
-                image = store.put_image(data)
-                store.record_derived(dkey, image)
-            if data is None or image is None:
-                raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
-                                    f"run the build again")
+            data: bytes | None = None
+            converted = False
+            if out.derivation.passthrough:          # the output is the image itself, if it is a JPEG
+                data = self._source_bytes(item, source, sources)
+                converted = not is_jpeg(data)
+            dkey = output_key(source.sha256, out, converted=converted)
+            image: CachedImage | None = source
+            if dkey:
+                image = store.derived(dkey)
+                data = store.read_image(image) if image is not None else None
+                if data is None or image is None:
+                    original = self._source_bytes(item, source, sources)
+                    data = await asyncio.to_thread(derive, original, out.derivation)
+                    image = store.put_image(data)
+                    store.record_derived(dkey, image)
+            assert data is not None and image is not None
             path = self.project.root / out.path
             atomic_write(path, data, durable=True)
             store.stat.remember(path, image.sha256)
@@ -498,6 +505,30 @@ class Builder:
             for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
                 del lock.entries[name]
         self._save_lock()
+
+    def _source_bytes(self, item: TargetPlan, source: CachedImage, read: dict[str, bytes]) -> bytes:
+        """The generated image's bytes: from the cache, or from an output on disk that is that image
+        byte for byte (a fresh clone remaking a derived output); such a file is put into the cache."""
+        if source.sha256 in read:
+            return read[source.sha256]
+        store = self.project.store
+        data = store.read_image(source)
+        if data is None and item.locked is not None:
+            for locked in item.locked.outputs:
+                if locked.sha256 == source.sha256 and not locked.derivation:
+                    try:
+                        found = (self.project.root / locked.path).read_bytes()
+                    except OSError:
+                        continue
+                    if sha256_bytes(found) == source.sha256:
+                        store.put_image(found)
+                        data = found
+                        break
+        if data is None:
+            raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
+                                f"run the build again")
+        read[source.sha256] = data
+        return data
 
     def _save_lock(self, *, final: bool = False) -> None:
         """Write the lock after a finished target, at most so often that writing it takes a tenth of
