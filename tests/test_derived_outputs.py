@@ -20,8 +20,7 @@ import pytest
 import tomli_w
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from assetgen.derive import Derivation, derive
-derivation_key = legacy_derivation_key = lambda *a: ""
+from assetgen.derive import Derivation, derivation_key, derive, legacy_derivation_key
 from assetgen.emulator import GatewayEmulator
 from assetgen.store import Store
 
@@ -95,7 +94,7 @@ def assert_made_from(p: Project, image: bytes) -> None:
     assert plain["sha256"] == sha(image) and "derivation" not in plain and "source" not in plain
     assert derived["sha256"] == sha(resized) and derived["size"] == len(resized)
     assert derived["source"] == sha(image)
-    pass
+    assert derived["derivation"] == derivation_key(sha(image), RESIZED)
 
 
 def test_offline_then_online_remakes_every_derived_output_from_the_served_image(
