@@ -14,7 +14,6 @@ import io
 import shutil
 import tomllib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import tomli_w

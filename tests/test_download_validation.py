@@ -15,7 +15,6 @@ import struct
 import tomllib
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PIL import Image
