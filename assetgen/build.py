@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import catalog
-from .derive import derive
-from .errors import (AssetgenError, AuthenticationFailed, GatewayError, InsufficientBalance, TaskFailed,
-                     TaskNotFound)
+from . import catalog, imagecheck
+from .derive import derive, is_jpeg
+from .errors import (AssetgenError, AuthenticationFailed, GatewayError, ImageSizeMismatch, InsufficientBalance,
+                     TaskFailed, TaskNotFound)
 from .fsutil import atomic_write
 from .journal import Journal, JournalRecord
 from .lock import LockedOutput, LockEntry
@@ -32,7 +32,7 @@ from .project import Project
 from .providers.base import Generation, Job, Provider
 from .report import Event, Reporter
 from .request import submit_body
-from .store import IndexEntry
+from .store import CachedImage, IndexEntry, sha256_bytes
 
 if TYPE_CHECKING:
     from .remote import Lease, RemoteCache
@@ -157,6 +157,38 @@ class _Events:
         if self.record is not None:
             self.record.images = images      # a failed download can be retried from these URLs
             self.builder.journal.write(self.record)
+
+
+    def check(self, data: bytes) -> bytes:
+        """Validate one downloaded image before anything of it is kept; returns the bytes to keep.
+
+        Called by the provider's download, once per image (in a worker thread). Junk raises
+        ``InvalidImage`` and nothing of it is cached. A valid image of another size than the
+        catalogue's for this target (beyond 5 % a side, or another ratio) is kept in the cache objects,
+        listed under the key in ``index/rejected/`` (paid for: a later fix takes it from there), and
+        raises ``ImageSizeMismatch``: it is never written as an output."""
+        ratio, resolution = _asked(self.job, self.record)
+        expected = catalog.pixel_size(ratio, resolution) if ratio and resolution else None
+        asked = f"{ratio} at {resolution}" if expected else ""
+        store = self.builder.project.store
+        try:
+            checked = imagecheck.check(data, expected=expected, asked=asked)
+        except ImageSizeMismatch as exc:
+            image = store.put_image(data)
+            store.record_rejected(self.job.key, image, str(exc))
+            raise ImageSizeMismatch(f"{exc}; the image is kept in the cache ({image.sha256[:12]}, listed in "
+                                    f"index/rejected/{self.job.key[:12]}….json) and no output was written",
+                                    code=exc.code) from exc
+        if checked.size_note:
+            store.record_size_note(sha256_bytes(data), checked.size_note)
+        return data
+
+
+def _asked(job: Job, record: JournalRecord | None) -> tuple[str | None, str | None]:
+    """The ratio and resolution a task was asked for: its target's, or (an orphan) its journal's."""
+    if job.target is not None:
+        return job.target.aspect_ratio, job.target.resolution
+    return getattr(record, "aspect_ratio", None), getattr(record, "resolution", None)
 
 
 class Builder:
@@ -463,32 +495,41 @@ class Builder:
     # -- files ----------------------------------------------------------------------------------------
 
     async def _write_outputs(self, item: TargetPlan, entry: IndexEntry) -> None:
-        """Write every output of ``item`` from the generation ``entry``, then record it in the lock."""
+        """Write every output of ``item`` from the generation ``entry``, then record it in the lock.
+
+        A derived output is looked up by the hash of the very image it is made from (never by the
+        generation key alone: a placeholder and the real image share it), so it is always made from
+        ``entry``'s image. An image that is not a JPEG is never copied to a .jpg: it is converted."""
         store = self.project.store
         if len(entry.images) < item.target.n:
             raise AssetgenError(f"got {len(entry.images)} images where {item.target.n} were asked for")
         outputs = []
+        sources: dict[str, bytes] = {}
+        notes: dict[str, str] = {}
         for out in item.target.outputs:
             source = entry.images[out.source]
-            dkey = output_key(item.key, out)
-            image = source if not dkey else store.derived(dkey)
-            data = store.read_image(image) if image is not None else None
-            if data is None and dkey:
-                original = store.read_image(source)
-                if original is None:
-                    raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
-                                        f"run the build again")
-                data = await asyncio.to_thread(derive, original, out.derivation)
-                image = store.put_image(data)
-                store.record_derived(dkey, image)
-            if data is None or image is None:
-                raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
-                                    f"run the build again")
+            data: bytes | None = None
+            converted = False
+            if out.derivation.passthrough:          # the output is the image itself, if it is a JPEG
+                data = self._source_bytes(item, source, sources)
+                converted = not is_jpeg(data)
+            dkey = output_key(source.sha256, out, converted=converted)
+            image: CachedImage | None = source
+            if dkey:
+                image = store.derived(dkey)
+                data = store.read_image(image) if image is not None else None
+                if data is None or image is None:
+                    original = self._source_bytes(item, source, sources)
+                    data = await asyncio.to_thread(derive, original, out.derivation)
+                    image = store.put_image(data)
+                    store.record_derived(dkey, image)
+            assert data is not None and image is not None
             path = self.project.root / out.path
             atomic_write(path, data, durable=True)
             store.stat.remember(path, image.sha256)
             outputs.append(LockedOutput(path=out.path, sha256=image.sha256, size=image.size,
-                                        source=source.sha256, derivation=dkey))
+                                        source=source.sha256, derivation=dkey,
+                                        size_note=self._size_note(item, entry, source.sha256, notes)))
         lock = self.project.lock
         lock.entries[item.name] = LockEntry(
             key=item.key, model=entry.model, outputs=tuple(outputs), spec=item.spec, cost=entry.cost,
@@ -498,6 +539,41 @@ class Builder:
             for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
                 del lock.entries[name]
         self._save_lock()
+
+    def _size_note(self, item: TargetPlan, entry: IndexEntry, sha: str, notes: dict[str, str]) -> str:
+        """The lock's note on a served image whose size differs from the catalogue's (within 5 %): from
+        the cache (``_Events.check`` wrote it), else as the lock had it for the same image."""
+        if entry.placeholder:
+            return ""
+        if sha not in notes:
+            notes[sha] = self.project.store.size_note(sha) or next(
+                (o.size_note for o in (item.locked.outputs if item.locked else ()) if o.source == sha
+                 and o.size_note), "")
+        return notes[sha]
+
+    def _source_bytes(self, item: TargetPlan, source: CachedImage, read: dict[str, bytes]) -> bytes:
+        """The generated image's bytes: from the cache, or from an output on disk that is that image
+        byte for byte (a fresh clone remaking a derived output); such a file is put into the cache."""
+        if source.sha256 in read:
+            return read[source.sha256]
+        store = self.project.store
+        data = store.read_image(source)
+        if data is None and item.locked is not None:
+            for locked in item.locked.outputs:
+                if locked.sha256 == source.sha256 and not locked.derivation:
+                    try:
+                        found = (self.project.root / locked.path).read_bytes()
+                    except OSError:
+                        continue
+                    if sha256_bytes(found) == source.sha256:
+                        store.put_image(found)
+                        data = found
+                        break
+        if data is None:
+            raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
+                                f"run the build again")
+        read[source.sha256] = data
+        return data
 
     def _save_lock(self, *, final: bool = False) -> None:
         """Write the lock after a finished target, at most so often that writing it takes a tenth of

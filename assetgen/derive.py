@@ -1,8 +1,10 @@
 """Local post-processing: generated JPEG → the output file the engine wants. Never paid for.
 
 A ``Derivation`` is a pure function of (source image bytes, its fields), so its result is cached
-under its own key: the generation key + the derivation's canonical fields. Changing only these fields
-re-derives from the cached generation for free.
+under its own key: the SHA-256 of the source image + the derivation's canonical fields. Changing only
+these fields re-derives from the cached generation for free; a different source image (a placeholder
+replaced by the real one, another candidate) is a different key, so nothing is ever derived from the
+wrong image. (The generation key alone is not enough: a placeholder and the real image share it.)
 """
 
 from __future__ import annotations
@@ -66,18 +68,31 @@ class Derivation:
         return data
 
 
-def derivation_key(generation_key: str, source_index: int, derivation: Derivation) -> str:
-    """The key of one output: which generated image it comes from, and how it is made."""
+def derivation_key(source_sha256: str, derivation: Derivation) -> str:
+    """The key of one output: the SHA-256 of the image it is made from, and how it is made."""
+    blob = json.dumps({"v": 2, "source": source_sha256, "derive": derivation.fields()},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def legacy_derivation_key(generation_key: str, source_index: int, derivation: Derivation) -> str:
+    """The key assetgen recorded before derivations were keyed by their source's bytes: it names no
+    image, so an output locked under it may have been made from a placeholder (``plan`` remakes it)."""
     blob = json.dumps({"v": 1, "generation": generation_key, "source": source_index,
                        "derive": derivation.fields()}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def is_jpeg(data: bytes) -> bool:
+    """True if ``data`` starts like a JPEG file (SOI marker): a passthrough may copy it as it is."""
+    return data[:3] == b"\xff\xd8\xff"
+
+
 def derive(source: bytes, derivation: Derivation) -> bytes:
     """The output bytes for ``derivation`` applied to the generated image ``source``."""
     from PIL import Image   # here: loading a manifest needs this module's types, not Pillow
-    if derivation.passthrough:
-        return source
+    if derivation.passthrough and is_jpeg(source):
+        return source       # a PNG or WEBP served for a .jpg output is converted below
     with Image.open(io.BytesIO(source)) as opened:
         image = opened.convert("RGBA")
     if derivation.key_out is not None and derivation.format != "jpg":

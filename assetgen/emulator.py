@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
 import hashlib
 import io
 import json
 import re
+import struct
 import threading
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,6 +49,10 @@ class Faults:
     insufficient_balance_after: int | None = None  # after N accepted submits, submits answer 402
     download_failures: int = 0  # the next N downloads answer 500
     submit_timeout: float = 0.0  # seconds to sleep before answering a submit
+    junk_downloads: int = 0  # the next N downloads answer ``download_payload`` instead of the image
+    # html (an error page) | empty (0 bytes) | truncated (half a JPEG) | png (PNG bytes for the .jpg) |
+    # bomb (a PNG of 48 million pixels) | wrong_size (3 % narrower) | wrong_ratio (a quarter less tall)
+    download_payload: str = "html"
 
 
 @dataclass(frozen=True)
@@ -405,18 +412,49 @@ class GatewayEmulator:
             if self.faults.download_failures > 0:
                 self.faults.download_failures -= 1
                 return 500, _error("Download failed (emulated)", "server_error"), {}
+            junk = None
+            if self.faults.junk_downloads > 0:
+                self.faults.junk_downloads -= 1
+                junk = self.faults.download_payload
             cached = self._images.get((task_id, index))
+        if junk is not None:
+            return 200, self._junk(task, index, junk), {}
         if cached is None:
             cached = self._render(task, index)  # outside the lock: encoding a 4K JPEG takes a while
             with self.lock:
                 self._images[(task_id, index)] = cached
         return 200, cached, {}
 
-    def _render(self, task: EmulatedTask, index: int) -> bytes:
+    def _junk(self, task: EmulatedTask, index: int, kind: str) -> bytes:
+        """What a misbehaving gateway serves for a result URL (``Faults.download_payload``)."""
+        if kind == "html":
+            return (b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+                    b"<body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>\n")
+        if kind == "empty":
+            return b""
+        if kind == "truncated":
+            whole = self._render(task, index)
+            return whole[: len(whole) // 2]
+        if kind == "png":
+            return self._render(task, index, fmt="PNG")
+        if kind == "bomb":
+            return _bomb()
+        width, height = self._size(task)
+        if kind == "wrong_size":
+            return self._render(task, index, size=(round(width * 0.97), height))
+        if kind == "wrong_ratio":
+            return self._render(task, index, size=(width, round(height * 0.75)))
+        raise ValueError(f"unknown download_payload {kind!r}")
+
+    def _size(self, task: EmulatedTask) -> tuple[int, int]:
+        return self.image_size or catalog.pixel_size(task.body.get("aspect_ratio", "1:1"),
+                                                     task.body.get("resolution", "1K"))
+
+    def _render(self, task: EmulatedTask, index: int, *, size: tuple[int, int] | None = None,
+                fmt: str = "JPEG") -> bytes:
         """A real JPEG of the right size, deterministic per (task, index), distinct between tasks."""
         body = task.body
-        size = self.image_size or catalog.pixel_size(body.get("aspect_ratio", "1:1"),
-                                                     body.get("resolution", "1K"))
+        size = size or self._size(task)
         digest = hashlib.sha256(f"{body['prompt']}\0{index}".encode()).digest()
         img = Image.new("RGB", size, tuple(digest[:3]))
         draw = ImageDraw.Draw(img)
@@ -425,8 +463,25 @@ class GatewayEmulator:
         # The task id in the pixels makes two tasks with the same prompt give different files.
         draw.text((4, 4), f"{task.task_id}\n#{index + 1} {body['prompt'][:40]}", fill=ink, font=font)
         out = io.BytesIO()
-        img.save(out, format="JPEG", quality=85)
+        img.save(out, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
         return out.getvalue()
+
+
+@functools.cache
+def _bomb() -> bytes:
+    """A valid PNG of 8000x6000 black pixels in ~50 KB: decoding it takes 48 MB (a decompression bomb
+    below Pillow's own warning threshold, so only a check of the pixel count stops it)."""
+    width, height = 8000, 6000
+    packer = zlib.compressobj(9)
+    row = bytes(width + 1)                          # filter byte 0, then a row of 8-bit grey
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + \
+            struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
 def main(argv: list[str] | None = None) -> None:

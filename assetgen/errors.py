@@ -148,3 +148,19 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
     close = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class InvalidImage(DownloadFailed):
+    """Downloaded bytes are not a valid image of an accepted format and bounded size (code
+    "invalid_image"). Nothing of it was cached, written or locked."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = "invalid_image") -> None:
+        super().__init__(message, status=status, code=code)
+
+
+class ImageSizeMismatch(DownloadFailed):
+    """A valid image whose pixel size or aspect ratio is not the one asked for (code "size_mismatch").
+    It is kept in the cache objects (it was paid for) but never written as an output."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = "size_mismatch") -> None:
+        super().__init__(message, status=status, code=code)

@@ -36,7 +36,8 @@ class LockedOutput:
     sha256: str      # of the file as written
     size: int
     source: str = ""         # SHA-256 of the generated image it was made from ("" = the same file)
-    derivation: str = ""     # derivation key (generation key + pick/resize/format…); "" = as generated
+    derivation: str = ""     # derivation key (source image's hash + pick/resize/format…); "" = as generated
+    size_note: str = ""      # the source was served at a size other than the catalogue's (within 5 %)
 
     def to_toml(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "size": self.size}
@@ -44,12 +45,15 @@ class LockedOutput:
             data["source"] = self.source
         if self.derivation:
             data["derivation"] = self.derivation
+        if self.size_note:
+            data["size_note"] = self.size_note
         return data
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> LockedOutput:
         return cls(path=data["path"], sha256=data["sha256"], size=int(data["size"]),
-                   source=data.get("source", data["sha256"]), derivation=data.get("derivation", ""))
+                   source=data.get("source", data["sha256"]), derivation=data.get("derivation", ""),
+                   size_note=str(data.get("size_note", "")))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ Each target gets an action and the reasons that make it stale (doit's ``Dependen
 ``plan``, ``explain``, ``--json`` and ``build`` print and act on one computation and never recompute.
 Nothing here writes except the stat cache, and nothing touches the network.
 
+A derived output (resized, converted, picked) is stale when the lock says it was made from another
+image than the one its generation has now ("derived from an older image"): the lock records each
+output's ``source`` (SHA-256), and the outputs of one generated image must agree on it. This is decided
+from the lock alone, so a no-op reads no cache index.
+
 Actions, cheapest first:
   ``none``      up to date: key equals the lock's and every output has its locked hash
   ``restore``   the images for this key are in the cache (or still on disk): copied, free
@@ -21,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import KeyedTarget
-from .lock import Lock, LockEntry
-from .derive import derivation_key
+from .lock import Lock, LockEntry, LockedOutput
+from .derive import derivation_key, legacy_derivation_key
 from .manifest import Manifest, Output, Target
 from .store import CachedImage, IndexEntry, Store
 
@@ -32,7 +37,8 @@ _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "reso
 
 @dataclass(frozen=True)
 class Reason:
-    kind: str          # new | spec | reference | upstream | style | derive | missing | hand | placeholder
+    kind: str          # new | spec | reference | upstream | style | derive | source | legacy | missing | hand
+                       # | placeholder
     detail: str = ""
 
     def __str__(self) -> str:
@@ -46,6 +52,8 @@ class Reason:
             "placeholder": "placeholder to be replaced",
             "style": "style {} changed",
             "derive": "output settings changed: {}",
+            "source": "derived from an older image: {}",
+            "legacy": "derived from an unrecorded image (lock written by an older assetgen): {}",
         }[self.kind]
         return text.format(self.detail)
 
@@ -178,6 +186,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
         elif locked.placeholder and not offline:
             reasons.append(Reason("placeholder"))
         locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
+        images = _locked_images(target, locked_outputs) if same_key else {}
         hand: list[str] = []
         for out in target.outputs:
             current = store.stat.probe(root + out.path)     # plain strings: 10k of these add up
@@ -187,40 +196,80 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                     reasons.append(Reason("missing", out.path))
             elif previous is None or current != previous.sha256:
                 # A file we did not write (or wrote and someone changed): never overwrite it silently.
-                if current != _expected_sha(store, kt.key, out, offline):
+                if current not in _expected_shas(store, kt.key, out, offline):
                     hand.append(out.path)
-            elif same_key and previous.derivation != output_key(kt.key, out):
-                reasons.append(Reason("derive", out.path))
+            elif same_key:
+                reason = _derived_reason(kt.key, out, previous, images)
+                if reason is not None:
+                    reasons.append(reason)
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
-            _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup)
+            _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup, root)
         items.append(item)
     return Plan(items=items, offline=offline)
 
 
-def output_key(key: str, out: Output) -> str:
-    """The derivation key recorded for an output ("" when it is the generated image as it is)."""
-    return "" if out.derivation.identity else derivation_key(key, out.source, out.derivation)
+def output_key(source_sha256: str, out: Output, *, converted: bool = False) -> str:
+    """The derivation key recorded for an output made from the image ``source_sha256`` ("" when it is
+    that image as it is; ``converted``: a copy had to be re-encoded, e.g. a PNG served for a .jpg)."""
+    if out.derivation.identity and not converted:
+        return ""
+    return derivation_key(source_sha256, out.derivation)
 
 
-def _expected_sha(store: Store, key: str, out: Output, offline: bool) -> str | None:
-    """The hash this output would have if built now from the cache, when the cache knows it."""
-    if not out.derivation.identity:
-        derived = store.derived(output_key(key, out))
-        return derived.sha256 if derived else None
+def _locked_images(target: Target, locked_outputs: dict[str, LockedOutput]) -> dict[int, str | None]:
+    """Generated images (by index) whose locked outputs disagree on the ``source`` they were made from,
+    each with the image the lock vouches for now: the source of an output that is that image byte for
+    byte (none: None, every output of it is remade). Empty for the usual, consistent lock."""
+    if len(target.outputs) < 2:
+        return {}
+    sources: dict[int, set[str]] = {}
+    plain: dict[int, str] = {}
+    for out in target.outputs:
+        previous = locked_outputs.get(out.path)
+        if previous is not None:
+            sources.setdefault(out.source, set()).add(previous.source)
+            if not previous.derivation:
+                plain[out.source] = previous.source
+    return {index: plain.get(index) for index, found in sources.items() if len(found) > 1}
+
+
+def _derived_reason(key: str, out: Output, previous: LockedOutput, images: dict[int, str | None]) -> Reason | None:
+    """Why an output that is on disk as locked is stale all the same: made from an older image, or
+    with other settings than the manifest's now. None when it is up to date."""
+    if out.source in images and previous.source != images[out.source]:
+        return Reason("source", out.path)
+    if previous.derivation == output_key(previous.source, out):
+        return None
+    if out.derivation.identity and previous.derivation == output_key(previous.source, out, converted=True):
+        return None             # the served image was not a JPEG: its .jpg output is a converted copy
+    if previous.derivation == legacy_derivation_key(key, out.source, out.derivation):
+        return Reason("legacy", out.path)
+    return Reason("derive", out.path)
+
+
+def _expected_shas(store: Store, key: str, out: Output, offline: bool) -> set[str]:
+    """The hashes this output would have if built now from the cache, as far as the cache knows."""
     entry = store.lookup(key, placeholder_ok=offline)
-    return entry.images[out.source].sha256 if entry and out.source < len(entry.images) else None
+    if entry is None or out.source >= len(entry.images):
+        return set()
+    source = entry.images[out.source].sha256
+    found = {source} if out.derivation.identity else set()
+    derived = store.derived(derivation_key(source, out.derivation))
+    if derived is not None:
+        found.add(derived.sha256)
+    return found
 
 
 def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[str, str],
             offline: bool, force: bool, in_flight: set[str],
-            remote_lookup: Callable[[str], IndexEntry | None] | None) -> None:
+            remote_lookup: Callable[[str], IndexEntry | None] | None, root: str) -> None:
     if hand and not force:
         item.action = "blocked"
         return
     cached = store.lookup(item.key, placeholder_ok=offline)
     if cached is None and item.locked is not None and item.locked.key == item.key:
-        cached = _entry_from_lock(item.locked, item.target, store, offline)
+        cached = _entry_from_lock(item.locked, item.target, store, offline, root)
     if cached is not None and len(cached.images) < item.target.n:
         cached = None
     if cached is None and remote_lookup is not None and item.key not in generating and item.key not in in_flight:
@@ -240,18 +289,26 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
             item.cost, item.max_cost = price(item.target)
 
 
-def _entry_from_lock(locked: LockEntry, target: Target, store: Store, offline: bool) -> IndexEntry | None:
-    """The lock's own images, if every one is still in the object store (e.g. after an output move).
+def _entry_from_lock(locked: LockEntry, target: Target, store: Store, offline: bool,
+                     root: str) -> IndexEntry | None:
+    """The lock's own images, if each is still in the object store, or on disk as an output that is
+    that image byte for byte (e.g. after an output move, or a derived output to remake on a clone).
 
-    Only for plain targets whose outputs are the generated images as they are: the lock does not record
-    unpicked candidates or the sources of derived outputs by index.
+    Not for targets with candidates: the lock does not record the unpicked ones.
     """
-    if locked.placeholder and not offline or target.candidates or len(locked.outputs) != target.n:
+    if locked.placeholder and not offline or target.candidates:
         return None
-    if any(o.derivation for o in locked.outputs):
+    by_path = {o.path: o for o in locked.outputs}
+    found: dict[int, CachedImage] = {}
+    for out in target.outputs:
+        previous = by_path.get(out.path)
+        if previous is None or previous.derivation or out.source in found:
+            continue
+        image = CachedImage(previous.sha256, previous.size)
+        if store.has_image(image) or store.stat.probe(root + out.path) == image.sha256:
+            found[out.source] = image
+    if sorted(found) != list(range(target.n)):
         return None
-    images = tuple(CachedImage(o.sha256, o.size) for o in locked.outputs)
-    if not all(store.has_image(i) for i in images):
-        return None
+    images = tuple(found[index] for index in range(target.n))
     return IndexEntry(key=locked.key, images=images, model=locked.model, task_id=locked.task_id,
                       cost=locked.cost, placeholder=locked.placeholder, built_at=locked.built_at)

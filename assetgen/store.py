@@ -4,6 +4,8 @@
       objects/ab/abcdef….jpg   every image ever generated or rendered, named by its SHA-256
       index/gen/<key>.json     key → images of a generation; index/placeholder/<key>.json offline
       index/derived/<dkey>.json  derivation key → the post-processed output image
+      index/rejected/<key>.json  downloaded images of the wrong size: paid for, kept, never written
+      sizes/<sha256>.json      a served image whose pixel size differs (within 5 %) from the catalogue's
       stat.json                path → [size, mtime_ns, inode, sha256]: unchanged files are not re-read
       stat-parsed/             the resolved manifest (``snapshot``) and the lock's entries, kept with
                                the text they came from (``lock``)
@@ -23,6 +25,7 @@ import gc
 import os
 import pickle
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +41,7 @@ _CHUNK = 1 << 20
 # File times tick coarsely (a kernel jiffy, or seconds on some file systems): a file changed this
 # recently could change again, same size, without its mtime moving. Such hashes are not persisted.
 RACY_NS = 2_000_000_000
+_REJECTING = threading.Lock()     # downloads are checked in threads; one key's list is read-modify-write
 
 
 @contextmanager
@@ -255,7 +259,7 @@ class Store:
         atomic_write(self._entry_path(kind, entry.key), entry.to_json().encode("utf-8"), durable=True)
 
     def entries(self) -> list[IndexEntry]:
-        files = [p for p in self._entry_files() if p.parent.name != "derived"]
+        files = [p for p in self._entry_files() if p.parent.name not in ("derived", "rejected")]
         return [e for e in map(self._read_entry, files) if e is not None]
 
     # -- derivation key → output image (resize, format, pick… made locally) ----------------------------
@@ -271,6 +275,42 @@ class Store:
     def record_derived(self, dkey: str, image: CachedImage) -> None:
         data = json.dumps({"version": STORE_VERSION, "sha256": image.sha256, "size": image.size})
         atomic_write(self._entry_path("derived", dkey), data.encode("utf-8"), durable=False)
+
+    # -- downloaded images that are not quite what was asked for ---------------------------------------
+
+    def record_rejected(self, key: str, image: CachedImage, reason: str) -> None:
+        """List a paid-for image of the wrong size under its key (``index/rejected/<key>.json``), so a
+        later fix or an ``adopt`` can take it from the cache without paying; ``lookup`` never returns it."""
+        with _REJECTING:
+            path = self._entry_path("rejected", key)
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                images = [i for i in data["images"] if i["sha256"] != image.sha256]
+            except (OSError, ValueError, KeyError, TypeError):
+                images = []
+            images.append({"sha256": image.sha256, "size": image.size, "reason": reason})
+            blob = json.dumps({"version": STORE_VERSION, "key": key, "images": images}, sort_keys=True)
+            atomic_write(path, blob.encode("utf-8"), durable=True)
+
+    def rejected(self, key: str) -> list[tuple[CachedImage, str]]:
+        """The images rejected for ``key`` that are still in the cache, each with why."""
+        try:
+            data = json.loads(self._entry_path("rejected", key).read_text(encoding="utf-8"))
+            found = [(CachedImage(i["sha256"], int(i["size"])), str(i["reason"])) for i in data["images"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+        return [(image, reason) for image, reason in found if self.has_image(image)]
+
+    def record_size_note(self, sha: str, note: str) -> None:
+        atomic_write(self.root / "sizes" / f"{sha}.json",
+                     json.dumps({"version": STORE_VERSION, "note": note}).encode("utf-8"), durable=False)
+
+    def size_note(self, sha: str) -> str:
+        """What ``record_size_note`` said about the image ``sha`` ("" for the usual exact size)."""
+        try:
+            return str(json.loads((self.root / "sizes" / f"{sha}.json").read_text(encoding="utf-8"))["note"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
 
     # -- housekeeping -------------------------------------------------------------------------------
 

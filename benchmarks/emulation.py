@@ -36,7 +36,9 @@ __all__ = [
 
 API_KEY = "sk-bench-0000000000000000"
 BACKLOG = 256
-IMAGE_SIZE = (64, 48)      # emulator images: real JPEGs, tiny, so the emulator's encoding costs little
+# Emulator images: real JPEGs of the catalogue's size for their ratio at 0.5K (None), as a real gateway
+# serves them: builds check every download against that size, so a tiny stand-in would be refused.
+IMAGE_SIZE: tuple[int, int] | None = None
 
 
 def start_emulator(*, latency: float, backlog: int = BACKLOG, **kwargs: Any) -> GatewayEmulator:

@@ -17,7 +17,9 @@ from assetgen.cli import cli
 from assetgen.emulator import GatewayEmulator
 
 API_KEY = "sk-test-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4"
-SMALL = (48, 32)       # emulator images: real JPEGs, tiny so tests stay fast
+# Emulator images are real JPEGs of the catalogue's size (downloads are checked against it, as a real
+# gateway's would be): 1:1 at 0.5K, the manifests' default below, is small enough to stay fast.
+SMALL = (512, 512)
 
 
 def write_manifest(root: Path, body: str, *, settings: str = "") -> Path:
@@ -73,7 +75,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0) -> None:
 
 
 def emulator(**kwargs: Any) -> GatewayEmulator:
-    kwargs.setdefault("image_size", SMALL)
     return GatewayEmulator(api_key=API_KEY, **kwargs)
 
 

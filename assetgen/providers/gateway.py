@@ -13,12 +13,15 @@ import time
 from typing import TYPE_CHECKING
 
 from .. import catalog
-from ..errors import DownloadFailed, GatewayError, TaskFailed, TaskNotFound
+from ..errors import DownloadFailed, GatewayError, InvalidImage, TaskFailed, TaskNotFound
 from ..gateway import GatewayClient, ResultImage, Task
 from .base import Generation, Job, Provider, TaskEvents
 
 if TYPE_CHECKING:
     from ..journal import JournalRecord
+
+
+REDOWNLOADS = 3          # junk served for a result URL is downloaded again this many times
 
 
 def task_cost(model_id: str, images: int) -> float:
@@ -47,7 +50,7 @@ class GatewayProvider(Provider):
             images = tuple(ResultImage(url=i["url"], expires_at=i.get("expires_at")) for i in record.images)
             if not _expired(images):
                 try:
-                    return await self._download(record.task_id, record.model, images)
+                    return await self._download(record.task_id, record.model, images, events)
                 except DownloadFailed:
                     pass  # fall back to asking the gateway: it may hand out fresh URLs
         return await self._collect(record.task_id, record.model, events, first_wait=False)
@@ -75,7 +78,7 @@ class GatewayProvider(Provider):
                 if _expired(images):
                     raise TaskNotFound(f"task {task_id} completed but its result URLs have expired",
                                        code="expired")
-                return await self._download(task_id, task.model or model, images)
+                return await self._download(task_id, task.model or model, images, events)
             if task.status in ("failed", "cancelled"):
                 message = task.error_message or f"the task was {task.status}"
                 raise TaskFailed(f"{message} (task {task_id})", code=task.error_code or task.status)
@@ -86,10 +89,25 @@ class GatewayProvider(Provider):
                     code="deadline")
             await asyncio.sleep(self._next_wait(task, time.monotonic() - started))
 
-    async def _download(self, task_id: str, model: str, images: tuple[ResultImage, ...]) -> Generation:
+    async def _download(self, task_id: str, model: str, images: tuple[ResultImage, ...],
+                        events: TaskEvents) -> Generation:
+        """The task's images, each validated by ``events.check`` before anything keeps it. Junk
+        (``InvalidImage``) is downloaded again, up to ``REDOWNLOADS`` times, never resubmitted."""
         if not images:
             raise TaskFailed(f"task {task_id} completed without any image", code="empty_result")
-        data = await asyncio.gather(*(self.client.download(i) for i in images))
+
+        async def valid(image: ResultImage) -> bytes:
+            for attempt in range(1 + REDOWNLOADS):
+                data = await self.client.download(image)
+                try:
+                    return await asyncio.to_thread(events.check, data)   # decoding 4K takes a while
+                except InvalidImage as exc:
+                    if attempt == REDOWNLOADS:
+                        raise InvalidImage(f"{exc}; task {task_id}, downloaded {attempt + 1} times, "
+                                           f"nothing of it was kept", code=exc.code) from exc
+            raise AssertionError("unreachable")
+
+        data = await asyncio.gather(*(valid(i) for i in images))
         return Generation(images=list(data), model=model, task_id=task_id,
                           cost=task_cost(model, len(data)), placeholder=False)
 
