@@ -22,7 +22,6 @@ import json
 import gc
 import os
 import pickle
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -343,9 +342,7 @@ class Store:
                 result.entries += 1
                 if not dry_run:
                     path.unlink(missing_ok=True)
-        for folder in list(self.objects.glob("*")) if self.objects.exists() and not dry_run else []:
-            if folder.is_dir() and not any(folder.iterdir()):
-                shutil.rmtree(folder, ignore_errors=True)
+        # (Empty objects/ab/ folders stay: a writer without the lock may be about to create a file there.)
         return result
 
     def close(self) -> None:

@@ -245,7 +245,7 @@ def named_file_references(manifest_path: Path) -> set[Path]:
 
 def _references_in(data: object) -> list[str]:
     if isinstance(data, dict):
-        found = []
+        found: list[str] = []
         for key, value in data.items():
             if key == "references" and isinstance(value, list):
                 found.extend(v for v in value if isinstance(v, str))
