@@ -22,6 +22,7 @@ from .report import (LiveReporter, PlainReporter, QuietReporter, money, render_m
 
 if TYPE_CHECKING:
     from .build import BuildReport, Controller
+    from .gc import GcReport
 
 # The build machinery (asyncio, httpx, Pillow, watchfiles) is imported inside the commands that use
 # it: `plan` on a big manifest should not pay for it. Defaults that --help shows live here.
@@ -540,11 +541,13 @@ def gc(obj: Context, dry_run: bool, grace: float, forget_missing: bool, wait: fl
         click.echo(line)
 
 
-def _gc_lines(report: Any) -> list[str]:
+def _gc_lines(report: GcReport) -> list[str]:
     lines = []
     for gone in report.vanished:
-        kept = (f"kept what its lock{'s' if len(gone.locks) > 1 else ''} reference" if not report.held_back
-                else "its lock is gone too, so its images cannot be told apart: nothing was removed")
+        if gone.lock_gone:
+            kept = "its lock is gone too, so its images cannot be told apart: nothing was removed"
+        else:
+            kept = f"kept what its lock{'s reference' if len(gone.locks) > 1 else ' references'}"
         lines.append(f"{gone.name} used this cache and is gone; {kept}. Restore it, or run "
                      f"`assetgen gc --forget-missing` to forget it.")
     for name in report.forgotten:

@@ -51,6 +51,7 @@ class GcOptions:
 class Vanished:
     name: str                         # the manifest's file name, beside the cache
     locks: list[Path]                 # what is left of its locks (kept unless forgotten)
+    lock_gone: bool                   # its own lock is gone: its images cannot be told apart
 
 
 @dataclass
@@ -87,7 +88,8 @@ def _collect(project: Project, options: GcOptions) -> GcReport:
                 _forget(root / name, cache)
             report.forgotten.append(name)
         else:
-            report.vanished.append(Vanished(name, _locks_of(root / name)))
+            report.vanished.append(Vanished(name, _locks_of(root / name),
+                                            lock_gone=not lock_path(root / name, None).exists()))
     report.manifests = present
     keep: set[str] = set()
     for path in [p for name in present for p in _locks_of(root / name)] + \
@@ -95,7 +97,7 @@ def _collect(project: Project, options: GcOptions) -> GcReport:
         keep |= _referenced_by(path, store)
     keep |= _journaled(cache, store)
     # A vanished manifest without its lock: which images were its own cannot be told, so none go.
-    report.held_back = any(not lock_path(root / v.name, None).exists() for v in report.vanished)
+    report.held_back = any(v.lock_gone for v in report.vanished)
     if not report.held_back:
         report.result = store.gc(keep, older_than=time.time() - options.grace, dry_run=options.dry_run)
     objects = store.objects.glob("*/*.jpg") if store.objects.exists() else []
