@@ -89,8 +89,8 @@ class Watcher:
                 # watch was being set up (or in a folder that did not exist yet), so look once.
                 if changes or any(path.exists() for path in self._missing()):
                     await self.rebuild()
-                if self._watched_folders() != paths:
-                    break                           # a new reference folder: watch it too
+                    if self._watched_folders() != paths:
+                        break                       # a new reference folder: watch it too
         await self.close()
 
     async def close(self) -> None:

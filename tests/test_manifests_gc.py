@@ -258,3 +258,26 @@ def test_gc_looping_during_a_build_never_fails_a_target(tmp_path: Path) -> None:
         assert objects(tmp_path) == shas(tmp_path / "assets.lock") and len(objects(tmp_path)) == 12
         again = run(manifest, emu, "build")
         assert "Nothing to build" in again.output and len(emu.submissions) == 12
+
+
+def test_builds_of_two_manifests_sharing_a_cache_take_turns_and_both_register(empty_project: Project) -> None:
+    p = empty_project
+    write_named(p.root, "icons.toml", targets("sword", "shield"))
+    write_named(p.root, "banners.toml", targets("castle"))
+    p.cache.mkdir()
+    held = filelock.FileLock(str(p.cache / "build.lock"))
+    held.acquire()
+    try:
+        procs = [subprocess.Popen([sys.executable, "-m", "assetgen", "-f", name, "build", "--offline"], cwd=p.root,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for name in ("icons.toml", "banners.toml")]
+        p.procs.extend(procs)
+        for proc in procs:                     # one build lock for the cache: both wait for it
+            assert proc.stderr is not None and "waiting" in proc.stderr.readline()
+    finally:
+        held.release()
+    results = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], results
+    assert set(locked(p.root / "icons.lock")) == {"sword", "shield"}
+    assert set(locked(p.root / "banners.lock")) == {"castle"}
+    assert sorted(e.name for e in (p.cache / "manifests").iterdir()) == ["banners.toml.json", "icons.toml.json"]
