@@ -22,6 +22,7 @@ from .report import (LiveReporter, PlainReporter, QuietReporter, money, render_m
 
 if TYPE_CHECKING:
     from .build import BuildReport, Controller
+    from .gc import GcReport
 
 # The build machinery (asyncio, httpx, Pillow, watchfiles) is imported inside the commands that use
 # it: `plan` on a big manifest should not pay for it. Defaults that --help shows live here.
@@ -517,39 +518,50 @@ def _describe(derivation: Any) -> str:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option("--grace", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Never remove images younger than this many seconds.")
+@click.option("--forget-missing", is_flag=True,
+              help="Forget manifests that used this cache and are gone (their images may then go).")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a running build, watch or gc that uses this cache.")
 @click.pass_obj
-def gc(obj: Context, dry_run: bool) -> None:
-    """Remove cached images that the lock no longer references."""
+def gc(obj: Context, dry_run: bool, grace: float, forget_missing: bool, wait: float) -> None:
+    """Remove cached images that no manifest sharing this cache references any more."""
+    from .gc import GcOptions, collect
+
     project = obj.project()
     try:
-        keep = _referenced(project)
-        if dry_run:
-            objects = list(project.store.objects.glob("*/*.jpg")) if project.store.objects.exists() else []
-            unused = [p for p in objects if p.stem not in keep]
-            click.echo(f"Would remove {len(unused)} cached images ({sum(p.stat().st_size for p in unused) / 1e6:.1f} MB).")
-            return
-        removed, freed = project.store.gc(keep)
-        click.echo(f"Removed {removed} cached images ({freed / 1e6:.1f} MB); kept {len(keep)} referenced by the lock.")
+        report = collect(project, GcOptions(dry_run=dry_run, grace=grace, forget_missing=forget_missing,
+                                            wait=wait),
+                         on_wait=lambda: click.echo("A build, watch or gc using this cache is running; "
+                                                    "waiting for it to finish…", err=True))
     finally:
         project.close()
+    for line in _gc_lines(report):
+        click.echo(line)
 
 
-def _referenced(project: Project) -> set[str]:
-    """Images the lock (and every profile's lock) still needs: outputs, their sources, and every
-    candidate of a locked key, so changing a pick stays free after a gc."""
-    from .lock import Lock
-
-    locks = [project.lock] + [Lock.load(p) for p in (project.cache_dir / "profiles").glob("*.lock")]
-    keep: set[str] = set()
-    for lock in locks:
-        for entry in lock.entries.values():
-            keep.update(o.sha256 for o in entry.outputs)
-            keep.update(o.source for o in entry.outputs if o.source)
-            for placeholder_ok in (False, True):
-                cached = project.store.lookup(entry.key, placeholder_ok=placeholder_ok)
-                if cached is not None:
-                    keep.update(i.sha256 for i in cached.images)
-    return keep
+def _gc_lines(report: GcReport) -> list[str]:
+    lines = []
+    for gone in report.vanished:
+        if gone.lock_gone:
+            kept = "its lock is gone too, so its images cannot be told apart: nothing was removed"
+        else:
+            kept = f"kept what its lock{'s reference' if len(gone.locks) > 1 else ' references'}"
+        lines.append(f"{gone.name} used this cache and is gone; {kept}. Restore it, or run "
+                     f"`assetgen gc --forget-missing` to forget it.")
+    for name in report.forgotten:
+        lines.append(f"{'Would forget' if report.dry_run else 'Forgot'} {name} (gone): its images are "
+                     f"no longer kept for it.")
+    result = report.result
+    size = f"{result.freed / 1e6:.1f} MB"
+    young = f"; kept {result.young} unreferenced younger than --grace" if result.young else ""
+    if report.dry_run:
+        lines.append(f"Would remove {result.removed} cached images ({size}){young}.")
+    else:
+        lines.append(f"Removed {result.removed} cached images ({size}); kept {report.kept} referenced by the "
+                     f"locks of {', '.join(report.manifests)}{young}.")
+    return lines
 
 
 @cli.command()

@@ -44,7 +44,7 @@ from .errors import StateError
 from .fsutil import atomic_write
 from .gallery_page import Card, Shot, card_id, render_page
 from .lock import Lock, LockEntry, LockedOutput
-from .project import CACHE_DIR
+from .project import CACHE_DIR, profile_locks
 from .report import money, usd
 from .store import CachedImage
 
@@ -238,12 +238,11 @@ def _status(item: TargetPlan, failure: str | None) -> str:
 
 
 def _profiles(project: Project) -> dict[str, Lock]:
-    """Draft builds' locks (``.assetgen/profiles/<profile>.lock``); absent or unreadable ones are skipped."""
-    folder = project.cache_dir / "profiles"
+    """Draft builds' locks (``project.profile_locks``); absent or unreadable ones are skipped."""
     found: dict[str, Lock] = {}
-    for path in sorted(folder.glob("*.lock")) if folder.is_dir() else []:
+    for name, path in profile_locks(project.manifest.path).items():
         try:
-            found[path.stem] = Lock.load(path)
+            found[name] = Lock.load(path)
         except (StateError, OSError):
             continue                                   # a damaged draft lock must not hide the finals
     return found

@@ -4,18 +4,28 @@
     plan = project.plan()
     report = build(project, offline=True)      # see assetgen.api
 
-``Project`` owns the paths beside the manifest (``assets.lock``, ``.assetgen/``) and the one-build-at-a-
-time file lock; it knows nothing about providers or output formats.
+``Project`` owns the paths beside the manifest (``X.lock`` for ``X.toml``, ``.assetgen/``), the registry
+of manifests that share one cache, and the one-build-at-a-time file lock; it knows nothing about
+providers or output formats.
+
+Several manifests in one folder share one cache (``.assetgen/``) but never a lock: ``icons.toml``
+records in ``icons.lock``, its profiles in ``.assetgen/profiles/icons/NAME.lock`` (``assets.toml``
+keeps ``assets.lock`` and ``.assetgen/profiles/NAME.lock``, where they always were). Each one that
+builds is registered in ``.assetgen/manifests/`` so ``gc`` keeps what any of them references. The build
+lock belongs to the cache, not to one manifest: one build (or watch, or gc) at a time per cache, so
+builds of different manifests never share the journal at once and gc never runs beside any of them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import AssetgenError, BuildLocked
+from .fsutil import atomic_write
 from .journal import Journal
 from .keys import KeyedTarget, compute_keys
 from .lock import Lock
@@ -29,7 +39,8 @@ if TYPE_CHECKING:
 
     from .remote import RemoteCache
 
-LOCK_NAME = "assets.lock"
+DEFAULT_MANIFEST = "assets.toml"
+LOCK_NAME = "assets.lock"            # the default manifest's lock; ``lock_path`` says which for any
 CACHE_DIR = ".assetgen"
 
 
@@ -47,7 +58,7 @@ class Project:
         self.cache_dir = self.root / CACHE_DIR
         self.store = store or Store(self.cache_dir)
         self.journal = Journal(self.cache_dir / "journal")
-        self.lock_path = lock_path(self.root, manifest.profile)
+        self.lock_path = lock_path(manifest.path, manifest.profile)
         with no_gc():
             self.lock = lock or Lock.load(self.lock_path, memo=self.store.stat)
         self._keyed: dict[str, KeyedTarget] | None = None
@@ -128,9 +139,59 @@ def _hasher(store: Store) -> Callable[[Path], str]:
     return hash_file
 
 
-def lock_path(root: Path, profile: str | None) -> Path:
-    """``assets.lock`` for final builds; a profile's builds (drafts) are recorded in the local cache."""
-    return root / LOCK_NAME if profile is None else root / CACHE_DIR / "profiles" / f"{profile}.lock"
+def lock_path(manifest_path: Path, profile: str | None) -> Path:
+    """``X.lock`` beside ``X.toml`` for final builds; a profile's builds (drafts) are recorded in the
+    local cache, apart per manifest (``assets.toml``'s where they always were: nothing to migrate)."""
+    if profile is None:
+        path = manifest_path.with_suffix(".lock")
+        return path if path != manifest_path else manifest_path.with_name(manifest_path.name + ".lock")
+    return profiles_dir(manifest_path) / f"{profile}.lock"
+
+
+def profiles_dir(manifest_path: Path) -> Path:
+    folder = manifest_path.parent / CACHE_DIR / "profiles"
+    return folder if manifest_path.name == DEFAULT_MANIFEST else folder / manifest_path.stem
+
+
+def profile_locks(manifest_path: Path) -> dict[str, Path]:
+    """Every profile lock of this manifest, by profile name."""
+    folder = profiles_dir(manifest_path)
+    return {p.stem: p for p in sorted(folder.glob("*.lock"))} if folder.is_dir() else {}
+
+
+# -- the manifests that share a cache -----------------------------------------------------------------
+# One small file per manifest (``.assetgen/manifests/<name>.json``), written once, atomically: two
+# manifests registering at the same moment write different files, so none is ever lost.
+
+REGISTRY_DIR = "manifests"
+REGISTRY_VERSION = 1
+
+
+def register_manifest(manifest_path: Path) -> None:
+    """Record that the manifest at ``manifest_path`` uses the cache beside it (once; cheap after)."""
+    entry = manifest_path.parent / CACHE_DIR / REGISTRY_DIR / f"{manifest_path.name}.json"
+    if not entry.exists():
+        data = {"version": REGISTRY_VERSION, "manifest": manifest_path.name}
+        atomic_write(entry, json.dumps(data, sort_keys=True).encode("utf-8"), durable=True)
+
+
+def registered_manifests(cache_dir: Path) -> list[str]:
+    """File names (in the cache's folder) of every manifest that registered; damaged entries are named
+    by their file name, so a damaged entry never makes gc forget a manifest."""
+    folder = cache_dir / REGISTRY_DIR
+    names: set[str] = set()
+    for entry in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            name = json.loads(entry.read_text(encoding="utf-8"))["manifest"]
+        except (OSError, ValueError, KeyError, TypeError):
+            name = entry.name[:-len(".json")]
+        if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):
+            names.add(name)
+    return sorted(names)
+
+
+def forget_manifest(cache_dir: Path, name: str) -> None:
+    (cache_dir / REGISTRY_DIR / f"{name}.json").unlink(missing_ok=True)
 
 
 def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
@@ -140,16 +201,18 @@ def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = No
 
     cache_dir = manifest_path.parent / CACHE_DIR
     cache_dir.mkdir(parents=True, exist_ok=True)
+    # One lock per cache, shared by every manifest beside it (see the module's docstring).
     lock = filelock.FileLock(str(cache_dir / "build.lock"))
     try:
         lock.acquire(timeout=0)
-        return lock
     except filelock.Timeout:
         if on_wait is not None and timeout > 0:
             on_wait()
-    try:
-        lock.acquire(timeout=timeout)
-    except filelock.Timeout:
-        raise BuildLocked(f"another assetgen build or watch of {manifest_path} is still running; gave up "
-                          f"waiting after {timeout:.0f} s. Wait for it to finish (or pass --wait SECONDS)") from None
+        try:
+            lock.acquire(timeout=timeout)
+        except filelock.Timeout:
+            raise BuildLocked(f"another assetgen build, watch or gc using {cache_dir} (of {manifest_path} or "
+                              f"a manifest beside it) is still running; gave up waiting after {timeout:.0f} s. "
+                              f"Wait for it to finish (or pass --wait SECONDS)") from None
+    register_manifest(manifest_path)
     return lock

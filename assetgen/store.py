@@ -24,7 +24,6 @@ import json
 import gc
 import os
 import pickle
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +41,13 @@ _CHUNK = 1 << 20
 # recently could change again, same size, without its mtime moving. Such hashes are not persisted.
 RACY_NS = 2_000_000_000
 _REJECTING = threading.Lock()     # downloads are checked in threads; one key's list is read-modify-write
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass      # (gone meanwhile, or not ours to touch: only gc's grace period is at stake)
 
 
 @contextmanager
@@ -163,6 +169,14 @@ class StatCache:
             self._dirty = False
 
 
+@dataclass
+class GcResult:
+    removed: int = 0         # image objects removed (or that would be)
+    freed: int = 0           # their bytes
+    young: int = 0           # unreferenced objects kept because they are younger than the grace period
+    entries: int = 0         # index entries removed (their images are gone)
+
+
 @dataclass(frozen=True)
 class CachedImage:
     sha256: str
@@ -210,6 +224,8 @@ class Store:
         path = self.image_path(sha)
         if not (path.exists() and path.stat().st_size == len(data)):
             atomic_write(path, data, durable=True)
+        else:
+            _touch(path)        # just wanted again: young for gc's grace period, like a new object
         return CachedImage(sha256=sha, size=len(data))
 
     def read_image(self, image: CachedImage) -> bytes | None:
@@ -252,6 +268,15 @@ class Store:
             if entry is not None and entry.key == key and all(self.has_image(i) for i in entry.images):
                 return entry
         return None
+
+    def images_of(self, key: str) -> set[str]:
+        """SHA-256 of every image the index lists for ``key`` (real and placeholder), present or not."""
+        found: set[str] = set()
+        for kind in ("gen", "placeholder"):
+            entry = self._read_entry(self._entry_path(kind, key))
+            if entry is not None and entry.key == key:
+                found.update(i.sha256 for i in entry.images)
+        return found
 
     def record(self, entry: IndexEntry) -> None:
         # Durable: once the journal drops a task, this entry is the only way back to its paid images.
@@ -301,6 +326,11 @@ class Store:
             return []
         return [(image, reason) for image, reason in found if self.has_image(image)]
 
+    def all_rejected(self) -> set[str]:
+        """SHA-256 of every rejected image still listed: paid for, so ``gc`` keeps them."""
+        files = sorted((self.index / "rejected").glob("*.json")) if self.index.exists() else []
+        return {image.sha256 for path in files for image, _ in self.rejected(path.stem)}
+
     def record_size_note(self, sha: str, note: str) -> None:
         atomic_write(self.root / "sizes" / f"{sha}.json",
                      json.dumps({"version": STORE_VERSION, "note": note}).encode("utf-8"), durable=False)
@@ -314,31 +344,53 @@ class Store:
 
     # -- housekeeping -------------------------------------------------------------------------------
 
-    def gc(self, keep: set[str]) -> tuple[int, int]:
+    def gc(self, keep: set[str], *, older_than: float | None = None, dry_run: bool = False) -> GcResult:
         """Delete image objects whose hash is not in ``keep`` and index entries that lose an image.
 
-        Returns (objects removed, bytes freed).
-        """
-        removed = freed = 0
-        if self.objects.exists():
-            for path in self.objects.glob("*/*.jpg"):
-                if path.stem not in keep:
-                    freed += path.stat().st_size
-                    path.unlink()
-                    removed += 1
+        Objects and index entries modified after ``older_than`` (a ``time.time()``) are kept whatever
+        ``keep`` says: a process that takes no build lock (``pull``) may be writing them. The policy,
+        what to keep, is ``assetgen.gc``'s."""
+        result = GcResult()
+        gone: set[str] = set()
+
+        def young(st: os.stat_result) -> bool:
+            return older_than is not None and st.st_mtime > older_than
+
+        for path in sorted(self.objects.glob("*/*.jpg")) if self.objects.exists() else []:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            if path.stem in keep:
+                continue
+            if young(st):
+                result.young += 1
+                continue
+            result.removed += 1
+            result.freed += st.st_size
+            gone.add(path.stem)
+            if not dry_run:
+                path.unlink(missing_ok=True)
         for path in self._entry_files():
+            try:
+                if young(path.stat()):
+                    continue
+            except FileNotFoundError:
+                continue
             if path.parent.name == "derived":
                 image = self.derived(path.stem)
-                if image is None or image.sha256 not in keep:
+                lost = image is None or image.sha256 in gone
+            elif path.parent.name == "rejected":
+                lost = not self.rejected(path.stem)
+            else:
+                entry = self._read_entry(path)
+                lost = entry is None or any(i.sha256 in gone or not self.has_image(i) for i in entry.images)
+            if lost:
+                result.entries += 1
+                if not dry_run:
                     path.unlink(missing_ok=True)
-                continue
-            entry = self._read_entry(path)
-            if entry is None or any(i.sha256 not in keep for i in entry.images):
-                path.unlink(missing_ok=True)
-        for folder in list(self.objects.glob("*")) if self.objects.exists() else []:
-            if folder.is_dir() and not any(folder.iterdir()):
-                shutil.rmtree(folder, ignore_errors=True)
-        return removed, freed
+        # (Empty objects/ab/ folders stay: a writer without the lock may be about to create a file there.)
+        return result
 
     def close(self) -> None:
         self.stat.save()

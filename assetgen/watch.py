@@ -7,14 +7,21 @@ queued tasks are cancelled, processing ones finish into the cache) → start a b
 are stale and not already being built with the same key. Builds of one session share a ``Session``, so
 a key is never submitted twice and ``--budget`` caps the whole session.
 
-The tool's own writes (``out_dir``, ``.assetgen/``, the lock) never trigger anything, and nothing is
-written while idle.
+The tool's own writes (``out_dir``, ``.assetgen/``, the locks beside the manifest) never trigger
+anything, and nothing is written while idle.
+
+What is watched follows the manifest as it is now, not as it last loaded: while it has errors, the
+folders of every file reference it names (up to the nearest folder that exists) are watched too, and
+every tick checks whether a missing one appeared, so creating the file a broken manifest names is
+enough to build it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +31,7 @@ import watchfiles
 from .build import Builder, BuildReport, Controller, Session
 from .errors import AssetgenError, ManifestError
 from .lock import Lock
-from .project import CACHE_DIR, LOCK_NAME, Project, lock_path
+from .project import CACHE_DIR, Project, lock_path
 from .providers.base import Provider
 from .report import Reporter, usd
 from .store import Store
@@ -55,11 +62,13 @@ class Watcher:
         self.echo = echo
         self.session = Session(budget=options.budget)   # None here: [settings] budget applies at first load
         self.store = Store(self.path.parent / CACHE_DIR)
-        self.lock = Lock.load(lock_path(self.path.parent, options.profile))
+        self.lock = Lock.load(lock_path(self.path, options.profile))
         self.builds: list[tuple[Builder, asyncio.Task[BuildReport]]] = []
         self.controller = Controller()
         self._project: Project | None = None
         self._paused_said = False
+        self._broken = False                        # the last reload failed
+        self._named: set[Path] = set()              # file references the broken manifest names
         self._warned: set[str] = set()
         self.rebuilds = 0                           # batches of changes handled (for tests/benchmarks)
         # Called on the event loop after each build with its project and report (e.g. the gallery).
@@ -75,11 +84,13 @@ class Watcher:
             async for changes in watchfiles.awatch(
                     *paths, watch_filter=self._relevant, step=max(1, int(self.options.settle * 1000)),
                     debounce=_MAX_BATCH_MS, stop_event=stop, recursive=False, rust_timeout=500,
-                    yield_on_timeout=False):
-                if changes:
+                    yield_on_timeout=True):
+                # An empty batch is a quiet tick: a named file may have appeared while a new folder's
+                # watch was being set up (or in a folder that did not exist yet), so look once.
+                if changes or any(path.exists() for path in self._missing()):
                     await self.rebuild()
-                if self._watched_folders() != paths:
-                    break                           # a new reference folder: watch it too
+                    if self._watched_folders() != paths:
+                        break                       # a new reference folder: watch it too
         await self.close()
 
     async def close(self) -> None:
@@ -98,12 +109,13 @@ class Watcher:
                                    use_remote=self.options.use_remote, warn=self._warn_once)
             plan = project.plan(self.options.targets, offline=self.options.offline)
         except ManifestError as exc:
-            self.echo(str(exc))
+            self._failed(str(exc))
             self.echo("Watching for a fix…")
             return
         except AssetgenError as exc:
-            self.echo(f"Error: {exc}")
+            self._failed(f"Error: {exc}")
             return
+        was_broken, self._broken, self._named = self._broken, False, set()
         if self._project is None and self.session.budget is None:
             self.session.budget = project.manifest.settings.budget
         self._project = project
@@ -120,6 +132,8 @@ class Watcher:
         plan.items = [i for i in plan.items if not (i.stale and being_built.get(i.name) == i.key)]
         self.builds = [(b, t) for b, t in self.builds if not t.done()]
         if not plan.stale:
+            if was_broken:
+                self.echo("Manifest OK again; everything is up to date")
             project.remember()      # the next reload then resolves only what changed
             return
         self.echo(f"Building {len(plan.stale)} target(s): {', '.join(i.name for i in plan.stale[:8])}"
@@ -151,6 +165,11 @@ class Watcher:
         self.echo(f"Built {len(report.results)} target(s); session spent {usd(self.session.spent)}{budget}. "
                   f"Watching for changes…")
 
+    def _failed(self, message: str) -> None:
+        self._broken = True
+        self._named = named_file_references(self.path)
+        self.echo(message)
+
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:
             self._warned.add(message)
@@ -173,14 +192,66 @@ class Watcher:
                         folder = ref.path.resolve().parent
                         if folder.exists():
                             folders.add(folder)
+        for path in self._named:          # what the broken manifest names, whether it exists or not
+            folder = path.parent
+            while not folder.is_dir() and folder != folder.parent:
+                folder = folder.parent
+            folders.add(folder)
         return sorted(folders)
+
+    def _missing(self) -> list[Path]:
+        """File references the broken manifest names that did not exist (at most a few stats)."""
+        return [path for path in self._named if not path.exists()] if self._broken else []
 
     def _relevant(self, change: watchfiles.Change, path: str) -> bool:
         if not self._editor_noise_filter(change, path):
             return False
         resolved = Path(path).resolve()
         root = self.path.parent
-        ignored = [root / CACHE_DIR, root / LOCK_NAME]
+        if resolved.parent == root and resolved.suffix == ".lock":
+            return False                    # this manifest's lock, or another's beside it
+        ignored = [root / CACHE_DIR, lock_path(self.path, None)]
         if self._project is not None:
             ignored.append((root / self._project.manifest.settings.out_dir).resolve())
         return not any(resolved == p or p in resolved.parents for p in ignored)
+
+
+_REFERENCES = re.compile(r"references\s*=\s*\[(.*?)\]", re.DOTALL)
+_QUOTED = re.compile(r"\"((?:[^\"\\\n]|\\.)*)\"|'([^'\n]*)'")
+
+
+def named_file_references(manifest_path: Path) -> set[Path]:
+    """Every local file a manifest's ``references`` name, resolved beside it, read leniently: from
+    the TOML if it parses (in any table, valid or not), else from the text. A name built from a
+    matrix value (``refs/{item}.png``) stands for its folder."""
+    try:
+        text = manifest_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    try:
+        names = list(_references_in(tomllib.loads(text)))
+    except tomllib.TOMLDecodeError:
+        names = [a or b for block in _REFERENCES.findall(text) for a, b in _QUOTED.findall(block)]
+    found: set[Path] = set()
+    for name in names:
+        if not name or name.startswith(("@", "http://", "https://", "data:")) or "\0" in name:
+            continue
+        if "{" in name:               # any file in the folder the matrix names it in
+            folder = name[:name.index("{")].rpartition("/")[0]
+            name = f"{folder}/{{}}" if folder else "{}"
+        found.add(Path(os.path.normpath(manifest_path.parent / name)))
+    return found
+
+
+def _references_in(data: object) -> list[str]:
+    if isinstance(data, dict):
+        found: list[str] = []
+        for key, value in data.items():
+            if key == "references" and isinstance(value, list):
+                found.extend(v for v in value if isinstance(v, str))
+            else:
+                found.extend(_references_in(value))
+        return found
+    if isinstance(data, list):
+        return [name for item in data for name in _references_in(item)]
+    return []

@@ -113,11 +113,11 @@ def test_gc_removes_what_the_lock_no_longer_references(project: Project) -> None
     assert len(referenced) == 6 and len(objects) == 7
     (unreferenced,) = objects - referenced
 
-    dry = project.ok("gc", "--dry-run").output
+    dry = project.ok("gc", "--dry-run", "--grace", "0").output
     assert "Would remove 1 cached images" in dry
     assert {p.stem for p in project.objects()} == objects
 
-    result = project.ok("gc")
+    result = project.ok("gc", "--grace", "0")
     assert "Removed 1 cached images" in result.output
     assert "kept 6 referenced by the lock" in result.output
     assert {p.stem for p in project.objects()} == referenced
@@ -132,9 +132,9 @@ def test_gc_removes_what_the_lock_no_longer_references(project: Project) -> None
     project.ok("build", "--offline")
     assert (project.root / "out" / "banner.jpg").read_bytes() == old_banner
 
-    again = project.ok("gc").output
+    again = project.ok("gc", "--grace", "0").output
     assert "Removed 1 cached images" in again        # the windmill banner, now unreferenced
-    assert project.ok("gc").output.startswith("Removed 0 cached images")
+    assert project.ok("gc", "--grace", "0").output.startswith("Removed 0 cached images")
 
 
 def locked_targets(project: Project) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def locked_targets(project: Project) -> dict[str, Any]:
 
 
 def test_gc_without_a_cache_is_harmless(project: Project) -> None:
-    result = project.ok("gc")
+    result = project.ok("gc", "--grace", "0")
     assert "Removed 0 cached images" in result.output
 
 

@@ -212,3 +212,6 @@ def test_another_aspect_ratio_fails_the_target_and_keeps_the_paid_image_findable
         assert kept.size == (512, 384)
     record = json.loads((p.cache / "index" / "rejected" / f"{key}.json").read_text())
     assert record["key"] == key and record["images"][0]["sha256"] == image.sha256
+    # Paid for: `gc` keeps it (and its record) although no lock references it.
+    p.ok("gc", "--grace", "0")
+    assert store.rejected(key) == [(image, reason)]

@@ -35,8 +35,9 @@ class Watch:
 
 
 @contextmanager
-def watching(manifest: Path, emu: GatewayEmulator, *args: str) -> Iterator[Watch]:
-    log = manifest.parent / "watch.log"
+def watching(manifest: Path, emu: GatewayEmulator, *args: str, log: Path | None = None) -> Iterator[Watch]:
+    # (A log beside the manifest is a file in a watched folder: tests of what wakes the watch keep it out.)
+    log = log or manifest.parent / "watch.log"
     env = {**os.environ, **env_for(emu)}
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "assetgen", "-f", str(manifest), "watch", *args],
@@ -184,3 +185,58 @@ def test_ctrl_c_leaves_in_flight_tasks_in_the_journal(tmp_path: Path) -> None:
             assert "stay in the journal" in watch.output
         assert emu.cancelled == []
         assert len(list((tmp_path / ".assetgen" / "journal").glob("*.json"))) == 1
+
+
+def png_bytes(colour: tuple[int, int, int] = (10, 200, 10)) -> bytes:
+    data = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(data, "PNG")
+    return data.getvalue()
+
+
+LATE = '\n[targets.late]\nprompt = "late"\naction = "reference"\nreferences = ["{ref}"]\n'
+
+
+def test_a_reference_created_after_an_error_is_built(tmp_path: Path) -> None:
+    """The broken manifest names refs/late.png (its folder exists, the last good manifest never
+    named it) and then refs/deeper/late.png (no such folder yet): creating each file builds it."""
+    log, tmp_path = tmp_path / "watch.log", tmp_path / "proj"
+    (tmp_path / "refs").mkdir(parents=True)
+    with emulator(latency=0.1) as emu:
+        manifest = write_manifest(tmp_path, targets("a"))
+        with watching(manifest, emu, "--settle", "0.2", log=log) as watch:
+            wait_for(lambda: watch.settled(1) and len(emu.submissions) == 1)
+            manifest.write_text(manifest.read_text() + LATE.format(ref="refs/late.png"))
+            wait_for(lambda: "refs/late.png" in watch.output and "Watching for a fix" in watch.output)
+            time.sleep(0.6)
+            assert watch.output.count("Watching for a fix") == 1     # it waits; nothing wakes it
+            assert len(emu.submissions) == 1 and watch.proc.poll() is None
+            (tmp_path / "refs" / "late.png").write_bytes(png_bytes())
+            wait_for(lambda: len(emu.submissions) == 2, timeout=10)
+            assert submitted_prompts(emu)[-1] == "late"
+            wait_for(lambda: watch.settled(2))
+
+            edit(manifest, "refs/late.png", "refs/deeper/still/late.png")
+            wait_for(lambda: watch.output.count("Watching for a fix") == 2)
+            (tmp_path / "refs" / "deeper" / "still").mkdir(parents=True)
+            (tmp_path / "refs" / "deeper" / "still" / "late.png").write_bytes(png_bytes((1, 2, 3)))
+            wait_for(lambda: len(emu.submissions) == 3, timeout=10)
+            wait_for(lambda: watch.settled(3))
+            assert watch.proc.poll() is None
+
+
+def test_a_manifest_fixed_back_to_up_to_date_says_so_once(tmp_path: Path) -> None:
+    log, tmp_path = tmp_path / "watch.log", tmp_path / "proj"
+    tmp_path.mkdir()
+    with emulator(latency=0.1) as emu:
+        manifest = write_manifest(tmp_path, targets("a"))
+        with watching(manifest, emu, "--settle", "0.2", log=log) as watch:
+            wait_for(lambda: watch.settled(1) and len(emu.submissions) == 1)
+            edit(manifest, 'prompt = "a picture of a"', 'prompt = "a picture of a"\nmodle = "x"')
+            wait_for(lambda: "Watching for a fix" in watch.output)
+            edit(manifest, '\nmodle = "x"', "")
+            wait_for(lambda: "Manifest OK again" in watch.output)
+            time.sleep(0.8)
+            tail = watch.output.split("Watching for a fix…")[-1]
+            assert [line for line in tail.splitlines() if line.strip()] == [
+                "Manifest OK again; everything is up to date"]
+            assert len(emu.submissions) == 1
