@@ -21,6 +21,7 @@ API_KEY_ENV = "ASSETGEN_API_KEY"
 BASE_URL_ENV = "ASSETGEN_BASE_URL"
 POLL_ENV = "ASSETGEN_POLL_INTERVAL"      # seconds; tests and benchmarks poll faster than the 3 s default
 BACKOFF_ENV = "ASSETGEN_RETRY_BACKOFF"   # base seconds of the retry backoff (default 0.5)
+DEADLINE_ENV = "ASSETGEN_HTTP_DEADLINE"  # total seconds for one HTTP exchange (default 120; downloads 600)
 
 
 @dataclass(kw_only=True)
@@ -54,7 +55,12 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
     settings = project.manifest.settings if project else None
     poll = _seconds(env, POLL_ENV, settings.poll_interval if settings else 3.0)
     backoff = _seconds(env, BACKOFF_ENV, 0.5)
-    client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff)
+    deadlines: dict[str, float] = {}
+    if env.get(DEADLINE_ENV):
+        deadline = _seconds(env, DEADLINE_ENV, 0.0)
+        deadlines = {"deadline": deadline, "download_deadline": deadline}
+    client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff,
+                           **deadlines)
     return GatewayProvider(client=client, poll_interval=poll,
                            task_timeout=settings.task_timeout if settings else 600.0)
 

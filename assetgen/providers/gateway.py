@@ -40,7 +40,7 @@ class GatewayProvider(Provider):
         task = await self.client.submit(job.body)
         model = task.model or str(job.body["model"])
         events.submitted(task.task_id, model)
-        return await self._collect(task.task_id, model, events, first_wait=True)
+        return await self._collect(task.task_id, model, events, first_wait=True, n=int(job.body["n"]))
 
     async def resume(self, record: JournalRecord, events: TaskEvents) -> Generation:
         if record.images:
@@ -50,7 +50,7 @@ class GatewayProvider(Provider):
                     return await self._download(record.task_id, record.model, images)
                 except DownloadFailed:
                     pass  # fall back to asking the gateway: it may hand out fresh URLs
-        return await self._collect(record.task_id, record.model, events, first_wait=False)
+        return await self._collect(record.task_id, record.model, events, first_wait=False, n=record.n)
 
     async def cancel(self, task_id: str) -> None:
         try:
@@ -61,13 +61,14 @@ class GatewayProvider(Provider):
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def _collect(self, task_id: str, model: str, events: TaskEvents, *, first_wait: bool) -> Generation:
+    async def _collect(self, task_id: str, model: str, events: TaskEvents, *, first_wait: bool,
+                       n: int | None = None) -> Generation:
         started = time.monotonic()
         deadline = started + self.task_timeout
         if first_wait:
             await asyncio.sleep(self._interval())
         while True:
-            task = await self.client.get(task_id)
+            task = await self.client.get(task_id, n=n)   # URLs beyond the n asked for are ignored
             events.progress(task.status, task.progress)
             if task.status == "completed":
                 images = task.images
