@@ -62,7 +62,7 @@ class Hostile:
 
     trickle: float = 0.0                 # seconds between single bytes of the answers below
     trickle_on: Literal["submit", "get", "download"] = "get"
-    huge_json: int = 0                   # pad task answers (submit and get) to about this many bytes
+    huge_json: int = 0                   # pad task answers (get) with this many bytes
     huge_download: int = 0               # downloads answer this many bytes (streamed, never held)
     huge_declared: bool = True           # ... with an honest Content-Length (else none, then close)
     deep_json: int = 0                   # task answers (get) carry an array nested this deep
@@ -423,8 +423,6 @@ class GatewayEmulator:
                 out["result"] = {"images": [], "videos": images, "audios": []}
         for name, text in self.hostile.raw_fields.items():
             out[name] = _RAW_MARK + text
-        if self.hostile.huge_json:
-            out["padding"] = "x" * self.hostile.huge_json
         return out
 
     # -- hostile answers ---------------------------------------------------------------------
@@ -459,9 +457,11 @@ class GatewayEmulator:
         if hostile.huge_download and status == 200 and path.startswith("/files/"):
             size = hostile.huge_download
             payload = _Raw(_zeros(size), size if hostile.huge_declared else None, "image/jpeg")
-        if (hostile.deep_json and status == 200 and method == "GET" and path.startswith("/v1/tasks/")
-                and isinstance(payload, dict)):
-            payload = {**payload, "nested": _RAW_MARK + "[" * hostile.deep_json + "]" * hostile.deep_json}
+        if status == 200 and method == "GET" and path.startswith("/v1/tasks/") and isinstance(payload, dict):
+            if hostile.deep_json:
+                payload = {**payload, "nested": _RAW_MARK + "[" * hostile.deep_json + "]" * hostile.deep_json}
+            if hostile.huge_json:
+                payload = {**payload, "padding": "x" * hostile.huge_json}
         return payload
 
     # -- request handling (called from server threads) ---------------------------------------
