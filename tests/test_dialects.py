@@ -162,3 +162,14 @@ def test_candidates_are_one_task_of_n_images(tmp_path: Path, dialect: str) -> No
     assert_outputs_have_their_ratio(tmp_path, {"banner": "16:9"})
     lock = tomllib.loads((tmp_path / "assets.lock").read_text())["targets"]["banner"]
     assert abs(lock["cost"] - 3 * catalog.BY_ID["gemini-3.1-flash-image-preview"].price) < 1e-9
+
+
+def test_a_result_with_media_but_no_image_fails_the_target_and_keeps_the_task(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, '[targets.icon]\nprompt = "a square icon"\n')
+    with GatewayEmulator(api_key=API_KEY, result_shape="videos", latency=0.05) as emu:
+        first = run(manifest, emu, "build")
+        assert first.exit_code == 1 and "no image in the result of task" in first.output
+        assert "(it holds videos)" in first.output and "Traceback" not in first.output
+        second = run(manifest, emu, "build")       # asks for the same task again: never pays twice
+        assert second.exit_code == 1 and "resumed" in second.output
+        assert len(emu.submissions) == 1

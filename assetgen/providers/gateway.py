@@ -72,6 +72,13 @@ class GatewayProvider(Provider):
             events.progress(task.status, task.progress)
             if task.status == "completed":
                 images = task.images
+                if not images and task.other_media:
+                    # Paid and completed, but media of another kind: kept in the journal (not a
+                    # TaskFailed, which drops it) so no later build pays for this key blindly.
+                    raise GatewayError(
+                        f"no image in the result of task {task_id} (it holds {', '.join(task.other_media)}); "
+                        f"the task stays recorded and the next build asks for it again without paying",
+                        code="no_image")
                 events.completed([{"url": i.url, "expires_at": i.expires_at} for i in images])
                 if _expired(images):
                     raise TaskNotFound(f"task {task_id} completed but its result URLs have expired",
