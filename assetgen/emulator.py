@@ -84,6 +84,11 @@ class _Raw:
 _RAW_MARK = "\x00raw:"
 
 
+def _raw(text: str) -> str:
+    """A placeholder that ``GatewayEmulator._encode`` replaces by ``text`` as raw JSON."""
+    return _RAW_MARK + text.encode().hex()
+
+
 def _zeros(total: int, chunk: int = 1 << 16) -> Iterator[bytes]:
     block = b"\0" * chunk
     while total > 0:
@@ -422,7 +427,7 @@ class GatewayEmulator:
             else:
                 out["result"] = {"images": [], "videos": images, "audios": []}
         for name, text in self.hostile.raw_fields.items():
-            out[name] = _RAW_MARK + text
+            out[name] = _raw(self._hostile_text(text) or "")
         return out
 
     # -- hostile answers ---------------------------------------------------------------------
@@ -436,7 +441,7 @@ class GatewayEmulator:
         """JSON, with ``Hostile.raw_fields`` (and deep nesting) spliced in as raw text."""
         text = json.dumps(payload)
         if "\\u0000raw:" in text:
-            text = re.sub(r'"\\u0000raw:([^"]*)"', lambda m: m.group(1), text)
+            text = re.sub(r'"\\u0000raw:([0-9a-f]*)"', lambda m: bytes.fromhex(m.group(1)).decode(), text)
         return text.encode()
 
     def _trickle(self, method: str, path: str) -> float:
@@ -459,7 +464,7 @@ class GatewayEmulator:
             payload = _Raw(_zeros(size), size if hostile.huge_declared else None, "image/jpeg")
         if status == 200 and method == "GET" and path.startswith("/v1/tasks/") and isinstance(payload, dict):
             if hostile.deep_json:
-                payload = {**payload, "nested": _RAW_MARK + "[" * hostile.deep_json + "]" * hostile.deep_json}
+                payload = {**payload, "nested": _raw("[" * hostile.deep_json + "]" * hostile.deep_json)}
             if hostile.huge_json:
                 payload = {**payload, "padding": "x" * hostile.huge_json}
         return payload

@@ -405,6 +405,9 @@ class GatewayClient:
         the key (it would be written to the journal and the lock)."""
         if self._api_key and self._api_key in task.task_id:
             raise ValueError("its task id contains the API key, so it cannot be recorded")
+        if self._api_key and self._api_key in "\0".join((task.status, task.model or "", task.error_code or "")):
+            task = dataclasses.replace(task, status=self._redact(task.status), error_code=self._redact(
+                task.error_code or "") or None, model=None if self._api_key in (task.model or "") else task.model)
         if task.error_message:
             task = dataclasses.replace(task, error_message=self._clean(task.error_message))
         if self._api_key and any(self._api_key in i.url for i in task.images):

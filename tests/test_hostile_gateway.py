@@ -146,6 +146,15 @@ def test_infinite_progress_and_timestamps_do_not_break_a_build(tmp_path: Path) -
     assert (tmp_path / "out" / "hero.jpg").exists()
 
 
+def test_a_model_field_echoing_the_key_is_never_recorded(tmp_path: Path) -> None:
+    with emulator(latency=0.05, hostile=Hostile(raw_fields={"model": '"{key}"'})) as emu:
+        result = build(tmp_path, emu)
+    assert result.exit_code == 0, result.output
+    assert_no_leak(result.output, tmp_path)
+    lock = tomllib.loads((tmp_path / "assets.lock").read_text())["targets"]["hero"]
+    assert lock["model"] == "gemini-3.1-flash-image-preview"
+
+
 def test_hostile_numbers_are_parsed_into_range() -> None:
     for progress, expected in [(math.inf, 0), (-math.inf, 0), (math.nan, 0), ("abc", 0), (-5, 0),
                                (250, 100), ("42.7", 42), (True, 0), (None, 0), ([1], 0)]:
