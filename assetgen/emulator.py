@@ -216,23 +216,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, path, body, malformed, self.headers.get("Authorization"),
         )
         payload = emulator._hostile_answer(self.command, path, status, payload)
-        length: int | None
+        size: int | None
+        chunks: Iterator[bytes] | bytes
         if isinstance(payload, _Raw):
-            chunks, length, ctype = payload.chunks, payload.length, payload.content_type
+            chunks, size, ctype = payload.chunks, payload.length, payload.content_type
         elif isinstance(payload, bytes):
-            chunks, length, ctype = payload, len(payload), "image/jpeg"
+            chunks, size, ctype = payload, len(payload), "image/jpeg"
         else:
             chunks = emulator._encode(payload)
-            length, ctype = len(chunks), "application/json"
+            size, ctype = len(chunks), "application/json"
         trickle = emulator._trickle(self.command, self.path)
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
-            if length is None:
+            if size is None:
                 self.send_header("Connection", "close")   # the body ends when the connection does
                 self.close_connection = True
             else:
-                self.send_header("Content-Length", str(length))
+                self.send_header("Content-Length", str(size))
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()

@@ -63,7 +63,7 @@ MAX_URL = 8192
 DEFAULT_DEADLINE = 120.0
 DEFAULT_DOWNLOAD_DEADLINE = 600.0
 
-_TASK_ID = re.compile(r"(?!\.+\Z)[A-Za-z0-9._:-]{1,%d}" % MAX_TASK_ID)
+_TASK_ID = re.compile(rf"(?!\.+\Z)[A-Za-z0-9._:-]{{1,{MAX_TASK_ID}}}")
 _MODEL_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 # Timestamps above this are milliseconds: 1e11 seconds is the year 5138, 1e11 ms is 1973.
 _MS_THRESHOLD = 1e11
@@ -167,7 +167,7 @@ class Task:
             raise ValueError("the task has no task_id or status")
         if not safe_task_id(task_id):
             raise ValueError(f"its task id is unusable: {_describe_id(task_id)}")
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        error: dict[str, Any] = data["error"] if isinstance(data.get("error"), dict) else {}
         model = data.get("model")
         message = _str_or_none(error.get("message"))
         code = _str_or_none(error.get("code"))

@@ -7,6 +7,7 @@ Core code never prints; it emits events or returns values that these functions r
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
@@ -43,7 +44,7 @@ def _percent(value: object) -> int:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return 0
-    return int(min(100.0, max(0.0, number))) if number == number and abs(number) != float("inf") else 0
+    return int(min(100.0, max(0.0, number))) if math.isfinite(number) else 0
 
 
 def money(value: float) -> str:

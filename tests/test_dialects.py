@@ -21,20 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from online import API_KEY, env_for, run, write_manifest
 from PIL import Image
 
 from assetgen import catalog
 from assetgen.emulator import GatewayEmulator
-from online import API_KEY, env_for, run, write_manifest
 
-# (submit answer, ratio field the gateway reads, result shape, n fixed at 1, [settings] gateway_fields)
+# The gateway side: submit answer, ratio field it reads, result shape, n fixed at 1, prompt limit.
 DIALECTS = {
-    "model-page": dict(submit_answer="task", ratio_field="aspect_ratio", result_shape="images"),
-    "code-size-media": dict(submit_answer="code_data", ratio_field="size", result_shape="media"),
-    "code-both-n1": dict(submit_answer="code_data", ratio_field="both", result_shape="images",
-                         n_fixed_at_1=True, prompt_limit=1000),
-    "task-size-media-n1": dict(submit_answer="task", ratio_field="size", result_shape="media",
-                               n_fixed_at_1=True),
+    "model-page": {"submit_answer": "task", "ratio_field": "aspect_ratio", "result_shape": "images"},
+    "code-size-media": {"submit_answer": "code_data", "ratio_field": "size", "result_shape": "media"},
+    "code-both-n1": {"submit_answer": "code_data", "ratio_field": "both", "result_shape": "images",
+                     "n_fixed_at_1": True, "prompt_limit": 1000},
+    "task-size-media-n1": {"submit_answer": "task", "ratio_field": "size", "result_shape": "media",
+                           "n_fixed_at_1": True},
 }
 # The client side: which ratio field(s) a deployment sends; each must match what its gateway reads.
 FIELDS = {"model-page": "aspect_ratio", "code-size-media": "both", "code-both-n1": "size",

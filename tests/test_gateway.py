@@ -33,7 +33,13 @@ from assetgen.errors import (
     SubmissionUncertain,
     TaskNotFound,
 )
-from assetgen.gateway import DEFAULT_BASE_URL, GatewayClient, ResultImage, Task, refuses_n
+from assetgen.gateway import (
+    DEFAULT_BASE_URL,
+    GatewayClient,
+    ResultImage,
+    Task,
+    refuses_n,
+)
 
 KEY = "sk-live-SECRET-7f3a9c"
 SIZE = (64, 48)
