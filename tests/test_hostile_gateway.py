@@ -98,8 +98,10 @@ def test_a_512_mb_image_without_a_length_is_cut_at_64_mb_in_bounded_memory(tmp_p
     """A real process, so its own peak memory can be measured: the body is read as a stream and
     dropped at the cap, so 512 MB cost about 64 MB of buffer (it took 2.3 GB before)."""
     manifest = write_manifest(tmp_path, targets("hero"))
-    peak = ("import resource, sys\nfrom assetgen.cli import main\ntry:\n    main()\nfinally:\n"
-            "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    # VmHWM: this process image's own peak (ru_maxrss would carry the forking parent's peak over exec).
+    peak = ("import re, sys\nfrom assetgen.cli import main\ntry:\n    main()\nfinally:\n"
+            "    hwm = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
+            "    print('PEAK_KB', hwm, file=sys.stderr)")
     hostile = Hostile(huge_download=512 * 2**20, huge_declared=False)
     with emulator(latency=0.05, hostile=hostile) as emu:
         env = {**os.environ, **env_for(emu)}
