@@ -21,6 +21,7 @@ API_KEY_ENV = "ASSETGEN_API_KEY"
 BASE_URL_ENV = "ASSETGEN_BASE_URL"
 POLL_ENV = "ASSETGEN_POLL_INTERVAL"      # seconds; tests and benchmarks poll faster than the 3 s default
 BACKOFF_ENV = "ASSETGEN_RETRY_BACKOFF"   # base seconds of the retry backoff (default 0.5)
+DEADLINE_ENV = "ASSETGEN_HTTP_DEADLINE"  # total seconds for one HTTP exchange (default 120; downloads 600)
 
 
 @dataclass(kw_only=True)
@@ -48,13 +49,20 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
     if not key:
         raise UsageError(f"no API key: set the {API_KEY_ENV} environment variable "
                          f"(export {API_KEY_ENV}=...), or build placeholders with --offline")
-    from .gateway import DEFAULT_BASE_URL, GatewayClient
+    from .gateway import (
+        DEFAULT_BASE_URL,
+        DEFAULT_DEADLINE,
+        DEFAULT_DOWNLOAD_DEADLINE,
+        GatewayClient,
+    )
     from .providers.gateway import GatewayProvider
 
     settings = project.manifest.settings if project else None
     poll = _seconds(env, POLL_ENV, settings.poll_interval if settings else 3.0)
     backoff = _seconds(env, BACKOFF_ENV, 0.5)
-    client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff)
+    deadline = _seconds(env, DEADLINE_ENV, 0.0) if env.get(DEADLINE_ENV) else None
+    client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff,
+                           deadline=deadline or DEFAULT_DEADLINE, download_deadline=deadline or DEFAULT_DOWNLOAD_DEADLINE)
     return GatewayProvider(client=client, poll_interval=poll,
                            task_timeout=settings.task_timeout if settings else 600.0)
 

@@ -5,6 +5,12 @@ Tests and benchmarks run the real client against it over real sockets, and injec
 computed from the clock, so a test needs no background workers: ``queued`` for ``queue_time`` seconds,
 then ``processing`` until ``latency`` seconds after submission, then ``completed`` (or ``failed``).
 
+The provider documents two dialects of the same API (``docs/gateway-api.md``, "Where the provider's
+pages disagree"); each difference is a switch: ``submit_answer``, ``ratio_field``, ``n_fixed_at_1``,
+``prompt_limit``, ``result_shape``. ``Hostile`` makes it misbehave as an adversary would (trickled
+answers, huge or deeply nested bodies, unusable task ids, infinite numbers, messages with markup,
+escape sequences or the caller's own API key).
+
 Manual trials: ``python -m assetgen.emulator --port 8765 --latency 2`` prints the base URL.
 """
 
@@ -23,15 +29,16 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
 from . import catalog
 
-__all__ = ["EmulatedTask", "Faults", "GatewayEmulator", "RecordedRequest"]
+__all__ = ["EmulatedTask", "Faults", "GatewayEmulator", "Hostile", "RecordedRequest"]
 
 _DATA_URL = re.compile(r"data:image/(png|jpeg|webp);base64,(.*)", re.DOTALL)
 _FILE_PATH = re.compile(r"/files/([^/]+)/(\d+)\.jpg")
@@ -53,6 +60,47 @@ class Faults:
     # html (an error page) | empty (0 bytes) | truncated (half a JPEG) | png (PNG bytes for the .jpg) |
     # bomb (a PNG of 48 million pixels) | wrong_size (3 % narrower) | wrong_ratio (a quarter less tall)
     download_payload: str = "html"
+
+
+@dataclass
+class Hostile:
+    """A gateway that misbehaves on purpose; every field is off by default. ``{key}`` in a text is
+    replaced by the API key the emulator accepts (a gateway that echoes it), ``{n}`` by a counter."""
+
+    trickle: float = 0.0                 # seconds between single bytes of the answers below
+    trickle_on: Literal["submit", "get", "download"] = "get"
+    huge_json: int = 0                   # pad task answers (get) with this many bytes
+    huge_download: int = 0               # downloads answer this many bytes (streamed, never held)
+    huge_declared: bool = True           # ... with an honest Content-Length (else none, then close)
+    deep_json: int = 0                   # task answers (get) carry an array nested this deep
+    task_id: str | None = None           # task ids as this template, e.g. "x" * 2_000_000, "t-[/]{n}"
+    raw_fields: dict[str, str] = field(default_factory=dict)  # task fields as raw JSON text: "1e400"
+    error_message: str | None = None     # failed tasks and 4xx answers carry this message
+    extra_images: int = 0                # completed tasks list this many more URLs than n
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """An answer body sent as given: bytes, or chunks streamed with or without a Content-Length."""
+
+    chunks: Iterator[bytes] | bytes
+    length: int | None
+    content_type: str = "application/json"
+
+
+_RAW_MARK = "\x00raw:"
+
+
+def _raw(text: str) -> str:
+    """A placeholder that ``GatewayEmulator._encode`` replaces by ``text`` as raw JSON."""
+    return _RAW_MARK + text.encode().hex()
+
+
+def _zeros(total: int, chunk: int = 1 << 16) -> Iterator[bytes]:
+    block = b"\0" * chunk
+    while total > 0:
+        yield block[:min(chunk, total)]
+        total -= chunk
 
 
 @dataclass(frozen=True)
@@ -83,7 +131,16 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "code": code}}
 
 
-def _validate(body: Any) -> str | None:
+def _ratio(body: dict[str, Any], ratio_field: str) -> Any:
+    """The aspect ratio as this dialect reads it; the other field is ignored ("both": either)."""
+    if ratio_field == "size":
+        return body.get("size", "1:1")
+    if ratio_field == "aspect_ratio":
+        return body.get("aspect_ratio", "1:1")
+    return body.get("aspect_ratio", body.get("size", "1:1"))
+
+
+def _validate(body: Any, ratio_field: str = "aspect_ratio") -> str | None:
     """Why this submit body is invalid, or None; the checks the real gateway is documented to make."""
     if not isinstance(body, dict):
         return "The request body must be a JSON object"
@@ -97,10 +154,11 @@ def _validate(body: Any) -> str | None:
     n = body.get("n", 1)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         return f"n must be an integer >= 1, got {n!r}"
-    checks = (("action", "generate", model.actions), ("resolution", "1K", model.resolutions),
-              ("aspect_ratio", "1:1", model.ratios))
-    for name, default, allowed in checks:
-        value = body.get(name, default)
+    ratio_name = "size" if ratio_field == "size" else "aspect_ratio"
+    checks = (("action", body.get("action", "generate"), model.actions),
+              ("resolution", body.get("resolution", "1K"), model.resolutions),
+              (ratio_name, _ratio(body, ratio_field), model.ratios))
+    for name, value, allowed in checks:
         if value not in allowed:
             return f"{name} {value!r} is not supported by {model.id}; use one of {', '.join(allowed)}"
     for flag in ("google_search", "google_image_search"):
@@ -160,24 +218,47 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body, malformed = None, True
         emulator = self.server.emulator
+        path = self.path.split("?", 1)[0]
         status, payload, headers = emulator._handle(
-            self.command, self.path.split("?", 1)[0], body, malformed,
-            self.headers.get("Authorization"),
+            self.command, path, body, malformed, self.headers.get("Authorization"),
         )
-        if isinstance(payload, bytes):
-            data, ctype = payload, "image/jpeg"
+        payload = emulator._hostile_answer(self.command, path, status, payload)
+        size: int | None
+        chunks: Iterator[bytes] | bytes
+        if isinstance(payload, _Raw):
+            chunks, size, ctype = payload.chunks, payload.length, payload.content_type
+        elif isinstance(payload, bytes):
+            chunks, size, ctype = payload, len(payload), "image/jpeg"
         else:
-            data, ctype = json.dumps(payload).encode(), "application/json"
+            chunks = emulator._encode(payload)
+            size, ctype = len(chunks), "application/json"
+        trickle = emulator._trickle(self.command, self.path)
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
+            if size is None:
+                self.send_header("Connection", "close")   # the body ends when the connection does
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(size))
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
+                if trickle > 0:
+                    self._trickle(chunk, trickle)
+                else:
+                    self.wfile.write(chunk)
         except OSError:
             self.close_connection = True  # the client gave up waiting
+
+    def _trickle(self, data: bytes, interval: float) -> None:
+        stopping = self.server.emulator._stopping
+        for i in range(len(data)):
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            if stopping.wait(interval):
+                raise OSError("emulator stopping")
 
     do_GET = do_POST
 
@@ -197,7 +278,26 @@ class GatewayEmulator:
         image_size: tuple[int, int] | None = None,
         faults: Faults | None = None,
         port: int = 0,
+        submit_answer: Literal["task", "code_data", "code_error", "garbage"] = "task",
+        ratio_field: Literal["aspect_ratio", "size", "both"] = "aspect_ratio",
+        n_fixed_at_1: bool = False,
+        prompt_limit: int | None = None,
+        result_shape: Literal["images", "media", "videos"] = "images",
+        submit_latency: float = 0.0,
+        hostile: Hostile | None = None,
     ) -> None:
+        # Dialects (docs/gateway-api.md): the submit answer is the task object ("task") or
+        # {"code": "success", "data": id} ("code_data"); for tests, "code_error" answers 200 with
+        # another code (nothing created) and "garbage" answers 200 with no id (the task exists).
+        self.submit_answer = submit_answer
+        self.ratio_field = ratio_field            # which field is READ; the other is ignored
+        self.n_fixed_at_1 = n_fixed_at_1          # 400 about n when n > 1 (nothing created)
+        self.prompt_limit = prompt_limit          # 400 for a longer prompt (nothing created)
+        # "images": result.images as on the model page; "media": keyed by media (images, videos,
+        # audios) with start_time; "videos": the same but images empty and the media under videos.
+        self.result_shape = result_shape
+        self.submit_latency = submit_latency      # seconds before a submit answers (the task exists)
+        self.hostile = hostile or Hostile()
         self.api_key = api_key
         self.latency = latency
         self.queue_time = queue_time
@@ -215,6 +315,7 @@ class GatewayEmulator:
         self._accepted: list[dict[str, Any]] = []
         self._images: dict[tuple[str, int], bytes] = {}
         self._errors_sent = 0
+        self._ids = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -317,16 +418,64 @@ class GatewayEmulator:
         if completed is not None:
             out["completed_at"] = self._stamp(completed)
         if status == "failed":
-            out["error"] = {"message": "The request was blocked by the safety filter",
-                            "code": "task_failed"}
+            out["error"] = {"message": self._hostile_text(self.hostile.error_message)
+                            or "The request was blocked by the safety filter", "code": "task_failed"}
+        if self.result_shape != "images" and status in ("processing", "completed"):
+            out["start_time"] = self._stamp(task.created + min(self.queue_time, self.latency))
         if status == "completed":
             expires = int(self._expires_at(task, completed or now))
             images = []
-            for i in range(task.n):
+            for i in range(task.n + self.hostile.extra_images):
                 url = f"{self.base_url}/files/{task.task_id}/{i}.jpg"
                 images.append({"url": [url] if self.url_as_list else url, "expires_at": expires})
-            out["result"] = {"images": images}
+            if self.result_shape == "images":
+                out["result"] = {"images": images}
+            elif self.result_shape == "media":
+                out["result"] = {"images": images, "videos": [], "audios": []}
+            else:
+                out["result"] = {"images": [], "videos": images, "audios": []}
+        for name, text in self.hostile.raw_fields.items():
+            out[name] = _raw(self._hostile_text(text) or "")
         return out
+
+    # -- hostile answers ---------------------------------------------------------------------
+
+    def _hostile_text(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        return text.replace("{key}", self.api_key).replace("{n}", str(self._ids))
+
+    def _encode(self, payload: dict[str, Any]) -> bytes:
+        """JSON, with ``Hostile.raw_fields`` (and deep nesting) spliced in as raw text."""
+        text = json.dumps(payload)
+        if "\\u0000raw:" in text:
+            text = re.sub(r'"\\u0000raw:([0-9a-f]*)"', lambda m: bytes.fromhex(m.group(1)).decode(), text)
+        return text.encode()
+
+    def _trickle(self, method: str, path: str) -> float:
+        hostile = self.hostile
+        if hostile.trickle <= 0:
+            return 0.0
+        kind = ("submit" if method == "POST" and path == "/v1/tasks" else
+                "download" if path.startswith("/files/") else
+                "get" if method == "GET" and path.startswith("/v1/tasks/") else "")
+        return hostile.trickle if kind == hostile.trickle_on else 0.0
+
+    def _hostile_answer(self, method: str, path: str, status: int, payload: Any) -> Any:
+        """The answer as ``Hostile`` would distort it (called with the answer the route gave)."""
+        hostile = self.hostile
+        if (hostile.error_message and 400 <= status < 500 and isinstance(payload, dict)
+                and isinstance(payload.get("error"), dict)):
+            payload = {"error": {**payload["error"], "message": self._hostile_text(hostile.error_message)}}
+        if hostile.huge_download and status == 200 and path.startswith("/files/"):
+            size = hostile.huge_download
+            payload = _Raw(_zeros(size), size if hostile.huge_declared else None, "image/jpeg")
+        if status == 200 and method == "GET" and path.startswith("/v1/tasks/") and isinstance(payload, dict):
+            if hostile.deep_json:
+                payload = {**payload, "nested": _raw("[" * hostile.deep_json + "]" * hostile.deep_json)}
+            if hostile.huge_json:
+                payload = {**payload, "padding": "x" * hostile.huge_json}
+        return payload
 
     # -- request handling (called from server threads) ---------------------------------------
 
@@ -365,20 +514,34 @@ class GatewayEmulator:
         return 404, _error(f"No such endpoint: {method} {path}", "not_found"), {}
 
     def _submit(self, body: Any, now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
-        problem = _validate(body)
+        problem = _validate(body, self.ratio_field)
         if problem:
             return 400, _error(problem, "invalid_request"), {}
+        if self.n_fixed_at_1 and body.get("n", 1) > 1:
+            return 400, _error(f"n: Number of images to generate, fixed at 1 (got {body['n']})",
+                               "invalid_parameter"), {}
+        if self.prompt_limit is not None and len(body["prompt"]) > self.prompt_limit:
+            return 400, _error(f"prompt: maximum {self.prompt_limit} characters "
+                               f"(got {len(body['prompt'])})", "invalid_parameter"), {}
+        if self.submit_answer == "code_error":
+            return 200, {"code": "quota_exceeded", "message": "Daily quota exceeded", "data": None}, {}
         with self.lock:
             limit = self.faults.insufficient_balance_after
             if limit is not None and len(self._accepted) >= limit:
                 return 402, _error("Insufficient balance", "insufficient_balance"), {}
-            task_id = f"task-emu{uuid.uuid4().hex[:20]}"
+            self._ids += 1
+            task_id = self._hostile_text(self.hostile.task_id) or f"task-emu{uuid.uuid4().hex[:20]}"
             fails = any(s in body["prompt"] for s in self.faults.fail_prompts)
-            task = EmulatedTask(task_id=task_id, body=dict(body), created=now, fails=fails)
+            # The task remembers the ratio as this dialect read it (what the image is drawn at).
+            stored = {**body, "aspect_ratio": _ratio(body, self.ratio_field)}
+            task = EmulatedTask(task_id=task_id, body=stored, created=now, fails=fails)
             self.tasks[task_id] = task
             self._accepted.append(dict(body))
-            answer = self._task_json(task, now, fresh=True)
-            delay = self.faults.submit_timeout
+            answer: dict[str, Any] = (
+                self._task_json(task, now, fresh=True) if self.submit_answer == "task" else
+                {"code": "success", "data": task_id} if self.submit_answer == "code_data" else
+                {"ok": True, "message": "accepted"})
+            delay = self.faults.submit_timeout + self.submit_latency
         if delay > 0:
             # The task exists already: a client that times out here has paid for it.
             self._stopping.wait(delay)
@@ -493,11 +656,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url-ttl", type=float, default=3 * 24 * 3600)
     parser.add_argument("--url-as-list", action="store_true")
     parser.add_argument("--seconds", action="store_true", help="timestamps in seconds, not ms")
+    parser.add_argument("--submit-answer", choices=["task", "code_data"], default="task")
+    parser.add_argument("--ratio-field", choices=["aspect_ratio", "size", "both"], default="aspect_ratio")
+    parser.add_argument("--n-fixed-at-1", action="store_true")
+    parser.add_argument("--prompt-limit", type=int, default=None)
+    parser.add_argument("--result-shape", choices=["images", "media", "videos"], default="images")
+    parser.add_argument("--submit-latency", type=float, default=0.0)
     args = parser.parse_args(argv)
     emulator = GatewayEmulator(
         api_key=args.api_key, latency=args.latency, queue_time=args.queue_time,
         url_ttl=args.url_ttl, url_as_list=args.url_as_list,
         timestamps_in_seconds=args.seconds, port=args.port,
+        submit_answer=args.submit_answer, ratio_field=args.ratio_field,
+        n_fixed_at_1=args.n_fixed_at_1, prompt_limit=args.prompt_limit,
+        result_shape=args.result_shape, submit_latency=args.submit_latency,
     )
     print(emulator.start(), flush=True)
     try:

@@ -91,6 +91,7 @@ class Settings:
     reference_base_url: str | None
     poll_interval: float
     task_timeout: float
+    gateway_fields: str = "both"               # which ratio field(s) the submit body carries
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ Core code never prints; it emits events or returns values that these functions r
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,6 +21,30 @@ if TYPE_CHECKING:
 ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
                 "generate": "generate", "blocked": "blocked"}
 _LISTED_UP_TO_DATE = 20
+# ANSI escape sequences (CSI, OSC, and two-byte ESC forms), then every other control character,
+# bidirectional overrides included: text from a gateway or a file must not move the cursor, recolour
+# the terminal or fake lines of our own output.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+
+
+def safe_text(text: object, limit: int = 500) -> str:
+    """``text`` fit to show or store: escapes and control characters removed (a line break becomes a
+    space), at most ``limit`` characters. Rich markup is escaped where it is rendered, not here."""
+    clean = _CONTROL.sub(" ", _ANSI.sub("", str(text))).strip()
+    return clean if len(clean) <= limit else clean[:limit - 1] + "…"
+
+
+_MESSAGE_LIMIT = 2000
+
+
+def _percent(value: object) -> int:
+    """A progress figure for display: 0-100 whatever was passed (``inf`` and junk become 0)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    return int(min(100.0, max(0.0, number))) if math.isfinite(number) else 0
 
 
 def money(value: float) -> str:
@@ -154,9 +180,10 @@ class PlainReporter:
             if self._state.get(event.target) == status:
                 return
             self._state[event.target] = status
-            line = f"{event.target}: {status}"
+            line = f"{safe_text(event.target)}: {safe_text(status, 40)}"
         elif event.kind in _LINE_KINDS:
-            line = f"{event.target}: {event.kind}" + (f" ({event.message})" if event.message else "")
+            message = safe_text(event.message, _MESSAGE_LIMIT)
+            line = f"{safe_text(event.target)}: {event.kind}" + (f" ({message})" if message else "")
             if event.kind == "built" and event.data.get("cost"):
                 line += f" {usd(float(event.data['cost']))}"
         else:
@@ -170,7 +197,8 @@ class QuietReporter:
 
     def emit(self, event: Event) -> None:
         if event.kind in ("failed", "blocked", "lost"):
-            print(f"{event.target}: {event.kind} ({event.message})", file=self.stream, flush=True)
+            print(f"{safe_text(event.target)}: {event.kind} ({safe_text(event.message, _MESSAGE_LIMIT)})",
+                  file=self.stream, flush=True)
 
 
 class LiveReporter:
@@ -206,25 +234,32 @@ class LiveReporter:
         table.add_column("progress", justify="right")
         table.add_column("elapsed", justify="right")
         for name, (state, progress, since) in list(self.active.items())[:20]:
-            table.add_row(name, state, f"{progress}%", f"{time.monotonic() - since:.0f}s")
+            # Text cells: a name or state holding "[/]" is shown as written, never parsed as markup.
+            table.add_row(Text(safe_text(name)), Text(safe_text(state, 40)), f"{progress}%",
+                          f"{time.monotonic() - since:.0f}s")
         elapsed = time.monotonic() - self.started
         status = Text(f"{self.done}/{self.total} targets done · {len(self.active)} in flight · "
                       f"spent {usd(self.spent)} · {elapsed:.0f}s", style="dim")
         return Group(table, status) if self.active else status
 
     def emit(self, event: Event) -> None:
+        from rich.markup import escape
+
         if event.kind in ("submitted", "resumed"):
             self.active[event.target] = ("queued", 0, time.monotonic())
         elif event.kind == "progress":
             since = self.active.get(event.target, ("", 0, time.monotonic()))[2]
-            self.active[event.target] = (str(event.data.get("status")), int(event.data.get("progress", 0)), since)
+            self.active[event.target] = (str(event.data.get("status")), _percent(event.data.get("progress")), since)
         elif event.kind in _LINE_KINDS and event.kind != "notice":
             self.active.pop(event.target, None)
             self.done += 1
             self.spent = float(event.data.get("spent", self.spent))
             style = "red" if event.kind in ("failed", "blocked", "lost", "skipped") else "green"
-            message = f" ({event.message})" if event.message else ""
-            self.console.print(f"[{style}]{event.kind:>8}[/] {event.target}{message}", highlight=False)
+            message = safe_text(event.message, _MESSAGE_LIMIT)
+            message = f" ({escape(message)})" if message else ""
+            self.console.print(f"[{style}]{event.kind:>8}[/] {escape(safe_text(event.target))}{message}",
+                               highlight=False)
         elif event.kind == "notice":
-            self.console.print(f"{event.target}: {event.message}", highlight=False)
+            self.console.print(f"{escape(safe_text(event.target))}: "
+                               f"{escape(safe_text(event.message, _MESSAGE_LIMIT))}", highlight=False)
         self.live.update(self._render())

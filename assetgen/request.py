@@ -1,7 +1,9 @@
 """What a target looks like on the wire: the gateway's submit body, references resolved.
 
 Every default is sent explicitly (model, action, ratio, resolution, n, seed), so a change of the
-gateway's defaults can never change an image behind the lock's back. Local files and ``@target``
+gateway's defaults can never change an image behind the lock's back. The provider documents the ratio
+field both as ``aspect_ratio`` and as ``size`` (same values): both are sent unless ``[settings]
+gateway_fields`` names one; this is wire format only, so keys and the lock never depend on it. Local files and ``@target``
 outputs travel as ``data:`` URLs (or under ``[settings] reference_base_url``); an upstream's result URL
 is never sent, because it expires.
 """
@@ -22,8 +24,11 @@ _MIME = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 def submit_body(manifest: Manifest, target: Target) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": target.model, "action": target.action, "prompt": target.prompt, "n": target.n,
-        "seed": target.seed, "aspect_ratio": target.aspect_ratio, "resolution": target.resolution,
+        "seed": target.seed, "resolution": target.resolution,
     }
+    for name in ("aspect_ratio", "size"):
+        if manifest.settings.gateway_fields in ("both", name):
+            body[name] = target.aspect_ratio
     if target.references:
         body["image_urls"] = [reference_url(manifest, r) for r in target.references]
     for flag in ("google_search", "google_image_search", "official_fallback"):

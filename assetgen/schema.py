@@ -31,6 +31,7 @@ class SettingsModel(_Strict):
     reference_base_url: StrictStr | None = None
     poll_interval: PositiveFloat = 3.0      # seconds between polls of one task (jittered ±33%)
     task_timeout: PositiveFloat = 600.0     # give up waiting on one task after this many seconds
+    gateway_fields: Literal["both", "aspect_ratio", "size"] = "both"   # ratio field(s) sent
 
 
 class KeyOutModel(_Strict):
@@ -206,4 +207,5 @@ def settings_from(model: SettingsModel, lines: LineIndex, problems: list[Problem
                                 line=lines.line(("settings", "reference_base_url"))))
     return Settings(out_dir=posixpath.normpath(out_dir or "."), jobs=model.jobs, budget=model.budget,
                     provider=model.provider, reference_base_url=model.reference_base_url,
-                    poll_interval=model.poll_interval, task_timeout=model.task_timeout)
+                    poll_interval=model.poll_interval, task_timeout=model.task_timeout,
+                    gateway_fields=model.gateway_fields)

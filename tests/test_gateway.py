@@ -33,7 +33,13 @@ from assetgen.errors import (
     SubmissionUncertain,
     TaskNotFound,
 )
-from assetgen.gateway import GatewayClient, ResultImage, Task
+from assetgen.gateway import (
+    DEFAULT_BASE_URL,
+    GatewayClient,
+    ResultImage,
+    Task,
+    refuses_n,
+)
 
 KEY = "sk-live-SECRET-7f3a9c"
 SIZE = (64, 48)
@@ -411,3 +417,129 @@ def test_key_is_sent_only_to_the_gateway_origin(emu: GatewayEmulator) -> None:
 
 async def wait_done_after_submit(client: GatewayClient) -> Task:
     return await wait_done(client, (await client.submit(BODY)).task_id)
+
+
+# -- the provider's other documented dialect (issue 13) ------------------------------------------
+
+
+def test_submit_answer_code_data_is_read_as_a_queued_task() -> None:
+    with GatewayEmulator(api_key=KEY, image_size=SIZE, submit_answer="code_data") as emu:
+
+        async def use(client: GatewayClient) -> tuple[Task, Task]:
+            first = await client.submit(BODY)
+            return first, await wait_done(client, first.task_id)
+
+        first, done = run(emu, use)
+        assert first.task_id in emu.tasks and first.status == "queued" and first.progress == 0
+        assert done.status == "completed" and len(done.images) == 1 and len(emu.submissions) == 1
+
+
+def test_submit_answer_with_another_code_names_it_and_nothing_was_created() -> None:
+    with GatewayEmulator(api_key=KEY, submit_answer="code_error") as emu:
+        exc = fails(InvalidRequest, emu, lambda c: c.submit(BODY))
+        assert "'quota_exceeded'" in str(exc) and "Daily quota exceeded" in str(exc)
+        assert exc.code == "quota_exceeded" and emu.tasks == {}
+
+
+def test_any_other_2xx_submit_answer_is_uncertain_and_not_resent() -> None:
+    with GatewayEmulator(api_key=KEY, submit_answer="garbage") as emu:
+        exc = fails(SubmissionUncertain, emu, lambda c: c.submit(BODY))
+        assert "not resent" in str(exc) and exc.status == 200
+        assert emu.count("POST", "/v1/tasks") == 1 and len(emu.tasks) == 1   # paid, id unknown
+
+
+@pytest.mark.parametrize("answer", [{"code": "success", "data": ""}, {"code": "success", "data": 42},
+                                    {"code": "success", "data": "../../x"}, {"code": "success"}])
+def test_code_data_answer_without_a_usable_id_is_uncertain(answer: dict[str, Any]) -> None:
+    client = GatewayClient(api_key=KEY, base_url="http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="unusable"):
+        client._code_answer(answer, 200)
+
+
+def test_task_object_inside_the_code_envelope_is_read() -> None:
+    task = Task.from_json({"code": "success", "data": {"task_id": "task-wave1", "status": "processing",
+                                                       "progress": 40}})
+    assert (task.task_id, task.status, task.progress) == ("task-wave1", "processing", 40)
+
+
+def test_n_fixed_at_1_is_a_400_about_n_that_refuses_n_recognises() -> None:
+    with GatewayEmulator(api_key=KEY, n_fixed_at_1=True, prompt_limit=20) as emu:
+        refused = fails(InvalidRequest, emu, lambda c: c.submit({**BODY, "n": 3}))
+        assert refuses_n(refused) and refused.status == 400 and emu.tasks == {}
+        too_long = fails(InvalidRequest, emu, lambda c: c.submit({**BODY, "prompt": "p" * 21}))
+        assert "maximum 20 characters" in str(too_long) and not refuses_n(too_long)
+        other = fails(InvalidRequest, emu, lambda c: c.submit({**BODY, "model": "dall-e-9"}))
+        assert not refuses_n(other)
+        assert run(emu, lambda c: c.submit(BODY)).status == "queued"   # n = 1 is accepted
+    assert refuses_n(InvalidRequest("x", status=400, code="invalid_n"))
+    assert refuses_n(InvalidRequest("The gateway refused the request: 'n' must be 1", status=400))
+    assert not refuses_n(InvalidRequest("The gateway refused the request: n/a", status=400))
+    assert not refuses_n(ServerError("n must be 1", status=500))
+
+
+@pytest.mark.parametrize("ratio_field", ["aspect_ratio", "size", "both"])
+def test_sending_both_ratio_fields_works_whichever_the_gateway_reads(ratio_field: str) -> None:
+    body = {**BODY, "aspect_ratio": "16:9", "size": "16:9", "resolution": "0.5K"}
+    with GatewayEmulator(api_key=KEY, ratio_field=ratio_field) as emu:  # type: ignore[arg-type]
+
+        async def use(client: GatewayClient) -> bytes:
+            task = await wait_done(client, (await client.submit(body)).task_id)
+            return await client.download(task.images[0])
+
+        assert jpeg_size(run(emu, use)) == catalog.pixel_size("16:9", "0.5K")
+
+
+def test_a_gateway_that_reads_size_ignores_aspect_ratio() -> None:
+    # What the issue warns about: only aspect_ratio sent to a size-reading gateway draws a square.
+    body = {**BODY, "aspect_ratio": "16:9", "resolution": "0.5K"}
+    with GatewayEmulator(api_key=KEY, ratio_field="size") as emu:
+
+        async def use(client: GatewayClient) -> bytes:
+            task = await wait_done(client, (await client.submit(body)).task_id)
+            return await client.download(task.images[0])
+
+        assert jpeg_size(run(emu, use)) == catalog.pixel_size("1:1", "0.5K")
+        exc = fails(InvalidRequest, emu, lambda c: c.submit({**BODY, "size": "7:3"}))
+        assert "size '7:3'" in str(exc)
+
+
+def test_result_keyed_by_media_with_start_time() -> None:
+    with GatewayEmulator(api_key=KEY, image_size=SIZE, result_shape="media", queue_time=0.05,
+                         latency=0.1) as emu:
+        task = run(emu, lambda c: wait_done_after_submit(c))
+        assert len(task.images) == 1 and task.other_media == ()
+        assert task.start_time is not None and task.created_at is not None
+        assert 0.0 <= task.start_time - task.created_at < 1
+
+
+def test_result_with_empty_images_and_media_elsewhere_is_exposed_not_an_error() -> None:
+    with GatewayEmulator(api_key=KEY, image_size=SIZE, result_shape="videos") as emu:
+        task = run(emu, lambda c: wait_done_after_submit(c))
+    assert task.status == "completed" and task.images == () and task.other_media == ("videos",)
+    assert task.start_time is not None
+
+
+def test_both_documented_base_url_spellings_are_accepted() -> None:
+    from assetgen.api import make_provider
+
+    provider = make_provider(None, offline=False, env={"ASSETGEN_API_KEY": KEY})
+    assert provider.client.base_url == DEFAULT_BASE_URL == "https://www.qingbo.dev"  # type: ignore[attr-defined]
+    asyncio.run(provider.aclose())
+    bare = make_provider(None, offline=False, env={"ASSETGEN_API_KEY": KEY,
+                                                   "ASSETGEN_BASE_URL": "https://qingbo.dev/"})
+    assert bare.client.base_url == "https://qingbo.dev"  # type: ignore[attr-defined]
+    asyncio.run(bare.aclose())
+
+
+def test_submit_latency_answers_late_but_the_task_exists_at_once() -> None:
+    with GatewayEmulator(api_key=KEY, submit_latency=0.4) as emu:
+
+        async def use(client: GatewayClient) -> tuple[Task, int]:
+            submit = asyncio.create_task(client.submit(BODY))
+            await asyncio.sleep(0.2)
+            seen = len(emu.tasks)
+            return await submit, seen
+
+        start = time.monotonic()
+        task, seen_early = run(emu, use)
+        assert time.monotonic() - start >= 0.4 and seen_early == 1 and task.task_id in emu.tasks

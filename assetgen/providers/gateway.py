@@ -43,7 +43,7 @@ class GatewayProvider(Provider):
         task = await self.client.submit(job.body)
         model = task.model or str(job.body["model"])
         events.submitted(task.task_id, model)
-        return await self._collect(task.task_id, model, events, first_wait=True)
+        return await self._collect(task.task_id, model, events, first_wait=True, n=int(job.body["n"]))
 
     async def resume(self, record: JournalRecord, events: TaskEvents) -> Generation:
         if record.images:
@@ -53,7 +53,7 @@ class GatewayProvider(Provider):
                     return await self._download(record.task_id, record.model, images, events)
                 except DownloadFailed:
                     pass  # fall back to asking the gateway: it may hand out fresh URLs
-        return await self._collect(record.task_id, record.model, events, first_wait=False)
+        return await self._collect(record.task_id, record.model, events, first_wait=False, n=record.n)
 
     async def cancel(self, task_id: str) -> None:
         try:
@@ -64,16 +64,24 @@ class GatewayProvider(Provider):
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def _collect(self, task_id: str, model: str, events: TaskEvents, *, first_wait: bool) -> Generation:
+    async def _collect(self, task_id: str, model: str, events: TaskEvents, *, first_wait: bool,
+                       n: int | None = None) -> Generation:
         started = time.monotonic()
         deadline = started + self.task_timeout
         if first_wait:
             await asyncio.sleep(self._interval())
         while True:
-            task = await self.client.get(task_id)
+            task = await self.client.get(task_id, n=n)   # URLs beyond the n asked for are ignored
             events.progress(task.status, task.progress)
             if task.status == "completed":
                 images = task.images
+                if not images and task.other_media:
+                    # Paid and completed, but media of another kind: kept in the journal (not a
+                    # TaskFailed, which drops it) so no later build pays for this key blindly.
+                    raise GatewayError(
+                        f"no image in the result of task {task_id} (it holds {', '.join(task.other_media)}); "
+                        f"the task stays recorded and the next build asks for it again without paying",
+                        code="no_image")
                 events.completed([{"url": i.url, "expires_at": i.expires_at} for i in images])
                 if _expired(images):
                     raise TaskNotFound(f"task {task_id} completed but its result URLs have expired",
