@@ -79,6 +79,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def forget_sweeps() -> None:
+    """Let the next writes sweep their folders again (a new command in a long-lived process)."""
+    _swept.clear()
+
+
 def sweep_stale_temps(folder: Path) -> int:
     """Remove our temporaries in ``folder`` whose process is gone (once per folder per process).
 

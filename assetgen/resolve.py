@@ -453,7 +453,7 @@ class _Places:
         """What is wrong with writing the manifest-relative output ``path``, or None."""
         full = os.path.join(self.root, path)
         if len(os.fsencode(full)) >= self.path_max:
-            return (f"makes a path of {len(os.fsencode(full)):,} bytes ({path.count('/') + 1} levels); this "
+            return (f"makes a path of {len(os.fsencode(full)):,} bytes ({path.count('/') + 1:,} levels); this "
                     f"platform allows {self.path_max - 1:,}")
         folder = posixpath.dirname(path)
         if folder not in self._folders:
