@@ -45,7 +45,14 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     ``durable`` also fsyncs the file and its folder, so the new content survives power loss: used for
     the lock, the journal and outputs; skipped for caches that can be rebuilt.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path.parent)
+        raise StateError(f"{blocker} should be a folder (to hold {path.name}), but it is "
+                         f"{kind_of(os.stat(blocker).st_mode)}; move it away and run the command again") from None
+    if path.is_dir():
+        raise StateError(f"{path} should be a file, but it is a folder; move it away and run the command again")
     sweep_stale_temps(path.parent)
     tmp = path.parent / temp_name(path.name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -461,6 +461,11 @@ class _Places:
         return self._folders[folder]
 
     def _folder_problem(self, folder: str) -> str | None:
+        existing = os.path.join(self.root, folder)
+        while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if os.path.lexists(existing) and not os.path.isdir(existing):
+            return f"goes into '{folder}', but {existing} is a file, not a folder; move it away"
         if self.allow_outside:
             return None
         if self._real_root is None:

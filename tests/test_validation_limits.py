@@ -526,3 +526,20 @@ def test_a_build_with_nothing_to_do_still_sweeps_the_output_folders(project: Pro
     result = project.ok("build", "--offline")
     assert "Nothing to build" in result.output or "up to date" in result.output
     assert not stale.exists()
+
+
+def test_a_file_where_an_output_folder_should_be_is_named(empty_project: Project) -> None:
+    p = empty_project
+    write(p, """
+        [targets.a]
+        prompt = "x"
+        output = "sub/a.jpg"
+        """)
+    (p.root / "out").mkdir()
+    (p.root / "out" / "sub").write_text("a file")
+    out = fails(p, "build", "--offline")
+    assert f"goes into 'out/sub', but {p.root / 'out' / 'sub'} is a file, not a folder" in out
+    # Written by a command that did not validate (a remembered manifest): the write names it too.
+    from assetgen.errors import StateError
+    with pytest.raises(StateError, match="should be a folder \\(to hold a.jpg\\), but it is a file"):
+        atomic_write(p.root / "out" / "sub" / "a.jpg", b"x")
