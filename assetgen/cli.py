@@ -209,10 +209,8 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
 def _sweep_temporaries(project: Project) -> None:
     """Remove temporaries a killed assetgen left where this build writes (outputs, the lock, the
     journal), even where it has nothing to write: one left in an output folder could be committed."""
-    import posixpath
-
     root = project.manifest.root
-    folders = {posixpath.dirname(path) for t in project.manifest.targets.values() for path in t.output_paths}
+    folders = {out.path.rpartition("/")[0] for t in project.manifest.targets.values() for out in t.outputs}
     for folder in sorted(folders) + [project.lock_path.parent.as_posix(), (project.cache_dir / "journal").as_posix()]:
         sweep_stale_temps(root / folder)
 

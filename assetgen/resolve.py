@@ -635,7 +635,7 @@ def limit_warnings(targets: Mapping[str, Target]) -> list[str]:
     errors, because the model page the gateway sent us documents none of them; a 400 for them costs
     nothing. One line per target."""
     warnings: list[str] = []
-    sizes: dict[Path, int] = {}
+    sizes: dict[str, int] = {}          # by manifest-relative path: hashing 10,000 Paths costs more
     for target in targets.values():
         found: list[str] = []
         if len(target.prompt) > catalog.DOCUMENTED_PROMPT_CHARS:
@@ -647,13 +647,14 @@ def limit_warnings(targets: Mapping[str, Target]) -> list[str]:
         for ref in target.references:
             if ref.path is None:
                 continue
-            if ref.path not in sizes:
+            size = sizes.get(ref.value)
+            if size is None:
                 try:
-                    sizes[ref.path] = ref.path.stat().st_size
+                    size = sizes[ref.value] = os.stat(ref.path).st_size
                 except (OSError, ValueError):
-                    sizes[ref.path] = 0
-            if sizes[ref.path] > catalog.DOCUMENTED_REFERENCE_BYTES:
-                found.append(f"reference '{ref.raw}' is {sizes[ref.path] / 2**20:.1f} MB (documented maximum "
+                    size = sizes[ref.value] = 0
+            if size > catalog.DOCUMENTED_REFERENCE_BYTES:
+                found.append(f"reference '{ref.raw}' is {size / 2**20:.1f} MB (documented maximum "
                              f"{catalog.DOCUMENTED_REFERENCE_BYTES // 2**20} MB each)")
         if found:
             warnings.append(f"target '{target.name}': {'; '.join(found)}. One of the gateway's documented "
