@@ -200,6 +200,8 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         texts = _texts(doc, spec, profile_refs)
         if not _placeholders_ok(texts, set(axes), report) or not _path_values_ok(texts, axes, report):
             continue
+        if axes and spec.output is None and not spec.outputs and not _row_names_fit(base, axes, report):
+            continue
         combos = itertools.product(*axes.values()) if axes else [()]
         for combo in combos:
             subs = dict(zip(axes, combo))
@@ -274,6 +276,23 @@ def _path_values_ok(texts: list[tuple[str, str, str]], axes: dict[str, list[str]
                 ok = False
                 break                     # one per axis is enough to see the rule
     return ok
+
+
+def _row_names_fit(base: str, axes: dict[str, list[str]], report: Report) -> bool:
+    """Without ``output``, a row's output is ``<row name>.jpg``: the longest row name must fit in one
+    file name, and the message names the axis and value that make it too long."""
+    def slug(value: str) -> str:
+        return _SLUG_RE.sub("-", value).strip("-") or "x"
+    longest = {axis: max(values, key=lambda v: len(slug(v))) for axis, values in axes.items()}
+    size = len(base) + sum(len(slug(v)) + 1 for v in longest.values()) + len(".webp")
+    if size <= MAX_COMPONENT:
+        return True
+    axis = max(longest, key=lambda a: len(slug(longest[a])))
+    report(f"axis '{axis}', value {_short(longest[axis])}: the row's name, which is also its default "
+           f"output file name, would be {size} bytes long; a file name may have at most {MAX_COMPONENT}. "
+           f"Set `output` to a shorter pattern (an axis used only in the prompt need not be in it), or "
+           f"shorten the value")
+    return False
 
 
 def _component_problem(value: str) -> str | None:

@@ -89,6 +89,20 @@ def test_a_reference_to_a_downstream_output_is_refused_and_spelling_does_not_hid
     assert "output 'out/poses/pose.png' of target 'pose'" in out and "@pose -> @base" in out and "'@pose'" in out
 
 
+def test_a_reference_through_a_symlink_to_its_own_output_is_refused(empty_project: Project) -> None:
+    p = empty_project
+    write(p, """
+        [targets.ref]
+        prompt = "A reference sheet"
+        output = "ref.png"
+        """)
+    p.ok("build", "--offline")
+    os.symlink(p.root / "out" / "ref.png", p.root / "refs" / "sheet.png")
+    p.edit('output = "ref.png"', 'output = "ref.png"\nreferences = ["refs/sheet.png"]')
+    out = fails(p, "build", "--offline")
+    assert "reference 'refs/sheet.png' is this target's own output 'out/ref.png'" in out
+
+
 def test_a_reference_to_an_independent_targets_output_is_allowed(empty_project: Project) -> None:
     p = empty_project
     write(p, """
@@ -149,8 +163,8 @@ def test_the_default_output_from_long_values_is_checked_too(empty_project: Proje
         prompt = "{{look}}"
         matrix = {{ look = ["{clause}"] }}
         """)
-    out = fails(p, "plan")      # the row's name, t.xxx…, becomes its output t.xxx….jpg
-    assert "target 't.xxx" in out and "at most 255" in out
+    out = fails(p, "plan")      # the row's name, t.xxx…, would become its output t.xxx….jpg
+    assert "target 't'" in out and "axis 'look'" in out and "'xxxxxxxx" in out and "at most 255" in out
 
 
 @pytest.mark.parametrize("value, says", [("ui/icons", "path separator"), ("..", "not a file name"),
