@@ -10,7 +10,6 @@ locks and caches written by one case meet the next manifest. An alarm bounds eve
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import traceback
@@ -21,10 +20,9 @@ from typing import Any
 import pytest
 import tomli_w
 from click.testing import CliRunner
+from conftest import backdate, make_image
 
 from assetgen.cli import cli
-
-from conftest import backdate, make_image
 
 SEED = 20261202
 CASES = 300
