@@ -25,6 +25,16 @@ _SIZES_1K: dict[str, tuple[int, int]] = {
 _SCALE: dict[str, float] = {"0.5K": 0.5, "1K": 1.0, "2K": 2.0, "4K": 4.0}
 
 MAX_REFERENCE_BYTES = 30 * 1024 * 1024
+# Images per task (`n`, `candidates`). Where it comes from: the gateway's model page documents `n` as
+# "images per call" with no maximum, and another of its pages says "fixed at 1" (that dialect is handled
+# by splitting a target into single-image tasks, not by this bound). So the bound is ours: 8 covers
+# every contact sheet a person reviews, while `n = 40` (or 4000) is a typo that multiplies the bill.
+MAX_IMAGES_PER_TASK = 8
+# Documented by the gateway's other page (see ../shared/docs/gateway-api.md): beyond these a 400 is
+# expected. They are warnings, not errors: the model page documents no prompt limit and 30 MB references.
+DOCUMENTED_PROMPT_CHARS = 1000
+DOCUMENTED_REFERENCE_BYTES = 10 * 1024 * 1024
+DOCUMENTED_MAX_REFERENCES = 14
 REFERENCE_FORMATS: tuple[str, ...] = ("jpg", "png", "webp")
 
 
@@ -39,6 +49,7 @@ class Model:
     ratios: tuple[str, ...]
     actions: tuple[str, ...]
     search: bool         # google_search / google_image_search grounding
+    max_images: int = MAX_IMAGES_PER_TASK    # n / candidates per task (see MAX_IMAGES_PER_TASK)
 
     @property
     def official(self) -> Model:

@@ -16,6 +16,7 @@ import click
 
 from . import catalog
 from .errors import AssetgenError
+from .fsutil import forget_sweeps, sweep_stale_temps
 from .project import CACHE_DIR, Project, acquire_build_lock
 from .report import (LiveReporter, PlainReporter, QuietReporter, money, render_markdown, render_plan,
                      render_summary, usd)
@@ -36,6 +37,7 @@ class Context:
         self.file = file
 
     def project(self, profile: str | None = None, *, remote: bool = True) -> Project:
+        forget_sweeps()           # this command's writes remove stale temporaries where they write
         project = Project.open(self.file, profile=profile, use_remote=remote, warn=_warn)
         # A command's project lives until the process ends: move it (and everything before it) out of
         # the collector's sight, or the next full collection walks all of it (60 ms at 10,000
@@ -46,6 +48,15 @@ class Context:
 
 def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
+
+
+def _warn_limits(project: Project, limit: int = 10) -> None:
+    """The gateway's documented limits that targets go beyond (``Manifest.warnings``), on stderr."""
+    warnings = project.manifest.warnings
+    for message in warnings[:limit]:
+        _warn(message)
+    if len(warnings) > limit:
+        _warn(f"… and {len(warnings) - limit} more targets beyond the gateway's documented limits")
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -101,6 +112,7 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
          list_all: bool, profile: str | None, no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
     project = obj.project(profile, remote=not no_remote)
+    _warn_limits(project)
     try:
         result = project.plan(targets, offline=offline or None)
     finally:
@@ -139,6 +151,9 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
     from .api import BuildOptions, build, is_offline, make_provider
 
     project = obj.project(profile, remote=not no_remote)
+    _warn_limits(project)
+    if not dry_run:
+        _sweep_temporaries(project)
     if dry_run:
         try:
             click.echo(render_plan(project.plan(targets, offline=offline or None, force=force)))
@@ -190,6 +205,15 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
         for failure in report.failed:
             click.echo(f"  {failure.name}: {failure.status}: {failure.message}", err=True)
     sys.exit(report.exit_code)
+
+
+def _sweep_temporaries(project: Project) -> None:
+    """Remove temporaries a killed assetgen left where this build writes (outputs, the lock, the
+    journal), even where it has nothing to write: one left in an output folder could be committed."""
+    root = project.manifest.root
+    folders = {out.path.rpartition("/")[0] for t in project.manifest.targets.values() for out in t.outputs}
+    for folder in sorted(folders) + [project.lock_path.parent.as_posix(), (project.cache_dir / "journal").as_posix()]:
+        sweep_stale_temps(root / folder)
 
 
 class _LazyLive:
@@ -378,6 +402,9 @@ def _explain(item: Any) -> None:
         if getattr(t, flag):
             click.echo(f"  {flag:<10} true")
     click.echo("  prompt     " + t.prompt.replace("\n", "\n             "))
+    limit = catalog.DOCUMENTED_PROMPT_CHARS
+    click.echo(f"  length     {len(t.prompt):,} characters (composed; the gateway documents at most {limit:,})"
+               + ("  ← over the documented limit" if len(t.prompt) > limit else ""))
     for ref in item.spec["references"]:
         click.echo(f"  reference  {ref['ref']} → {ref['digest'][:23]}…")
     if t.style:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from .errors import StateError
-from .fsutil import atomic_write
+from .fsutil import atomic_write, expect_file
 from .store import code_stamp
 from .tomlpos import split_key
 
@@ -27,6 +27,7 @@ LOCK_VERSION = 1
 # How many entries may differ from the memo (.assetgen/stat-parsed/) before it is rewritten: parsing one
 # costs ~40 µs, rewriting the memo of 10,000 ~150 ms, so a build that changes a few leaves it be.
 REMEMBER_AFTER = 256
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 HEADER = "# assets.lock: written by assetgen. Commit it with the images; do not edit by hand.\n"
 
 
@@ -51,9 +52,17 @@ class LockedOutput:
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> LockedOutput:
-        return cls(path=data["path"], sha256=data["sha256"], size=int(data["size"]),
-                   source=data.get("source", data["sha256"]), derivation=data.get("derivation", ""),
-                   size_note=str(data.get("size_note", "")))
+        output = cls(path=data["path"], sha256=data["sha256"], size=int(data["size"]),
+                     source=data.get("source", data["sha256"]), derivation=data.get("derivation", ""),
+                     size_note=str(data.get("size_note", "")))
+        # Hashes name files in the cache: anything but 64 hex digits could name a path outside it.
+        for name in ("sha256", "source"):
+            value = getattr(output, name)
+            if not (isinstance(value, str) and _SHA256_RE.fullmatch(value)):
+                raise ValueError(f"output {output.path!r}: {name} {value!r} is not 64 hex digits")
+        if not isinstance(output.path, str) or "\0" in output.path:
+            raise ValueError(f"output path {output.path!r} is not a path")
+        return output
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class LockEntry:
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> LockEntry:
+        if not _SHA256_RE.fullmatch(str(data["key"])):
+            raise ValueError(f"key {data['key']!r} is not 64 hex digits")
         return cls(
             key=str(data["key"]), model=str(data["model"]),
             outputs=tuple(LockedOutput.from_toml(o) for o in data["outputs"]),
@@ -95,15 +106,22 @@ def _sorted(value: Any) -> Any:
 
 
 def _entries(raw: bytes, path: Path) -> dict[str, LockEntry]:
+    if not raw.strip():
+        raise StateError(f"{path} is empty. Restore it from git (git checkout -- {path.name}); deleting it "
+                         f"makes every target look new.")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
         version = data.get("version")
+        if version is None:
+            raise StateError(f"{path} has no format version (`version = {LOCK_VERSION}`), so it is not a lock "
+                             f"assetgen wrote. Restore it from git (git checkout -- {path.name}); deleting it "
+                             f"makes every target look new.")
         if version != LOCK_VERSION:
             raise StateError(f"{path} has format version {version!r}; this assetgen reads version "
                              f"{LOCK_VERSION}. Upgrade assetgen, or delete the lock to start afresh.")
         return {name: LockEntry.from_toml(item) for name, item in data.get("targets", {}).items()}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError,
-            OverflowError) as exc:
+            OverflowError, RecursionError) as exc:
         hint = " (it holds git conflict markers: resolve the conflict, or take either side and run " \
                "`assetgen build`)" if b"<<<<<<<" in raw else ""
         raise StateError(f"{path} is damaged and cannot be read: {exc}{hint}. Restore it from git "
@@ -217,10 +235,13 @@ class Lock:
     def load(cls, path: Path, *, memo: StatCache | None = None) -> Lock:
         """Read the lock. ``memo`` (the stat cache) remembers its entries with their text, so an
         unchanged entry is not parsed again (a build changes a few of thousands)."""
+        expect_file(path, "the lock file")      # a folder or a FIFO here: an error, not a hang
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return cls(path=path, _memo=memo)
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read the lock: {exc.strerror}") from None
         stamp = memo_stamp() if memo is not None else None
         remembered = memo.read_memo(memo.memo_path(path), stamp) if memo is not None and stamp is not None \
             else None

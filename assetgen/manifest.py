@@ -22,9 +22,11 @@ from typing import Any, Literal
 from . import catalog
 from .derive import Derivation
 from .errors import ManifestError, Problem, did_you_mean, listing
+from .fsutil import not_a_file
 from .tomlpos import LineIndex
 
 MAX_SEED = 2**31 - 1
+MAX_JOBS = 256                 # [settings] jobs: tasks in flight at once
 
 
 # --- resolved manifest -----------------------------------------------------------------------------
@@ -92,6 +94,7 @@ class Settings:
     poll_interval: float
     task_timeout: float
     gateway_fields: str = "both"               # which ratio field(s) the submit body carries
+    allow_outside: bool = False                # out_dir and reference files may lie outside the folder
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,15 @@ class Manifest:
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    @property
+    def warnings(self) -> list[str]:
+        """The gateway's documented limits that targets go beyond (``resolve.limit_warnings``): shown by
+        ``plan`` and ``build``, never an error. Worked out when asked (it stats reference files), so a
+        remembered load gives the same warnings as a full one."""
+        from .resolve import limit_warnings
+
+        return limit_warnings(self.targets)
 
     def __repr__(self) -> str:           # short: the default one lists every target
         return f"Manifest({str(self.path)!r}, {len(self.targets)} targets, profile={self.profile!r})"
@@ -155,22 +167,54 @@ def load(path: str | os.PathLike[str], *, profile: str | None = None) -> Manifes
 
 
 def read_text(file: Path, shown: str) -> str:
+    """The manifest's text (a UTF-8 byte-order mark, as some editors write, is dropped)."""
     try:
-        return file.read_text(encoding="utf-8")
+        kind = not_a_file(file.stat())
+        if kind:          # a FIFO would block the read; a folder is a confusing errno
+            raise ManifestError(shown, [Problem(f"is {kind}, not a manifest file; pass -f PATH to a .toml file")])
+        return file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ManifestError(shown, [Problem(
             "file not found; run `assetgen init` to write a starter manifest, or pass -f PATH")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(shown, [Problem(f"cannot read the file: {exc}")]) from None
+    except ValueError:
+        raise ManifestError(repr(shown), [Problem("is not a usable path (it contains a NUL character)")]) from None
+
+
+# No manifest needs more: [targets.X] outputs = [{ key_out = { … } }] is five levels. Deeper data only
+# comes from damage or an attack, and would exhaust the recursion of every layer after the parser.
+MAX_DEPTH = 16
 
 
 def parse_toml(text: str, shown: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
         raise ManifestError(shown, [Problem(
             f"not valid TOML: {exc}", line=int(match.group(1)) if match else None)]) from None
+    except RecursionError:
+        raise ManifestError(shown, [Problem(
+            f"not a usable manifest: values are nested too deeply (a manifest needs at most {MAX_DEPTH} "
+            f"levels)")]) from None
+    return data
+
+
+def check_depth(data: dict[str, Any], shown: str) -> None:
+    """Raise ``ManifestError`` if tables or arrays nest deeper than ``MAX_DEPTH`` (checked without recursion)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, where = stack.pop()
+        if len(where) > MAX_DEPTH:
+            shown_key = ".".join(where[:4]) + ".…"
+            raise ManifestError(shown, [Problem(
+                f"'{shown_key}' is nested {MAX_DEPTH}+ levels deep; a manifest needs at most {MAX_DEPTH}",
+                line=None)])
+        if isinstance(value, dict):
+            stack.extend((v, where + (str(k)[:40],)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, where + (f"[{i}]",)) for i, v in enumerate(value))
 
 
 def parse(text: str, path: Path, *, shown: str | None = None, profile: str | None = None) -> Manifest:
@@ -188,9 +232,10 @@ def assemble(data: dict[str, Any], lines: LineIndex, path: Path, shown: str, pro
     """Passes 1–3 over parsed ``data``. An incremental load (``snapshot``) passes only the changed
     target tables in ``data``, the targets of the unchanged ones in ``reused`` (by table) and every
     table's name in file order in ``tables``; the result is what the whole document would give."""
-    from .resolve import resolve   # pass 2 needs this module's types
+    from .resolve import check_self_references, resolve   # pass 2 needs this module's types
     from .schema import SettingsModel, check_cache, settings_from, validate_shape
 
+    check_depth(data, shown)
     problems: list[Problem] = []
     doc, broken = validate_shape(data, lines, problems)
     settings = settings_from(doc.settings if doc else SettingsModel(), lines, problems)
@@ -214,6 +259,8 @@ def assemble(data: dict[str, Any], lines: LineIndex, path: Path, shown: str, pro
                     problems.append(Problem(f"'@{gone[0]}' is not a target", target=target.name,
                                             field="references"))
     ordered = _order(targets, lines, problems)
+    if not problems:
+        check_self_references(ordered, path.parent, lines, problems)
     if problems:
         raise ManifestError(shown, problems)
     assert doc is not None

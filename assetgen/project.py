@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import AssetgenError, BuildLocked
-from .fsutil import atomic_write
+from .fsutil import atomic_write, expect_file, expect_folder
 from .journal import Journal
 from .keys import KeyedTarget, compute_keys
 from .lock import Lock
@@ -69,6 +69,7 @@ class Project:
     def open(cls, path: str | os.PathLike[str] = "assets.toml", *, profile: str | None = None,
              store: Store | None = None, lock: Lock | None = None, use_remote: bool = True,
              warn: Callable[[str], None] | None = None) -> Project:
+        expect_folder(Path(path).resolve().parent / CACHE_DIR, "assetgen's cache")
         store = store or Store(Path(path).resolve().parent / CACHE_DIR)
         manifest, keyed, remember = open_manifest(path, profile=profile, stat=store.stat,
                                                   hash_file=_hasher(store))
@@ -200,6 +201,8 @@ def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = No
     import filelock   # here: only builds take the lock, and `plan` should not pay for the import
 
     cache_dir = manifest_path.parent / CACHE_DIR
+    expect_folder(cache_dir, "assetgen's cache")
+    expect_file(cache_dir / "build.lock", "the build lock file")
     cache_dir.mkdir(parents=True, exist_ok=True)
     # One lock per cache, shared by every manifest beside it (see the module's docstring).
     lock = filelock.FileLock(str(cache_dir / "build.lock"))

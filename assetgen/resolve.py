@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import posixpath
 import re
 import string
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import catalog
 from .derive import DEFAULT_QUALITY, Derivation, KeyOut
 from .errors import Problem, did_you_mean, listing
+from .fsutil import not_a_file
 from .manifest import Output, Reference, Settings, Target
 from .tomlpos import LineIndex
 
@@ -39,6 +42,9 @@ _EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 _FORMAT_BY_SUFFIX = {suffix: fmt for fmt, suffixes in _EXTENSIONS.items() for suffix in suffixes}
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+MAX_NAME = 128            # characters in a [targets.NAME] (its default output is NAME.jpg: one path component)
+MAX_ROWS = 10_000         # matrix rows per target: more is a mistake (and a bill) rather than a plan
+MAX_COMPONENT = 255       # bytes in one file or folder name: every common file system's limit
 Report = Callable[..., None]
 
 
@@ -60,6 +66,14 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
         chosen = doc.profiles[profile]
         profile_fields = chosen.model_dump(exclude_none=True, exclude={"out_dir"})
         out_dir = posixpath.normpath((chosen.out_dir or f"{settings.out_dir}/{profile}").replace("\\", "/"))
+        if chosen.out_dir is not None:
+            from .schema import out_dir_problem
+
+            problem = out_dir_problem(chosen.out_dir.replace("\\", "/"), settings.allow_outside)
+            if problem:
+                problems.append(Problem(f"[profiles.{profile}] {problem}", field="out_dir",
+                                        line=lines.line(("profiles", profile, "out_dir"))))
+                return {}, {}
     defaults = doc.defaults.model_dump(exclude_none=True)
     raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
     rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
@@ -73,6 +87,7 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
         for n, st in doc.styles.items()}
     checked: dict[Path, str | None] = {}
     derivations: dict[tuple[Any, ...], Derivation] = {}
+    places = _Places(root, settings.allow_outside)
     for name, base, subs in rows:
         spec = doc.targets[base]
 
@@ -120,8 +135,8 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
             ok = False
         n, candidates, pick, counted = _count(values, spec.pick, report)
         ok = counted and ok
-        refs = _references(values["references"], known, root, report, checked)
-        outputs = _outputs(spec, name, subs, values, n, candidates, pick, out_dir, report, derivations)
+        refs = _references(values["references"], known, root, report, checked, settings.allow_outside)
+        outputs = _outputs(spec, name, subs, values, n, candidates, pick, out_dir, report, derivations, places)
         for out in outputs:
             other = owners.setdefault(out.path, name)
             if other != name:
@@ -163,6 +178,10 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         if not re.match(r"^[A-Za-z0-9_-]+$", base):
             report("target names may use only letters, digits, '_' and '-' (dots name matrix rows)", None)
             continue
+        if len(base) > MAX_NAME:
+            problems.append(Problem(f"a target name may be at most {MAX_NAME} characters; this one has "
+                                    f"{len(base)}", target=f"{base[:40]}…", line=lines.line(("targets", base))))
+            continue
         axes = {axis: [str(v) for v in values] for axis, values in (spec.matrix or {}).items()}
         if spec.matrix is not None and not axes:
             report("a matrix needs at least one axis, e.g. matrix = { item = [\"sword\", \"shield\"] }")
@@ -171,7 +190,17 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         if empty:
             report(f"axis {', '.join(empty)} has no values")
             continue
-        if not _placeholders_ok(_texts(doc, spec, profile_refs), set(axes), report):
+        count = 1
+        for values in axes.values():
+            count *= len(values)
+        if count > MAX_ROWS:       # counted, never expanded: 100 × 100 × 100 rows would be built first
+            sizes = " × ".join(str(len(v)) for v in axes.values())
+            report(f"the matrix makes {count:,} rows ({sizes}); a target may have at most {MAX_ROWS:,}")
+            continue
+        texts = _texts(doc, spec, profile_refs)
+        if not _placeholders_ok(texts, set(axes), report) or not _path_values_ok(texts, axes, report):
+            continue
+        if axes and spec.output is None and not spec.outputs and not _row_names_fit(base, axes, report):
             continue
         combos = itertools.product(*axes.values()) if axes else [()]
         for combo in combos:
@@ -227,6 +256,62 @@ def _placeholders_ok(texts: list[tuple[str, str, str]], axes: set[str], report: 
     return ok
 
 
+def _path_values_ok(texts: list[tuple[str, str, str]], axes: dict[str, list[str]], report: Report) -> bool:
+    """Matrix values that fill a placeholder of ``output``/``outputs`` become one file or folder name.
+
+    The rule: a value is one path component. It may not hold '/' or '\\' (folders come from the
+    pattern: ``output = "{kind}/{item}.png"``), NUL, or be '.' or '..', and it fits in 255 bytes."""
+    used: set[str] = set()
+    for fieldname, _where, text in texts:
+        if fieldname in ("output", "outputs") and "{" in text:
+            used |= {f for _l, f, _s, _c in string.Formatter().parse(text) if f}
+    ok = True
+    for axis in sorted(used & set(axes)):
+        for value in axes[axis]:
+            problem = _component_problem(value)
+            if problem:
+                report(f"axis '{axis}', value {_short(value)}: {problem}; it fills {{{axis}}} in an output "
+                       f"path, where a value is one file or folder name (write folders in the pattern, "
+                       f"e.g. \"{{{axis}}}/name.png\")")
+                ok = False
+                break                     # one per axis is enough to see the rule
+    return ok
+
+
+def _row_names_fit(base: str, axes: dict[str, list[str]], report: Report) -> bool:
+    """Without ``output``, a row's output is ``<row name>.jpg``: the longest row name must fit in one
+    file name, and the message names the axis and value that make it too long."""
+    def slug(value: str) -> str:
+        return _SLUG_RE.sub("-", value).strip("-") or "x"
+    longest = {axis: max(values, key=lambda v: len(slug(v))) for axis, values in axes.items()}
+    size = len(base) + sum(len(slug(v)) + 1 for v in longest.values()) + len(".webp")
+    if size <= MAX_COMPONENT:
+        return True
+    axis = max(longest, key=lambda a: len(slug(longest[a])))
+    report(f"axis '{axis}', value {_short(longest[axis])}: the row's name, which is also its default "
+           f"output file name, would be {size} bytes long; a file name may have at most {MAX_COMPONENT}. "
+           f"Set `output` to a shorter pattern (an axis used only in the prompt need not be in it), or "
+           f"shorten the value")
+    return False
+
+
+def _component_problem(value: str) -> str | None:
+    if "\0" in value:
+        return "contains a NUL character"
+    if "/" in value or "\\" in value:
+        return "contains a path separator"
+    if value in (".", ".."):
+        return "is not a file name"
+    size = len(value.encode("utf-8"))
+    if size > MAX_COMPONENT:
+        return f"is {size} bytes long; a file or folder name may have at most {MAX_COMPONENT}"
+    return None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
+
+
 def _sub(text: str, subs: dict[str, str]) -> str:
     if not subs and "{" not in text:
         return text
@@ -263,6 +348,13 @@ def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
 def _count(values: dict[str, Any], pick: int | None, report: Report) -> tuple[int, bool, int, bool]:
     """(images per task, whether they are candidates, the picked one, ok)."""
     candidates = values.get("candidates")
+    model = catalog.BY_ID.get(values["model"])
+    for fieldname in ("n", "candidates"):
+        count = values.get(fieldname)
+        if model is not None and count and count > model.max_images:
+            report(f"{count} images from one task; {model.id} makes at most {model.max_images} "
+                   f"(see `assetgen models`)", fieldname)
+            return 1, False, 1, False
     if candidates and values["n"] != 1:
         report("`candidates` and `n` cannot both be set: candidates are n alternatives of which one "
                "is the output", "candidates")
@@ -279,7 +371,7 @@ def _count(values: dict[str, Any], pick: int | None, report: Report) -> tuple[in
 
 
 def _references(raw: list[str], known: set[str], root: Path, report: Report,
-                checked: dict[Path, str | None]) -> tuple[Reference, ...] | None:
+                checked: dict[Path, str | None], allow_outside: bool = False) -> tuple[Reference, ...] | None:
     refs: list[Reference] = []
     ok = True
     for item in raw:
@@ -298,7 +390,7 @@ def _references(raw: list[str], known: set[str], root: Path, report: Report,
         else:
             path = root / item
             if path not in checked:
-                checked[path] = check_reference_file(path)
+                checked[path] = check_reference_file(path, None if allow_outside else root)
             problem = checked[path]
             if problem:
                 report(f"'{item}' {problem}", "references")
@@ -321,9 +413,19 @@ def image_format(head: bytes) -> str | None:
     return None
 
 
-def check_reference_file(path: Path) -> str | None:
+def check_reference_file(path: Path, inside: Path | None = None) -> str | None:
+    """What is wrong with a reference file, or None. With ``inside``, the file (symlinks resolved) must
+    lie in that folder: reference files are uploaded to a third party, so one outside the project
+    needs ``[settings] allow_outside = true``."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        kind = not_a_file(st)
+        if kind:                         # never open a FIFO or a device: the read would block
+            return f"is {kind}, not an image file"
+        if inside is not None and not _within(os.path.realpath(path), os.path.realpath(inside)):
+            return (f"is outside the project folder ({os.path.realpath(path)}); reference files are uploaded "
+                    f"to the gateway, so files outside {inside} need [settings] allow_outside = true")
+        size = st.st_size
         with open(path, "rb") as handle:
             head = handle.read(12)
     except FileNotFoundError:
@@ -343,9 +445,60 @@ def check_reference_file(path: Path) -> str | None:
 
 # -- outputs ------------------------------------------------------------------------------------------
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _path_max(root: Path) -> int:
+    try:
+        return int(os.pathconf(root if root.exists() else "/", "PC_PATH_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 4096 if sys.platform != "darwin" else 1024
+
+
+class _Places:
+    """Where outputs may go: whole paths within the platform's limit, folders (symlinks resolved) inside
+    the manifest's folder unless ``allow_outside``. Folders are resolved once per load (a few, not one
+    per output)."""
+
+    def __init__(self, root: Path, allow_outside: bool) -> None:
+        self.root = root
+        self.allow_outside = allow_outside
+        self.path_max = _path_max(root)
+        self._real_root: str | None = None
+        self._folders: dict[str, str | None] = {}
+
+    def problem(self, path: str) -> str | None:
+        """What is wrong with writing the manifest-relative output ``path``, or None."""
+        full = os.path.join(self.root, path)
+        if len(os.fsencode(full)) >= self.path_max:
+            return (f"makes a path of {len(os.fsencode(full)):,} bytes ({path.count('/') + 1:,} levels); this "
+                    f"platform allows {self.path_max - 1:,}")
+        folder = posixpath.dirname(path)
+        if folder not in self._folders:
+            self._folders[folder] = self._folder_problem(folder)
+        return self._folders[folder]
+
+    def _folder_problem(self, folder: str) -> str | None:
+        existing = os.path.join(self.root, folder)
+        while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if os.path.lexists(existing) and not os.path.isdir(existing):
+            return f"goes into '{folder}', but {existing} is a file, not a folder; move it away"
+        if self.allow_outside:
+            return None
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        real = os.path.realpath(os.path.join(self.root, folder))
+        if _within(real, self._real_root):
+            return None
+        return (f"goes into '{folder}', which leads outside the manifest's folder (to {real}, through a "
+                f"symbolic link); set [settings] allow_outside = true if that is intended")
+
+
 def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any], n: int, candidates: bool,
              pick: int, out_dir: str, report: Report,
-             derivations: dict[tuple[Any, ...], Derivation]) -> tuple[Output, ...]:
+             derivations: dict[tuple[Any, ...], Derivation], places: _Places) -> tuple[Output, ...]:
     base_fields = {k: values[k] for k in _DERIVE_FIELDS if values.get(k) is not None}
     if spec.outputs:
         if spec.output is not None:
@@ -357,7 +510,7 @@ def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any],
             return ()
         listed = [(_sub(o.output, subs), {**base_fields, **o.model_dump(exclude_none=True, exclude={"output"})})
                   for o in spec.outputs]
-        made = [_output(path, fields, pick - 1, out_dir, "outputs", report, derivations, candidates)
+        made = [_output(path, fields, pick - 1, out_dir, "outputs", report, derivations, places, candidates)
                 for path, fields in listed]
         return tuple(o for o in made if o is not None) if all(made) else ()
     fields = base_fields
@@ -370,15 +523,23 @@ def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any],
     else:
         stem, suffix = posixpath.splitext(pattern)
         paths = [(f"{stem}-{i}{suffix}", i - 1) for i in range(1, n + 1)]
-    made = [_output(path, fields, source, out_dir, "output", report, derivations, candidates)
+    made = [_output(path, fields, source, out_dir, "output", report, derivations, places, candidates)
             for path, source in paths]
     return tuple(o for o in made if o is not None) if all(made) else ()
 
 
 def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldname: str,
-            report: Report, derivations: dict[tuple[Any, ...], Derivation],
+            report: Report, derivations: dict[tuple[Any, ...], Derivation], places: _Places,
             candidates: bool = False) -> Output | None:
     path = path.replace("\\", "/")
+    if "\0" in path:
+        report(f"{_short(path)} contains a NUL character, which no path may hold", fieldname)
+        return None
+    long_part = next((p for p in path.split("/") if len(p.encode("utf-8")) > MAX_COMPONENT), None)
+    if long_part is not None:
+        report(f"{_short(path)}: the name {_short(long_part, 40)} is {len(long_part.encode('utf-8'))} bytes "
+               f"long; a file or folder name may have at most {MAX_COMPONENT}", fieldname)
+        return None
     if path.startswith("/") or _DRIVE_RE.match(path):
         report(f"'{path}' is absolute; outputs are paths relative to out_dir ('{out_dir}')", fieldname)
         return None
@@ -402,6 +563,11 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
     if normal in (".", "..") or normal.startswith("../"):
         report(f"'{path}' escapes out_dir ('{out_dir}'); outputs must stay inside it", fieldname)
         return None
+    full = posixpath.normpath(posixpath.join(out_dir, normal))
+    where = places.problem(full)
+    if where:
+        report(f"{_short(path)} {where}", fieldname)
+        return None
     memo = (fmt, repr(sorted(fields.items())) if fields else "", source + 1 if candidates else None)
     derivation = derivations.get(memo)
     if derivation is None:
@@ -411,7 +577,7 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
             fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
             background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
             pick=source + 1 if candidates else None)
-    return Output(path=posixpath.normpath(posixpath.join(out_dir, normal)), source=source, derivation=derivation)
+    return Output(path=full, source=source, derivation=derivation)
 
 
 def _is_colour(text: str) -> bool:
@@ -422,3 +588,94 @@ def _is_colour(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- across targets: references to outputs, documented limits ---------------------------------------------
+
+def check_self_references(targets: Mapping[str, Target], root: Path, lines: LineIndex,
+                          problems: list[Problem]) -> None:
+    """A file reference that is an output of its own target, or of a target downstream of it (one that
+    depends on it through ``@``), changes with every build of that target: its key would never settle
+    and every build would pay again. ``@target`` is the way to use another target's image."""
+    files = [(t, ref) for t in targets.values() for ref in t.references if ref.kind == "file"]
+    if not files:
+        return
+    folders: dict[str, str] = {}
+
+    def real_output(path: str) -> str:      # resolve the folder once, not every output's path
+        folder, name = posixpath.split(path)
+        if folder not in folders:
+            folders[folder] = os.path.realpath(os.path.join(root, folder))
+        return os.path.join(folders[folder], name)
+
+    owners = {real_output(path): (t.name, path) for t in targets.values() for path in t.output_paths}
+    for target, ref in files:
+        try:
+            real = os.path.realpath(ref.path) if ref.path is not None else ""
+        except (OSError, ValueError):
+            continue
+        owner = owners.get(real)
+        if owner is None:
+            continue
+        name, output = owner
+        if name == target.name:
+            why = f"is this target's own output '{output}'"
+            hint = "generate the first image in a target of its own and reference it as '@NAME'"
+        else:
+            chain = _depends_on(targets, name, target.name)
+            if chain is None:
+                continue           # another target's output, built first: allowed (though '@' is better)
+            why = (f"is the output '{output}' of target '{name}', which depends on this one "
+                   f"({' -> '.join('@' + c for c in chain)})")
+            hint = f"use '@{name}' in a target that does not feed it, or another image"
+        problems.append(Problem(
+            f"reference '{ref.raw}' {why}: the reference would change with every build, and every build "
+            f"would pay again; {hint}", target=target.name, field="references",
+            line=lines.line(("targets", target.base, "references"))))
+
+
+def _depends_on(targets: Mapping[str, Target], name: str, upstream: str) -> list[str] | None:
+    """The chain of ``@`` references from ``name`` down to ``upstream``, or None if it does not depend on it."""
+    seen: set[str] = set()
+    stack: list[list[str]] = [[name]]
+    while stack:
+        chain = stack.pop()
+        for up in targets[chain[-1]].upstream if chain[-1] in targets else ():
+            if up == upstream:
+                return chain + [up]
+            if up not in seen:
+                seen.add(up)
+                stack.append(chain + [up])
+    return None
+
+
+def limit_warnings(targets: Mapping[str, Target]) -> list[str]:
+    """The gateway's documented limits a target goes beyond (``catalog.DOCUMENTED_*``): warnings, not
+    errors, because the model page the gateway sent us documents none of them; a 400 for them costs
+    nothing. One line per target."""
+    warnings: list[str] = []
+    sizes: dict[str, int] = {}          # by manifest-relative path: hashing 10,000 Paths costs more
+    for target in targets.values():
+        found: list[str] = []
+        if len(target.prompt) > catalog.DOCUMENTED_PROMPT_CHARS:
+            found.append(f"its prompt has {len(target.prompt):,} characters (documented maximum "
+                         f"{catalog.DOCUMENTED_PROMPT_CHARS:,})")
+        if len(target.references) > catalog.DOCUMENTED_MAX_REFERENCES:
+            found.append(f"it has {len(target.references)} references (documented maximum "
+                         f"{catalog.DOCUMENTED_MAX_REFERENCES})")
+        for ref in target.references:
+            if ref.path is None:
+                continue
+            size = sizes.get(ref.value)
+            if size is None:
+                try:
+                    size = sizes[ref.value] = os.stat(ref.path).st_size
+                except (OSError, ValueError):
+                    size = sizes[ref.value] = 0
+            if size > catalog.DOCUMENTED_REFERENCE_BYTES:
+                found.append(f"reference '{ref.raw}' is {size / 2**20:.1f} MB (documented maximum "
+                             f"{catalog.DOCUMENTED_REFERENCE_BYTES // 2**20} MB each)")
+        if found:
+            warnings.append(f"target '{target.name}': {'; '.join(found)}. One of the gateway's documented "
+                            f"variants refuses this with a 400 (which costs nothing)")
+    return warnings

@@ -12,10 +12,11 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
-from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt, conint, conlist
+from pydantic import PositiveInt, confloat, conint, conlist
 
+from .catalog import MAX_IMAGES_PER_TASK
 from .errors import Problem, did_you_mean
-from .manifest import MAX_SEED, Settings
+from .manifest import MAX_JOBS, MAX_SEED, Settings
 from .tomlpos import LineIndex
 
 
@@ -25,12 +26,18 @@ class _Strict(BaseModel):
 
 class SettingsModel(_Strict):
     out_dir: StrictStr = "assets/generated"
-    jobs: PositiveInt = 8
-    budget: NonNegativeFloat | None = None
+    # More tasks in flight than this only queues them at the gateway (and holds as many connections).
+    jobs: conint(strict=True, gt=0, le=MAX_JOBS) = 8  # type: ignore[valid-type]
+    budget: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
     provider: Literal["gateway", "offline"] = "gateway"
     reference_base_url: StrictStr | None = None
-    poll_interval: PositiveFloat = 3.0      # seconds between polls of one task (jittered ±33%)
-    task_timeout: PositiveFloat = 600.0     # give up waiting on one task after this many seconds
+    # Seconds between polls of one task (jittered ±33%): below 0.05 s is hammering the gateway, above an
+    # hour is a typo. TOML allows inf and nan: neither is a time.
+    poll_interval: confloat(ge=0.05, le=3600, allow_inf_nan=False) = 3.0  # type: ignore[valid-type]
+    # Give up waiting on one task after this many seconds: at least 1 s, at most a day.
+    task_timeout: confloat(ge=1, le=86400, allow_inf_nan=False) = 600.0  # type: ignore[valid-type]
+    # Let out_dir (and profiles' out_dir) and reference files lie outside the manifest's folder.
+    allow_outside: StrictBool = False
     gateway_fields: Literal["both", "aspect_ratio", "size"] = "both"   # ratio field(s) sent
 
 
@@ -57,8 +64,8 @@ class FieldsModel(DeriveModel):
     action: StrictStr | None = None
     aspect_ratio: StrictStr | None = None
     resolution: StrictStr | None = None
-    n: PositiveInt | None = None
-    candidates: PositiveInt | None = None
+    n: conint(strict=True, gt=0, le=MAX_IMAGES_PER_TASK) | None = None  # type: ignore[valid-type]
+    candidates: conint(strict=True, gt=0, le=MAX_IMAGES_PER_TASK) | None = None  # type: ignore[valid-type]
     seed: StrictInt | None = Field(default=None, ge=-1, le=MAX_SEED)
     references: list[StrictStr] | None = None
     google_search: StrictBool | None = None
@@ -198,14 +205,31 @@ def settings_from(model: SettingsModel, lines: LineIndex, problems: list[Problem
     out_dir = model.out_dir.replace("\\", "/")
     if not out_dir.strip():
         problems.append(Problem("[settings] must not be empty", field="out_dir", line=lines.line(("settings", "out_dir"))))
-    elif posixpath.isabs(out_dir) or re.match(r"^[A-Za-z]:", out_dir):
-        # The lock records output paths relative to the manifest: an absolute one would tie it to one machine.
-        problems.append(Problem(f"[settings] '{out_dir}' is absolute; out_dir is relative to the manifest's folder",
-                                field="out_dir", line=lines.line(("settings", "out_dir"))))
+    else:
+        problem = out_dir_problem(out_dir, model.allow_outside)
+        if problem:
+            problems.append(Problem(f"[settings] {problem}", field="out_dir", line=lines.line(("settings", "out_dir"))))
     if model.reference_base_url and not re.match(r"^https?://", model.reference_base_url):
         problems.append(Problem("[settings] must be an http(s) URL", field="reference_base_url",
                                 line=lines.line(("settings", "reference_base_url"))))
-    return Settings(out_dir=posixpath.normpath(out_dir or "."), jobs=model.jobs, budget=model.budget,
-                    provider=model.provider, reference_base_url=model.reference_base_url,
+    return Settings(out_dir=posixpath.normpath(out_dir.replace("\0", "") or "."), jobs=model.jobs,
+                    budget=model.budget, provider=model.provider, reference_base_url=model.reference_base_url,
                     poll_interval=model.poll_interval, task_timeout=model.task_timeout,
-                    gateway_fields=model.gateway_fields)
+                    allow_outside=model.allow_outside, gateway_fields=model.gateway_fields)
+
+
+def out_dir_problem(out_dir: str, allow_outside: bool) -> str | None:
+    """What is wrong with an ``out_dir`` (of ``[settings]`` or a profile), or None.
+
+    Outputs stay inside the manifest's folder unless ``[settings] allow_outside = true`` says otherwise
+    (e.g. writing into a sibling ``../godot/assets``): a typo must not scatter files across the disk.
+    """
+    if "\0" in out_dir:
+        return f"{out_dir!r} contains a NUL character, which no path may hold"
+    absolute = posixpath.isabs(out_dir) or re.match(r"^[A-Za-z]:", out_dir)
+    climbs = posixpath.normpath(out_dir) == ".." or posixpath.normpath(out_dir).startswith("../")
+    if (absolute or climbs) and not allow_outside:
+        how = "is absolute" if absolute else "climbs out of the manifest's folder"
+        return (f"'{out_dir}' {how}; out_dir is relative to the manifest's folder and stays inside it "
+                f"unless [settings] allow_outside = true")
+    return None

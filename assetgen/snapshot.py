@@ -77,7 +77,7 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
     with no_gc():
         text = manifest_mod.read_text(file, shown)
         previous = stat.read_memo(memo, head) if code is not None else None
-        if not isinstance(previous, Snapshot) or not _references_hold(previous.refs):
+        if not isinstance(previous, Snapshot) or not _references_hold(previous):
             previous = None
         if previous is not None and previous.text == text:     # compared whole: ~1 ms for 2 MB
             manifest, cut = replace(previous.manifest, lines=LineIndex(text)), previous.cut
@@ -162,7 +162,7 @@ def _parse_runs(runs: Runs, skip: set[str]) -> dict[str, Any] | None:
             targets[name] = tables[name]
         if len(rest) > 1:
             data = tomllib.loads("".join(rest))      # together: a table defined in two of them is an error
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return None
     data[SECTION] = targets
     return data
@@ -176,10 +176,13 @@ def _signature(file: Path) -> Signature | None:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _references_hold(refs: dict[str, Signature]) -> bool:
-    """Every reference file is unchanged, or still passes resolve's check."""
-    return all(_signature(Path(name)) == sig or check_reference_file(Path(name)) is None
-               for name, sig in refs.items())
+def _references_hold(previous: Snapshot) -> bool:
+    """Every reference file is unchanged, or still passes resolve's check (the same one: a file
+    replaced by a link to outside the project is refused here as in a full load)."""
+    settings = previous.manifest.settings
+    inside = None if settings.allow_outside else previous.manifest.root
+    return all(_signature(Path(name)) == sig or check_reference_file(Path(name), inside) is None
+               for name, sig in previous.refs.items())
 
 
 def _reference_signatures(manifest: Manifest) -> dict[str, Signature] | None:

@@ -24,6 +24,7 @@ import json
 import gc
 import os
 import pickle
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write
+from .errors import StateError
+from .fsutil import atomic_write, not_a_file
 
 STORE_VERSION = 1
 MEMO_VERSION = 2          # of the files in stat-parsed/ (1: JSON copies of TOML parses)
@@ -41,6 +43,7 @@ _CHUNK = 1 << 20
 # recently could change again, same size, without its mtime moving. Such hashes are not persisted.
 RACY_NS = 2_000_000_000
 _REJECTING = threading.Lock()     # downloads are checked in threads; one key's list is read-modify-write
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _touch(path: Path) -> None:
@@ -111,6 +114,9 @@ class StatCache:
         """SHA-256 of the file at ``path``; raises ``OSError`` if it cannot be read."""
         name = os.fspath(path)
         st = st or os.stat(name)
+        kind = not_a_file(st)
+        if kind:         # a folder is an error; a FIFO or device would block the read
+            raise StateError(f"{name} should be a file, but it is {kind}; move it away and run the command again")
         signature = [st.st_size, st.st_mtime_ns, st.st_ino]
         for cached in (self._entries.get(name), self._recent.get(name)):
             if cached is not None and cached[:3] == signature:
@@ -181,6 +187,14 @@ class GcResult:
 class CachedImage:
     sha256: str
     size: int
+
+    def __post_init__(self) -> None:
+        # The hash names a file under objects/: from a damaged or crafted index, lock or remote entry,
+        # anything but 64 hex digits could name (and then delete) a file outside the cache.
+        if not (isinstance(self.sha256, str) and _SHA256_RE.fullmatch(self.sha256)):
+            raise ValueError(f"not a SHA-256: {self.sha256!r}")
+        if not isinstance(self.size, int) or self.size < 0:
+            raise ValueError(f"not a size: {self.size!r}")
 
 
 @dataclass(frozen=True)
