@@ -46,6 +46,7 @@ class Faults:
     insufficient_balance_after: int | None = None  # after N accepted submits, submits answer 402
     download_failures: int = 0  # the next N downloads answer 500
     submit_timeout: float = 0.0  # seconds to sleep before answering a submit
+    n_fixed_at_1: bool = False  # the dialect whose `n` is "fixed at 1": 400 about n when n > 1
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,8 @@ class GatewayEmulator:
 
     def _submit(self, body: Any, now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
         problem = _validate(body)
+        if not problem and self.faults.n_fixed_at_1 and body.get("n", 1) != 1:
+            problem = f"n: number of images to generate is fixed at 1 (got {body.get('n')})"
         if problem:
             return 400, _error(problem, "invalid_request"), {}
         with self.lock:

@@ -148,3 +148,11 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
     close = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class JournalUnwritable(StateError):
+    """The journal cannot record a submission (read-only folder, full disk): nothing is submitted."""
+
+
+class UncertainSubmission(GatewayError):
+    """A key whose earlier submission may have been paid for without its task id: not resubmitted."""

@@ -11,6 +11,8 @@ Actions, cheapest first:
   ``resume``    a task an interrupted build submitted (paid already): collected, not resubmitted
   ``generate``  a paid task (or a placeholder offline)
   ``blocked``   an output was changed by hand: left alone unless --force
+  ``uncertain`` a submission may have been paid for but its task id never arrived (or its journal record
+                is damaged or given up): not submitted again unless ``build --retry-uncertain``
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "reso
 
 @dataclass(frozen=True)
 class Reason:
-    kind: str          # new | spec | reference | upstream | style | derive | missing | hand | placeholder
+    kind: str          # new | spec | reference | upstream | style | derive | missing | hand | placeholder | uncertain
     detail: str = ""
 
     def __str__(self) -> str:
@@ -46,6 +48,7 @@ class Reason:
             "placeholder": "placeholder to be replaced",
             "style": "style {} changed",
             "derive": "output settings changed: {}",
+            "uncertain": "{}",
         }[self.kind]
         return text.format(self.detail)
 
@@ -158,7 +161,7 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
 
 def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, store: Store, *,
               selection: list[str] | None = None, offline: bool = False, force: bool = False,
-              in_flight: set[str] | None = None,
+              in_flight: set[str] | None = None, uncertain: dict[str, str] | None = None,
               remote_lookup: Callable[[str], IndexEntry | None] | None = None) -> Plan:
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
@@ -194,6 +197,8 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup)
+            if uncertain and item.action in ("generate", "share") and kt.key in uncertain and not offline:
+                _uncertain(item, uncertain[kt.key])
         items.append(item)
     return Plan(items=items, offline=offline)
 
@@ -238,6 +243,12 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
         generating[item.key] = item.name
         if not offline:
             item.cost, item.max_cost = price(item.target)
+
+
+def _uncertain(item: TargetPlan, why: str) -> None:
+    """A build would not submit this key again: it may have been paid for already (see ``journal``)."""
+    item.action, item.cost, item.max_cost, item.shares_with = "uncertain", 0.0, 0.0, None
+    item.reasons.append(Reason("uncertain", why))
 
 
 def _entry_from_lock(locked: LockEntry, target: Target, store: Store, offline: bool) -> IndexEntry | None:

@@ -173,7 +173,7 @@ def test_download_failure_is_retried_from_the_saved_url_without_resubmitting(tmp
         assert first.exit_code == 1
         assert len(emu.submissions) == 1
         journal = list((tmp_path / ".assetgen" / "journal").glob("*.json"))
-        assert len(journal) == 1 and json.loads(journal[0].read_text())["images"]
+        assert len(journal) == 1 and json.loads(journal[0].read_text())["submissions"][0]["images"]
         emu.faults.download_failures = 0
         second = run(manifest, emu, "build")
         assert second.exit_code == 0, second.output
