@@ -340,7 +340,10 @@ class Builder:
         except _NotSubmitted as exc:
             result = TargetResult(item.name, "skipped", str(exc))
         except (UncertainSubmission, SubmissionUncertain) as exc:
-            result = TargetResult(item.name, "uncertain", _message(exc))
+            message = _message(exc)
+            if isinstance(exc, SubmissionUncertain):
+                message += f" Later builds do not submit it either: {RETRY_HINT.format(' ' + item.name)}."
+            result = TargetResult(item.name, "uncertain", message)
         except asyncio.CancelledError:
             if self._fatal is None:
                 raise

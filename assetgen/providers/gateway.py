@@ -36,8 +36,10 @@ def refuses_n(exc: GatewayError) -> bool:
     created, so nothing was paid). Lane A's ``gateway.refuses_n`` is the same test."""
     if not isinstance(exc, InvalidRequest) or exc.status not in (400, None):
         return False
-    text = f"{exc.code or ''} {exc}".lower()
-    return bool(re.search(r"(^|[^a-z0-9_])n([^a-z0-9_]|$)", text.split("refused the request", 1)[-1]))
+    if exc.code and re.fullmatch(r"(invalid_)?n(_\w*)?", exc.code.lower()):
+        return True
+    message = str(exc).lower().split("refused the request", 1)[-1]
+    return bool(re.search(r"(?<![\w'])n(?![\w'])", message))
 
 
 # A submit stopped from outside (SIGTERM, a second Ctrl-C, a watch closing) waits this long for the
@@ -107,6 +109,12 @@ class GatewayProvider(Provider):
                           cost=task_cost(model, len(images)), placeholder=False)
 
     async def _submit_part(self, job: Job, index: int, remaining: int, events: TaskEvents) -> _Part:
+        if self._submit_lock is None:
+            self._submit_lock = asyncio.Lock()
+        async with self._submit_lock:       # the body is made inside: a refusal of n > 1 is remembered
+            return await self._submit_part_locked(job, index, remaining, events)
+
+    async def _submit_part_locked(self, job: Job, index: int, remaining: int, events: TaskEvents) -> _Part:
         model = str(job.body["model"])
         while True:
             one = model in self.one_image_models
@@ -128,25 +136,23 @@ class GatewayProvider(Provider):
             return _Part(task.task_id, int(body["n"]), task.model or model)
 
     async def _submit(self, body: dict[str, Any], events: TaskEvents) -> Task:
-        if self._submit_lock is None:
-            self._submit_lock = asyncio.Lock()
-        async with self._submit_lock:
-            events.intent(body)                         # durable before anything is sent
-            try:
-                task = await self._post(body, events)
-            except SubmissionUncertain as exc:
-                events.uncertain(str(exc))
-                raise
-            except ServerError as exc:
-                # The body was sent and the server failed after it: the task may exist.
-                events.uncertain(f"HTTP {exc.status} after the body was sent")
-                raise SubmissionUncertain(f"{exc}; the submission may have been accepted, so it is not "
-                                          f"resent", status=exc.status, code=exc.code) from exc
-            except GatewayError:
-                events.not_created()                    # refused or never sent: nothing was paid
-                raise
-            events.submitted(task.task_id, task.model or str(body["model"]))
-            return task
+        """One POST, with the submit lock held: intent, send, then the task id or what went wrong."""
+        events.intent(body)                             # durable before anything is sent
+        try:
+            task = await self._post(body, events)
+        except SubmissionUncertain as exc:
+            events.uncertain(str(exc))
+            raise
+        except ServerError as exc:
+            # The body was sent and the server failed after it: the task may exist.
+            events.uncertain(f"HTTP {exc.status} after the body was sent")
+            raise SubmissionUncertain(f"{exc}; the submission may have been accepted, so it is not "
+                                      f"resent", status=exc.status, code=exc.code) from exc
+        except GatewayError:
+            events.not_created()                        # refused or never sent: nothing was paid
+            raise
+        events.submitted(task.task_id, task.model or str(body["model"]))
+        return task
 
     async def _post(self, body: dict[str, Any], events: TaskEvents) -> Task:
         sending = asyncio.ensure_future(self.client.submit(body))
