@@ -267,11 +267,12 @@ class Builder:
         stale = self.plan.stale
         self._done = {i.name: asyncio.Event() for i in stale}
         planned_keys = {i.key for i in stale}
+        submitting = ("generate", "resume", "share") + (("uncertain",) if self.retry_uncertain else ())
+        if not self.provider.placeholder and any(i.action in submitting for i in stale):
+            self.journal.check_writable()            # before the first submit: nothing paid if not
         pending = self._sort_uncertain(self.journal.scan(), planned_keys)
         # Keys another build of this session is generating right now are that build's to collect.
         pending = {k: r for k, r in pending.items() if k not in self.session.generations}
-        if not self.provider.placeholder and any(i.action in ("generate", "resume", "share") for i in stale):
-            self.journal.check_writable()            # before the first submit: nothing paid if not
         runners = [asyncio.create_task(self._target(i, pending)) for i in stale]
         # Tasks from an earlier build whose key no target wants now are still collected: they are paid.
         runners += [asyncio.create_task(self._orphan(r)) for k, r in pending.items() if k not in planned_keys]

@@ -184,3 +184,19 @@ def test_only_a_400_about_n_falls_back() -> None:
     assert refuses_n(InvalidRequest("The gateway refused the request: bad value", status=400, code="invalid_n"))
     assert not refuses_n(InvalidRequest("The gateway refused the request: prompt is required", status=400))
     assert not refuses_n(InvalidRequest("The gateway refused the request: Unknown model 'x'", status=400))
+
+
+def test_no_room_for_a_record_is_found_before_paying(tmp_path: Path) -> None:
+    import resource
+
+    def small_files() -> None:          # a full disk, as the process sees it: writes over 16 KB fail
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_384, 16_384))
+
+    with emulator(latency=0.1) as emu:
+        manifest = write_manifest(tmp_path, targets("a"))
+        proc = subprocess.run([sys.executable, "-m", "assetgen", "-f", str(manifest), "build"],
+                              env={**os.environ, **env_for(emu)}, capture_output=True, text=True,
+                              preexec_fn=small_files, timeout=60)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "cannot be written" in proc.stderr and "nothing was paid" in proc.stderr
+        assert "Traceback" not in proc.stderr and emu.submissions == []
