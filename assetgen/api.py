@@ -33,6 +33,7 @@ class BuildOptions:
     jobs: int | None = None
     budget: float | None = None
     lock_timeout: float = 600.0
+    retry_uncertain: bool | frozenset[str] = False   # True, or target names: see Builder
 
 
 def is_offline(project: Project, offline: bool | None) -> bool:
@@ -104,7 +105,8 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
             on_plan(plan)
         builder = Builder(project, plan, provider, reporter=reporter,
                           jobs=options.jobs or project.manifest.settings.jobs, budget=budget,
-                          keep_going=options.keep_going, controller=controller)
+                          keep_going=options.keep_going, controller=controller,
+                          retry_uncertain=options.retry_uncertain)
         return await builder.run()
     finally:
         project.store.stat.save()

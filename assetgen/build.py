@@ -3,7 +3,12 @@
 Order of writes for one generation, each step durable before the next, so that a crash at any point
 loses nothing and pays nothing twice:
 
-    submit → journal (fsync) → poll → download → cache objects + index → outputs → lock → drop journal
+    intent (fsync) → submit → task id (fsync) → poll → download → cache objects + index → outputs → lock
+    → drop journal
+
+A key whose journal record is *uncertain* (a submission that may have been paid for without its task id
+reaching us, a record closed after repeated failed downloads, a damaged file) is never submitted again
+unless the build was asked to (``retry_uncertain``): it ends as an ``uncertain`` result (exit 1).
 
 Per-target outcomes are values (``TargetResult``), not exceptions; the exit code is derived from them.
 Only a 401 (nothing can succeed) and a second Ctrl-C end the run early; the journal is intact then.
@@ -15,6 +20,7 @@ import asyncio
 import getpass
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalog, imagecheck
 from .derive import derive, is_jpeg
-from .errors import (AssetgenError, AuthenticationFailed, GatewayError, ImageSizeMismatch, InsufficientBalance,
-                     TaskFailed, TaskNotFound)
+from .errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
+                     InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
+                     TaskNotFound, UncertainSubmission)
 from .fsutil import atomic_write
-from .journal import Journal, JournalRecord
+from .journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
 from .lock import LockedOutput, LockEntry
 from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
@@ -37,7 +44,8 @@ from .store import CachedImage, IndexEntry, sha256_bytes
 if TYPE_CHECKING:
     from .remote import Lease, RemoteCache
 
-FAILED_STATES = ("failed", "blocked", "skipped", "lost")
+FAILED_STATES = ("failed", "blocked", "skipped", "lost", "uncertain")
+RETRY_HINT = "`assetgen build --retry-uncertain{}` submits it again (and may pay twice)"
 
 
 def _holder() -> str:
@@ -54,7 +62,7 @@ HOLDER = _holder()   # who holds a remote lease, as other machines are told
 @dataclass
 class TargetResult:
     name: str
-    status: str            # built | restored | shared | failed | blocked | skipped | lost
+    status: str            # built | restored | shared | failed | blocked | skipped | lost | uncertain
     message: str = ""
     cost: float = 0.0      # paid in this build
     saved: float = 0.0     # what reuse spared (cache, lock, shared key)
@@ -67,6 +75,7 @@ class BuildReport:
     results: list[TargetResult] = field(default_factory=list)
     resumed: int = 0
     interrupted: bool = False
+    problems: list[str] = field(default_factory=list)   # e.g. a journal write that failed after paying
 
     @property
     def spent(self) -> float:
@@ -82,7 +91,11 @@ class BuildReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed or self.interrupted else 0
+        return 1 if self.failed or self.interrupted or self.problems else 0
+
+    @property
+    def uncertain(self) -> list[TargetResult]:
+        return [r for r in self.results if r.status == "uncertain"]
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio formats a finished task's result into messages (Python 3.11 does
@@ -94,7 +107,7 @@ class BuildReport:
         return {
             "results": [vars(r) for r in self.results], "spent": round(self.spent, 6),
             "saved": round(self.saved, 6), "resumed": self.resumed, "interrupted": self.interrupted,
-            "exit_code": self.exit_code,
+            "problems": self.problems, "exit_code": self.exit_code,
         }
 
 
@@ -130,22 +143,71 @@ class Session:
 
 
 class _Events:
-    """TaskEvents for one generation: journals the task id before the provider waits on it."""
+    """TaskEvents for one generation: journals each submission (intent, task id, result URLs, end)."""
 
     def __init__(self, builder: Builder, job: Job, name: str, record: JournalRecord | None = None, *,
                  lease: Lease | None = None) -> None:
         self.builder, self.job, self.name, self.record, self.lease = builder, job, name, record, lease
         self.started = time.monotonic()
 
+    def _record(self) -> JournalRecord:
+        if self.record is None:
+            target = self.job.target
+            self.record = JournalRecord(
+                key=self.job.key, targets=list(self.job.names), model=str(self.job.body.get("model", "")),
+                aspect_ratio=target.aspect_ratio if target else None,
+                resolution=target.resolution if target else None)
+        return self.record
+
+    def _save(self) -> None:
+        """Best effort after the fact: the record changed but its task is known in memory anyway."""
+        record = self._record()
+        try:
+            if record.submissions:
+                self.builder.journal.write(record)
+            else:
+                self.builder.journal.remove(record.key)
+        except (OSError, StateError):
+            pass
+
+    def intent(self, body: dict[str, Any]) -> None:
+        record = self._record()
+        seed = body.get("seed")
+        record.submissions.append(Submission(intent_at=time.time(), request_digest=request_digest(body),
+                                             n=int(body.get("n", 1)),
+                                             seed=seed if isinstance(seed, int) else None))
+        try:
+            self.builder.journal.write(record)
+        except (OSError, StateError) as exc:     # (StateError: something not a folder is in the way)
+            record.submissions.pop()
+            self.builder.controller.stop("the journal cannot be written")
+            raise JournalUnwritable(
+                f"could not record the submission in {self.builder.journal.folder} ({_reason(exc)}); "
+                f"it was not sent and nothing was paid") from exc
+
     def submitted(self, task_id: str, model: str) -> None:
-        self.record = JournalRecord(key=self.job.key, task_id=task_id, model=model,
-                                    targets=list(self.job.names), n=int(self.job.body["n"]))
-        self.builder.journal.write(self.record)
+        record = self._record()
+        submission = record.submissions[-1]
+        submission.task_id, submission.state = task_id, "submitted"
+        record.model = model
         self.builder.session.tasks[self.job.key] = (task_id, "queued")
+        try:
+            self.builder.journal.write(record)
+        except (OSError, StateError) as exc:
+            self.builder.unjournaled(self.name, task_id, exc)
         if self.lease is not None and self.builder.remote is not None:
             # Lets a machine waiting on this key poll our task instead of only waiting for images.
             self.builder.remote.update_lease(self.lease, task_id=task_id)
         self.builder.emit("submitted", self.name, f"task {task_id}", task_id=task_id)
+
+    def uncertain(self, why: str) -> None:
+        submission = self._record().submissions[-1]
+        submission.state, submission.note = "uncertain", why[:300]
+        self._save()            # (if this fails, the intent already says the same)
+
+    def not_created(self) -> None:
+        self._record().submissions.pop()
+        self._save()
 
     def progress(self, status: str, progress: int) -> None:
         if self.record is not None:
@@ -153,10 +215,21 @@ class _Events:
         self.builder.emit("progress", self.name, status, status=status, progress=progress,
                           elapsed=time.monotonic() - self.started)
 
-    def completed(self, images: list[dict[str, Any]]) -> None:
+    def completed(self, images: list[dict[str, Any]], *, task_id: str | None = None) -> None:
+        if self.record is None:
+            return
+        for submission in self.record.submissions:
+            if submission.task_id == task_id or (task_id is None and submission.task_id):
+                # A failed download can be retried from these URLs, by a later build too, for free.
+                submission.images, submission.state = images, "completed"
+                break
+        self._save()
+
+    def task_ended(self, task_id: str) -> None:
+        """The task will never give images (failed, cancelled, unknown to the gateway): forget it."""
         if self.record is not None:
-            self.record.images = images      # a failed download can be retried from these URLs
-            self.builder.journal.write(self.record)
+            self.record.submissions = [s for s in self.record.submissions if s.task_id != task_id]
+            self._save()
 
 
     def check(self, data: bytes) -> bytes:
@@ -194,7 +267,9 @@ def _asked(job: Job, record: JournalRecord | None) -> tuple[str | None, str | No
 class Builder:
     def __init__(self, project: Project, plan: Plan, provider: Provider, *, reporter: Reporter,
                  jobs: int, budget: float | None = None, keep_going: bool = False,
-                 controller: Controller | None = None, session: Session | None = None) -> None:
+                 controller: Controller | None = None, session: Session | None = None,
+                 retry_uncertain: bool | frozenset[str] = False) -> None:
+        """``retry_uncertain``: True, or the target names, whose uncertain keys may be submitted again."""
         self.project, self.plan, self.provider, self.reporter = project, plan, provider, reporter
         self.journal: Journal = project.journal
         self.session = session or Session(budget=budget)
@@ -213,6 +288,8 @@ class Builder:
         self._lock_dirty = False
         self._lock_saved_at = 0.0
         self._lock_save_cost = 0.0
+        self.retry_uncertain = retry_uncertain
+        self._uncertain: dict[str, str] = {}         # key → why it is not submitted again
 
     def emit(self, kind: str, target: str, message: str = "", **data: Any) -> None:
         self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
@@ -222,9 +299,13 @@ class Builder:
     async def run(self) -> BuildReport:
         stale = self.plan.stale
         self._done = {i.name: asyncio.Event() for i in stale}
-        # Keys another build of this session is generating right now are that build's to collect.
-        pending = {k: r for k, r in self.journal.pending().items() if k not in self.session.generations}
         planned_keys = {i.key for i in stale}
+        submitting = ("generate", "resume", "share") + (("uncertain",) if self.retry_uncertain else ())
+        if not self.provider.placeholder and any(i.action in submitting for i in stale):
+            self.journal.check_writable()            # before the first submit: nothing paid if not
+        pending = self._sort_uncertain(self.journal.scan(), planned_keys)
+        # Keys another build of this session is generating right now are that build's to collect.
+        pending = {k: r for k, r in pending.items() if k not in self.session.generations}
         runners = [asyncio.create_task(self._target(i, pending)) for i in stale]
         # Tasks from an earlier build whose key no target wants now are still collected: they are paid.
         runners += [asyncio.create_task(self._orphan(r)) for k, r in pending.items() if k not in planned_keys]
@@ -244,11 +325,59 @@ class Builder:
             raise self._fatal
         return self.report
 
+    def _sort_uncertain(self, scan: JournalScan, planned: set[str]) -> dict[str, JournalRecord]:
+        """The records to collect. Uncertain keys are set aside (reported, never submitted) unless
+        retried; a retried key keeps only its tasks with known ids."""
+        names_by_key: dict[str, list[str]] = {}
+        for item in self.plan.items:
+            names_by_key.setdefault(item.key, []).append(item.name)
+        records = dict(scan.records)
+        for key, why in scan.uncertain().items():
+            names = names_by_key.get(key, [])
+            chosen = self.retry_uncertain
+            if not (chosen is True or (chosen and set(names) & set(chosen))):   # type: ignore[arg-type]
+                self._uncertain[key] = why
+                records.pop(key, None)
+                if key not in planned:
+                    record = scan.records.get(key)
+                    shown = (names or (record.targets if record else []) or [key[:12]])[0]
+                    self.emit("notice", shown, f"{why}; {RETRY_HINT.format('')}")
+                continue
+            if key in scan.damaged:
+                self.journal.set_aside(key)
+                continue
+            record = records[key]
+            if record.closed:
+                record.submissions = []              # given up on: a retry pays for a new task
+            record.submissions = [s for s in record.submissions if not s.unknown]
+            record.closed, record.download_attempts = None, 0
+            if record.submissions:
+                self.journal.write(record)
+            else:
+                self.journal.remove(key)
+                records.pop(key)
+        return records
+
+    def unjournaled(self, name: str, task_id: str, exc: OSError | StateError) -> None:
+        """A paid task whose id could not be journaled: say so at once (on stderr, whatever the
+        reporter shows), keep it in memory, collect it, and fail the build."""
+        message = (f"{name}: task {task_id} was submitted (and is paid for) but the journal in "
+                   f"{self.journal.folder} could not record it ({_reason(exc)}); this build keeps it in "
+                   f"memory and collects it, but if it is stopped now, the task id above is the only record")
+        _alarm(message)
+        self.report.problems.append(message)
+        self.controller.stop("the journal cannot be written")
+
     async def _target(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> None:
         try:
             result = await self._build_one(item, pending)
         except _NotSubmitted as exc:
             result = TargetResult(item.name, "skipped", str(exc))
+        except (UncertainSubmission, SubmissionUncertain) as exc:
+            message = _message(exc)
+            if isinstance(exc, SubmissionUncertain):
+                message += f" Later builds do not submit it either: {RETRY_HINT.format(' ' + item.name)}."
+            result = TargetResult(item.name, "uncertain", message)
         except asyncio.CancelledError:
             if self._fatal is None:
                 raise
@@ -292,6 +421,10 @@ class Builder:
                     return TargetResult(item.name, "skipped", f"upstream target '{up}' was not built")
         entry_task = self._generations.get(item.key) or self.session.generations.get(item.key)
         owner = entry_task is None
+        if entry_task is None and item.key in self._uncertain:
+            why = self._uncertain[item.key]
+            return TargetResult(item.name, "uncertain", f"{why}; not submitted again: "
+                                                        f"{RETRY_HINT.format(' ' + item.name)}")
         if entry_task is None:
             entry_task = asyncio.create_task(self._generate(item, pending.get(item.key)))
             self.session.generations[item.key] = entry_task
@@ -325,8 +458,13 @@ class Builder:
             self.report.resumed += 1
             self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
                       task_id=record.task_id)
+            if record.n < item.target.n:
+                # An earlier build stopped between the one-image tasks of an n = 1 fallback.
+                self._check_submittable(item, job.names)
+                job = Job(key=item.key, target=item.target, names=job.names,
+                          body=submit_body(self.project.manifest, item.target))
             gen = await self._collect(job, record, item.name)
-            return await self._keep(item.key, gen, paid=False)
+            return await self._keep(item.key, gen, paid=record.n < item.target.n)
         if self.remote is not None:
             # Read-through: someone paid for it already. (A planned restore has just tried.)
             fetched = None if item.remote else await self._from_remote(item.key)
@@ -344,16 +482,18 @@ class Builder:
                 # together; settle to the real cost once known (a failed or cancelled task costs nothing).
                 bound = price(item.target)[1] if not self.provider.placeholder else 0.0
                 self.session.committed += bound
+                events = _Events(self, job, item.name, lease=lease)
                 try:
-                    gen = await self.provider.generate(job, _Events(self, job, item.name, lease=lease))
+                    gen = await self.provider.generate(job, events)
                 except InsufficientBalance:
                     self.session.committed -= bound
                     self.controller.stop("the gateway account has insufficient balance (402)")
                     raise
                 except TaskFailed:
-                    self.session.committed -= bound
-                    self.journal.remove(item.key)   # nothing to collect; a later build may resubmit
+                    self.session.committed -= bound     # (the journal forgot the failed task)
                     raise
+                except DownloadFailed as exc:
+                    raise self._download_failed(events.record, item.name, exc) from exc
                 self.session.committed += gen.cost - bound
             return await self._keep(item.key, gen, paid=True)
         finally:
@@ -407,8 +547,10 @@ class Builder:
                 said = True
             if lease.task_id and not tried_task:
                 tried_task = True
-                record = JournalRecord(key=item.key, task_id=lease.task_id, model=item.target.model,
-                                       targets=[item.name], n=item.target.n)
+                record = JournalRecord(key=item.key, model=item.target.model, targets=[item.name],
+                                       submissions=[Submission(intent_at=time.time(), request_digest="",
+                                                               n=item.target.n, task_id=lease.task_id,
+                                                               state="submitted")])
                 try:
                     job = Job(key=item.key, target=item.target, names=(item.name,), body={})
                     gen = await self.provider.resume(record, _Events(self, job, item.name, record))
@@ -456,21 +598,45 @@ class Builder:
         return {i.name: i.key for i in self.plan.stale if i.name in self._done and not self._done[i.name].is_set()}
 
     async def _collect(self, job: Job, record: JournalRecord, name: str) -> Generation:
+        paid = task_cost_of(record)
         try:
-            return await self.provider.resume(record, _Events(self, job, name, record))
+            return await self.provider.resume(record, _Events(self, job, name, record),
+                                              job if job.body else None)
         except TaskNotFound as exc:
-            self.journal.remove(record.key)
-            raise GatewayError(f"lost task {record.task_id} (${task_cost_of(record):.4f} paid earlier): "
-                               f"{exc}; the target is stale again and the next build pays for it anew",
-                               code="lost") from exc
-        except TaskFailed:
-            self.journal.remove(record.key)
-            raise
+            raise GatewayError(f"lost task {record.task_id or '?'} (${paid:.4f} paid earlier): {exc}; the "
+                               f"target is stale again and the next build pays for it anew", code="lost") from exc
+        except DownloadFailed as exc:
+            raise self._download_failed(record, name, exc) from exc
+
+    def _download_failed(self, record: JournalRecord | None, name: str, exc: DownloadFailed) -> GatewayError:
+        """A completed task whose images could not be downloaded: its record (and result URLs) stays, so
+        a later build downloads again for free; after a few builds' attempts it is closed, and the key
+        waits for --retry-uncertain."""
+        if record is None or not record.task_ids:
+            return exc
+        record.download_attempts += 1
+        attempts = record.download_attempts
+        if attempts >= MAX_DOWNLOAD_ATTEMPTS:
+            record.closed = (f"the images of task {record.task_id} could not be downloaded in {attempts} builds "
+                             f"({_message(exc)[:200]})")
+        try:
+            self.journal.write(record)
+        except OSError:
+            pass
+        if record.closed:
+            return UncertainSubmission(f"{record.closed}; given up: {RETRY_HINT.format(' ' + name)}",
+                                       code="closed")
+        return DownloadFailed(f"{_message(exc)} (task {record.task_id}, download attempt {attempts} of "
+                              f"{MAX_DOWNLOAD_ATTEMPTS}: the next build downloads it again without paying)",
+                              status=exc.status, code=exc.code)
 
     async def _orphan(self, record: JournalRecord) -> None:
         name = record.targets[0] if record.targets else record.key[:12]
         if self.project.store.lookup(record.key) is not None:
             self.journal.remove(record.key)         # collected already; only the journal entry was left
+            return
+        if not record.task_ids:
+            self.journal.remove(record.key)         # nothing was sent (e.g. a retried uncertain key)
             return
         job = Job(key=record.key, target=None, names=tuple(record.targets), body={})  # type: ignore[arg-type]
         self.emit("resumed", name, f"collecting task {record.task_id} from an earlier build (for the cache)")
@@ -487,7 +653,10 @@ class Builder:
         entry = IndexEntry(key=key, images=images, model=gen.model, task_id=gen.task_id, cost=gen.cost,
                            placeholder=gen.placeholder, built_at=_now())
         store.record(entry)
-        self.journal.remove(key)
+        try:
+            self.journal.remove(key)
+        except OSError:
+            pass        # the next build finds the images cached and drops the record then
         if paid:
             self._paid.add(key)
         return entry
@@ -607,9 +776,23 @@ class _NotSubmitted(GatewayError):
     pass
 
 
+def _alarm(message: str) -> None:
+    """Straight to stderr, whatever the reporter (live view, --json, --quiet): a paid task id that exists
+    nowhere else must reach the person at once."""
+    try:
+        sys.stderr.write(f"\nWARNING: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def task_cost_of(record: JournalRecord) -> float:
     model = catalog.BY_ID.get(record.model)
     return model.price * record.n if model else 0.0
+
+
+def _reason(exc: OSError | StateError) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _message(exc: BaseException) -> str:

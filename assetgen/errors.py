@@ -164,3 +164,11 @@ class ImageSizeMismatch(DownloadFailed):
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = "size_mismatch") -> None:
         super().__init__(message, status=status, code=code)
+
+
+class JournalUnwritable(StateError):
+    """The journal cannot record a submission (read-only folder, full disk): nothing is submitted."""
+
+
+class UncertainSubmission(GatewayError):
+    """A key whose earlier submission may have been paid for without its task id: not resubmitted."""

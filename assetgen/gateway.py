@@ -583,6 +583,10 @@ class GatewayClient:
         if kind == "download":
             # 410 Gone is final; 403/404 are too once the URL's expiry has passed.
             return status != 410 and not (status in _EXPIRED_STATUSES and image and image.expired)
+        if kind == "submit":
+            # A 5xx came after the body was sent: the task may exist, and a resend would pay again. Only
+            # a 429 (refused before any work) is safe to send again; the caller makes a 5xx uncertain.
+            return status == 429
         return status == 429 or status >= 500
 
     def _unreachable(

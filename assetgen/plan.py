@@ -16,6 +16,8 @@ Actions, cheapest first:
   ``resume``    a task an interrupted build submitted (paid already): collected, not resubmitted
   ``generate``  a paid task (or a placeholder offline)
   ``blocked``   an output was changed by hand: left alone unless --force
+  ``uncertain`` a submission may have been paid for but its task id never arrived (or its journal record
+                is damaged or given up): not submitted again unless ``build --retry-uncertain``
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "reso
 @dataclass(frozen=True)
 class Reason:
     kind: str          # new | spec | reference | upstream | style | derive | source | legacy | missing | hand
-                       # | placeholder
+                       # | placeholder | uncertain
     detail: str = ""
 
     def __str__(self) -> str:
@@ -54,6 +56,7 @@ class Reason:
             "derive": "output settings changed: {}",
             "source": "derived from an older image: {}",
             "legacy": "derived from an unrecorded image (lock written by an older assetgen): {}",
+            "uncertain": "{}",
         }[self.kind]
         return text.format(self.detail)
 
@@ -166,7 +169,7 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
 
 def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, store: Store, *,
               selection: list[str] | None = None, offline: bool = False, force: bool = False,
-              in_flight: set[str] | None = None,
+              in_flight: set[str] | None = None, uncertain: dict[str, str] | None = None,
               remote_lookup: Callable[[str], IndexEntry | None] | None = None) -> Plan:
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
@@ -205,6 +208,8 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup, root)
+            if uncertain and item.action in ("generate", "share") and kt.key in uncertain and not offline:
+                _uncertain(item, uncertain[kt.key])
         items.append(item)
     return Plan(items=items, offline=offline)
 
@@ -287,6 +292,12 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
         generating[item.key] = item.name
         if not offline:
             item.cost, item.max_cost = price(item.target)
+
+
+def _uncertain(item: TargetPlan, why: str) -> None:
+    """A build would not submit this key again: it may have been paid for already (see ``journal``)."""
+    item.action, item.cost, item.max_cost, item.shares_with = "uncertain", 0.0, 0.0, None
+    item.reasons.append(Reason("uncertain", why))
 
 
 def _entry_from_lock(locked: LockEntry, target: Target, store: Store, offline: bool,

@@ -110,10 +110,11 @@ class Project:
             offline = self.manifest.settings.provider == "offline"
         selection = self.manifest.select(list(targets)) if targets else None
         remote = self.remote if not offline else None      # placeholders are never shared
+        journal = self.journal.scan()
         with no_gc():
             return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
-                             offline=offline, force=force, in_flight=set(self.journal.pending()),
-                             remote_lookup=remote.get_entry if remote else None)
+                             offline=offline, force=force, in_flight=journal.collectable,
+                             uncertain=journal.uncertain(), remote_lookup=remote.get_entry if remote else None)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)

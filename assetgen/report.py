@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .plan import Plan, TargetPlan
 
 ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
-                "generate": "generate", "blocked": "blocked"}
+                "generate": "generate", "blocked": "blocked", "uncertain": "uncertain"}
 _LISTED_UP_TO_DATE = 20
 # ANSI escape sequences (CSI, OSC, and two-byte ESC forms), then every other control character,
 # bidirectional overrides included: text from a gateway or a file must not move the cursor, recolour
@@ -79,6 +79,8 @@ def _why(item: TargetPlan) -> str:
         text += " (task submitted by an earlier build, already paid: collected)"
     elif item.action == "blocked":
         text += " (not overwritten without --force)"
+    elif item.action == "uncertain":
+        text += f" (not submitted again unless `assetgen build --retry-uncertain {item.name}`)"
     return text
 
 
@@ -158,13 +160,19 @@ def render_summary(report: BuildReport) -> str:
         text += f", saved {usd(report.saved)} by reusing images"
     if report.resumed:
         text += f"; collected {report.resumed} task(s) from an earlier build"
-    return text + "."
+    text += "."
+    if report.uncertain:
+        names = " ".join(r.name for r in report.uncertain)
+        text += (f"\n{len(report.uncertain)} target(s) uncertain (an earlier submission may have been paid "
+                 f"for): not submitted again. Check the gateway's dashboard; `assetgen build --retry-uncertain "
+                 f"{names}` submits them again.")
+    return text
 
 
 # -- build progress ---------------------------------------------------------------------------------
 
 _LINE_KINDS = {"submitted", "resumed", "built", "restored", "shared", "failed", "blocked", "skipped",
-               "lost", "superseded", "notice"}
+               "lost", "superseded", "notice", "uncertain"}
 
 
 class PlainReporter:
@@ -196,7 +204,7 @@ class QuietReporter:
         self.stream = stream or sys.stderr
 
     def emit(self, event: Event) -> None:
-        if event.kind in ("failed", "blocked", "lost"):
+        if event.kind in ("failed", "blocked", "lost", "uncertain"):
             print(f"{safe_text(event.target)}: {event.kind} ({safe_text(event.message, _MESSAGE_LIMIT)})",
                   file=self.stream, flush=True)
 
@@ -254,7 +262,7 @@ class LiveReporter:
             self.active.pop(event.target, None)
             self.done += 1
             self.spent = float(event.data.get("spent", self.spent))
-            style = "red" if event.kind in ("failed", "blocked", "lost", "skipped") else "green"
+            style = "red" if event.kind in ("failed", "blocked", "lost", "skipped", "uncertain") else "green"
             message = safe_text(event.message, _MESSAGE_LIMIT)
             message = f" ({escape(message)})" if message else ""
             self.console.print(f"[{style}]{event.kind:>8}[/] {escape(safe_text(event.target))}{message}",

@@ -24,6 +24,7 @@ class Config:
     throughput_jobs: int = 32
     throughput_poll: float = 0.25
     throughput_runs: int = 3
+    throughput_submit_latency: float = 0.0            # seconds the emulator takes to answer each submit
     watch_targets: int = 100
     watch_edits: int = 10
     restore_targets: int = 1000

@@ -1,5 +1,8 @@
 """Benchmark 3, throughput: N stale targets, emulator latency L, ``--jobs J``, poll interval P.
 
+Submits go one at a time (a kill loses at most one task id), so each submit's answer time adds up:
+``throughput_submit_latency`` makes the emulator take that long to answer each submit, to measure it.
+
 Each run is a fresh project (same seed, so the same prompts) and a fresh emulator, built once with
 ``assetgen build --jobs J`` as a subprocess. The ideal wall time is ⌈N/J⌉ × L + P (waves of J tasks,
 plus one poll interval to notice the last one finished). From the emulator's records, per task:
@@ -19,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from assetgen.emulator import Faults
 
 from . import profiling
 from .config import THROUGHPUT_FACTOR, Config
@@ -43,7 +48,7 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None],
         root = work / f"throughput-{n}-run{i}"
         shutil.rmtree(root, ignore_errors=True)
         wl = make_project(root, n, seed=cfg.seed, refs_from=pool, chain_share=0.0)
-        emu = start_emulator(latency=latency)
+        emu = start_emulator(latency=latency, faults=Faults(submit_timeout=cfg.throughput_submit_latency))
         try:
             say(f"throughput {n}: run {i + 1}/{cfg.throughput_runs} (latency {latency:g} s, --jobs {jobs})…")
             since = time.time()

@@ -298,12 +298,22 @@ def test_retries_exhausted_raise_server_error(emu: GatewayEmulator) -> None:
 
     async def use(client: GatewayClient) -> Task:
         client_box.append(client)
-        return await client.submit(BODY)
+        return await client.get("task-unknown")
 
     exc = fails(ServerError, emu, use, max_retries=2)
     assert "(emulated)" in str(exc) and exc.status in (500, 503)
-    assert emu.count("POST", "/v1/tasks") == 3 and client_box[0].requests_made == 3
-    assert emu.submissions == []
+    assert emu.count("GET", "/v1/tasks/") == 3 and client_box[0].requests_made == 3
+
+
+def test_a_5xx_on_submit_is_never_resent(emu: GatewayEmulator) -> None:
+    """The body reached the server before it failed: the task may exist, so a resend could pay twice
+    (the provider reports the key uncertain). A 429 is refused before any work and is resent."""
+    emu.faults.server_errors = 1
+    exc = fails(ServerError, emu, lambda c: c.submit(BODY), max_retries=5)
+    assert exc.status == 503 and emu.count("POST", "/v1/tasks") == 1
+    emu.faults.rate_limit_burst = 2
+    assert run(emu, lambda c: c.submit(BODY)).status == "queued"
+    assert emu.count("POST", "/v1/tasks") == 4 and len(emu.submissions) == 1
 
 
 def test_download_failure_is_retried_without_resubmitting(emu: GatewayEmulator) -> None:

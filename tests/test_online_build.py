@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,11 +161,24 @@ def test_402_stops_submitting_and_keeps_what_finished(tmp_path: Path) -> None:
 
 
 def test_429_and_5xx_are_retried_without_duplicate_submissions(tmp_path: Path) -> None:
-    with emulator(faults=Faults(rate_limit_burst=3, server_errors=2)) as emu:
+    """429s are retried on every call; 5xx on polls and downloads (a 5xx on a submit is never resent:
+    see test_uncertain)."""
+    with emulator(latency=0.6, faults=Faults(rate_limit_burst=3)) as emu:
         manifest = write_manifest(tmp_path, targets("a", "b"))
+
+        def break_polls() -> None:
+            deadline = time.monotonic() + 10
+            while len(emu.submissions) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            emu.faults.server_errors = 2
+
+        breaker = threading.Thread(target=break_polls)
+        breaker.start()
         result = run(manifest, emu, "build")
+        breaker.join()
         assert result.exit_code == 0, result.output
         assert prompts(emu) == ["a picture of a", "a picture of b"]
+        assert emu.count("POST", "/v1/tasks") == 5 and emu.faults.server_errors == 0
 
 
 def test_download_failure_is_retried_from_the_saved_url_without_resubmitting(tmp_path: Path) -> None:
@@ -173,7 +188,7 @@ def test_download_failure_is_retried_from_the_saved_url_without_resubmitting(tmp
         assert first.exit_code == 1
         assert len(emu.submissions) == 1
         journal = list((tmp_path / ".assetgen" / "journal").glob("*.json"))
-        assert len(journal) == 1 and json.loads(journal[0].read_text())["images"]
+        assert len(journal) == 1 and json.loads(journal[0].read_text())["submissions"][0]["images"]
         emu.faults.download_failures = 0
         second = run(manifest, emu, "build")
         assert second.exit_code == 0, second.output

@@ -1,8 +1,10 @@
 """The interface every provider implements, and the values that cross it.
 
 The build owns ordering, concurrency, the journal and the files; a provider only turns a ``Job`` into
-images. ``TaskEvents.submitted`` is called the moment a paid task exists and must not return before the
-task is recorded durably: the provider calls it before it waits on anything.
+images. A provider that submits paid tasks calls ``TaskEvents.intent`` before each submit (it returns
+once the intent is durable), then exactly one of ``submitted`` (the task id: recorded durably before
+the provider waits on anything), ``uncertain`` (the answer was lost: the task may exist) or
+``not_created`` (the gateway refused it: nothing was paid).
 """
 
 from __future__ import annotations
@@ -34,9 +36,14 @@ class Generation:
 
 
 class TaskEvents(Protocol):
+    def intent(self, body: dict[str, Any]) -> None: ...
     def submitted(self, task_id: str, model: str) -> None: ...
+    def uncertain(self, why: str) -> None: ...
+    def not_created(self) -> None: ...
     def progress(self, status: str, progress: int) -> None: ...
-    def completed(self, images: list[dict[str, Any]]) -> None: ...
+    def completed(self, images: list[dict[str, Any]], *, task_id: str | None = None) -> None: ...
+    def task_ended(self, task_id: str) -> None: ...
+    def check(self, data: bytes) -> bytes: ...
 
 
 class Provider(ABC):
@@ -47,8 +54,9 @@ class Provider(ABC):
     async def generate(self, job: Job, events: TaskEvents) -> Generation:
         """Submit ``job`` and return its images; raise a ``GatewayError`` subclass on failure."""
 
-    async def resume(self, record: JournalRecord, events: TaskEvents) -> Generation:
-        """Collect a task submitted by an earlier build (see ``journal``)."""
+    async def resume(self, record: JournalRecord, events: TaskEvents, job: Job | None = None) -> Generation:
+        """Collect the tasks an earlier build submitted (see ``journal``); with ``job``, also submit what
+        that build had not submitted yet (e.g. the rest of an ``n = 1`` fallback)."""
         raise NotImplementedError(f"the {self.name} provider has no tasks to resume")
 
     async def cancel(self, task_id: str) -> None:

@@ -1,6 +1,8 @@
 """Gateway provider: submit a task, record it, poll it with jitter, download its images.
 
-Polling follows the provider's guidance (every 2–5 s, jittered so many tasks do not poll in step);
+Submits go one at a time (``_submit``: intent fsynced, POST, task id fsynced), so a kill loses at most
+one task id; a gateway that refuses ``n > 1`` gets ``n`` one-image tasks instead. Polling follows the
+provider's guidance (every 2–5 s, jittered so many tasks do not poll in step);
 tests and benchmarks pass a smaller interval. A task that outlives ``task_timeout`` is left in the
 journal, not cancelled: it is paid for, and the next build collects it.
 """
@@ -10,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .. import catalog
-from ..errors import DownloadFailed, GatewayError, InvalidImage, TaskFailed, TaskNotFound
-from ..gateway import GatewayClient, ResultImage, Task
+from ..errors import (DownloadFailed, GatewayError, InvalidImage, InvalidRequest, ServerError, SubmissionUncertain,
+                      TaskFailed, TaskNotFound)
+from ..gateway import GatewayClient, ResultImage, Task, refuses_n
 from .base import Generation, Job, Provider, TaskEvents
 
 if TYPE_CHECKING:
@@ -29,6 +33,21 @@ def task_cost(model_id: str, images: int) -> float:
     return model.price * images if model else 0.0
 
 
+# A submit stopped from outside (SIGTERM, a second Ctrl-C, a watch closing) waits this long for the
+# gateway's answer, so a task it may already have created is journaled rather than lost.
+SUBMIT_GRACE = 3.0
+
+
+@dataclass
+class _Part:
+    """One task serving (part of) a key: its id, images asked of it, and saved result URLs."""
+
+    task_id: str
+    n: int
+    model: str
+    images: list[dict[str, Any]] | None = None
+
+
 class GatewayProvider(Provider):
     name = "gateway"
 
@@ -38,22 +57,17 @@ class GatewayProvider(Provider):
         self.poll_interval = poll_interval
         self.task_timeout = task_timeout
         self._rng = rng or random.Random()
+        # One POST /v1/tasks in flight at a time, from intent to journaled task id: a kill loses at most
+        # one task id (polls and downloads stay concurrent). Created on first use, in the build's loop.
+        self._submit_lock: asyncio.Lock | None = None
+        self.one_image_models: set[str] = set()     # models that refused n > 1 in this build
 
     async def generate(self, job: Job, events: TaskEvents) -> Generation:
-        task = await self.client.submit(job.body)
-        model = task.model or str(job.body["model"])
-        events.submitted(task.task_id, model)
-        return await self._collect(task.task_id, model, events, first_wait=True, n=int(job.body["n"]))
+        return await self._run(job, [], events)
 
-    async def resume(self, record: JournalRecord, events: TaskEvents) -> Generation:
-        if record.images:
-            images = tuple(ResultImage(url=i["url"], expires_at=i.get("expires_at")) for i in record.images)
-            if not _expired(images):
-                try:
-                    return await self._download(record.task_id, record.model, images, events)
-                except DownloadFailed:
-                    pass  # fall back to asking the gateway: it may hand out fresh URLs
-        return await self._collect(record.task_id, record.model, events, first_wait=False, n=record.n)
+    async def resume(self, record: JournalRecord, events: TaskEvents, job: Job | None = None) -> Generation:
+        parts = [_Part(s.task_id, s.n, record.model, s.images) for s in record.submissions if s.task_id]
+        return await self._run(job, parts, events)
 
     async def cancel(self, task_id: str) -> None:
         try:
@@ -63,6 +77,104 @@ class GatewayProvider(Provider):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    # -- submitting ---------------------------------------------------------------------------------
+
+    async def _run(self, job: Job | None, parts: list[_Part], events: TaskEvents) -> Generation:
+        """Submit what the key still needs (nothing, when resuming a complete record), then collect
+        every task concurrently; their images, in order, are the key's."""
+        fresh = len(parts)
+        want = int(job.body["n"]) if job is not None and job.body else sum(p.n for p in parts)
+        while sum(p.n for p in parts) < want:
+            assert job is not None
+            parts.append(await self._submit_part(job, len(parts), want - sum(p.n for p in parts), events))
+        outcomes = await asyncio.gather(
+            *(self._collect_part(p, events, first_wait=i >= fresh) for i, p in enumerate(parts)),
+            return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        images = [data for outcome in outcomes for data in outcome]   # type: ignore[union-attr]
+        model = parts[0].model
+        return Generation(images=images, model=model, task_id=",".join(p.task_id for p in parts),
+                          cost=task_cost(model, len(images)), placeholder=False)
+
+    async def _submit_part(self, job: Job, index: int, remaining: int, events: TaskEvents) -> _Part:
+        if self._submit_lock is None:
+            self._submit_lock = asyncio.Lock()
+        async with self._submit_lock:       # the body is made inside: a refusal of n > 1 is remembered
+            return await self._submit_part_locked(job, index, remaining, events)
+
+    async def _submit_part_locked(self, job: Job, index: int, remaining: int, events: TaskEvents) -> _Part:
+        model = str(job.body["model"])
+        while True:
+            one = model in self.one_image_models
+            body = dict(job.body)
+            if one or index:
+                body["n"] = 1
+                seed = job.body.get("seed", -1)
+                if isinstance(seed, int) and seed >= 0:
+                    body["seed"] = seed + index          # task i sends seed + i - 1: candidates differ
+            else:
+                body["n"] = remaining
+            try:
+                task = await self._submit(body, events)
+            except InvalidRequest as exc:
+                if body["n"] > 1 and refuses_n(exc):
+                    self.one_image_models.add(model)    # nothing was created: ask one image at a time
+                    continue
+                raise
+            return _Part(task.task_id, int(body["n"]), task.model or model)
+
+    async def _submit(self, body: dict[str, Any], events: TaskEvents) -> Task:
+        """One POST, with the submit lock held: intent, send, then the task id or what went wrong."""
+        events.intent(body)                             # durable before anything is sent
+        try:
+            task = await self._post(body, events)
+        except SubmissionUncertain as exc:
+            events.uncertain(str(exc))
+            raise
+        except ServerError as exc:
+            # The body was sent and the server failed after it: the task may exist.
+            events.uncertain(f"HTTP {exc.status} after the body was sent")
+            raise SubmissionUncertain(f"{exc}; the submission may have been accepted, so it is not "
+                                      f"resent", status=exc.status, code=exc.code) from exc
+        except GatewayError:
+            events.not_created()                        # refused or never sent: nothing was paid
+            raise
+        events.submitted(task.task_id, task.model or str(body["model"]))
+        return task
+
+    async def _post(self, body: dict[str, Any], events: TaskEvents) -> Task:
+        sending = asyncio.ensure_future(self.client.submit(body))
+        try:
+            return await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            # Stopped mid-POST: the task may exist already. Wait briefly for its id so it is journaled.
+            try:
+                task = await asyncio.wait_for(asyncio.shield(sending), SUBMIT_GRACE)
+            except (asyncio.TimeoutError, asyncio.CancelledError, GatewayError):
+                sending.cancel()                        # the intent stays: the key is reported uncertain
+                raise asyncio.CancelledError() from None
+            events.submitted(task.task_id, task.model or str(body["model"]))
+            raise
+
+    # -- collecting ---------------------------------------------------------------------------------
+
+    async def _collect_part(self, part: _Part, events: TaskEvents, *, first_wait: bool) -> list[bytes]:
+        if part.images:
+            images = tuple(ResultImage(url=i["url"], expires_at=i.get("expires_at")) for i in part.images)
+            if not _expired(images):
+                try:
+                    return (await self._download(part.task_id, part.model, images, events)).images
+                except DownloadFailed:
+                    pass  # fall back to asking the gateway: it may hand out fresh URLs
+        try:
+            return (await self._collect(part.task_id, part.model, events, first_wait=first_wait,
+                                         n=part.n)).images
+        except (TaskFailed, TaskNotFound):
+            events.task_ended(part.task_id)             # it will never give images: drop it
+            raise
 
     async def _collect(self, task_id: str, model: str, events: TaskEvents, *, first_wait: bool,
                        n: int | None = None) -> Generation:
@@ -82,7 +194,7 @@ class GatewayProvider(Provider):
                         f"no image in the result of task {task_id} (it holds {', '.join(task.other_media)}); "
                         f"the task stays recorded and the next build asks for it again without paying",
                         code="no_image")
-                events.completed([{"url": i.url, "expires_at": i.expires_at} for i in images])
+                events.completed([{"url": i.url, "expires_at": i.expires_at} for i in images], task_id=task_id)
                 if _expired(images):
                     raise TaskNotFound(f"task {task_id} completed but its result URLs have expired",
                                        code="expired")
