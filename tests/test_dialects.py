@@ -173,3 +173,16 @@ def test_a_result_with_media_but_no_image_fails_the_target_and_keeps_the_task(tm
         second = run(manifest, emu, "build")       # asks for the same task again: never pays twice
         assert second.exit_code == 1 and "resumed" in second.output
         assert len(emu.submissions) == 1
+
+
+def test_a_gateway_that_ignores_the_ratio_field_is_caught_with_a_hint(tmp_path: Path) -> None:
+    # The deployment sends only aspect_ratio; this gateway reads only size: every image comes back 1:1.
+    manifest = write_manifest(tmp_path, '[targets.banner]\nprompt = "a wide banner"\naspect_ratio = "16:9"\n',
+                              settings='gateway_fields = "aspect_ratio"')
+    with gateway("code-size-media", latency=0.05) as emu:
+        result = run(manifest, emu, "build")
+        assert result.exit_code == 1 and "(another aspect ratio)" in result.output, result.output
+        assert "[settings] gateway_fields" in result.output and "Traceback" not in result.output
+        assert len(emu.submissions) == 1
+    assert not (tmp_path / "out" / "banner.jpg").exists()
+    assert list((tmp_path / ".assetgen" / "index" / "rejected").glob("*.json"))   # the paid image is kept
