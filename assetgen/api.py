@@ -98,7 +98,8 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
     lock = project.build_lock(timeout=options.lock_timeout, on_wait=on_wait)
     try:
         project.reload_lock()                    # another build may have finished while we waited
-        plan = project.plan(options.targets, offline=offline, force=options.force)
+        plan = project.plan(options.targets, offline=offline, force=options.force,
+                            retry_uncertain=options.retry_uncertain)
         budget = options.budget if options.budget is not None else project.manifest.settings.budget
         check_budget(plan, budget)
         if on_plan is not None:

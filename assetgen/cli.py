@@ -158,14 +158,15 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
     _warn_limits(project)
     if not dry_run:
         _sweep_temporaries(project)
+    retry: bool | frozenset[str] = retry_uncertain and (frozenset(project.manifest.expand(targets))
+                                                        if targets else True)
     if dry_run:
         try:
-            click.echo(render_plan(project.plan(targets, offline=offline or None, force=force)))
+            click.echo(render_plan(project.plan(targets, offline=offline or None, force=force,
+                                                retry_uncertain=retry)))
         finally:
             project.close()
         return
-    retry: bool | frozenset[str] = retry_uncertain and (frozenset(project.manifest.expand(targets))
-                                                        if targets else True)
     options = BuildOptions(targets=targets, offline=offline or None, force=force, keep_going=keep_going,
                            jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry)
     offline_now = is_offline(project, options.offline)
