@@ -249,3 +249,13 @@ def test_images_from_the_hostile_build_are_real(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "hero.jpg") as img:
         assert img.format == "JPEG"
+
+
+@pytest.mark.parametrize("value", ["0", "0.01", "4000", "inf", "nan", "-1", "soon"])
+def test_assetgen_poll_interval_has_the_manifests_bounds(tmp_path: Path, value: str) -> None:
+    with emulator(latency=0.05) as emu:
+        result = build(tmp_path, emu, ASSETGEN_POLL_INTERVAL=value)
+        assert result.exit_code == 2, result.output
+        assert "ASSETGEN_POLL_INTERVAL must be a finite number of seconds, from 0.05 to 3600" in result.output
+        assert repr(value) in result.output and "Traceback" not in result.output
+        assert emu.submissions == []
