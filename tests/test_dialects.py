@@ -154,7 +154,7 @@ pick = 2
 
 @pytest.mark.parametrize("dialect", ["model-page", "code-size-media"])
 def test_candidates_are_one_task_of_n_images(tmp_path: Path, dialect: str) -> None:
-    # The n-fixed-at-1 dialects need the fallback to n tasks of one image (lane D), not exercised here.
+    # The n-fixed-at-1 dialects fall back to n tasks of one image: see the tests below.
     manifest = manifest_for(tmp_path, dialect, CANDIDATES)
     with gateway(dialect, latency=0.1) as emu:
         result = run(manifest, emu, "build")
