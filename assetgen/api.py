@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ BASE_URL_ENV = "ASSETGEN_BASE_URL"
 POLL_ENV = "ASSETGEN_POLL_INTERVAL"      # seconds; tests and benchmarks poll faster than the 3 s default
 BACKOFF_ENV = "ASSETGEN_RETRY_BACKOFF"   # base seconds of the retry backoff (default 0.5)
 DEADLINE_ENV = "ASSETGEN_HTTP_DEADLINE"  # total seconds for one HTTP exchange (default 120; downloads 600)
+POLL_BOUNDS = (0.05, 3600.0)             # as the manifest's [settings] poll_interval
 
 
 @dataclass(kw_only=True)
@@ -59,7 +61,7 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
     from .providers.gateway import GatewayProvider
 
     settings = project.manifest.settings if project else None
-    poll = _seconds(env, POLL_ENV, settings.poll_interval if settings else 3.0)
+    poll = _seconds(env, POLL_ENV, settings.poll_interval if settings else 3.0, bounds=POLL_BOUNDS)
     backoff = _seconds(env, BACKOFF_ENV, 0.5)
     deadline = _seconds(env, DEADLINE_ENV, 0.0) if env.get(DEADLINE_ENV) else None
     client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff,
@@ -68,13 +70,17 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
                            task_timeout=settings.task_timeout if settings else 600.0)
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float,
+             bounds: tuple[float, float] = (0.0, math.inf)) -> float:
+    """A number of seconds from the environment, finite and within ``bounds`` (exit 2 otherwise)."""
     try:
         value = float(env.get(name, default))
     except ValueError:
-        value = -1.0
-    if value < 0:
-        raise UsageError(f"{name} must be a number of seconds (got {env.get(name)!r})")
+        value = math.nan
+    low, high = bounds
+    if not (math.isfinite(value) and low <= value <= high):
+        where = f"from {low:g} to {high:g}" if math.isfinite(high) else f"at least {low:g}"
+        raise UsageError(f"{name} must be a finite number of seconds, {where} (got {env.get(name)!r})")
     return value
 
 
@@ -98,7 +104,8 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
     lock = project.build_lock(timeout=options.lock_timeout, on_wait=on_wait)
     try:
         project.reload_lock()                    # another build may have finished while we waited
-        plan = project.plan(options.targets, offline=offline, force=options.force)
+        plan = project.plan(options.targets, offline=offline, force=options.force,
+                            retry_uncertain=options.retry_uncertain)
         budget = options.budget if options.budget is not None else project.manifest.settings.budget
         check_budget(plan, budget)
         if on_plan is not None:

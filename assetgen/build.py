@@ -283,6 +283,7 @@ class Builder:
         self._ok: dict[str, bool] = {}
         self._fatal: BaseException | None = None
         self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
+        self._partly_paid: dict[str, float] = {}     # ... of which only part (the rest of an n = 1 fallback)
         self._collected_from: dict[str, str] = {}    # keys whose task another machine submitted
         self._pruned = False
         self._lock_dirty = False
@@ -441,6 +442,10 @@ class Builder:
                                 saved=entry.cost, task_id=entry.task_id)
         if entry.placeholder:
             return TargetResult(item.name, "built", "placeholder")
+        if item.key in self._partly_paid:
+            return TargetResult(item.name, "built", f"tasks {entry.task_id}, some of them paid by an "
+                                                    f"earlier build", cost=self._partly_paid[item.key],
+                                task_id=entry.task_id)
         if item.key in self._paid:
             return TargetResult(item.name, "built", f"task {entry.task_id}", cost=entry.cost,
                                 task_id=entry.task_id)
@@ -458,13 +463,21 @@ class Builder:
             self.report.resumed += 1
             self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
                       task_id=record.task_id)
-            if record.n < item.target.n:
-                # An earlier build stopped between the one-image tasks of an n = 1 fallback.
-                self._check_submittable(item, job.names)
+            missing = item.target.n - record.n          # (read before resuming: it adds submissions)
+            bound = 0.0
+            if missing > 0:
+                # An earlier build stopped between the one-image tasks of an n = 1 fallback: the rest
+                # is paid for now, and counted against the budget like any submission.
+                self._check_submittable(item, job.names, images=missing)
                 job = Job(key=item.key, target=item.target, names=job.names,
                           body=submit_body(self.project.manifest, item.target))
+                bound = price(item.target)[1] * missing / item.target.n
+                self.session.committed += bound
             gen = await self._collect(job, record, item.name)
-            return await self._keep(item.key, gen, paid=record.n < item.target.n)
+            if missing > 0:
+                self._partly_paid[item.key] = gen.cost * missing / max(1, len(gen.images))
+                self.session.committed += self._partly_paid[item.key] - bound
+            return await self._keep(item.key, gen, paid=missing > 0)
         if self.remote is not None:
             # Read-through: someone paid for it already. (A planned restore has just tried.)
             fetched = None if item.remote else await self._from_remote(item.key)
@@ -570,12 +583,15 @@ class Builder:
             await asyncio.to_thread(self.remote.put, entry, gen.images)
         return entry
 
-    def _check_submittable(self, item: TargetPlan, names: tuple[str, ...]) -> None:
+    def _check_submittable(self, item: TargetPlan, names: tuple[str, ...], *, images: int | None = None) -> None:
+        """``images``: how many of the target's images are still to be submitted (default all)."""
         if self.controller.stop_submitting:
             raise _NotSubmitted(f"not submitted: {self.controller.reason}")
         if names and all(n in self._superseded for n in names):
             raise GatewayError("superseded before it was submitted", code="superseded")
         bound = price(item.target)[1] if not self.provider.placeholder else 0.0
+        if images is not None:
+            bound = bound * images / max(1, item.target.n)
         if not self.session.can_afford(bound):
             raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
                                 f"${self.session.budget:.2f}")

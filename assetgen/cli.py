@@ -47,6 +47,11 @@ class Context:
         return project
 
 
+# The build lock belongs to the cache folder, shared by every manifest beside it (and taken by gc).
+WAITING = ("Another build, watch or gc using this cache (.assetgen/, shared by every manifest in this folder) "
+           "is running; waiting for it to finish…")
+
+
 def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
 
@@ -141,7 +146,7 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
-              help="Seconds to wait for another build of this manifest to finish.")
+              help="Seconds to wait for a running build, watch or gc that uses this cache (.assetgen/).")
 @click.option("--retry-uncertain", "retry_uncertain", is_flag=True,
               help="Submit again the uncertain targets (all, or the TARGETs named): an earlier submission "
                    "of theirs may have been paid for, so this may pay twice.")
@@ -158,14 +163,15 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
     _warn_limits(project)
     if not dry_run:
         _sweep_temporaries(project)
+    retry: bool | frozenset[str] = retry_uncertain and (frozenset(project.manifest.expand(targets))
+                                                        if targets else True)
     if dry_run:
         try:
-            click.echo(render_plan(project.plan(targets, offline=offline or None, force=force)))
+            click.echo(render_plan(project.plan(targets, offline=offline or None, force=force,
+                                                retry_uncertain=retry)))
         finally:
             project.close()
         return
-    retry: bool | frozenset[str] = retry_uncertain and (frozenset(project.manifest.expand(targets))
-                                                        if targets else True)
     options = BuildOptions(targets=targets, offline=offline or None, force=force, keep_going=keep_going,
                            jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry)
     offline_now = is_offline(project, options.offline)
@@ -191,7 +197,7 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
         reporter = PlainReporter(stream)
 
     def waiting() -> None:
-        click.echo("Another build of this manifest is running; waiting for it to finish…", err=True)
+        click.echo(WAITING, err=True)
 
     async def main(controller: Controller) -> BuildReport:
         try:
@@ -323,7 +329,7 @@ def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> 
 @click.option("--offline", is_flag=True, default=None, help="Render placeholders locally; costs nothing.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Tasks in flight at once.")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
-              help="Seconds to wait for another build of this manifest to finish.")
+              help="Seconds to wait for a running build, watch or gc that uses this cache (.assetgen/).")
 @click.option("--gallery", "with_gallery", is_flag=True,
               help="Also serve the gallery on 127.0.0.1; open pages update as images arrive.")
 @profile_option
@@ -349,8 +355,7 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
     provider = make_provider(project, offline=offline_now)
     if project is not None:
         project.close()
-    lock = acquire_build_lock(path.resolve(), timeout=wait, on_wait=lambda: click.echo(
-        "Another build of this manifest is running; waiting for it to finish…", err=True))
+    lock = acquire_build_lock(path.resolve(), timeout=wait, on_wait=lambda: click.echo(WAITING, err=True))
     options = WatchOptions(targets=targets, offline=offline_now, settle=settle, budget=budget, jobs=jobs,
                            profile=profile, use_remote=not no_remote)
     reporter: Any = PlainReporter()

@@ -98,8 +98,11 @@ def mismatch(size: tuple[int, int], expected: tuple[int, int], asked: str) -> st
     ratio_off = abs(width / height - ew / eh) / (ew / eh) > SIZE_TOLERANCE
     why = "another aspect ratio" if ratio_off else "off by more than 5 %"
     where = f" for {asked}" if asked else ""
+    hint = ("; a gateway that ignored the ratio field draws another ratio: set `[settings] gateway_fields` "
+            "to the field it reads (`aspect_ratio` or `size`; `both`, the default, sends each)"
+            if ratio_off else "")
     return (f"the gateway returned a {_wxh(size)} image where the catalogue says {_wxh(expected)}{where} "
-            f"({why})")
+            f"({why}){hint}")
 
 
 def invalid(reason: str) -> InvalidImage:

@@ -70,6 +70,7 @@ class TargetPlan:
     cost: float = 0.0                           # at the submitted model's price
     max_cost: float = 0.0                       # with official_fallback: at the official price
     shares_with: str | None = None
+    retry_cost: float = 0.0                     # uncertain: what `build --retry-uncertain` would pay
     cached: IndexEntry | None = None            # where restore takes its images from
     remote: bool = False                        # ... which are in the remote cache, not yet local
     locked: LockEntry | None = None
@@ -96,6 +97,7 @@ class TargetPlan:
             "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in self.reasons],
             "model": self.target.model, "n": self.target.n, "cost": round(self.cost, 6),
             "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
+            **({"retry_cost": round(self.retry_cost, 6)} if self.action == "uncertain" else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
         }
 
@@ -170,6 +172,7 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
 def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, store: Store, *,
               selection: list[str] | None = None, offline: bool = False, force: bool = False,
               in_flight: set[str] | None = None, uncertain: dict[str, str] | None = None,
+              in_flight_images: dict[str, int] | None = None, retry_uncertain: bool | frozenset[str] = False,
               remote_lookup: Callable[[str], IndexEntry | None] | None = None) -> Plan:
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
@@ -208,8 +211,14 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup, root)
+            if item.action == "resume" and in_flight_images and in_flight_images.get(kt.key, target.n) < target.n:
+                # An n = 1 fallback stopped between its one-image tasks: the rest is still to be paid.
+                share = (target.n - in_flight_images[kt.key]) / target.n
+                cost, bound = price(target)
+                item.cost, item.max_cost = cost * share, bound * share
             if uncertain and item.action in ("generate", "share") and kt.key in uncertain and not offline:
-                _uncertain(item, uncertain[kt.key])
+                retried = retry_uncertain is True or bool(retry_uncertain and name in retry_uncertain)
+                _uncertain(item, uncertain[kt.key], retried=retried)
         items.append(item)
     return Plan(items=items, offline=offline)
 
@@ -294,9 +303,17 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
             item.cost, item.max_cost = price(item.target)
 
 
-def _uncertain(item: TargetPlan, why: str) -> None:
-    """A build would not submit this key again: it may have been paid for already (see ``journal``)."""
-    item.action, item.cost, item.max_cost, item.shares_with = "uncertain", 0.0, 0.0, None
+def _uncertain(item: TargetPlan, why: str, *, retried: bool = False) -> None:
+    """A build would not submit this key again: it may have been paid for already (see ``journal``).
+    Its price is kept as ``retry_cost``; a build with ``--retry-uncertain`` (``retried``) pays it, so it
+    counts in the plan's cost and the budget then (a share of a key is priced by its first target)."""
+    was_share = item.action == "share"
+    item.action, item.shares_with = "uncertain", None
+    item.retry_cost = 0.0 if was_share else item.cost or price(item.target)[0]
+    if not retried or was_share:
+        item.cost, item.max_cost = 0.0, 0.0
+    elif not item.cost:
+        item.cost, item.max_cost = price(item.target)
     item.reasons.append(Reason("uncertain", why))
 
 

@@ -104,8 +104,9 @@ class Project:
             self.lock = Lock.load(self.lock_path, memo=self.store.stat)
 
     def plan(self, targets: list[str] | tuple[str, ...] = (), *, offline: bool | None = None,
-             force: bool = False) -> Plan:
-        """What a build would do. ``offline`` defaults to the manifest's ``provider`` setting."""
+             force: bool = False, retry_uncertain: bool | frozenset[str] = False) -> Plan:
+        """What a build would do. ``offline`` defaults to the manifest's ``provider`` setting;
+        ``retry_uncertain`` (True or target names): price those uncertain targets as a retry would."""
         if offline is None:
             offline = self.manifest.settings.provider == "offline"
         selection = self.manifest.select(list(targets)) if targets else None
@@ -114,7 +115,9 @@ class Project:
         with no_gc():
             return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
                              offline=offline, force=force, in_flight=journal.collectable,
-                             uncertain=journal.uncertain(), remote_lookup=remote.get_entry if remote else None)
+                             uncertain=journal.uncertain(), remote_lookup=remote.get_entry if remote else None,
+                             in_flight_images={k: r.n for k, r in journal.records.items()},
+                             retry_uncertain=retry_uncertain)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)

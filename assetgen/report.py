@@ -76,11 +76,15 @@ def _why(item: TargetPlan) -> str:
     elif item.action == "share":
         text += f" (same key as {item.shares_with}: one generation)"
     elif item.action == "resume":
-        text += " (task submitted by an earlier build, already paid: collected)"
+        text += (" (some of its one-image tasks submitted by an earlier build: collected; the rest paid now)"
+                 if item.cost else " (task submitted by an earlier build, already paid: collected)")
     elif item.action == "blocked":
         text += " (not overwritten without --force)"
+    elif item.action == "uncertain" and item.cost:
+        text += " (submitted again: --retry-uncertain; it may pay twice)"
     elif item.action == "uncertain":
-        text += f" (not submitted again unless `assetgen build --retry-uncertain {item.name}`)"
+        retry = f"; that would cost {money(item.retry_cost)}" if item.retry_cost else ""
+        text += f" (not submitted again unless `assetgen build --retry-uncertain {item.name}`{retry})"
     return text
 
 

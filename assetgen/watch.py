@@ -70,6 +70,7 @@ class Watcher:
         self._broken = False                        # the last reload failed
         self._named: set[Path] = set()              # file references the broken manifest names
         self._warned: set[str] = set()
+        self._limits: list[str] = []                # the documented-limit warnings last shown
         self.rebuilds = 0                           # batches of changes handled (for tests/benchmarks)
         # Called on the event loop after each build with its project and report (e.g. the gallery).
         self.after_build: Callable[[Project, BuildReport | None], None] | None = None
@@ -116,6 +117,7 @@ class Watcher:
             self._failed(f"Error: {exc}")
             return
         was_broken, self._broken, self._named = self._broken, False, set()
+        self._show_limits(project.manifest.warnings)
         if self._project is None and self.session.budget is None:
             self.session.budget = project.manifest.settings.budget
         self._project = project
@@ -169,6 +171,17 @@ class Watcher:
         self._broken = True
         self._named = named_file_references(self.path)
         self.echo(message)
+
+    def _show_limits(self, warnings: list[str], limit: int = 10) -> None:
+        """The gateway's documented limits that targets go beyond, as `plan` and `build` print them:
+        after each load that changes them (not on every save)."""
+        if warnings == self._limits:
+            return
+        self._limits = warnings
+        for message in warnings[:limit]:
+            self.echo(f"Warning: {message}")
+        if len(warnings) > limit:
+            self.echo(f"Warning: … and {len(warnings) - limit} more targets beyond the gateway's documented limits")
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:

@@ -175,7 +175,7 @@ def test_the_emulator_sees_every_request_the_client_counts(tmp_path: Path, pool:
     emu = start_emulator(latency=0.1)
     try:
         project = Project.open(wl.manifest)
-        provider = make_provider(project, offline=False, env=env_for(emu, poll=0.03))
+        provider = make_provider(project, offline=False, env=env_for(emu, poll=0.05))
         try:
             report = asyncio.run(build(project, BuildOptions(jobs=32), reporter=QuietReporter(), provider=provider))
         finally:

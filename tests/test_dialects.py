@@ -9,6 +9,7 @@ images of the requested pixel size, nothing paid again after a kill.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -153,7 +154,7 @@ pick = 2
 
 @pytest.mark.parametrize("dialect", ["model-page", "code-size-media"])
 def test_candidates_are_one_task_of_n_images(tmp_path: Path, dialect: str) -> None:
-    # The n-fixed-at-1 dialects need the fallback to n tasks of one image (lane D), not exercised here.
+    # The n-fixed-at-1 dialects fall back to n tasks of one image: see the tests below.
     manifest = manifest_for(tmp_path, dialect, CANDIDATES)
     with gateway(dialect, latency=0.1) as emu:
         result = run(manifest, emu, "build")
@@ -173,3 +174,72 @@ def test_a_result_with_media_but_no_image_fails_the_target_and_keeps_the_task(tm
         second = run(manifest, emu, "build")       # asks for the same task again: never pays twice
         assert second.exit_code == 1 and "resumed" in second.output
         assert len(emu.submissions) == 1
+
+
+def test_a_gateway_that_ignores_the_ratio_field_is_caught_with_a_hint(tmp_path: Path) -> None:
+    # The deployment sends only aspect_ratio; this gateway reads only size: every image comes back 1:1.
+    manifest = write_manifest(tmp_path, '[targets.banner]\nprompt = "a wide banner"\naspect_ratio = "16:9"\n',
+                              settings='gateway_fields = "aspect_ratio"')
+    with gateway("code-size-media", latency=0.05) as emu:
+        result = run(manifest, emu, "build")
+        assert result.exit_code == 1 and "(another aspect ratio)" in result.output, result.output
+        assert "[settings] gateway_fields" in result.output and "Traceback" not in result.output
+        assert len(emu.submissions) == 1
+    assert not (tmp_path / "out" / "banner.jpg").exists()
+    assert list((tmp_path / ".assetgen" / "index" / "rejected").glob("*.json"))   # the paid image is kept
+
+
+# -- n fixed at 1: candidates become one-image tasks (the fallback), and survive a kill ----------------
+
+PRICE = catalog.BY_ID["gemini-3.1-flash-image-preview"].price
+
+
+def test_candidates_in_an_n_fixed_at_1_dialect_pay_once_per_one_image_task(tmp_path: Path) -> None:
+    manifest = manifest_for(tmp_path, "code-both-n1", CANDIDATES)
+    with gateway("code-both-n1", latency=0.1) as emu:
+        result = run(manifest, emu, "build")
+        assert result.exit_code == 0, result.output
+        assert [s["n"] for s in emu.submissions] == [1, 1, 1] and emu.count("GET", "/files/") == 3
+        assert run(manifest, emu, "build").exit_code == 0 and len(emu.submissions) == 3
+    assert_outputs_have_their_ratio(tmp_path, {"banner": "16:9"})
+    lock = tomllib.loads((tmp_path / "assets.lock").read_text())["targets"]["banner"]
+    assert abs(lock["cost"] - 3 * PRICE) < 1e-9 and len(lock["task_id"].split(",")) == 3
+
+
+def test_a_kill_between_one_image_tasks_resumes_and_submits_only_the_missing_ones(tmp_path: Path) -> None:
+    # banner's n = 3 is refused, so it becomes three one-image tasks, submitted one at a time; icon's
+    # submit queues behind banner's first one. Killed as soon as banner's first task id is journaled.
+    body = CANDIDATES + '\n[targets.icon]\nprompt = "a square icon"\n'
+    manifest = manifest_for(tmp_path, "task-size-media-n1", body)
+    with gateway("task-size-media-n1", latency=0.3, submit_latency=1.0) as emu:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assetgen", "-f", str(manifest), "build"],
+            env={**os.environ, **env_for(emu)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines, seen = _lines(proc), []
+        deadline = time.monotonic() + 20
+        try:
+            while not any(line.startswith("banner: submitted") for line in seen):
+                seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        banner = [s for s in emu.submissions if s["prompt"] == "a wide banner"]
+        assert len(banner) == 1, seen                   # one of three one-image tasks was paid for
+        banner_task = next(t for t, task in emu.tasks.items() if task.body["prompt"] == "a wide banner")
+        icon_paid = sum(s["prompt"] == "a square icon" for s in emu.submissions)
+        planned = {t["name"]: t for t in json.loads(run(manifest, emu, "plan", "--json").output)["targets"]}
+        assert planned["banner"]["action"] == "resume"                  # the two missing images are priced
+        assert abs(planned["banner"]["cost"] - 2 * PRICE) < 1e-6
+
+        result = run(manifest, emu, "build")
+        # icon's submit was on the wire at the kill (uncertain: not paid again) or not yet sent (built).
+        assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
+        banner = [s for s in emu.submissions if s["prompt"] == "a wide banner"]
+        assert [s["n"] for s in banner] == [1, 1, 1], result.output     # only the two missing ones
+        assert sum(s["prompt"] == "a square icon" for s in emu.submissions) <= max(1, icon_paid)
+        assert f"banner: built (tasks {banner_task}" in result.output and f"${2 * PRICE:.4f}" in result.output
+        again = run(manifest, emu, "build", "banner")
+        assert again.exit_code == 0 and len([s for s in emu.submissions if s["prompt"] == "a wide banner"]) == 3
+    assert_outputs_have_their_ratio(tmp_path, {"banner": "16:9"})
+    lock = tomllib.loads((tmp_path / "assets.lock").read_text())["targets"]["banner"]
+    assert len(set(lock["task_id"].split(","))) == 3 and abs(lock["cost"] - 3 * PRICE) < 1e-9

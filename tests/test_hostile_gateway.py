@@ -9,6 +9,7 @@ Deadlines are shortened with ``ASSETGEN_HTTP_DEADLINE`` so a trickling gateway c
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import subprocess
@@ -75,6 +76,26 @@ def test_a_trickling_gateway_is_cut_off_by_the_total_deadline(tmp_path: Path, on
     assert elapsed < 6, elapsed
     if on == "submit":
         assert "--retry-uncertain hero" in result.output and len(emu.submissions) == 1
+
+
+def test_task_timeout_covers_downloads_and_keeps_the_task_for_a_free_download(tmp_path: Path) -> None:
+    # The per-exchange deadline (20 s here, 600 s by default) is far beyond task_timeout: only the
+    # task's own deadline, over polling and downloads together, ends the trickle after about 1 s.
+    with emulator(latency=0.05, hostile=Hostile(trickle=0.2, trickle_on="download")) as emu:
+        manifest = write_manifest(tmp_path, targets("hero"), settings="task_timeout = 1")
+        start = time.monotonic()
+        result = run(manifest, emu, "build", env=env_for(emu, ASSETGEN_HTTP_DEADLINE="20"))
+        elapsed = time.monotonic() - start
+        assert_clean_failure(result, tmp_path, "not downloaded within task_timeout (1 s",
+                             "download attempt 1 of 3")
+        assert elapsed < 6, elapsed
+        [record] = (tmp_path / ".assetgen" / "journal").glob("*.json")
+        [submission] = json.loads(record.read_text())["submissions"]
+        assert submission["task_id"] in emu.tasks and submission["images"]      # its URLs are kept
+        emu.hostile.trickle = 0.0
+        again = run(manifest, emu, "build")
+        assert again.exit_code == 0, again.output
+        assert len(emu.submissions) == 1 and (tmp_path / "out" / "hero.jpg").exists()
 
 
 # -- item 7: bodies are size-capped while streaming ---------------------------------------------------
@@ -228,3 +249,13 @@ def test_images_from_the_hostile_build_are_real(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "hero.jpg") as img:
         assert img.format == "JPEG"
+
+
+@pytest.mark.parametrize("value", ["0", "0.01", "4000", "inf", "nan", "-1", "soon"])
+def test_assetgen_poll_interval_has_the_manifests_bounds(tmp_path: Path, value: str) -> None:
+    with emulator(latency=0.05) as emu:
+        result = build(tmp_path, emu, ASSETGEN_POLL_INTERVAL=value)
+        assert result.exit_code == 2, result.output
+        assert "ASSETGEN_POLL_INTERVAL must be a finite number of seconds, from 0.05 to 3600" in result.output
+        assert repr(value) in result.output and "Traceback" not in result.output
+        assert emu.submissions == []

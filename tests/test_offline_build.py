@@ -434,7 +434,7 @@ def test_second_build_waits_for_the_first(empty_project: Project) -> None:
         for proc in procs:
             assert proc.stderr is not None
             line = proc.stderr.readline()
-            assert "Another build of this manifest is running; waiting" in line, line
+            assert "Another build, watch or gc using this cache (.assetgen/" in line and "waiting" in line, line
     finally:
         held.release()
     results = [p.communicate(timeout=60) for p in procs]

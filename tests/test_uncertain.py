@@ -200,3 +200,46 @@ def test_no_room_for_a_record_is_found_before_paying(tmp_path: Path) -> None:
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "cannot be written" in proc.stderr and "nothing was paid" in proc.stderr
         assert "Traceback" not in proc.stderr and emu.submissions == []
+
+
+def test_an_unreadable_2xx_submit_answer_is_uncertain_end_to_end(tmp_path: Path) -> None:
+    # The gateway took (and charged) the task but answered 200 with no task id we can read.
+    with emulator(latency=0.05, submit_answer="garbage") as emu:
+        manifest = write_manifest(tmp_path, targets("a"))
+        first = run(manifest, emu, "build")
+        assert first.exit_code == 1 and "a: uncertain" in first.output, first.output
+        assert "--retry-uncertain a" in first.output and "Traceback" not in first.output
+        [record] = records(tmp_path)
+        assert record["submissions"][0]["state"] == "uncertain" and record["submissions"][0]["task_id"] is None
+        plan = run(manifest, emu, "plan")
+        assert plan.exit_code == 0 and WINDOW.search(plan.output) and "--retry-uncertain a" in plan.output
+        second = run(manifest, emu, "build")
+        assert second.exit_code == 1 and "--retry-uncertain a" in second.output
+        assert len(emu.submissions) == 1                   # not submitted again
+        emu.submit_answer = "task"
+        retried = run(manifest, emu, "build", "--retry-uncertain")
+        assert retried.exit_code == 0, retried.output
+        assert len(emu.submissions) == 2 and set(locked(tmp_path)) == {"a"} and records(tmp_path) == []
+
+
+def test_retry_uncertain_counts_the_retried_targets_in_the_budget(tmp_path: Path) -> None:
+    price = 0.031875                                        # 3.1 Flash at 0.5K, one image
+    with emulator(latency=0.05) as emu:
+        manifest = write_manifest(tmp_path, targets("a", "b", "c"), settings="budget = 0.05")
+        emu.faults.server_errors = 1                        # a's answer is lost: a is uncertain
+        assert run(manifest, emu, "build", "a").exit_code == 1
+        assert run(manifest, emu, "build", "b").exit_code == 0     # within the budget: $0.03
+        plan = json.loads(run(manifest, emu, "plan", "--json").output)
+        items = {t["name"]: t for t in plan["targets"]}
+        assert items["a"]["action"] == "uncertain" and items["a"]["cost"] == 0
+        assert items["a"]["retry_cost"] == round(price, 6) and "that would cost $0.0319" in run(
+            manifest, emu, "plan").output
+        # Retrying a and building c would pay 2 × $0.0319 > $0.05: refused before submitting anything.
+        refused = run(manifest, emu, "build", "--retry-uncertain")
+        assert refused.exit_code == 1 and "over the budget of $0.05" in refused.output, refused.output
+        assert "$0.0638" in refused.output and prompts(emu) == ["b"]
+        dry = run(manifest, emu, "build", "--retry-uncertain", "--dry-run")
+        assert "$0.0638" in dry.output and "it may pay twice" in dry.output, dry.output
+        # One of them fits.
+        assert run(manifest, emu, "build", "--retry-uncertain", "a").exit_code == 0
+        assert prompts(emu) == ["a", "b"] and records(tmp_path) == []

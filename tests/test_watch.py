@@ -240,3 +240,21 @@ def test_a_manifest_fixed_back_to_up_to_date_says_so_once(tmp_path: Path) -> Non
             assert [line for line in tail.splitlines() if line.strip()] == [
                 "Manifest OK again; everything is up to date"]
             assert len(emu.submissions) == 1
+
+
+def test_documented_limit_warnings_are_printed_once_per_load_that_changes_them(tmp_path: Path) -> None:
+    log, tmp_path = tmp_path / "watch.log", tmp_path / "proj"
+    tmp_path.mkdir()
+    wordy = "a castle on a hill " * 60                   # over the documented 1,000 characters
+    with emulator(latency=0.05) as emu:
+        manifest = write_manifest(tmp_path, targets("a") + f'\n[targets.wordy]\nprompt = "{wordy}"\n')
+        with watching(manifest, emu, "--offline", "--settle", "0.1", log=log) as watch:
+            wait_for(lambda: watch.settled(1))
+            assert watch.output.count("Warning: target 'wordy': its prompt has") == 1, watch.output
+            manifest.write_text(manifest.read_text() + '\n[targets.b]\nprompt = "b"\n')   # same warnings
+            wait_for(lambda: watch.settled(2))
+            assert watch.output.count("Warning: target 'wordy'") == 1
+            manifest.write_text(manifest.read_text() + f'\n[targets.wordier]\nprompt = "{wordy}"\n')
+            wait_for(lambda: watch.settled(3))
+            assert "Warning: target 'wordier': its prompt has" in watch.output, watch.output
+            assert watch.output.count("Warning: target 'wordy'") == 2      # the changed list, shown again

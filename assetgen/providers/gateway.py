@@ -39,6 +39,14 @@ SUBMIT_GRACE = 3.0
 
 
 @dataclass
+class _Phase:
+    """Where a task's collection is, for the message when ``task_timeout`` ends it."""
+
+    downloading: bool = False
+    status: str = "queued"
+
+
+@dataclass
 class _Part:
     """One task serving (part of) a key: its id, images asked of it, and saved result URLs."""
 
@@ -162,22 +170,48 @@ class GatewayProvider(Provider):
     # -- collecting ---------------------------------------------------------------------------------
 
     async def _collect_part(self, part: _Part, events: TaskEvents, *, first_wait: bool) -> list[bytes]:
+        """The part's images: polled (unless its URLs were saved) and downloaded, all within
+        ``task_timeout``. Past it the task stays in the journal (with its URLs once it completed), so a
+        later build collects it without paying: a trickling download server cannot hold a build for
+        the client's per-exchange download deadline (600 s) on top of the task's own."""
+        phase = _Phase(downloading=bool(part.images))
+        try:
+            async with asyncio.timeout(self.task_timeout):
+                return await self._collect_part_in_time(part, events, first_wait=first_wait, phase=phase)
+        except TimeoutError:
+            if not phase.downloading:
+                raise GatewayError(
+                    f"task {part.task_id} is still {phase.status} after {self.task_timeout:g} s (task_timeout); "
+                    f"it stays recorded, and the next `assetgen build` collects it without paying again",
+                    code="deadline") from None
+            raise DownloadFailed(
+                f"the images of task {part.task_id} were not downloaded within task_timeout "
+                f"({self.task_timeout:g} s, polling and downloads together); the task stays recorded with "
+                f"its result URLs, and the next `assetgen build` downloads them without paying again",
+                code="deadline") from None
+
+    async def _collect_part_in_time(self, part: _Part, events: TaskEvents, *, first_wait: bool,
+                                    phase: _Phase) -> list[bytes]:
         if part.images:
             images = tuple(ResultImage(url=i["url"], expires_at=i.get("expires_at")) for i in part.images)
             if not _expired(images):
                 try:
                     return (await self._download(part.task_id, part.model, images, events)).images
-                except DownloadFailed:
-                    pass  # fall back to asking the gateway: it may hand out fresh URLs
+                except DownloadFailed as exc:
+                    if exc.code == "deadline":
+                        raise           # a download server too slow now: asking again would not help
+                    # fall back to asking the gateway: it may hand out fresh URLs
+            phase.downloading = False
         try:
             return (await self._collect(part.task_id, part.model, events, first_wait=first_wait,
-                                         n=part.n)).images
+                                         n=part.n, phase=phase)).images
         except (TaskFailed, TaskNotFound):
             events.task_ended(part.task_id)             # it will never give images: drop it
             raise
 
     async def _collect(self, task_id: str, model: str, events: TaskEvents, *, first_wait: bool,
-                       n: int | None = None) -> Generation:
+                       n: int | None = None, phase: _Phase | None = None) -> Generation:
+        phase = phase or _Phase()
         started = time.monotonic()
         deadline = started + self.task_timeout
         if first_wait:
@@ -185,6 +219,7 @@ class GatewayProvider(Provider):
         while True:
             task = await self.client.get(task_id, n=n)   # URLs beyond the n asked for are ignored
             events.progress(task.status, task.progress)
+            phase.status = task.status
             if task.status == "completed":
                 images = task.images
                 if not images and task.other_media:
@@ -198,6 +233,7 @@ class GatewayProvider(Provider):
                 if _expired(images):
                     raise TaskNotFound(f"task {task_id} completed but its result URLs have expired",
                                        code="expired")
+                phase.downloading = True
                 return await self._download(task_id, task.model or model, images, events)
             if task.status in ("failed", "cancelled"):
                 message = task.error_message or f"the task was {task.status}"
