@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .derive import contact_sheet
+from .images.derive import contact_sheet
 from .errors import UsageError
 from .fsutil import atomic_write
 from .manifest import MAX_SEED, Target

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import catalog, imagecheck
-from .derive import derive, is_jpeg
+from . import catalog
+from .images import check as imagecheck
+from .images.derive import derive, is_jpeg
 from .errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
                      InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
                      TaskNotFound, UncertainSubmission)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import catalog
-from .derive import Derivation
+from .images.derive import Derivation
 from .errors import ManifestError, Problem, did_you_mean, listing
 from .fsutil import not_a_file
 from .tomlpos import LineIndex

@@ -29,7 +29,7 @@ from typing import Any
 
 from .keys import KeyedTarget
 from .lock import Lock, LockEntry, LockedOutput
-from .derive import derivation_key, legacy_derivation_key
+from .images.derive import derivation_key, legacy_derivation_key
 from .manifest import Manifest, Output, Target
 from .store import CachedImage, IndexEntry, Store
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
-from .derive import DEFAULT_QUALITY, Derivation, KeyOut
+from .images.derive import DEFAULT_QUALITY, Derivation, KeyOut
 from .errors import Problem, did_you_mean, listing
 from .fsutil import not_a_file
 from .manifest import Output, Reference, Settings, Target

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from assetgen.derive import Derivation, derive
+from assetgen.images.derive import Derivation, derive
 from assetgen.emulator import GatewayEmulator
 from assetgen.store import Store
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from assetgen.derive import Derivation, KeyOut, derive
+from assetgen.images.derive import Derivation, KeyOut, derive
 from assetgen.emulator import GatewayEmulator
 from assetgen.store import Store
 

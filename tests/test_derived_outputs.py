@@ -19,7 +19,7 @@ import pytest
 import tomli_w
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from assetgen.derive import Derivation, derivation_key, derive, legacy_derivation_key
+from assetgen.images.derive import Derivation, derivation_key, derive, legacy_derivation_key
 from assetgen.emulator import GatewayEmulator
 from assetgen.store import Store
 

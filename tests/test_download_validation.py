@@ -19,7 +19,8 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from assetgen import catalog, imagecheck
+from assetgen import catalog
+from assetgen.images import check as imagecheck
 from assetgen.emulator import Faults, GatewayEmulator
 from assetgen.errors import ImageSizeMismatch, InvalidImage
 from assetgen.store import Store

@@ -18,8 +18,8 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-from . import catalog
-from .errors import ImageSizeMismatch, InvalidImage
+from .. import catalog
+from ..errors import ImageSizeMismatch, InvalidImage
 
 MAX_BYTES = 64 * 1024 * 1024          # the client's cap on a download's body (lane A's, while streaming)
 SIZE_TOLERANCE = 0.05                 # per side: real gateways round sizes (to multiples of 16, …)
