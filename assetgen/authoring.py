@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .images.derive import contact_sheet
 from .errors import UsageError
-from .fsutil import atomic_write
+from .state.atomic import atomic_write
 from .manifest import MAX_SEED, Target
 from .manifest_edit import set_target_field
 from .plan import TargetPlan

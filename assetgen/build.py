@@ -32,15 +32,15 @@ from .images.derive import derive, is_jpeg
 from .errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
                      InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
                      TaskNotFound, UncertainSubmission)
-from .fsutil import atomic_write
-from .journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
-from .lock import LockedOutput, LockEntry
+from .state.atomic import atomic_write
+from .state.journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
+from .state.lockfile import LockedOutput, LockEntry
 from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
 from .providers.base import Generation, Job, Provider
 from .report import Event, Reporter
 from .request import submit_body
-from .store import CachedImage, IndexEntry, sha256_bytes
+from .state.store import CachedImage, IndexEntry, sha256_bytes
 
 if TYPE_CHECKING:
     from .remote import Lease, RemoteCache

@@ -17,7 +17,7 @@ import click
 
 from . import catalog
 from .errors import AssetgenError
-from .fsutil import forget_sweeps, sweep_stale_temps
+from .state.atomic import forget_sweeps, sweep_stale_temps
 from .project import CACHE_DIR, Project, acquire_build_lock
 from .report import (LiveReporter, PlainReporter, QuietReporter, money, render_markdown, render_plan,
                      render_summary, usd)

@@ -41,12 +41,12 @@ import diskcache  # type: ignore[import-untyped]
 from PIL import Image, UnidentifiedImageError, features
 
 from .errors import StateError
-from .fsutil import atomic_write
+from .state.atomic import atomic_write
 from .gallery_page import Card, Shot, card_id, render_page
-from .lock import Lock, LockEntry, LockedOutput
+from .state.lockfile import Lock, LockEntry, LockedOutput
 from .project import CACHE_DIR, profile_locks
 from .report import money, usd
-from .store import CachedImage
+from .state.store import CachedImage
 
 if TYPE_CHECKING:
     from .manifest import Target

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import StateError
-from .lock import Lock
+from .state.lockfile import Lock
 from .project import (DEFAULT_MANIFEST, acquire_build_lock, forget_manifest, lock_path, profile_locks,
                       registered_manifests)
-from .store import GcResult, Store
+from .state.store import GcResult, Store
 
 if TYPE_CHECKING:
     from .project import Project

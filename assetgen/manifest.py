@@ -22,7 +22,7 @@ from typing import Any, Literal
 from . import catalog
 from .images.derive import Derivation
 from .errors import ManifestError, Problem, did_you_mean, listing
-from .fsutil import not_a_file
+from .state.atomic import not_a_file
 from .tomlpos import LineIndex
 
 MAX_SEED = 2**31 - 1

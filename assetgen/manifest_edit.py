@@ -13,7 +13,7 @@ import tomlkit
 from tomlkit.items import AoT, InlineTable, Table
 
 from .errors import UsageError
-from .fsutil import atomic_write
+from .state.atomic import atomic_write
 from .manifest import parse
 
 

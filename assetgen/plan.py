@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import KeyedTarget
-from .lock import Lock, LockEntry, LockedOutput
+from .state.lockfile import Lock, LockEntry, LockedOutput
 from .images.derive import derivation_key, legacy_derivation_key
 from .manifest import Manifest, Output, Target
-from .store import CachedImage, IndexEntry, Store
+from .state.store import CachedImage, IndexEntry, Store
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
                 "google_search", "google_image_search")

@@ -25,14 +25,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import AssetgenError, BuildLocked
-from .fsutil import atomic_write, expect_file, expect_folder
-from .journal import Journal
+from .state.atomic import atomic_write, expect_file, expect_folder
+from .state.journal import Journal
 from .keys import KeyedTarget, compute_keys
-from .lock import Lock
+from .state.lockfile import Lock
 from .manifest import Manifest
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
-from .store import Store, no_gc
+from .state.store import Store, no_gc
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from .remote_storage import Storage, Unreachable, open_storage
-from .store import STORE_VERSION, CachedImage, IndexEntry, sha256_bytes
+from .state.store import STORE_VERSION, CachedImage, IndexEntry, sha256_bytes
 
 __all__ = ["Lease", "RemoteCache", "redact_url"]
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import catalog
 from .images.derive import DEFAULT_QUALITY, Derivation, KeyOut
 from .errors import Problem, did_you_mean, listing
-from .fsutil import not_a_file
+from .state.atomic import not_a_file
 from .manifest import Output, Reference, Settings, Target
 from .tomlpos import LineIndex
 

@@ -40,13 +40,10 @@ from .errors import ManifestError
 from .keys import KeyedTarget, compute_keys
 from .manifest import Manifest, Target
 from .resolve import check_reference_file
-from .store import RACY_NS, StatCache, code_stamp, no_gc
+from .state.store import RACY_NS, StatCache, code_stamp, no_gc
 from .tomlpos import LineIndex, split_runs
 
 SNAPSHOT_VERSION = 1
-# The modules whose code decides what a manifest resolves to and what its keys are.
-_CODE = ("manifest.py", "schema.py", "resolve.py", "tomlpos.py", "catalog.py", "derive.py", "keys.py",
-         "snapshot.py")
 SECTION = "targets"
 
 Signature = tuple[int, int, int]
@@ -72,7 +69,7 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
     file = Path(path).resolve()
     shown = str(path)
     memo = stat.memo_path(file, f".{profile or '-'}.resolved")
-    code = code_stamp(*_CODE)
+    code = code_stamp()
     head = [SNAPSHOT_VERSION, sys.version_info[:2], code, str(file), profile]
     with no_gc():
         text = manifest_mod.read_text(file, shown)

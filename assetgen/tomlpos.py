@@ -12,24 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .state.tomlkeys import KEY as _KEY, split_key
+
 Path = tuple[str, ...]
 
-_BARE = r"[A-Za-z0-9_-]+"
-_QUOTED = r'"(?:[^"\\]|\\.)*"|\'[^\']*\''
-_KEY = rf"(?:{_BARE}|{_QUOTED})(?:\s*\.\s*(?:{_BARE}|{_QUOTED}))*"
 _HEADER_RE = re.compile(rf"^\s*\[\[?\s*({_KEY})\s*\]\]?")
 _ASSIGN_RE = re.compile(rf"^\s*({_KEY})\s*=")
-_PART_RE = re.compile(rf"{_BARE}|{_QUOTED}")
-
-
-def split_key(text: str) -> Path:
-    parts = []
-    for match in _PART_RE.finditer(text):
-        part = match.group(0)
-        if part[0] in "\"'":
-            part = part[1:-1]
-        parts.append(part)
-    return tuple(parts)
 
 
 def _walk(lines: list[str]) -> Iterator[tuple[int, Path | None, Path | None]]:

@@ -30,11 +30,11 @@ import watchfiles
 
 from .build import Builder, BuildReport, Controller, Session
 from .errors import AssetgenError, ManifestError
-from .lock import Lock
+from .state.lockfile import Lock
 from .project import CACHE_DIR, Project, lock_path
 from .providers.base import Provider
 from .report import Reporter, usd
-from .store import Store
+from .state.store import Store
 
 DEFAULT_SETTLE = 0.4
 _MAX_BATCH_MS = 10_000     # a stream of saves is still built at least this often

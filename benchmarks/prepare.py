@@ -20,7 +20,7 @@ from pathlib import Path
 
 from assetgen.api import BuildOptions, build, make_provider
 from assetgen.build import BuildReport
-from assetgen.lock import Lock
+from assetgen.state.lockfile import Lock
 from assetgen.project import Project
 from assetgen.report import QuietReporter
 

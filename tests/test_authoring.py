@@ -18,7 +18,7 @@ from PIL import Image
 
 from assetgen.images.derive import Derivation, derive
 from assetgen.emulator import GatewayEmulator
-from assetgen.store import Store
+from assetgen.state.store import Store
 
 from conftest import FLASH, PRO, Project, make_image
 from online import emulator, env_for

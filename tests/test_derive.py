@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from assetgen.images.derive import Derivation, KeyOut, derive
 from assetgen.emulator import GatewayEmulator
-from assetgen.store import Store
+from assetgen.state.store import Store
 
 from conftest import Project
 from online import SMALL, emulator, env_for

@@ -21,7 +21,7 @@ from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from assetgen.images.derive import Derivation, derivation_key, derive, legacy_derivation_key
 from assetgen.emulator import GatewayEmulator
-from assetgen.store import Store
+from assetgen.state.store import Store
 
 from conftest import Project
 from online import emulator, env_for

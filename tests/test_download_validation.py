@@ -23,7 +23,7 @@ from assetgen import catalog
 from assetgen.images import check as imagecheck
 from assetgen.emulator import Faults, GatewayEmulator
 from assetgen.errors import ImageSizeMismatch, InvalidImage
-from assetgen.store import Store
+from assetgen.state.store import Store
 
 from conftest import Project
 from online import SMALL, emulator, env_for

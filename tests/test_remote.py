@@ -18,7 +18,7 @@ from s3server import (use_aws_env, closed_port, get_object, make_bucket, put_obj
                       s3_server)
 
 from assetgen.remote import Lease, RemoteCache, redact_url
-from assetgen.store import CachedImage, IndexEntry, sha256_bytes
+from assetgen.state.store import CachedImage, IndexEntry, sha256_bytes
 
 SECRET = "Zq9-very-distinctive-secret-7Xw"
 

@@ -23,8 +23,8 @@ from assetgen import manifest as manifest_mod
 from assetgen import snapshot
 from assetgen.errors import ManifestError, StateError
 from assetgen.keys import compute_keys
-from assetgen.lock import Lock, LockedOutput, LockEntry
-from assetgen.store import StatCache, sha256_file
+from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
+from assetgen.state.store import StatCache, sha256_file
 
 from conftest import make_image
 
@@ -437,7 +437,7 @@ def test_lock_memo_never_loses_entries_of_a_lock_it_did_not_write(
 def test_without_sources_to_stamp_nothing_is_remembered(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
     """A zip or frozen install has no .py files to identify the code by: loads work, memos are off."""
     monkeypatch.setattr(snapshot, "code_stamp", lambda *names: None)
-    monkeypatch.setattr("assetgen.lock.code_stamp", lambda *names: None)
+    monkeypatch.setattr("assetgen.state.lockfile.code_stamp", lambda *names: None)
     loader.write(BASE)
     assert loader.fast() == loader.full()
     assert loader.fast() == loader.full()

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import Project, make_image
 
-from assetgen.fsutil import atomic_write, sweep_stale_temps, temp_name
-from assetgen.store import CachedImage, IndexEntry, Store
+from assetgen.state.atomic import atomic_write, sweep_stale_temps, temp_name
+from assetgen.state.store import CachedImage, IndexEntry, Store
 
 HEAD = """\
 [settings]
@@ -478,7 +478,7 @@ def test_a_killed_write_leaves_a_recognisable_temporary_that_is_swept(tmp_path: 
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        import assetgen.fsutil as f
+        import assetgen.state.atomic as f
         real = os.replace
         def die(src, dst):
             os.kill(os.getpid(), signal.SIGKILL)

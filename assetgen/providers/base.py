@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..journal import JournalRecord
+    from ..state.journal import JournalRecord
     from ..manifest import Target
 
 

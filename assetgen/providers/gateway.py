@@ -22,7 +22,7 @@ from ..gateway import GatewayClient, ResultImage, Task, refuses_n
 from .base import Generation, Job, Provider, TaskEvents
 
 if TYPE_CHECKING:
-    from ..journal import JournalRecord
+    from ..state.journal import JournalRecord
 
 
 REDOWNLOADS = 3          # junk served for a result URL is downloaded again this many times

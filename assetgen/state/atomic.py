@@ -18,7 +18,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from .errors import StateError
+from ..errors import StateError
 
 
 def _umask() -> int:

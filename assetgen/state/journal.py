@@ -40,8 +40,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import JournalUnwritable
-from .fsutil import atomic_write
+from ..errors import JournalUnwritable
+from .atomic import atomic_write
 
 JOURNAL_VERSION = 2
 STATES = ("intent", "submitted", "completed", "failed", "uncertain")

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import StateError
-from .fsutil import atomic_write, not_a_file
+from ..errors import StateError
+from .atomic import atomic_write, not_a_file
 
 STORE_VERSION = 1
 MEMO_VERSION = 2          # of the files in stat-parsed/ (1: JSON copies of TOML parses)
@@ -69,15 +69,30 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def code_stamp(*modules: str) -> tuple[Any, ...] | None:
-    """The identity of some of assetgen's own source files (name, size, mtime): remembered results
-    made by other code (an upgrade, an edit in a checkout) are not trusted. None when the sources are
-    not there to look at (a zip or frozen install): then nothing is remembered."""
-    here = Path(__file__).parent
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # assetgen/
+
+
+def code_stamp() -> tuple[Any, ...] | None:
+    """The identity of assetgen's own source files (every ``.py`` file of the package, sorted by path:
+    path, size, mtime): remembered results made by other code (an upgrade, an edit in a checkout) are
+    not trusted. The whole package, not a hand-kept list of modules, so no edit can be missed (~60
+    stats). None when the sources are not there to look at (a zip or frozen install): then nothing is
+    remembered."""
+    stamp: list[tuple[str, int, int]] = []
+    folders = [""]
     try:
-        return tuple((name, st.st_size, st.st_mtime_ns) for name in modules for st in [os.stat(here / name)])
+        while folders:
+            folder = folders.pop()
+            with os.scandir(os.path.join(_PACKAGE, folder)) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".py"):
+                        st = entry.stat()
+                        stamp.append((folder + entry.name, st.st_size, st.st_mtime_ns))
+                    elif entry.is_dir() and entry.name != "__pycache__":
+                        folders.append(f"{folder}{entry.name}/")
     except OSError:
         return None
+    return tuple(sorted(stamp)) or None
 
 
 def sha256_file(path: Path) -> str:

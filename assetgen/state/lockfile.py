@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
-from .errors import StateError
-from .fsutil import atomic_write, expect_file
+from ..errors import StateError
+from .atomic import atomic_write, expect_file
 from .store import code_stamp
-from .tomlpos import split_key
+from .tomlkeys import split_key
 
 if TYPE_CHECKING:
     from .store import StatCache
@@ -172,8 +172,8 @@ def _entries_reusing(raw: bytes, remembered: Any) -> tuple[dict[str, LockEntry],
 
 
 def memo_stamp() -> Any:
-    """What the stat cache's copy of the entries depends on besides the file: this module's code."""
-    return code_stamp("lock.py")
+    """What the stat cache's copy of the entries depends on besides the file: assetgen's code."""
+    return code_stamp()
 
 
 # A "[targets.NAME]" or "[targets.NAME.sub]" header line (not "[[targets.NAME.outputs]]"), as tomli_w
