@@ -13,7 +13,7 @@ _EXPORTS = {
     "BuildOptions": "api", "build": "api", "make_provider": "api",
     "BuildReport": "build", "Controller": "build", "TargetResult": "build",
     "AssetgenError": "errors", "ManifestError": "errors", "Problem": "errors",
-    "Manifest": "manifest", "Target": "manifest", "load": "manifest",
+    "Manifest": "manifest.model", "Target": "manifest.model", "load": "manifest.loader",
     "Plan": "plan", "TargetPlan": "plan", "Project": "project",
 }
 __all__ = sorted(_EXPORTS)
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .api import BuildOptions, build, make_provider
     from .build import BuildReport, Controller, TargetResult
     from .errors import AssetgenError, ManifestError, Problem
-    from .manifest import Manifest, Target, load
+    from .manifest.loader import load
+    from .manifest.model import Manifest, Target
     from .plan import Plan, TargetPlan
     from .project import Project
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from .images.derive import contact_sheet
 from .errors import UsageError
 from .state.atomic import atomic_write
-from .manifest import MAX_SEED, Target
-from .manifest_edit import set_target_field
+from .manifest.model import MAX_SEED, Target
+from .manifest.edits import set_target_field
 from .plan import TargetPlan
 from .project import Project
 

@@ -648,7 +648,7 @@ def init(obj: Context, force: bool) -> None:
     path = Path(obj.file)
     if path.exists() and not force:
         raise click.UsageError(f"{path} already exists (use --force to overwrite it)")
-    from .starter import STARTER_MANIFEST
+    from .manifest.starter import STARTER_MANIFEST
 
     path.write_text(STARTER_MANIFEST, encoding="utf-8")
     ignore = path.parent / ".gitignore"

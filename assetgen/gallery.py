@@ -49,7 +49,7 @@ from .report import money, usd
 from .state.store import CachedImage
 
 if TYPE_CHECKING:
-    from .manifest import Target
+    from .manifest.model import Target
     from .plan import Plan, TargetPlan
     from .project import Project
 

@@ -29,7 +29,7 @@ from .state.atomic import atomic_write, expect_file, expect_folder
 from .state.journal import Journal
 from .keys import KeyedTarget, compute_keys
 from .state.lockfile import Lock
-from .manifest import Manifest
+from .manifest.model import Manifest
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
 from .state.store import Store, no_gc

@@ -15,8 +15,8 @@ from typing import Any
 
 from . import catalog
 from .errors import AssetgenError
-from .manifest import Manifest, Reference, Target
-from .resolve import image_format
+from .manifest.model import Manifest, Reference, Target
+from .manifest.resolve import image_format
 
 _MIME = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 

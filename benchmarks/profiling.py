@@ -45,13 +45,13 @@ __all__ = [
 GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
     ("manifest + keys: total (open_manifest)", [("assetgen/snapshot.py", "open_manifest", None, None)]),
     ("  snapshot read (pickle)", [("assetgen/state/store.py", "read_memo", "assetgen/snapshot.py", None)]),
-    ("  cut into tables (split_runs)", [("assetgen/tomlpos.py", "split_runs", None, None)]),
+    ("  cut into tables (split_runs)", [("assetgen/manifest/positions.py", "split_runs", None, None)]),
     ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/snapshot.py", None)]),
-    ("  TOML parsing (whole manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest.py", None)]),
-    ("  validate + resolve (manifest.assemble)", [("assetgen/manifest.py", "assemble", None, None)]),
-    ("    pydantic validation", [("assetgen/schema.py", "validate_shape", None, None)]),
-    ("    resolve (fields, refs, outputs)", [("assetgen/resolve.py", "resolve", None, None)]),
-    ("    graph order", [("assetgen/manifest.py", "_order", None, None)]),
+    ("  TOML parsing (whole manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest/model.py", None)]),
+    ("  validate + resolve (manifest.assemble)", [("assetgen/manifest/model.py", "assemble", None, None)]),
+    ("    pydantic validation", [("assetgen/manifest/schema.py", "validate_shape", None, None)]),
+    ("    resolve (fields, refs, outputs)", [("assetgen/manifest/resolve.py", "resolve", None, None)]),
+    ("    graph order", [("assetgen/manifest/model.py", "_order", None, None)]),
     ("  keys (hash references, key_of)", [("assetgen/keys.py", "compute_keys", None, None)]),
     ("lock reading: total (Lock.load)", [("assetgen/state/lockfile.py", "load", None, None)]),
     ("  lock memo read (pickle)", [("assetgen/state/store.py", "read_memo", "assetgen/state/lockfile.py", None)]),
@@ -242,7 +242,7 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
     library no longer has shows as NaN rather than failing the run."""
     import tomllib
 
-    from assetgen import manifest as manifest_mod
+    from assetgen.manifest import loader as manifest_mod
     from assetgen.state.lockfile import Lock
     from assetgen.project import LOCK_NAME, Project
     from assetgen.report import render_plan

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:          # `pytest` run directly (`python -m pytest` has the repo on the path)
     sys.path.insert(0, str(REPO))
 
-from assetgen import manifest as manifest_mod
+from assetgen.manifest import loader as manifest_mod
 from assetgen.api import BuildOptions, build, make_provider
 from assetgen.project import Project
 from assetgen.report import QuietReporter

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from assetgen import manifest as manifest_mod
+from assetgen.manifest import loader as manifest_mod
 from assetgen import snapshot
 from assetgen.errors import ManifestError, StateError
 from assetgen.keys import compute_keys
@@ -331,10 +331,10 @@ def test_no_op_open_does_not_import_pydantic(tmp_path: Path) -> None:
     loader = Loader(tmp_path)
     loader.write(BASE)
     probe = ("import sys; from assetgen.project import Project; p = Project.open('assets.toml'); "
-             "p.plan(); p.close(); print(sorted(m for m in ('pydantic', 'assetgen.schema') if m in sys.modules))")
+             "p.plan(); p.close(); print(sorted(m for m in ('pydantic', 'assetgen.manifest.schema') if m in sys.modules))")
     runs = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                            check=True).stdout.strip() for _ in range(2)]
-    assert runs == ["['assetgen.schema', 'pydantic']", "[]"]
+    assert runs == ["['assetgen.manifest.schema', 'pydantic']", "[]"]
 
 
 def _big_lock(path: Path, count: int) -> Lock:

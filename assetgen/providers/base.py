@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..state.journal import JournalRecord
-    from ..manifest import Target
+    from ..manifest.model import Target
 
 
 @dataclass(frozen=True)

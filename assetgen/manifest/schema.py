@@ -14,10 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from pydantic import PositiveInt, confloat, conint, conlist
 
-from .catalog import MAX_IMAGES_PER_TASK
-from .errors import Problem, did_you_mean
-from .manifest import MAX_JOBS, MAX_SEED, Settings
-from .tomlpos import LineIndex
+from ..catalog import MAX_IMAGES_PER_TASK
+from ..errors import Problem, did_you_mean
+from .model import MAX_JOBS, MAX_SEED, Settings
+from .positions import LineIndex
 
 
 class _Strict(BaseModel):

@@ -12,9 +12,9 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, InlineTable, Table
 
-from .errors import UsageError
-from .state.atomic import atomic_write
-from .manifest import parse
+from ..errors import UsageError
+from ..state.atomic import atomic_write
+from .loader import parse
 
 
 def set_target_field(path: Path, target: str, field: str, value: Any) -> None:

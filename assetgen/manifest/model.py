@@ -1,13 +1,8 @@
-"""``assets.toml`` → a validated ``Manifest`` of resolved ``Target``s in dependency order.
+"""The manifest as the rest of assetgen sees it: ``Manifest``, ``Target``, ``Output``, ``Reference``,
+``Settings``; and reading its text (a file, TOML, bounded nesting) before it is validated.
 
-Loading has three passes, and every problem from every pass is reported together (``ManifestError``):
-
-1. shape: the standard library's TOML parser, then pydantic models with unknown keys forbidden;
-2. meaning (``resolve``): matrix rows expanded, fields merged (defaults < style < target < profile) and
-   checked against the model catalog, references (files, ``@targets``, URLs) and output paths;
-3. graph: ``@target`` references form a DAG (cycles are named) and targets are ordered topologically.
-
-Every problem carries the target, the field and the TOML line (``tomlpos``).
+``loader`` turns that text into a ``Manifest`` (shape, meaning, graph); this module imports none of
+the passes, so ``schema`` and ``resolve`` build these types without an import cycle.
 """
 
 from __future__ import annotations
@@ -15,15 +10,16 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from . import catalog
-from .images.derive import Derivation
-from .errors import ManifestError, Problem, did_you_mean, listing
-from .state.atomic import not_a_file
-from .tomlpos import LineIndex
+from .. import catalog
+from ..images.derive import Derivation
+from ..errors import ManifestError, Problem, did_you_mean, listing
+from ..state.atomic import not_a_file
+from .positions import LineIndex
 
 MAX_SEED = 2**31 - 1
 MAX_JOBS = 256                 # [settings] jobs: tasks in flight at once
@@ -120,11 +116,9 @@ class Manifest:
 
     @property
     def warnings(self) -> list[str]:
-        """The gateway's documented limits that targets go beyond (``resolve.limit_warnings``): shown by
+        """The gateway's documented limits that targets go beyond (``limit_warnings``): shown by
         ``plan`` and ``build``, never an error. Worked out when asked (it stats reference files), so a
         remembered load gives the same warnings as a full one."""
-        from .resolve import limit_warnings
-
         return limit_warnings(self.targets)
 
     def __repr__(self) -> str:           # short: the default one lists every target
@@ -157,14 +151,6 @@ class Manifest:
 
 
 # --- loading ---------------------------------------------------------------------------------------
-
-def load(path: str | os.PathLike[str], *, profile: str | None = None) -> Manifest:
-    """Read, validate and resolve a manifest. Raises ``ManifestError`` listing every problem.
-
-    (``snapshot.open_manifest`` does the same, faster, for a manifest it has seen before.)
-    """
-    return parse(read_text(Path(path), str(path)), Path(path).resolve(), shown=str(path), profile=profile)
-
 
 def read_text(file: Path, shown: str) -> str:
     """The manifest's text (a UTF-8 byte-order mark, as some editors write, is dropped)."""
@@ -217,91 +203,35 @@ def check_depth(data: dict[str, Any], shown: str) -> None:
             stack.extend((v, where + (f"[{i}]",)) for i, v in enumerate(value))
 
 
-def parse(text: str, path: Path, *, shown: str | None = None, profile: str | None = None) -> Manifest:
-    """Validate manifest ``text`` as if it were the file at ``path`` (references resolve beside it).
+# --- documented limits ----------------------------------------------------------------------------
 
-    With ``profile``, the fields of ``[profiles.<profile>]`` override every target's, and outputs go
-    to the profile's own folder.
-    """
-    shown = shown or str(path)
-    return assemble(parse_toml(text, shown), LineIndex(text), path, shown, profile)
-
-
-def assemble(data: dict[str, Any], lines: LineIndex, path: Path, shown: str, profile: str | None, *,
-             reused: dict[str, list[Target]] | None = None, tables: list[str] | None = None) -> Manifest:
-    """Passes 1–3 over parsed ``data``. An incremental load (``snapshot``) passes only the changed
-    target tables in ``data``, the targets of the unchanged ones in ``reused`` (by table) and every
-    table's name in file order in ``tables``; the result is what the whole document would give."""
-    from .resolve import check_self_references, resolve   # pass 2 needs this module's types
-    from .schema import SettingsModel, check_cache, settings_from, validate_shape
-
-    check_depth(data, shown)
-    problems: list[Problem] = []
-    doc, broken = validate_shape(data, lines, problems)
-    settings = settings_from(doc.settings if doc else SettingsModel(), lines, problems)
-    elsewhere = {t.name: t for rows in (reused or {}).values() for t in rows}
-    targets, groups = resolve(doc, data, broken, path.parent, settings, lines, problems, profile,
-                              elsewhere=elsewhere)
-    if reused:
-        fresh: dict[str, list[Target]] = {}
-        for target in targets.values():
-            fresh.setdefault(target.base, []).append(target)
-        targets = {t.name: t for table in tables or []
-                   for t in (reused[table] if table in reused else fresh.get(table, []))}
-        groups = {}
-        for target in targets.values():
-            if target.base != target.name:                 # a matrix row
-                groups.setdefault(target.base, []).append(target.name)
-        for table in reused:
-            for target in reused[table]:
-                gone = [up for up in target.upstream if up not in targets]
-                if gone:       # resolve checked only the new tables' references
-                    problems.append(Problem(f"'@{gone[0]}' is not a target", target=target.name,
-                                            field="references"))
-    ordered = _order(targets, lines, problems)
-    if not problems:
-        check_self_references(ordered, path.parent, lines, problems)
-    if problems:
-        raise ManifestError(shown, problems)
-    assert doc is not None
-    check_cache(doc.cache, lines, problems)
-    if problems:
-        raise ManifestError(shown, problems)
-    cache = CacheSettings(remote=doc.cache.remote, remote_options=dict(doc.cache.remote_options))
-    return Manifest(path=path, settings=settings, targets=ordered, lines=lines, groups=groups,
-                    profile=profile, profiles=tuple(doc.profiles), cache=cache)
-
-
-# --- pass 3: graph ---------------------------------------------------------------------------------
-
-def _order(targets: dict[str, Target], lines: LineIndex, problems: list[Problem]) -> dict[str, Target]:
-    """Topological order (stable: manifest order among peers); every cycle is reported by name."""
-    state: dict[str, int] = {}          # 1 = on the stack, 2 = done
-    order: list[str] = []
-    reported: set[frozenset[str]] = set()
-
-    def visit(name: str, stack: list[str]) -> None:
-        state[name] = 1
-        stack.append(name)
-        for up in targets[name].upstream:
-            if up not in targets:
-                continue                 # reported already (unknown or broken upstream)
-            if state.get(up) == 1:
-                cycle = stack[stack.index(up):] + [up]
-                members = frozenset(cycle)
-                if members not in reported:
-                    reported.add(members)
-                    problems.append(Problem(
-                        f"dependency cycle: {' -> '.join('@' + c for c in cycle)}; a target cannot "
-                        f"depend on its own output", target=name, field="references",
-                        line=lines.line(("targets", name, "references"))))
-            elif up not in state:
-                visit(up, stack)
-        stack.pop()
-        state[name] = 2
-        order.append(name)
-
-    for name in targets:
-        if name not in state:
-            visit(name, [])
-    return {name: targets[name] for name in order}
+def limit_warnings(targets: Mapping[str, Target]) -> list[str]:
+    """The gateway's documented limits a target goes beyond (``catalog.DOCUMENTED_*``): warnings, not
+    errors, because the model page the gateway sent us documents none of them; a 400 for them costs
+    nothing. One line per target."""
+    warnings: list[str] = []
+    sizes: dict[str, int] = {}          # by manifest-relative path: hashing 10,000 Paths costs more
+    for target in targets.values():
+        found: list[str] = []
+        if len(target.prompt) > catalog.DOCUMENTED_PROMPT_CHARS:
+            found.append(f"its prompt has {len(target.prompt):,} characters (documented maximum "
+                         f"{catalog.DOCUMENTED_PROMPT_CHARS:,})")
+        if len(target.references) > catalog.DOCUMENTED_MAX_REFERENCES:
+            found.append(f"it has {len(target.references)} references (documented maximum "
+                         f"{catalog.DOCUMENTED_MAX_REFERENCES})")
+        for ref in target.references:
+            if ref.path is None:
+                continue
+            size = sizes.get(ref.value)
+            if size is None:
+                try:
+                    size = sizes[ref.value] = os.stat(ref.path).st_size
+                except (OSError, ValueError):
+                    size = sizes[ref.value] = 0
+            if size > catalog.DOCUMENTED_REFERENCE_BYTES:
+                found.append(f"reference '{ref.raw}' is {size / 2**20:.1f} MB (documented maximum "
+                             f"{catalog.DOCUMENTED_REFERENCE_BYTES // 2**20} MB each)")
+        if found:
+            warnings.append(f"target '{target.name}': {'; '.join(found)}. One of the gateway's documented "
+                            f"variants refuses this with a 400 (which costs nothing)")
+    return warnings

@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import catalog
-from .images.derive import DEFAULT_QUALITY, Derivation, KeyOut
-from .errors import Problem, did_you_mean, listing
-from .state.atomic import not_a_file
-from .manifest import Output, Reference, Settings, Target
-from .tomlpos import LineIndex
+from .. import catalog
+from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut
+from ..errors import Problem, did_you_mean, listing
+from ..state.atomic import not_a_file
+from .model import Output, Reference, Settings, Target
+from .positions import LineIndex
 
 if TYPE_CHECKING:
     from .schema import DocumentModel
@@ -647,35 +647,3 @@ def _depends_on(targets: Mapping[str, Target], name: str, upstream: str) -> list
                 seen.add(up)
                 stack.append(chain + [up])
     return None
-
-
-def limit_warnings(targets: Mapping[str, Target]) -> list[str]:
-    """The gateway's documented limits a target goes beyond (``catalog.DOCUMENTED_*``): warnings, not
-    errors, because the model page the gateway sent us documents none of them; a 400 for them costs
-    nothing. One line per target."""
-    warnings: list[str] = []
-    sizes: dict[str, int] = {}          # by manifest-relative path: hashing 10,000 Paths costs more
-    for target in targets.values():
-        found: list[str] = []
-        if len(target.prompt) > catalog.DOCUMENTED_PROMPT_CHARS:
-            found.append(f"its prompt has {len(target.prompt):,} characters (documented maximum "
-                         f"{catalog.DOCUMENTED_PROMPT_CHARS:,})")
-        if len(target.references) > catalog.DOCUMENTED_MAX_REFERENCES:
-            found.append(f"it has {len(target.references)} references (documented maximum "
-                         f"{catalog.DOCUMENTED_MAX_REFERENCES})")
-        for ref in target.references:
-            if ref.path is None:
-                continue
-            size = sizes.get(ref.value)
-            if size is None:
-                try:
-                    size = sizes[ref.value] = os.stat(ref.path).st_size
-                except (OSError, ValueError):
-                    size = sizes[ref.value] = 0
-            if size > catalog.DOCUMENTED_REFERENCE_BYTES:
-                found.append(f"reference '{ref.raw}' is {size / 2**20:.1f} MB (documented maximum "
-                             f"{catalog.DOCUMENTED_REFERENCE_BYTES // 2**20} MB each)")
-        if found:
-            warnings.append(f"target '{target.name}': {'; '.join(found)}. One of the gateway's documented "
-                            f"variants refuses this with a 400 (which costs nothing)")
-    return warnings
