@@ -43,7 +43,7 @@ from .request import submit_body
 from .state.store import CachedImage, IndexEntry, sha256_bytes
 
 if TYPE_CHECKING:
-    from .remote import Lease, RemoteCache
+    from .remote.cache import Lease, RemoteCache
 
 FAILED_STATES = ("failed", "blocked", "skipped", "lost", "uncertain")
 RETRY_HINT = "`assetgen build --retry-uncertain{}` submits it again (and may pay twice)"

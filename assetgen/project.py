@@ -37,7 +37,7 @@ from .state.store import Store, no_gc
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
-    from .remote import RemoteCache
+    from .remote.cache import RemoteCache
 
 DEFAULT_MANIFEST = "assets.toml"
 LOCK_NAME = "assets.lock"            # the default manifest's lock; ``lock_path`` says which for any
@@ -86,7 +86,7 @@ class Project:
             if not (self.use_remote and url):
                 self._remote = None
             else:
-                from .remote import RemoteCache   # fsspec is only imported when a remote is configured
+                from .remote.cache import RemoteCache   # fsspec is only imported when a remote is configured
                 self._remote = RemoteCache(url, options=self.manifest.cache.remote_options, warn=self.warn)
         return self._remote or None
 

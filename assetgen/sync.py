@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .errors import UsageError
 from .project import Project
-from .remote import RemoteCache
+from .remote.cache import RemoteCache
 
 
 def _remote(project: Project) -> RemoteCache:

@@ -359,7 +359,7 @@ def test_index_entry_with_a_bad_sha256_never_touches_a_file_outside_the_cache(pr
 
 
 def test_a_remote_entry_with_a_bad_sha256_is_ignored(tmp_path: Path) -> None:
-    from assetgen.remote import RemoteCache
+    from assetgen.remote.cache import RemoteCache
 
     warnings: list[str] = []
     remote = RemoteCache((tmp_path / "remote").as_uri(), warn=warnings.append)

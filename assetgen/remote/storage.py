@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .state.atomic import atomic_write, fsync_dir
+from ..state.atomic import atomic_write, fsync_dir
 
 # S3 error codes that mean "the storage is fine, the condition of a conditional request did not hold".
 _PRECONDITION_CODES = {"PreconditionFailed", "412"}
