@@ -50,7 +50,7 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
     if not key:
         raise UsageError(f"no API key: set the {API_KEY_ENV} environment variable "
                          f"(export {API_KEY_ENV}=...), or build placeholders with --offline")
-    from .gateway import (
+    from .providers.client import (
         DEFAULT_BASE_URL,
         DEFAULT_DEADLINE,
         DEFAULT_DOWNLOAD_DEADLINE,

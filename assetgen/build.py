@@ -39,7 +39,7 @@ from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
 from .providers.base import Generation, Job, Provider
 from .report import Event, Reporter
-from .request import submit_body
+from .providers.request import submit_body
 from .state.store import CachedImage, IndexEntry, sha256_bytes
 
 if TYPE_CHECKING:

@@ -8,11 +8,12 @@ Core code never prints; it emits events or returns values that these functions r
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from .errors import safe_text
 
 if TYPE_CHECKING:
     from .build import BuildReport
@@ -21,20 +22,6 @@ if TYPE_CHECKING:
 ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
                 "generate": "generate", "blocked": "blocked", "uncertain": "uncertain"}
 _LISTED_UP_TO_DATE = 20
-# ANSI escape sequences (CSI, OSC, and two-byte ESC forms), then every other control character,
-# bidirectional overrides included: text from a gateway or a file must not move the cursor, recolour
-# the terminal or fake lines of our own output.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
-
-
-def safe_text(text: object, limit: int = 500) -> str:
-    """``text`` fit to show or store: escapes and control characters removed (a line break becomes a
-    space), at most ``limit`` characters. Rich markup is escaped where it is rendered, not here."""
-    clean = _CONTROL.sub(" ", _ANSI.sub("", str(text))).strip()
-    return clean if len(clean) <= limit else clean[:limit - 1] + "…"
-
-
 _MESSAGE_LIMIT = 2000
 
 

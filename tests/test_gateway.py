@@ -33,7 +33,7 @@ from assetgen.errors import (
     SubmissionUncertain,
     TaskNotFound,
 )
-from assetgen.gateway import (
+from assetgen.providers.client import (
     DEFAULT_BASE_URL,
     GatewayClient,
     ResultImage,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import catalog
 from ..errors import (DownloadFailed, GatewayError, InvalidImage, InvalidRequest, ServerError, SubmissionUncertain,
                       TaskFailed, TaskNotFound)
-from ..gateway import GatewayClient, ResultImage, Task, refuses_n
+from .client import GatewayClient, ResultImage, Task, refuses_n
 from .base import Generation, Job, Provider, TaskEvents
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from . import catalog
-from .errors import AssetgenError
-from .manifest.model import Manifest, Reference, Target
-from .manifest.resolve import image_format
+from .. import catalog
+from ..errors import AssetgenError
+from ..manifest.model import Manifest, Reference, Target
+from ..manifest.resolve import image_format
 
 _MIME = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .errors import (
+from ..errors import (
     AuthenticationFailed,
     DownloadFailed,
     GatewayError,
@@ -41,8 +41,8 @@ from .errors import (
     SubmissionUncertain,
     TaskNotFound,
     UsageError,
+    safe_text,
 )
-from .report import safe_text
 
 __all__ = ["DEFAULT_BASE_URL", "MAX_IMAGE_BYTES", "MAX_JSON_BYTES", "GatewayClient", "ResultImage", "Task",
            "refuses_n"]
