@@ -11,22 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "BuildOptions": "api", "build": "api", "make_provider": "api",
-    "BuildReport": "build", "Controller": "build", "TargetResult": "build",
+    "BuildReport": "engine.scheduler", "Controller": "engine.scheduler", "TargetResult": "engine.scheduler",
     "AssetgenError": "errors", "ManifestError": "errors", "Problem": "errors",
     "Manifest": "manifest.model", "Target": "manifest.model", "load": "manifest.loader",
-    "Plan": "plan", "TargetPlan": "plan", "Project": "project",
+    "Plan": "engine.plan", "TargetPlan": "engine.plan", "Project": "engine.project",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import BuildOptions, build, make_provider
-    from .build import BuildReport, Controller, TargetResult
+    from .engine.scheduler import BuildReport, Controller, TargetResult
     from .errors import AssetgenError, ManifestError, Problem
     from .manifest.loader import load
     from .manifest.model import Manifest, Target
-    from .plan import Plan, TargetPlan
-    from .project import Project
+    from .engine.plan import Plan, TargetPlan
+    from .engine.project import Project
 
 
 def __getattr__(name: str) -> Any:

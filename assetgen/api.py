@@ -10,10 +10,10 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .build import Builder, BuildReport, Controller
+from .engine.scheduler import Builder, BuildReport, Controller
 from .errors import BudgetExceeded, UsageError
-from .plan import Plan
-from .project import Project
+from .engine.plan import Plan
+from .engine.project import Project
 from .providers.base import Provider
 from .report import PlainReporter, Reporter
 

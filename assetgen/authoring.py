@@ -16,8 +16,8 @@ from .errors import UsageError
 from .state.atomic import atomic_write
 from .manifest.model import MAX_SEED, Target
 from .manifest.edits import set_target_field
-from .plan import TargetPlan
-from .project import Project
+from .engine.plan import TargetPlan
+from .engine.project import Project
 
 
 @dataclass

@@ -18,12 +18,12 @@ import click
 from . import catalog
 from .errors import AssetgenError
 from .state.atomic import forget_sweeps, sweep_stale_temps
-from .project import CACHE_DIR, Project, acquire_build_lock
+from .engine.project import CACHE_DIR, Project, acquire_build_lock
 from .report import (LiveReporter, PlainReporter, QuietReporter, money, render_markdown, render_plan,
                      render_summary, usd)
 
 if TYPE_CHECKING:
-    from .build import BuildReport, Controller
+    from .engine.scheduler import BuildReport, Controller
     from .gc import GcReport
 
 # The build machinery (asyncio, httpx, Pillow, watchfiles) is imported inside the commands that use
@@ -261,7 +261,7 @@ def _run_interruptible(main: Callable[[Controller], Coroutine[Any, Any, T]]) -> 
     import asyncio
     import signal
 
-    from .build import Controller
+    from .engine.scheduler import Controller
 
     controller = Controller()
     loop = asyncio.new_event_loop()

@@ -44,14 +44,14 @@ from .errors import StateError
 from .state.atomic import atomic_write
 from .gallery_page import Card, Shot, card_id, render_page
 from .state.lockfile import Lock, LockEntry, LockedOutput
-from .project import CACHE_DIR, profile_locks
+from .engine.project import CACHE_DIR, profile_locks
 from .report import money, usd
 from .state.store import CachedImage
 
 if TYPE_CHECKING:
     from .manifest.model import Target
-    from .plan import Plan, TargetPlan
-    from .project import Project
+    from .engine.plan import Plan, TargetPlan
+    from .engine.project import Project
 
 __all__ = ["GalleryServer", "THUMBNAIL_STATS", "ThumbnailStats", "card_id", "write_gallery"]
 

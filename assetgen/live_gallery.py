@@ -15,8 +15,8 @@ from .gallery import GalleryServer, write_gallery
 from .report import Event, Reporter, usd
 
 if TYPE_CHECKING:
-    from .build import BuildReport
-    from .project import Project
+    from .engine.scheduler import BuildReport
+    from .engine.project import Project
 
 _MIN_INTERVAL = 0.25      # seconds between progress pushes
 

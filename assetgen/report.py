@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from .errors import safe_text
 
 if TYPE_CHECKING:
-    from .build import BuildReport
-    from .plan import Plan, TargetPlan
+    from .engine.scheduler import BuildReport
+    from .engine.plan import Plan, TargetPlan
 
 ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
                 "generate": "generate", "blocked": "blocked", "uncertain": "uncertain"}

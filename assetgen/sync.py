@@ -7,7 +7,7 @@ bucket from a team's existing local caches, and for warming a machine's cache be
 from __future__ import annotations
 
 from .errors import UsageError
-from .project import Project
+from .engine.project import Project
 from .remote.cache import RemoteCache
 
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import watchfiles
 
-from .build import Builder, BuildReport, Controller, Session
+from .engine.scheduler import Builder, BuildReport, Controller, Session
 from .errors import AssetgenError, ManifestError
 from .state.lockfile import Lock
-from .project import CACHE_DIR, Project, lock_path
+from .engine.project import CACHE_DIR, Project, lock_path
 from .providers.base import Provider
 from .report import Reporter, usd
 from .state.store import Store

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from assetgen.api import BuildOptions, build, make_provider
-from assetgen.build import BuildReport
+from assetgen.engine.scheduler import BuildReport
 from assetgen.state.lockfile import Lock
-from assetgen.project import Project
+from assetgen.engine.project import Project
 from assetgen.report import QuietReporter
 
 __all__ = ["build_in_process", "deferred_lock_writes", "verify_up_to_date"]

@@ -43,33 +43,33 @@ __all__ = [
 # a caller file with no caller function means "called from anywhere in that file".
 # A file suffix like "assetgen/state/lockfile.py"; "tomllib/_parser.py" for the standard library's TOML parser.
 GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
-    ("manifest + keys: total (open_manifest)", [("assetgen/snapshot.py", "open_manifest", None, None)]),
-    ("  snapshot read (pickle)", [("assetgen/state/store.py", "read_memo", "assetgen/snapshot.py", None)]),
+    ("manifest + keys: total (open_manifest)", [("assetgen/engine/snapshot.py", "open_manifest", None, None)]),
+    ("  snapshot read (pickle)", [("assetgen/state/store.py", "read_memo", "assetgen/engine/snapshot.py", None)]),
     ("  cut into tables (split_runs)", [("assetgen/manifest/positions.py", "split_runs", None, None)]),
-    ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/snapshot.py", None)]),
+    ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/engine/snapshot.py", None)]),
     ("  TOML parsing (whole manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest/model.py", None)]),
     ("  validate + resolve (manifest.assemble)", [("assetgen/manifest/model.py", "assemble", None, None)]),
     ("    pydantic validation", [("assetgen/manifest/schema.py", "validate_shape", None, None)]),
     ("    resolve (fields, refs, outputs)", [("assetgen/manifest/resolve.py", "resolve", None, None)]),
     ("    graph order", [("assetgen/manifest/model.py", "_order", None, None)]),
-    ("  keys (hash references, key_of)", [("assetgen/keys.py", "compute_keys", None, None)]),
+    ("  keys (hash references, key_of)", [("assetgen/engine/keys.py", "compute_keys", None, None)]),
     ("lock reading: total (Lock.load)", [("assetgen/state/lockfile.py", "load", None, None)]),
     ("  lock memo read (pickle)", [("assetgen/state/store.py", "read_memo", "assetgen/state/lockfile.py", None)]),
     ("  changed entries (_entries_reusing)", [("assetgen/state/lockfile.py", "_entries_reusing", None, None)]),
     ("  TOML parsing (whole lock)", [("tomllib/_parser.py", "loads", "assetgen/state/lockfile.py", "_entries")]),
     ("stat cache load (stat.json)", [("assetgen/state/store.py", "__init__", "assetgen/state/store.py", "__init__")]),
-    ("plan: total (make_plan)", [("assetgen/plan.py", "make_plan", None, None)]),
+    ("plan: total (make_plan)", [("assetgen/engine/plan.py", "make_plan", None, None)]),
     ("  hashing/stat cache (StatCache.sha256)", [("assetgen/state/store.py", "sha256", "assetgen/state/store.py", "probe")]),
     ("  cache index lookups (Store.lookup)", [("assetgen/state/store.py", "lookup", None, None)]),
     ("journal scan (Journal.pending)", [("assetgen/state/journal.py", "pending", None, None)]),
     ("render plan text", [("assetgen/report.py", "render_plan", None, None)]),
-    ("build: writing outputs", [("assetgen/build.py", "_write_outputs", None, None)]),
+    ("build: writing outputs", [("assetgen/engine/scheduler.py", "_write_outputs", None, None)]),
     ("  lock writing (Lock.save)", [("assetgen/state/lockfile.py", "save", None, None)]),
     ("    render lock (tomli_w)", [("assetgen/state/lockfile.py", "render", None, None)]),
     ("  fsync (atomic_write durable)", [("~", "<built-in method posix.fsync>", None, None)]),
     ("memos written for the next run (write_memo)", [("assetgen/state/store.py", "write_memo", None, None)]),
     ("stat cache save (stat.json)", [("assetgen/state/store.py", "save", None, None)]),
-    ("build lock / file lock", [("assetgen/project.py", "acquire_build_lock", None, None)]),
+    ("build lock / file lock", [("assetgen/engine/project.py", "acquire_build_lock", None, None)]),
     ("imports (inside the profile)", [("<frozen importlib._bootstrap>", "_find_and_load", None, None)]),
 ]
 
@@ -244,7 +244,7 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
 
     from assetgen.manifest import loader as manifest_mod
     from assetgen.state.lockfile import Lock
-    from assetgen.project import LOCK_NAME, Project
+    from assetgen.engine.project import LOCK_NAME, Project
     from assetgen.report import render_plan
     from assetgen.state.store import Store
 
@@ -298,7 +298,7 @@ def memory_by_file(manifest: Path, limit: int = 10) -> dict[str, Any]:
     source file, with tracemalloc; and tracemalloc's peak over the whole plan."""
     import tracemalloc
 
-    from assetgen.project import Project
+    from assetgen.engine.project import Project
 
     tracemalloc.start()
     try:

@@ -25,7 +25,7 @@ if str(REPO) not in sys.path:          # `pytest` run directly (`python -m pytes
 
 from assetgen.manifest import loader as manifest_mod
 from assetgen.api import BuildOptions, build, make_provider
-from assetgen.project import Project
+from assetgen.engine.project import Project
 from assetgen.report import QuietReporter
 from benchmarks import noop, one_change, restore, throughput, watch_latency
 from benchmarks.config import Config

@@ -23,7 +23,7 @@ from assetgen import gallery
 from assetgen.emulator import GatewayEmulator
 from assetgen.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
-from assetgen.project import Project as AssetProject
+from assetgen.engine.project import Project as AssetProject
 from assetgen.state.store import sha256_file
 from conftest import Project, make_image
 from online import emulator, env_for

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from assetgen.manifest import loader as manifest_mod
-from assetgen import snapshot
+from assetgen.engine import snapshot
 from assetgen.errors import ManifestError, StateError
-from assetgen.keys import compute_keys
+from assetgen.engine.keys import compute_keys
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.state.store import StatCache, sha256_file
 
@@ -330,7 +330,7 @@ def test_no_op_open_does_not_import_pydantic(tmp_path: Path) -> None:
     """What makes a no-op `plan` fast: an unchanged manifest needs none of the validation machinery."""
     loader = Loader(tmp_path)
     loader.write(BASE)
-    probe = ("import sys; from assetgen.project import Project; p = Project.open('assets.toml'); "
+    probe = ("import sys; from assetgen.engine.project import Project; p = Project.open('assets.toml'); "
              "p.plan(); p.close(); print(sorted(m for m in ('pydantic', 'assetgen.manifest.schema') if m in sys.modules))")
     runs = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                            check=True).stdout.strip() for _ in range(2)]

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .manifest.model import Manifest, Reference, Target
+from ..manifest.model import Manifest, Reference, Target
 
 KEY_VERSION = 1
 # One encoder for every key: json.dumps with options builds a new encoder on each call.

@@ -24,20 +24,20 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import AssetgenError, BuildLocked
-from .state.atomic import atomic_write, expect_file, expect_folder
-from .state.journal import Journal
+from ..errors import AssetgenError, BuildLocked
+from ..state.atomic import atomic_write, expect_file, expect_folder
+from ..state.journal import Journal
 from .keys import KeyedTarget, compute_keys
-from .state.lockfile import Lock
-from .manifest.model import Manifest
+from ..state.lockfile import Lock
+from ..manifest.model import Manifest
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
-from .state.store import Store, no_gc
+from ..state.store import Store, no_gc
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
-    from .remote.cache import RemoteCache
+    from ..remote.cache import RemoteCache
 
 DEFAULT_MANIFEST = "assets.toml"
 LOCK_NAME = "assets.lock"            # the default manifest's lock; ``lock_path`` says which for any
@@ -86,7 +86,7 @@ class Project:
             if not (self.use_remote and url):
                 self._remote = None
             else:
-                from .remote.cache import RemoteCache   # fsspec is only imported when a remote is configured
+                from ..remote.cache import RemoteCache   # fsspec is only imported when a remote is configured
                 self._remote = RemoteCache(url, options=self.manifest.cache.remote_options, warn=self.warn)
         return self._remote or None
 
