@@ -15,7 +15,7 @@ from .errors import BudgetExceeded, UsageError
 from .engine.plan import Plan
 from .engine.project import Project
 from .providers.base import Provider
-from .report import PlainReporter, Reporter
+from .engine.events import PlainReporter, Reporter
 
 API_KEY_ENV = "ASSETGEN_API_KEY"
 BASE_URL_ENV = "ASSETGEN_BASE_URL"

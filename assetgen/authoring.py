@@ -58,7 +58,7 @@ def pick(path: Path, name: str, choice: int, *, profile: str | None = None) -> O
 
             from .api import BuildOptions, build
             from .providers.offline import OfflineProvider
-            from .report import QuietReporter
+            from .engine.events import QuietReporter
 
             # Every image needed is cached: re-deriving is local, so apply the pick now.
             options = BuildOptions(targets=tuple(names), offline=placeholders)

@@ -45,7 +45,7 @@ from .state.atomic import atomic_write
 from .gallery_page import Card, Shot, card_id, render_page
 from .state.lockfile import Lock, LockEntry, LockedOutput
 from .engine.project import CACHE_DIR, profile_locks
-from .report import money, usd
+from .engine.events import money, usd
 from .state.store import CachedImage
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .gallery import GalleryServer, write_gallery
-from .report import Event, Reporter, usd
+from .engine.events import Event, Reporter, usd
 
 if TYPE_CHECKING:
     from .engine.scheduler import BuildReport

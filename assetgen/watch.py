@@ -33,7 +33,7 @@ from .errors import AssetgenError, ManifestError
 from .state.lockfile import Lock
 from .engine.project import CACHE_DIR, Project, lock_path
 from .providers.base import Provider
-from .report import Reporter, usd
+from .engine.events import Reporter, usd
 from .state.store import Store
 
 DEFAULT_SETTLE = 0.4

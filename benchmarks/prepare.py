@@ -22,7 +22,7 @@ from assetgen.api import BuildOptions, build, make_provider
 from assetgen.engine.scheduler import BuildReport
 from assetgen.state.lockfile import Lock
 from assetgen.engine.project import Project
-from assetgen.report import QuietReporter
+from assetgen.engine.events import QuietReporter
 
 __all__ = ["build_in_process", "deferred_lock_writes", "verify_up_to_date"]
 

@@ -62,7 +62,7 @@ GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
     ("  hashing/stat cache (StatCache.sha256)", [("assetgen/state/store.py", "sha256", "assetgen/state/store.py", "probe")]),
     ("  cache index lookups (Store.lookup)", [("assetgen/state/store.py", "lookup", None, None)]),
     ("journal scan (Journal.pending)", [("assetgen/state/journal.py", "pending", None, None)]),
-    ("render plan text", [("assetgen/report.py", "render_plan", None, None)]),
+    ("render plan text", [("assetgen/cli/reporters.py", "render_plan", None, None)]),
     ("build: writing outputs", [("assetgen/engine/scheduler.py", "_write_outputs", None, None)]),
     ("  lock writing (Lock.save)", [("assetgen/state/lockfile.py", "save", None, None)]),
     ("    render lock (tomli_w)", [("assetgen/state/lockfile.py", "render", None, None)]),
@@ -123,7 +123,7 @@ def top_cumulative(stats: pstats.Stats, limit: int = 15, *, skip_wrappers: bool 
         where = _short(filename)
         if skip_wrappers and (funcname in ("<module>", "exec", "<built-in method builtins.exec>", "run", "_run")
                               or "click/" in filename or "asyncio/" in filename
-                              or (filename.endswith("assetgen/cli.py") and funcname in ("main", "invoke"))
+                              or (filename.endswith("assetgen/cli/main.py") and funcname in ("main", "invoke"))
                               or funcname.startswith("<method 'run' of")):
             continue
         rows.append((f"{where}:{line}({funcname})", nc, tt, ct))
@@ -245,7 +245,7 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
     from assetgen.manifest import loader as manifest_mod
     from assetgen.state.lockfile import Lock
     from assetgen.engine.project import LOCK_NAME, Project
-    from assetgen.report import render_plan
+    from assetgen.cli.reporters import render_plan
     from assetgen.state.store import Store
 
     root = manifest.parent

@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:          # `pytest` run directly (`python -m pytes
 from assetgen.manifest import loader as manifest_mod
 from assetgen.api import BuildOptions, build, make_provider
 from assetgen.engine.project import Project
-from assetgen.report import QuietReporter
+from assetgen.engine.events import QuietReporter
 from benchmarks import noop, one_change, restore, throughput, watch_latency
 from benchmarks.config import Config
 from benchmarks.emulation import env_for, per_task, poll_bound, start_emulator

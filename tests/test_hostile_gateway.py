@@ -34,7 +34,8 @@ from assetgen import catalog
 from assetgen.emulator import Faults, GatewayEmulator, Hostile
 from assetgen.providers.client import MAX_IMAGE_BYTES, MAX_JSON_BYTES, Task, _load_json
 from assetgen.errors import safe_text
-from assetgen.report import Event, LiveReporter, PlainReporter
+from assetgen.cli.reporters import LiveReporter
+from assetgen.engine.events import Event, PlainReporter
 
 
 def build(tmp_path: Path, emu: GatewayEmulator, body: str | None = None, **env: str) -> Result:

@@ -38,7 +38,7 @@ from ..state.lockfile import LockedOutput, LockEntry
 from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
 from ..providers.base import Generation, Job, Provider
-from ..report import Event, Reporter
+from .events import Event, Reporter
 from ..providers.request import submit_body
 from ..state.store import CachedImage, IndexEntry, sha256_bytes
 

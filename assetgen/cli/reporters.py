@@ -1,7 +1,7 @@
-"""Everything assetgen shows a person: plans, build progress, summaries. Injected, never global.
+"""What the command line shows a person: plans, summaries and the live view of a build.
 
-Reporters receive ``Event``s from the build: ``PlainReporter`` writes one line per event (CI, pipes),
-``LiveReporter`` draws a live table with rich on a terminal, ``QuietReporter`` only keeps failures.
+``LiveReporter`` draws a live table with rich on a terminal; the plain reporters, ``Event`` and the
+money formats live in ``engine.events`` (the library builds with them and must not import the CLI).
 Core code never prints; it emits events or returns values that these functions render.
 """
 
@@ -10,19 +10,18 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import safe_text
+from ..engine.events import _LINE_KINDS, _MESSAGE_LIMIT, Event, money, usd
+from ..errors import safe_text
 
 if TYPE_CHECKING:
-    from .engine.scheduler import BuildReport
-    from .engine.plan import Plan, TargetPlan
+    from ..engine.scheduler import BuildReport
+    from ..engine.plan import Plan, TargetPlan
 
 ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
                 "generate": "generate", "blocked": "blocked", "uncertain": "uncertain"}
 _LISTED_UP_TO_DATE = 20
-_MESSAGE_LIMIT = 2000
 
 
 def _percent(value: object) -> int:
@@ -32,26 +31,6 @@ def _percent(value: object) -> int:
     except (TypeError, ValueError):
         return 0
     return int(min(100.0, max(0.0, number))) if math.isfinite(number) else 0
-
-
-def money(value: float) -> str:
-    return f"${value:.4f}".rstrip("0").rstrip(".") if value else "free"
-
-
-def usd(value: float) -> str:
-    return f"${value:.2f}" if value >= 0.1 or value == 0 else f"${value:.4f}"
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str          # submitted | progress | resumed | built | restored | shared | failed | blocked | skipped | lost | notice
-    target: str
-    message: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-class Reporter(Protocol):
-    def emit(self, event: Event) -> None: ...
 
 
 # -- plans ------------------------------------------------------------------------------------------
@@ -157,44 +136,6 @@ def render_summary(report: BuildReport) -> str:
 
 
 # -- build progress ---------------------------------------------------------------------------------
-
-_LINE_KINDS = {"submitted", "resumed", "built", "restored", "shared", "failed", "blocked", "skipped",
-               "lost", "superseded", "notice", "uncertain"}
-
-
-class PlainReporter:
-    """One line per event; progress only when a task's state changes."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self._state: dict[str, str] = {}
-
-    def emit(self, event: Event) -> None:
-        if event.kind == "progress":
-            status = str(event.data.get("status"))
-            if self._state.get(event.target) == status:
-                return
-            self._state[event.target] = status
-            line = f"{safe_text(event.target)}: {safe_text(status, 40)}"
-        elif event.kind in _LINE_KINDS:
-            message = safe_text(event.message, _MESSAGE_LIMIT)
-            line = f"{safe_text(event.target)}: {event.kind}" + (f" ({message})" if message else "")
-            if event.kind == "built" and event.data.get("cost"):
-                line += f" {usd(float(event.data['cost']))}"
-        else:
-            return
-        print(line, file=self.stream, flush=True)
-
-
-class QuietReporter:
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-
-    def emit(self, event: Event) -> None:
-        if event.kind in ("failed", "blocked", "lost", "uncertain"):
-            print(f"{safe_text(event.target)}: {event.kind} ({safe_text(event.message, _MESSAGE_LIMIT)})",
-                  file=self.stream, flush=True)
-
 
 class LiveReporter:
     """A live view on a terminal: in-flight targets with state, progress and elapsed time."""
