@@ -19,9 +19,9 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image
 
-from assetgen import gallery
+from assetgen.review import gallery
 from assetgen.emulator import GatewayEmulator
-from assetgen.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
+from assetgen.review.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.engine.project import Project as AssetProject
 from assetgen.state.store import sha256_file

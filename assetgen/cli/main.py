@@ -356,7 +356,7 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
     reporter: Any = PlainReporter()
     server = None
     if with_gallery:
-        from ..live_gallery import LiveGallery
+        from ..review.live import LiveGallery
 
         server = LiveGallery(path.resolve().parent / CACHE_DIR / "gallery", project)
         reporter = server.reporter(reporter)
@@ -482,7 +482,7 @@ def _explain(item: Any) -> None:
 @click.pass_obj
 def gallery(obj: Context, out_dir: Path | None, open_it: bool, profile: str | None) -> None:
     """Write a self-contained HTML gallery of every target (opens from disk, no server)."""
-    from ..gallery import write_gallery
+    from ..review.gallery import write_gallery
 
     project = obj.project(profile, remote=False)
     try:

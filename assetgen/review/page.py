@@ -1,6 +1,6 @@
 """The gallery's page: what a card shows (``Card``), and cards → one self-contained HTML page.
 
-``assetgen.gallery`` collects ``Card``s from a project; ``render_page`` turns them into HTML with the CSS
+``assetgen.review.gallery`` collects ``Card``s from a project; ``render_page`` turns them into HTML with the CSS
 and script inline, so the page opens from disk with no server and no network. The template's
 ``{{…}}`` slots are filled with plain ``str.replace``, so the braces of CSS and of JS template literals
 need no escaping. The script filters by status, searches name and prompt, moves between cards with
