@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "BuildOptions": "api", "build": "api", "make_provider": "api",
+    "BuildOptions": "commands.build", "build": "commands.build", "make_provider": "commands.build",
     "BuildReport": "engine.scheduler", "Controller": "engine.scheduler", "TargetResult": "engine.scheduler",
     "AssetgenError": "errors", "ManifestError": "errors", "Problem": "errors",
     "Manifest": "manifest.model", "Target": "manifest.model", "load": "manifest.loader",
@@ -20,7 +20,7 @@ __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .api import BuildOptions, build, make_provider
+    from .commands.build import BuildOptions, build, make_provider
     from .engine.scheduler import BuildReport, Controller, TargetResult
     from .errors import AssetgenError, ManifestError, Problem
     from .manifest.loader import load

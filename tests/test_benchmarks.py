@@ -24,7 +24,7 @@ if str(REPO) not in sys.path:          # `pytest` run directly (`python -m pytes
     sys.path.insert(0, str(REPO))
 
 from assetgen.manifest import loader as manifest_mod
-from assetgen.api import BuildOptions, build, make_provider
+from assetgen.commands.build import BuildOptions, build, make_provider
 from assetgen.engine.project import Project
 from assetgen.engine.events import QuietReporter
 from benchmarks import noop, one_change, restore, throughput, watch_latency

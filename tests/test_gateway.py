@@ -530,7 +530,7 @@ def test_result_with_empty_images_and_media_elsewhere_is_exposed_not_an_error() 
 
 
 def test_both_documented_base_url_spellings_are_accepted() -> None:
-    from assetgen.api import make_provider
+    from assetgen.commands.build import make_provider
 
     provider = make_provider(None, offline=False, env={"ASSETGEN_API_KEY": KEY})
     assert provider.client.base_url == DEFAULT_BASE_URL == "https://www.qingbo.dev"  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from .reporters import LiveReporter, render_markdown, render_plan, render_summar
 
 if TYPE_CHECKING:
     from ..engine.scheduler import BuildReport, Controller
-    from ..gc import GcReport
+    from ..commands.gc import GcReport
 
 # The build machinery (asyncio, httpx, Pillow, watchfiles) is imported inside the commands that use
 # it: `plan` on a big manifest should not pay for it. Defaults that --help shows live here.
@@ -152,7 +152,7 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
               retry_uncertain: bool, profile: str | None, no_remote: bool) -> None:
     """Build stale targets (and what they depend on)."""
-    from ..api import BuildOptions, build, is_offline, make_provider
+    from ..commands.build import BuildOptions, build, is_offline, make_provider
 
     project = obj.project(profile, remote=not no_remote)
     _warn_limits(project)
@@ -335,8 +335,8 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
     import asyncio
     import signal
 
-    from ..api import make_provider
-    from ..watch import WatchOptions, Watcher
+    from ..commands.build import make_provider
+    from ..commands.watch import WatchOptions, Watcher
 
     path = Path(obj.file)
     if not path.exists():
@@ -502,7 +502,7 @@ def gallery(obj: Context, out_dir: Path | None, open_it: bool, profile: str | No
 @click.pass_obj
 def push(obj: Context) -> None:
     """Upload the images of every locked target to the remote cache."""
-    from ..sync import push as do_push
+    from ..commands.sync import push as do_push
 
     project = obj.project()
     try:
@@ -517,7 +517,7 @@ def push(obj: Context) -> None:
 @click.pass_obj
 def pull(obj: Context) -> None:
     """Download the images of every locked target from the remote cache into the local cache."""
-    from ..sync import pull as do_pull
+    from ..commands.sync import pull as do_pull
 
     project = obj.project()
     try:
@@ -538,7 +538,7 @@ def pull(obj: Context) -> None:
 @click.pass_obj
 def pick(obj: Context, target: str, choice: int, profile: str | None) -> None:
     """Choose candidate CHOICE (1-based) as TARGET's output. Writes `pick` into the manifest; pays nothing."""
-    from ..authoring import pick as do_pick
+    from ..commands.authoring import pick as do_pick
 
     outcome = do_pick(Path(obj.file), target, choice, profile=profile)
     click.echo(f"Set pick = {choice} for {target} in {obj.file}.")
@@ -555,7 +555,7 @@ def pick(obj: Context, target: str, choice: int, profile: str | None) -> None:
 @click.pass_obj
 def reroll(obj: Context, target: str, profile: str | None) -> None:
     """Write a new seed for TARGET so the next build pays for fresh images; say what that costs."""
-    from ..authoring import reroll as do_reroll
+    from ..commands.authoring import reroll as do_reroll
 
     seed, outcome = do_reroll(Path(obj.file), target, profile=profile)
     images = sum(i.target.n for i in outcome.rows if i.action == "generate")
@@ -570,7 +570,7 @@ def reroll(obj: Context, target: str, profile: str | None) -> None:
 @click.pass_obj
 def candidates(obj: Context, target: str, output: Path | None, profile: str | None) -> None:
     """Write a contact sheet of TARGET's candidates (PNG) and print its path."""
-    from ..authoring import write_contact_sheet
+    from ..commands.authoring import write_contact_sheet
 
     project = obj.project(profile)
     try:
@@ -603,7 +603,7 @@ def _describe(derivation: Any) -> str:
 @click.pass_obj
 def gc(obj: Context, dry_run: bool, grace: float, forget_missing: bool, wait: float) -> None:
     """Remove cached images that no manifest sharing this cache references any more."""
-    from ..gc import GcOptions, collect
+    from ..commands.gc import GcOptions, collect
 
     project = obj.project()
     try:

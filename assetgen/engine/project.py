@@ -2,7 +2,7 @@
 
     project = Project.open("assets.toml")
     plan = project.plan()
-    report = build(project, offline=True)      # see assetgen.api
+    report = build(project, offline=True)      # see assetgen.commands.build
 
 ``Project`` owns the paths beside the manifest (``X.lock`` for ``X.toml``, ``.assetgen/``), the registry
 of manifests that share one cache, and the one-build-at-a-time file lock; it knows nothing about

@@ -378,7 +378,7 @@ class Store:
 
         Objects and index entries modified after ``older_than`` (a ``time.time()``) are kept whatever
         ``keep`` says: a process that takes no build lock (``pull``) may be writing them. The policy,
-        what to keep, is ``assetgen.gc``'s."""
+        what to keep, is ``assetgen.commands.gc``'s."""
         result = GcResult()
         gone: set[str] = set()
 

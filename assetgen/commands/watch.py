@@ -28,13 +28,13 @@ from pathlib import Path
 
 import watchfiles
 
-from .engine.scheduler import Builder, BuildReport, Controller, Session
-from .errors import AssetgenError, ManifestError
-from .state.lockfile import Lock
-from .engine.project import CACHE_DIR, Project, lock_path
-from .providers.base import Provider
-from .engine.events import Reporter, usd
-from .state.store import Store
+from ..engine.scheduler import Builder, BuildReport, Controller, Session
+from ..errors import AssetgenError, ManifestError
+from ..state.lockfile import Lock
+from ..engine.project import CACHE_DIR, Project, lock_path
+from ..providers.base import Provider
+from ..engine.events import Reporter, usd
+from ..state.store import Store
 
 DEFAULT_SETTLE = 0.4
 _MAX_BATCH_MS = 10_000     # a stream of saves is still built at least this often

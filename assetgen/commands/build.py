@@ -10,12 +10,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .engine.scheduler import Builder, BuildReport, Controller
-from .errors import BudgetExceeded, UsageError
-from .engine.plan import Plan
-from .engine.project import Project
-from .providers.base import Provider
-from .engine.events import PlainReporter, Reporter
+from ..engine.scheduler import Builder, BuildReport, Controller
+from ..errors import BudgetExceeded, UsageError
+from ..engine.plan import Plan
+from ..engine.project import Project
+from ..providers.base import Provider
+from ..engine.events import PlainReporter, Reporter
 
 API_KEY_ENV = "ASSETGEN_API_KEY"
 BASE_URL_ENV = "ASSETGEN_BASE_URL"
@@ -43,20 +43,20 @@ def is_offline(project: Project, offline: bool | None) -> bool:
 def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
     """The offline provider, or the gateway's with the key from the environment (never from files)."""
     if offline:
-        from .providers.offline import OfflineProvider
+        from ..providers.offline import OfflineProvider
         return OfflineProvider()
     env = os.environ if env is None else env
     key = env.get(API_KEY_ENV, "").strip()
     if not key:
         raise UsageError(f"no API key: set the {API_KEY_ENV} environment variable "
                          f"(export {API_KEY_ENV}=...), or build placeholders with --offline")
-    from .providers.client import (
+    from ..providers.client import (
         DEFAULT_BASE_URL,
         DEFAULT_DEADLINE,
         DEFAULT_DOWNLOAD_DEADLINE,
         GatewayClient,
     )
-    from .providers.gateway import GatewayProvider
+    from ..providers.gateway import GatewayProvider
 
     settings = project.manifest.settings if project else None
     poll = _seconds(env, POLL_ENV, settings.poll_interval if settings else 3.0)

@@ -6,9 +6,9 @@ bucket from a team's existing local caches, and for warming a machine's cache be
 
 from __future__ import annotations
 
-from .errors import UsageError
-from .engine.project import Project
-from .remote.cache import RemoteCache
+from ..errors import UsageError
+from ..engine.project import Project
+from ..remote.cache import RemoteCache
 
 
 def _remote(project: Project) -> RemoteCache:

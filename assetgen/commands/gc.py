@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import StateError
-from .state.lockfile import Lock
-from .engine.project import (DEFAULT_MANIFEST, acquire_build_lock, forget_manifest, lock_path, profile_locks,
+from ..errors import StateError
+from ..state.lockfile import Lock
+from ..engine.project import (DEFAULT_MANIFEST, acquire_build_lock, forget_manifest, lock_path, profile_locks,
                       registered_manifests)
-from .state.store import GcResult, Store
+from ..state.store import GcResult, Store
 
 if TYPE_CHECKING:
-    from .engine.project import Project
+    from ..engine.project import Project
 
 DEFAULT_GRACE = 600.0        # seconds: objects younger than this are never removed
 _HEX = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
