@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from assetgen.images.derive import Derivation, derive
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing.emulator import GatewayEmulator
 from assetgen.state.store import Store
 
 from conftest import FLASH, PRO, Project, make_image

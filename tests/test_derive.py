@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from assetgen.images.derive import Derivation, KeyOut, derive
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing.emulator import GatewayEmulator
 from assetgen.state.store import Store
 
 from conftest import Project

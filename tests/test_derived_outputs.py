@@ -20,7 +20,7 @@ import tomli_w
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from assetgen.images.derive import Derivation, derivation_key, derive, legacy_derivation_key
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing.emulator import GatewayEmulator
 from assetgen.state.store import Store
 
 from conftest import Project

@@ -21,7 +21,7 @@ from PIL import Image
 
 from assetgen import catalog
 from assetgen.images import check as imagecheck
-from assetgen.emulator import Faults, GatewayEmulator
+from assetgen.testing.emulator import Faults, GatewayEmulator
 from assetgen.errors import ImageSizeMismatch, InvalidImage
 from assetgen.state.store import Store
 

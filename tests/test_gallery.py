@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from assetgen.review import gallery
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing.emulator import GatewayEmulator
 from assetgen.review.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.engine.project import Project as AssetProject

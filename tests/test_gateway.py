@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from assetgen import catalog
-from assetgen.emulator import Faults, GatewayEmulator
+from assetgen.testing.emulator import Faults, GatewayEmulator
 from assetgen.errors import (
     AuthenticationFailed,
     DownloadFailed,

@@ -31,7 +31,7 @@ from online import (
 from PIL import Image
 
 from assetgen import catalog
-from assetgen.emulator import Faults, GatewayEmulator, Hostile
+from assetgen.testing.emulator import Faults, GatewayEmulator, Hostile
 from assetgen.providers.client import MAX_IMAGE_BYTES, MAX_JSON_BYTES, Task, _load_json
 from assetgen.errors import safe_text
 from assetgen.cli.reporters import LiveReporter

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
-from . import catalog
+from .. import catalog
 
 __all__ = ["EmulatedTask", "Faults", "GatewayEmulator", "Hostile", "RecordedRequest"]
 
