@@ -118,6 +118,17 @@ def _rgb(colour: str) -> tuple[int, int, int]:
     return r, g, b
 
 
+def is_colour(text: str) -> bool:
+    """Whether Pillow reads ``text`` as a colour (a manifest's ``background``, ``key_out.colour``)."""
+    from PIL import ImageColor
+
+    try:
+        ImageColor.getrgb(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _background(derivation: Derivation) -> tuple[int, int, int, int]:
     if derivation.background:
         return (*_rgb(derivation.background), 255)

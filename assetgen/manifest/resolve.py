@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
-from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut
+from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
 from ..errors import Problem, did_you_mean, listing
 from ..state.atomic import not_a_file
 from .model import Output, Reference, Settings, Target
@@ -555,7 +555,7 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
         return None
     for colour_field, colour in (("background", fields.get("background")),
                                  ("key_out", (fields.get("key_out") or {}).get("color"))):
-        if colour is not None and not _is_colour(colour):
+        if colour is not None and not is_colour(colour):
             report(f"'{colour}' is not a colour; use a name like \"white\" or a hex value like \"#ffffff\"",
                    colour_field)
             return None
@@ -578,16 +578,6 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
             background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
             pick=source + 1 if candidates else None)
     return Output(path=full, source=source, derivation=derivation)
-
-
-def _is_colour(text: str) -> bool:
-    from PIL import ImageColor
-
-    try:
-        ImageColor.getrgb(text)
-    except ValueError:
-        return False
-    return True
 
 
 # -- across targets: references to outputs, documented limits ---------------------------------------------
