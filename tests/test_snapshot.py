@@ -1,7 +1,7 @@
 """The remembered resolution of a manifest (``snapshot``) must give exactly what a full load gives.
 
 Every test compares ``open_manifest`` (snapshot hit, incremental load, or fallback) with
-``manifest.load`` + ``compute_keys`` from scratch on the same text: the same targets in the same
+``manifest.loader.load`` + ``compute_keys`` from scratch on the same text: the same targets in the same
 order, the same keys and specs, or the same error message. Files get distinct mtimes in the past
 (a snapshot is not written for a file changed in the last two seconds, as the stat cache's rule).
 """

@@ -1,6 +1,6 @@
 """Review decisions as commands: ``pick`` a candidate, ``reroll`` for fresh ones, a contact sheet.
 
-``pick`` and ``reroll`` edit the manifest in place (``manifest_edit``, comments kept); neither submits
+``pick`` and ``reroll`` edit the manifest in place (``manifest.edits``, comments kept); neither submits
 anything. ``pick`` applies the choice at once when the candidates are cached (a local derivation), and
 ``reroll`` reports what the next build will pay.
 """

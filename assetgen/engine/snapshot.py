@@ -6,7 +6,7 @@ made from, and reused as far as that is unchanged:
 
 * the manifest's text (compared whole, which costs a millisecond and, unlike a file signature,
   cannot miss an edit): unchanged, the whole result is reused, and pydantic is not even imported;
-* the manifest's text cut at its table headers (``tomlpos.split_runs``): when some ``[targets.X]``
+* the manifest's text cut at its table headers (``manifest.positions.split_runs``): when some ``[targets.X]``
   tables changed and nothing outside them did, only those tables are parsed, validated and resolved;
   the other targets are reused, and what spans targets (``@`` references, shared outputs, cycles,
   order) is checked again over all of them;
@@ -62,7 +62,7 @@ class Snapshot:
 def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: StatCache,
                   hash_file: Callable[[Path], str]
                   ) -> tuple[Manifest, dict[str, KeyedTarget], Callable[[], None] | None]:
-    """``manifest.load`` then ``keys.compute_keys``, reusing what an earlier run remembered.
+    """``manifest.loader.load`` then ``keys.compute_keys``, reusing what an earlier run remembered.
 
     The third value, if not None, writes what this run would leave for the next: the caller calls it
     when done (``Project.close``), so a command that stops at an error leaves nothing behind."""

@@ -7,7 +7,7 @@ Loading has three passes, and every problem from every pass is reported together
    checked against the model catalog, references (files, ``@targets``, URLs) and output paths;
 3. graph: ``@target`` references form a DAG (cycles are named) and targets are ordered topologically.
 
-Every problem carries the target, the field and the TOML line (``tomlpos``).
+Every problem carries the target, the field and the TOML line (``positions``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .positions import LineIndex
 def load(path: str | os.PathLike[str], *, profile: str | None = None) -> Manifest:
     """Read, validate and resolve a manifest. Raises ``ManifestError`` listing every problem.
 
-    (``snapshot.open_manifest`` does the same, faster, for a manifest it has seen before.)
+    (``engine.snapshot.open_manifest`` does the same, faster, for a manifest it has seen before.)
     """
     return parse(read_text(Path(path), str(path)), Path(path).resolve(), shown=str(path), profile=profile)
 

@@ -2,7 +2,7 @@
 
 Unknown keys are forbidden at every level, so a typo is an error that names the valid fields. Only a
 manifest that changed is validated: an unchanged one comes from the snapshot (``snapshot``), which is
-why pydantic is imported here and not by ``manifest``.
+why pydantic is imported here and not by ``loader``.
 """
 
 from __future__ import annotations

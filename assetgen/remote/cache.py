@@ -6,7 +6,7 @@
       leases/<key>.json              {"key", "task_id", "holder", "created_at", "expires_at"}: who is
                                      generating <key> right now, so a second machine waits, not pays
 
-fsspec is imported only by its storage adapters (``remote_storage``). Three rules shape it:
+fsspec is imported only by its storage adapters (``storage``). Three rules shape it:
 
 * A remote that is down must never fail a build. Every storage error is caught at this boundary; the
   first one that is not "object missing" warns once, sets ``available = False`` and the remote is not

@@ -1,4 +1,4 @@
-"""Storage adapters behind ``remote.RemoteCache``: fsspec in general, S3 and local folders in particular.
+"""Storage adapters behind ``cache.RemoteCache``: fsspec in general, S3 and local folders in particular.
 
 Each adapter reads, writes, lists, and does the conditional writes that leases need. Every storage
 exception is translated at ``boundary()``: "missing" stays ``FileNotFoundError``, a failed condition is

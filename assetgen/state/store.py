@@ -8,7 +8,7 @@
       sizes/<sha256>.json      a served image whose pixel size differs (within 5 %) from the catalogue's
       stat.json                path → [size, mtime_ns, inode, sha256]: unchanged files are not re-read
       stat-parsed/             the resolved manifest (``snapshot``) and the lock's entries, kept with
-                               the text they came from (``lock``)
+                               the text they came from (``lockfile``)
 
 Everything here can be rebuilt or lost without harm to the project: the lock and the committed images
 are the record. Writes of images and index entries are atomic; an object whose bytes no longer match
@@ -59,7 +59,7 @@ def no_gc() -> Iterator[None]:
 
     Each collection walks every live container: loading 10,000 targets triggered hundreds of them
     for nothing (measured: 15 % of a no-op `plan` at 10,000 targets). (The CLI then freezes what it
-    loaded, ``cli.Context.project``, so no full collection walks it afterwards either.)"""
+    loaded, ``cli.main.Context.project``, so no full collection walks it afterwards either.)"""
     enabled = gc.isenabled()
     gc.disable()
     try:
