@@ -16,17 +16,20 @@ _EXPORTS = {
     "Manifest": "manifest.model", "Target": "manifest.model", "load": "manifest.loader",
     "Plan": "engine.plan", "TargetPlan": "engine.plan", "Project": "engine.project",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [            # literal, so type checkers and linters see the public names (= sorted(_EXPORTS))
+    "AssetgenError", "BuildOptions", "BuildReport", "Controller", "Manifest", "ManifestError", "Plan",
+    "Problem", "Project", "Target", "TargetPlan", "TargetResult", "build", "load", "make_provider",
+]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .commands.build import BuildOptions, build, make_provider
+    from .engine.plan import Plan, TargetPlan
+    from .engine.project import Project
     from .engine.scheduler import BuildReport, Controller, TargetResult
     from .errors import AssetgenError, ManifestError, Problem
     from .manifest.loader import load
     from .manifest.model import Manifest, Target
-    from .engine.plan import Plan, TargetPlan
-    from .engine.project import Project
 
 
 def __getattr__(name: str) -> Any:

@@ -19,10 +19,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from assetgen.commands.build import BuildOptions, build, make_provider
+from assetgen.engine.events import QuietReporter
+from assetgen.engine.project import Project
 from assetgen.engine.scheduler import BuildReport
 from assetgen.state.lockfile import Lock
-from assetgen.engine.project import Project
-from assetgen.engine.events import QuietReporter
 
 __all__ = ["build_in_process", "deferred_lock_writes", "verify_up_to_date"]
 

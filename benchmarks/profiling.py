@@ -242,10 +242,10 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
     library no longer has shows as NaN rather than failing the run."""
     import tomllib
 
+    from assetgen.cli.reporters import render_plan
+    from assetgen.engine.project import LOCK_NAME, Project
     from assetgen.manifest import loader as manifest_mod
     from assetgen.state.lockfile import Lock
-    from assetgen.engine.project import LOCK_NAME, Project
-    from assetgen.cli.reporters import render_plan
     from assetgen.state.store import Store
 
     root = manifest.parent

@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 from assetgen import catalog
-from assetgen.testing.emulator import Faults, GatewayEmulator
 from assetgen.errors import (
     AuthenticationFailed,
     DownloadFailed,
@@ -40,6 +39,7 @@ from assetgen.providers.client import (
     Task,
     refuses_n,
 )
+from assetgen.testing.emulator import Faults, GatewayEmulator
 
 KEY = "sk-live-SECRET-7f3a9c"
 SIZE = (64, 48)

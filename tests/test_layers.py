@@ -187,3 +187,8 @@ def test_code_stamp_covers_every_module() -> None:
     expected = sorted(path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py"))
     assert [name for name, _size, _mtime in stamp] == expected
     assert all(size == os.stat(PACKAGE / name).st_size for name, size, _mtime in stamp)
+
+
+def test_public_api_is_a_literal_list_of_what_is_exported() -> None:
+    assert assetgen.__all__ == sorted(assetgen._EXPORTS)
+    assert all(getattr(assetgen, name) is not None for name in assetgen.__all__)

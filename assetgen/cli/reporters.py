@@ -16,8 +16,8 @@ from ..engine.events import _LINE_KINDS, _MESSAGE_LIMIT, Event, money, usd
 from ..errors import safe_text
 
 if TYPE_CHECKING:
-    from ..engine.scheduler import BuildReport
     from ..engine.plan import Plan, TargetPlan
+    from ..engine.scheduler import BuildReport
 
 ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
                 "generate": "generate", "blocked": "blocked", "uncertain": "uncertain"}

@@ -11,13 +11,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..images.derive import contact_sheet
-from ..errors import UsageError
-from ..state.atomic import atomic_write
-from ..manifest.model import MAX_SEED, Target
-from ..manifest.edits import set_target_field
 from ..engine.plan import TargetPlan
 from ..engine.project import Project
+from ..errors import UsageError
+from ..images.derive import contact_sheet
+from ..manifest.edits import set_target_field
+from ..manifest.model import MAX_SEED, Target
+from ..state.atomic import atomic_write
 
 
 @dataclass
@@ -56,9 +56,9 @@ def pick(path: Path, name: str, choice: int, *, profile: str | None = None) -> O
         if all(i.action in ("none", "restore") for i in plan.items):   # upstream too: nothing to pay
             import asyncio
 
-            from .build import BuildOptions, build
-            from ..providers.offline import OfflineProvider
             from ..engine.events import QuietReporter
+            from ..providers.offline import OfflineProvider
+            from .build import BuildOptions, build
 
             # Every image needed is cached: re-deriving is local, so apply the pick now.
             options = BuildOptions(targets=tuple(names), offline=placeholders)

@@ -10,12 +10,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..engine.scheduler import Builder, BuildReport, Controller
-from ..errors import BudgetExceeded, UsageError
+from ..engine.events import PlainReporter, Reporter
 from ..engine.plan import Plan
 from ..engine.project import Project
+from ..engine.scheduler import Builder, BuildReport, Controller
+from ..errors import BudgetExceeded, UsageError
 from ..providers.base import Provider
-from ..engine.events import PlainReporter, Reporter
 
 API_KEY_ENV = "ASSETGEN_API_KEY"
 BASE_URL_ENV = "ASSETGEN_BASE_URL"

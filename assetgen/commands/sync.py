@@ -6,8 +6,8 @@ bucket from a team's existing local caches, and for warming a machine's cache be
 
 from __future__ import annotations
 
-from ..errors import UsageError
 from ..engine.project import Project
+from ..errors import UsageError
 from ..remote.cache import RemoteCache
 
 

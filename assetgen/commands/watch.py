@@ -28,12 +28,12 @@ from pathlib import Path
 
 import watchfiles
 
+from ..engine.events import Reporter, usd
+from ..engine.project import CACHE_DIR, Project, lock_path
 from ..engine.scheduler import Builder, BuildReport, Controller, Session
 from ..errors import AssetgenError, ManifestError
-from ..state.lockfile import Lock
-from ..engine.project import CACHE_DIR, Project, lock_path
 from ..providers.base import Provider
-from ..engine.events import Reporter, usd
+from ..state.lockfile import Lock
 from ..state.store import Store
 
 DEFAULT_SETTLE = 0.4

@@ -35,13 +35,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..manifest import loader as manifest_mod
 from ..errors import ManifestError
-from .keys import KeyedTarget, compute_keys
+from ..manifest import loader as manifest_mod
 from ..manifest.model import Manifest, Target
+from ..manifest.positions import LineIndex, split_runs
 from ..manifest.resolve import check_reference_file
 from ..state.store import RACY_NS, StatCache, code_stamp, no_gc
-from ..manifest.positions import LineIndex, split_runs
+from .keys import KeyedTarget, compute_keys
 
 SNAPSHOT_VERSION = 1
 SECTION = "targets"

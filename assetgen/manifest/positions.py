@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..state.tomlkeys import KEY as _KEY, split_key
+from ..state.tomlkeys import KEY as _KEY
+from ..state.tomlkeys import split_key
 
 Path = tuple[str, ...]
 

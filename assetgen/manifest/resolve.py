@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
-from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
 from ..errors import Problem, did_you_mean, listing
+from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
 from ..state.atomic import not_a_file
 from .model import Output, Reference, Settings, Target
 from .positions import LineIndex

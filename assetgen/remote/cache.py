@@ -37,8 +37,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from .storage import Storage, Unreachable, open_storage
 from ..state.store import STORE_VERSION, CachedImage, IndexEntry, sha256_bytes
+from .storage import Storage, Unreachable, open_storage
 
 __all__ = ["Lease", "RemoteCache", "redact_url"]
 

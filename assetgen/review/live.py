@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .gallery import GalleryServer, write_gallery
 from ..engine.events import Event, Reporter, usd
+from .gallery import GalleryServer, write_gallery
 
 if TYPE_CHECKING:
-    from ..engine.scheduler import BuildReport
     from ..engine.project import Project
+    from ..engine.scheduler import BuildReport
 
 _MIN_INTERVAL = 0.25      # seconds between progress pushes
 
