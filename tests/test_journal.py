@@ -10,7 +10,7 @@ import pytest
 
 from assetgen.errors import JournalUnwritable
 from assetgen.state.journal import (JOURNAL_VERSION, Journal, JournalDamage, JournalRecord, Submission, parse,
-                              request_digest)
+                                    request_digest)
 from conftest import Project
 
 KEY = "ab" * 32

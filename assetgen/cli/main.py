@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from .. import catalog
+from ..engine.events import PlainReporter, QuietReporter, money, usd
+from ..engine.project import CACHE_DIR, Project, acquire_build_lock
 from ..errors import AssetgenError
 from ..state.atomic import forget_sweeps, sweep_stale_temps
-from ..engine.project import CACHE_DIR, Project, acquire_build_lock
-from ..engine.events import PlainReporter, QuietReporter, money, usd
 from .reporters import LiveReporter, render_markdown, render_plan, render_summary
 
 if TYPE_CHECKING:
-    from ..engine.scheduler import BuildReport, Controller
     from ..commands.gc import GcReport
+    from ..engine.scheduler import BuildReport, Controller
 
 # The build machinery (asyncio, httpx, Pillow, watchfiles) is imported inside the commands that use
 # it: `plan` on a big manifest should not pay for it. Defaults that --help shows live here.

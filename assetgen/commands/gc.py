@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..engine.project import (DEFAULT_MANIFEST, acquire_build_lock, forget_manifest, lock_path, profile_locks,
+                              registered_manifests)
 from ..errors import StateError
 from ..state.lockfile import Lock
-from ..engine.project import (DEFAULT_MANIFEST, acquire_build_lock, forget_manifest, lock_path, profile_locks,
-                      registered_manifests)
 from ..state.store import GcResult, Store
 
 if TYPE_CHECKING:

@@ -27,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import KeyedTarget
-from ..state.lockfile import Lock, LockEntry, LockedOutput
 from ..images.derive import derivation_key, legacy_derivation_key
 from ..manifest.model import Manifest, Output, Target
+from ..state.lockfile import Lock, LockEntry, LockedOutput
 from ..state.store import CachedImage, IndexEntry, Store
+from .keys import KeyedTarget
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
                 "google_search", "google_image_search")

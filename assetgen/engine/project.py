@@ -25,14 +25,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AssetgenError, BuildLocked
+from ..manifest.model import Manifest
 from ..state.atomic import atomic_write, expect_file, expect_folder
 from ..state.journal import Journal
-from .keys import KeyedTarget, compute_keys
 from ..state.lockfile import Lock
-from ..manifest.model import Manifest
+from ..state.store import Store, no_gc
+from .keys import KeyedTarget, compute_keys
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
-from ..state.store import Store, no_gc
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock

@@ -27,20 +27,20 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
+from ..errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
+                      InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
+                      TaskNotFound, UncertainSubmission)
 from ..images import check as imagecheck
 from ..images.derive import derive, is_jpeg
-from ..errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
-                     InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
-                     TaskNotFound, UncertainSubmission)
+from ..providers.base import Generation, Job, Provider
+from ..providers.request import submit_body
 from ..state.atomic import atomic_write
 from ..state.journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
 from ..state.lockfile import LockedOutput, LockEntry
+from ..state.store import CachedImage, IndexEntry, sha256_bytes
+from .events import Event, Reporter
 from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
-from ..providers.base import Generation, Job, Provider
-from .events import Event, Reporter
-from ..providers.request import submit_body
-from ..state.store import CachedImage, IndexEntry, sha256_bytes
 
 if TYPE_CHECKING:
     from ..remote.cache import Lease, RemoteCache

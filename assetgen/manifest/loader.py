@@ -20,7 +20,6 @@ from ..errors import ManifestError, Problem
 from .model import CacheSettings, Manifest, Target, check_depth, parse_toml, read_text
 from .positions import LineIndex
 
-
 # --- loading ---------------------------------------------------------------------------------------
 
 def load(path: str | os.PathLike[str], *, profile: str | None = None) -> Manifest:

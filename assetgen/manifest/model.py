@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import catalog
-from ..images.derive import Derivation
 from ..errors import ManifestError, Problem, did_you_mean, listing
+from ..images.derive import Derivation
 from ..state.atomic import not_a_file
 from .positions import LineIndex
 

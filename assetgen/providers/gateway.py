@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from .. import catalog
 from ..errors import (DownloadFailed, GatewayError, InvalidImage, InvalidRequest, ServerError, SubmissionUncertain,
                       TaskFailed, TaskNotFound)
-from .client import GatewayClient, ResultImage, Task, refuses_n
 from .base import Generation, Job, Provider, TaskEvents
+from .client import GatewayClient, ResultImage, Task, refuses_n
 
 if TYPE_CHECKING:
     from ..state.journal import JournalRecord

@@ -40,18 +40,18 @@ from urllib.parse import quote, unquote, urlsplit
 import diskcache  # type: ignore[import-untyped]
 from PIL import Image, UnidentifiedImageError, features
 
+from ..engine.events import money, usd
+from ..engine.project import CACHE_DIR, profile_locks
 from ..errors import StateError
 from ..state.atomic import atomic_write
-from .page import Card, Shot, card_id, render_page
 from ..state.lockfile import Lock, LockEntry, LockedOutput
-from ..engine.project import CACHE_DIR, profile_locks
-from ..engine.events import money, usd
 from ..state.store import CachedImage
+from .page import Card, Shot, card_id, render_page
 
 if TYPE_CHECKING:
-    from ..manifest.model import Target
     from ..engine.plan import Plan, TargetPlan
     from ..engine.project import Project
+    from ..manifest.model import Target
 
 __all__ = ["GalleryServer", "THUMBNAIL_STATS", "ThumbnailStats", "card_id", "write_gallery"]
 
