@@ -20,6 +20,10 @@ from ..errors import ManifestError, Problem
 from .model import CacheSettings, Manifest, Target, check_depth, parse_toml, read_text
 from .positions import LineIndex
 
+# Reading the text is ``model``'s; it is loading's API too (``engine.snapshot`` calls both through here).
+__all__ = ["assemble", "check_depth", "load", "parse", "parse_toml", "read_text"]
+
+
 # --- loading ---------------------------------------------------------------------------------------
 
 def load(path: str | os.PathLike[str], *, profile: str | None = None) -> Manifest:
