@@ -10,22 +10,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "BuildOptions": "api", "build": "api", "make_provider": "api",
-    "BuildReport": "build", "Controller": "build", "TargetResult": "build",
+    "BuildOptions": "commands.build", "build": "commands.build", "make_provider": "commands.build",
+    "BuildReport": "engine.scheduler", "Controller": "engine.scheduler", "TargetResult": "engine.scheduler",
     "AssetgenError": "errors", "ManifestError": "errors", "Problem": "errors",
-    "Manifest": "manifest", "Target": "manifest", "load": "manifest",
-    "Plan": "plan", "TargetPlan": "plan", "Project": "project",
+    "Manifest": "manifest.model", "Target": "manifest.model", "load": "manifest.loader",
+    "Plan": "engine.plan", "TargetPlan": "engine.plan", "Project": "engine.project",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [            # literal, so type checkers and linters see the public names (= sorted(_EXPORTS))
+    "AssetgenError", "BuildOptions", "BuildReport", "Controller", "Manifest", "ManifestError", "Plan",
+    "Problem", "Project", "Target", "TargetPlan", "TargetResult", "build", "load", "make_provider",
+]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .api import BuildOptions, build, make_provider
-    from .build import BuildReport, Controller, TargetResult
+    from .commands.build import BuildOptions, build, make_provider
+    from .engine.plan import Plan, TargetPlan
+    from .engine.project import Project
+    from .engine.scheduler import BuildReport, Controller, TargetResult
     from .errors import AssetgenError, ManifestError, Problem
-    from .manifest import Manifest, Target, load
-    from .plan import Plan, TargetPlan
-    from .project import Project
+    from .manifest.loader import load
+    from .manifest.model import Manifest, Target
 
 
 def __getattr__(name: str) -> Any:

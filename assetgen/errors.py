@@ -25,6 +25,7 @@ escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,3 +173,17 @@ class JournalUnwritable(StateError):
 
 class UncertainSubmission(GatewayError):
     """A key whose earlier submission may have been paid for without its task id: not resubmitted."""
+
+
+# ANSI escape sequences (CSI, OSC, and two-byte ESC forms), then every other control character,
+# bidirectional overrides included: text from a gateway or a file must not move the cursor, recolour
+# the terminal or fake lines of our own output.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+
+
+def safe_text(text: object, limit: int = 500) -> str:
+    """``text`` fit to show or store: escapes and control characters removed (a line break becomes a
+    space), at most ``limit`` characters. Rich markup is escaped where it is rendered, not here."""
+    clean = _CONTROL.sub(" ", _ANSI.sub("", str(text))).strip()
+    return clean if len(clean) <= limit else clean[:limit - 1] + "…"

@@ -1,6 +1,6 @@
 """The gateway emulator as the benchmarks run it, and per-task accounting of its request records.
 
-The emulator (``assetgen.emulator``) runs in the benchmark runner's process, on 127.0.0.1; the
+The emulator (``assetgen.testing.emulator``) runs in the benchmark runner's process, on 127.0.0.1; the
 assetgen under test is a separate process, so the two do not share an interpreter lock.
 
 One adjustment, made here at run time and never in ``assetgen/``: the emulator's HTTP server keeps
@@ -19,8 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from assetgen import emulator as _emulator
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing import emulator as _emulator
+from assetgen.testing.emulator import GatewayEmulator
 
 __all__ = [
     "API_KEY",

@@ -1,7 +1,7 @@
 """Setup (never measured): bring a generated project to "everything built".
 
 The real thing is ``assetgen build`` (``--offline`` for placeholders, or online against the emulator).
-The same build code runs here in-process (``assetgen.api.build``: the real planner, ``Builder``,
+The same build code runs here in-process (``assetgen.commands.build.build``: the real planner, ``Builder``,
 providers, store, stat cache and journal) with one difference, for speed only: the lock is written
 once at the end instead of after every finished target. ``Lock.save`` re-renders the whole lock each
 time, so a cold build of N targets costs O(N²) in lock rendering (about 45 s of 64 s at 1,000 targets,
@@ -18,11 +18,11 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from assetgen.api import BuildOptions, build, make_provider
-from assetgen.build import BuildReport
-from assetgen.lock import Lock
-from assetgen.project import Project
-from assetgen.report import QuietReporter
+from assetgen.commands.build import BuildOptions, build, make_provider
+from assetgen.engine.events import QuietReporter
+from assetgen.engine.project import Project
+from assetgen.engine.scheduler import BuildReport
+from assetgen.state.lockfile import Lock
 
 __all__ = ["build_in_process", "deferred_lock_writes", "verify_up_to_date"]
 

@@ -41,35 +41,35 @@ __all__ = [
 
 # (group, [(file suffix, function name, caller file suffix or None, caller function or None)]);
 # a caller file with no caller function means "called from anywhere in that file".
-# A file suffix like "assetgen/lock.py"; "tomllib/_parser.py" for the standard library's TOML parser.
+# A file suffix like "assetgen/state/lockfile.py"; "tomllib/_parser.py" for the standard library's TOML parser.
 GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
-    ("manifest + keys: total (open_manifest)", [("assetgen/snapshot.py", "open_manifest", None, None)]),
-    ("  snapshot read (pickle)", [("assetgen/store.py", "read_memo", "assetgen/snapshot.py", None)]),
-    ("  cut into tables (split_runs)", [("assetgen/tomlpos.py", "split_runs", None, None)]),
-    ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/snapshot.py", None)]),
-    ("  TOML parsing (whole manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest.py", None)]),
-    ("  validate + resolve (manifest.assemble)", [("assetgen/manifest.py", "assemble", None, None)]),
-    ("    pydantic validation", [("assetgen/schema.py", "validate_shape", None, None)]),
-    ("    resolve (fields, refs, outputs)", [("assetgen/resolve.py", "resolve", None, None)]),
-    ("    graph order", [("assetgen/manifest.py", "_order", None, None)]),
-    ("  keys (hash references, key_of)", [("assetgen/keys.py", "compute_keys", None, None)]),
-    ("lock reading: total (Lock.load)", [("assetgen/lock.py", "load", None, None)]),
-    ("  lock memo read (pickle)", [("assetgen/store.py", "read_memo", "assetgen/lock.py", None)]),
-    ("  changed entries (_entries_reusing)", [("assetgen/lock.py", "_entries_reusing", None, None)]),
-    ("  TOML parsing (whole lock)", [("tomllib/_parser.py", "loads", "assetgen/lock.py", "_entries")]),
-    ("stat cache load (stat.json)", [("assetgen/store.py", "__init__", "assetgen/store.py", "__init__")]),
-    ("plan: total (make_plan)", [("assetgen/plan.py", "make_plan", None, None)]),
-    ("  hashing/stat cache (StatCache.sha256)", [("assetgen/store.py", "sha256", "assetgen/store.py", "probe")]),
-    ("  cache index lookups (Store.lookup)", [("assetgen/store.py", "lookup", None, None)]),
-    ("journal scan (Journal.pending)", [("assetgen/journal.py", "pending", None, None)]),
-    ("render plan text", [("assetgen/report.py", "render_plan", None, None)]),
-    ("build: writing outputs", [("assetgen/build.py", "_write_outputs", None, None)]),
-    ("  lock writing (Lock.save)", [("assetgen/lock.py", "save", None, None)]),
-    ("    render lock (tomli_w)", [("assetgen/lock.py", "render", None, None)]),
+    ("manifest + keys: total (open_manifest)", [("assetgen/engine/snapshot.py", "open_manifest", None, None)]),
+    ("  snapshot read (pickle)", [("assetgen/state/store.py", "read_memo", "assetgen/engine/snapshot.py", None)]),
+    ("  cut into tables (split_runs)", [("assetgen/manifest/positions.py", "split_runs", None, None)]),
+    ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/engine/snapshot.py", None)]),
+    ("  TOML parsing (whole manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest/model.py", None)]),
+    ("  validate + resolve (manifest.assemble)", [("assetgen/manifest/loader.py", "assemble", None, None)]),
+    ("    pydantic validation", [("assetgen/manifest/schema.py", "validate_shape", None, None)]),
+    ("    resolve (fields, refs, outputs)", [("assetgen/manifest/resolve.py", "resolve", None, None)]),
+    ("    graph order", [("assetgen/manifest/loader.py", "_order", None, None)]),
+    ("  keys (hash references, key_of)", [("assetgen/engine/keys.py", "compute_keys", None, None)]),
+    ("lock reading: total (Lock.load)", [("assetgen/state/lockfile.py", "load", None, None)]),
+    ("  lock memo read (pickle)", [("assetgen/state/store.py", "read_memo", "assetgen/state/lockfile.py", None)]),
+    ("  changed entries (_entries_reusing)", [("assetgen/state/lockfile.py", "_entries_reusing", None, None)]),
+    ("  TOML parsing (whole lock)", [("tomllib/_parser.py", "loads", "assetgen/state/lockfile.py", "_entries")]),
+    ("stat cache load (stat.json)", [("assetgen/state/store.py", "__init__", "assetgen/state/store.py", "__init__")]),
+    ("plan: total (make_plan)", [("assetgen/engine/plan.py", "make_plan", None, None)]),
+    ("  hashing/stat cache (StatCache.sha256)", [("assetgen/state/store.py", "sha256", "assetgen/state/store.py", "probe")]),
+    ("  cache index lookups (Store.lookup)", [("assetgen/state/store.py", "lookup", None, None)]),
+    ("journal scan (Journal.pending)", [("assetgen/state/journal.py", "pending", None, None)]),
+    ("render plan text", [("assetgen/cli/reporters.py", "render_plan", None, None)]),
+    ("build: writing outputs", [("assetgen/engine/scheduler.py", "_write_outputs", None, None)]),
+    ("  lock writing (Lock.save)", [("assetgen/state/lockfile.py", "save", None, None)]),
+    ("    render lock (tomli_w)", [("assetgen/state/lockfile.py", "render", None, None)]),
     ("  fsync (atomic_write durable)", [("~", "<built-in method posix.fsync>", None, None)]),
-    ("memos written for the next run (write_memo)", [("assetgen/store.py", "write_memo", None, None)]),
-    ("stat cache save (stat.json)", [("assetgen/store.py", "save", None, None)]),
-    ("build lock / file lock", [("assetgen/project.py", "acquire_build_lock", None, None)]),
+    ("memos written for the next run (write_memo)", [("assetgen/state/store.py", "write_memo", None, None)]),
+    ("stat cache save (stat.json)", [("assetgen/state/store.py", "save", None, None)]),
+    ("build lock / file lock", [("assetgen/engine/project.py", "acquire_build_lock", None, None)]),
     ("imports (inside the profile)", [("<frozen importlib._bootstrap>", "_find_and_load", None, None)]),
 ]
 
@@ -123,7 +123,7 @@ def top_cumulative(stats: pstats.Stats, limit: int = 15, *, skip_wrappers: bool 
         where = _short(filename)
         if skip_wrappers and (funcname in ("<module>", "exec", "<built-in method builtins.exec>", "run", "_run")
                               or "click/" in filename or "asyncio/" in filename
-                              or (filename.endswith("assetgen/cli.py") and funcname in ("main", "invoke"))
+                              or (filename.endswith("assetgen/cli/main.py") and funcname in ("main", "invoke"))
                               or funcname.startswith("<method 'run' of")):
             continue
         rows.append((f"{where}:{line}({funcname})", nc, tt, ct))
@@ -242,11 +242,11 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
     library no longer has shows as NaN rather than failing the run."""
     import tomllib
 
-    from assetgen import manifest as manifest_mod
-    from assetgen.lock import Lock
-    from assetgen.project import LOCK_NAME, Project
-    from assetgen.report import render_plan
-    from assetgen.store import Store
+    from assetgen.cli.reporters import render_plan
+    from assetgen.engine.project import LOCK_NAME, Project
+    from assetgen.manifest import loader as manifest_mod
+    from assetgen.state.lockfile import Lock
+    from assetgen.state.store import Store
 
     root = manifest.parent
     lock_path = root / LOCK_NAME
@@ -298,7 +298,7 @@ def memory_by_file(manifest: Path, limit: int = 10) -> dict[str, Any]:
     source file, with tracemalloc; and tracemalloc's peak over the whole plan."""
     import tracemalloc
 
-    from assetgen.project import Project
+    from assetgen.engine.project import Project
 
     tracemalloc.start()
     try:

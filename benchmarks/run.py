@@ -152,7 +152,7 @@ def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, 
                     profiling.format_top(n["profile_top"], n["profile_wall_s"])]
     w = notes.get("watch")
     if w:
-        out += ["", (f"Watch: default settle time {w['settle']:g} s (assetgen.watch.DEFAULT_SETTLE); figures above "
+        out += ["", (f"Watch: default settle time {w['settle']:g} s (assetgen.commands.watch.DEFAULT_SETTLE); figures above "
                     f"are raw, minus_settle subtracts it.")]
     t = notes.get("throughput")
     if t:

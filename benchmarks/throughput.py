@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assetgen.emulator import Faults
+from assetgen.testing.emulator import Faults
 
 from . import profiling
 from .config import THROUGHPUT_FACTOR, Config

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assetgen.emulator import GatewayEmulator
-from assetgen.watch import DEFAULT_SETTLE
+from assetgen.commands.watch import DEFAULT_SETTLE
+from assetgen.testing.emulator import GatewayEmulator
 
 from .config import Config
 from .emulation import env_for, start_emulator, submits_per_prompt

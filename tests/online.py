@@ -14,7 +14,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from assetgen.cli import cli
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing.emulator import GatewayEmulator
 
 API_KEY = "sk-test-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4"
 # Emulator images are real JPEGs of the catalogue's size (downloads are checked against it, as a real

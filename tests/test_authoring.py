@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from assetgen.derive import Derivation, derive
-from assetgen.emulator import GatewayEmulator
-from assetgen.store import Store
+from assetgen.images.derive import Derivation, derive
+from assetgen.testing.emulator import GatewayEmulator
+from assetgen.state.store import Store
 
 from conftest import FLASH, PRO, Project, make_image
 from online import emulator, env_for

@@ -23,10 +23,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:          # `pytest` run directly (`python -m pytest` has the repo on the path)
     sys.path.insert(0, str(REPO))
 
-from assetgen import manifest as manifest_mod
-from assetgen.api import BuildOptions, build, make_provider
-from assetgen.project import Project
-from assetgen.report import QuietReporter
+from assetgen.commands.build import BuildOptions, build, make_provider
+from assetgen.engine.events import QuietReporter
+from assetgen.engine.project import Project
+from assetgen.manifest import loader as manifest_mod
 from benchmarks import noop, one_change, restore, throughput, watch_latency
 from benchmarks.config import Config
 from benchmarks.emulation import env_for, per_task, poll_bound, start_emulator

@@ -12,7 +12,7 @@ from typing import Any
 from conftest import OUTPUTS, Project
 
 from assetgen import catalog
-from assetgen.starter import STARTER_MANIFEST
+from assetgen.manifest.starter import STARTER_MANIFEST
 
 PRICES = {
     "gemini-3-pro-image-preview-official": 0.1139,

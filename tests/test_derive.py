@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from assetgen.derive import Derivation, KeyOut, derive
-from assetgen.emulator import GatewayEmulator
-from assetgen.store import Store
+from assetgen.images.derive import Derivation, KeyOut, derive
+from assetgen.testing.emulator import GatewayEmulator
+from assetgen.state.store import Store
 
 from conftest import Project
 from online import SMALL, emulator, env_for

@@ -19,9 +19,9 @@ import pytest
 import tomli_w
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from assetgen.derive import Derivation, derivation_key, derive, legacy_derivation_key
-from assetgen.emulator import GatewayEmulator
-from assetgen.store import Store
+from assetgen.images.derive import Derivation, derivation_key, derive, legacy_derivation_key
+from assetgen.testing.emulator import GatewayEmulator
+from assetgen.state.store import Store
 
 from conftest import Project
 from online import emulator, env_for

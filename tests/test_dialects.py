@@ -26,7 +26,7 @@ from online import API_KEY, env_for, run, write_manifest
 from PIL import Image
 
 from assetgen import catalog
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing.emulator import GatewayEmulator
 
 # The gateway side: submit answer, ratio field it reads, result shape, n fixed at 1, prompt limit.
 DIALECTS = {

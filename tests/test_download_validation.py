@@ -2,7 +2,7 @@
 
 Observed: a gateway answering a result URL with an HTML error page, 0 bytes, a truncated JPEG, PNG
 bytes for a .jpg or a decompression bomb had the junk written as the output, cached under the key and
-locked. ``imagecheck`` is tested alone on bytes we make; the rest runs the CLI against the gateway
+locked. ``images.check`` is tested alone on bytes we make; the rest runs the CLI against the gateway
 emulator (a real HTTP server) serving junk through ``Faults.junk_downloads``/``download_payload``.
 """
 
@@ -19,10 +19,11 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from assetgen import catalog, imagecheck
-from assetgen.emulator import Faults, GatewayEmulator
+from assetgen import catalog
+from assetgen.images import check as imagecheck
+from assetgen.testing.emulator import Faults, GatewayEmulator
 from assetgen.errors import ImageSizeMismatch, InvalidImage
-from assetgen.store import Store
+from assetgen.state.store import Store
 
 from conftest import Project
 from online import SMALL, emulator, env_for

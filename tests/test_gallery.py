@@ -19,12 +19,12 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image
 
-from assetgen import gallery
-from assetgen.emulator import GatewayEmulator
-from assetgen.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
-from assetgen.lock import Lock, LockedOutput, LockEntry
-from assetgen.project import Project as AssetProject
-from assetgen.store import sha256_file
+from assetgen.review import gallery
+from assetgen.testing.emulator import GatewayEmulator
+from assetgen.review.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
+from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
+from assetgen.engine.project import Project as AssetProject
+from assetgen.state.store import sha256_file
 from conftest import Project, make_image
 from online import emulator, env_for
 

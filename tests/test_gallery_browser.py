@@ -18,8 +18,8 @@ from urllib.parse import urljoin
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from assetgen.gallery import GalleryServer, write_gallery
-from assetgen.project import Project as AssetProject
+from assetgen.review.gallery import GalleryServer, write_gallery
+from assetgen.engine.project import Project as AssetProject
 from conftest import Project
 
 CHROMIUM = Path("/usr/bin/chromium")

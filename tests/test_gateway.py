@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 from assetgen import catalog
-from assetgen.emulator import Faults, GatewayEmulator
 from assetgen.errors import (
     AuthenticationFailed,
     DownloadFailed,
@@ -33,13 +32,14 @@ from assetgen.errors import (
     SubmissionUncertain,
     TaskNotFound,
 )
-from assetgen.gateway import (
+from assetgen.providers.client import (
     DEFAULT_BASE_URL,
     GatewayClient,
     ResultImage,
     Task,
     refuses_n,
 )
+from assetgen.testing.emulator import Faults, GatewayEmulator
 
 KEY = "sk-live-SECRET-7f3a9c"
 SIZE = (64, 48)
@@ -530,7 +530,7 @@ def test_result_with_empty_images_and_media_elsewhere_is_exposed_not_an_error() 
 
 
 def test_both_documented_base_url_spellings_are_accepted() -> None:
-    from assetgen.api import make_provider
+    from assetgen.commands.build import make_provider
 
     provider = make_provider(None, offline=False, env={"ASSETGEN_API_KEY": KEY})
     assert provider.client.base_url == DEFAULT_BASE_URL == "https://www.qingbo.dev"  # type: ignore[attr-defined]

@@ -32,9 +32,11 @@ from online import (
 from PIL import Image
 
 from assetgen import catalog
-from assetgen.emulator import Faults, GatewayEmulator, Hostile
-from assetgen.gateway import MAX_IMAGE_BYTES, MAX_JSON_BYTES, Task, _load_json
-from assetgen.report import Event, LiveReporter, PlainReporter, safe_text
+from assetgen.cli.reporters import LiveReporter
+from assetgen.engine.events import Event, PlainReporter
+from assetgen.errors import safe_text
+from assetgen.providers.client import MAX_IMAGE_BYTES, MAX_JSON_BYTES, Task, _load_json
+from assetgen.testing.emulator import Faults, GatewayEmulator, Hostile
 
 
 def build(tmp_path: Path, emu: GatewayEmulator, body: str | None = None, **env: str) -> Result:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from assetgen.errors import JournalUnwritable
-from assetgen.journal import (JOURNAL_VERSION, Journal, JournalDamage, JournalRecord, Submission, parse,
-                              request_digest)
+from assetgen.state.journal import (JOURNAL_VERSION, Journal, JournalDamage, JournalRecord, Submission, parse,
+                                    request_digest)
 from conftest import Project
 
 KEY = "ab" * 32

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from assetgen.emulator import Faults, GatewayEmulator
+from assetgen.testing.emulator import Faults, GatewayEmulator
 from online import API_KEY, all_text_under, emulator, env_for, run, targets, write_manifest
 
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from assetgen import catalog
-from assetgen.placeholder import render_placeholder
+from assetgen.images.placeholders import render_placeholder
 
 PROMPT = (
     "A knight in silver armour, side view, flat pastel style, soft rim light, plain off-white "

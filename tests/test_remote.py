@@ -17,8 +17,8 @@ import pytest
 from s3server import (use_aws_env, closed_port, get_object, make_bucket, put_object,
                       s3_server)
 
-from assetgen.remote import Lease, RemoteCache, redact_url
-from assetgen.store import CachedImage, IndexEntry, sha256_bytes
+from assetgen.remote.cache import Lease, RemoteCache, redact_url
+from assetgen.state.store import CachedImage, IndexEntry, sha256_bytes
 
 SECRET = "Zq9-very-distinctive-secret-7Xw"
 

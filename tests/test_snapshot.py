@@ -1,7 +1,7 @@
 """The remembered resolution of a manifest (``snapshot``) must give exactly what a full load gives.
 
 Every test compares ``open_manifest`` (snapshot hit, incremental load, or fallback) with
-``manifest.load`` + ``compute_keys`` from scratch on the same text: the same targets in the same
+``manifest.loader.load`` + ``compute_keys`` from scratch on the same text: the same targets in the same
 order, the same keys and specs, or the same error message. Files get distinct mtimes in the past
 (a snapshot is not written for a file changed in the last two seconds, as the stat cache's rule).
 """
@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from assetgen import manifest as manifest_mod
-from assetgen import snapshot
+from assetgen.manifest import loader as manifest_mod
+from assetgen.engine import snapshot
 from assetgen.errors import ManifestError, StateError
-from assetgen.keys import compute_keys
-from assetgen.lock import Lock, LockedOutput, LockEntry
-from assetgen.store import StatCache, sha256_file
+from assetgen.engine.keys import compute_keys
+from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
+from assetgen.state.store import StatCache, sha256_file
 
 from conftest import make_image
 
@@ -330,11 +330,11 @@ def test_no_op_open_does_not_import_pydantic(tmp_path: Path) -> None:
     """What makes a no-op `plan` fast: an unchanged manifest needs none of the validation machinery."""
     loader = Loader(tmp_path)
     loader.write(BASE)
-    probe = ("import sys; from assetgen.project import Project; p = Project.open('assets.toml'); "
-             "p.plan(); p.close(); print(sorted(m for m in ('pydantic', 'assetgen.schema') if m in sys.modules))")
+    probe = ("import sys; from assetgen.engine.project import Project; p = Project.open('assets.toml'); "
+             "p.plan(); p.close(); print(sorted(m for m in ('pydantic', 'assetgen.manifest.schema') if m in sys.modules))")
     runs = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                            check=True).stdout.strip() for _ in range(2)]
-    assert runs == ["['assetgen.schema', 'pydantic']", "[]"]
+    assert runs == ["['assetgen.manifest.schema', 'pydantic']", "[]"]
 
 
 def _big_lock(path: Path, count: int) -> Lock:
@@ -437,7 +437,7 @@ def test_lock_memo_never_loses_entries_of_a_lock_it_did_not_write(
 def test_without_sources_to_stamp_nothing_is_remembered(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
     """A zip or frozen install has no .py files to identify the code by: loads work, memos are off."""
     monkeypatch.setattr(snapshot, "code_stamp", lambda *names: None)
-    monkeypatch.setattr("assetgen.lock.code_stamp", lambda *names: None)
+    monkeypatch.setattr("assetgen.state.lockfile.code_stamp", lambda *names: None)
     loader.write(BASE)
     assert loader.fast() == loader.full()
     assert loader.fast() == loader.full()

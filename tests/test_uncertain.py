@@ -16,7 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from assetgen.emulator import Faults
+from assetgen.testing.emulator import Faults
 from assetgen.errors import InvalidRequest
 from assetgen.providers.gateway import refuses_n
 from online import emulator, env_for, run, start_build, targets, wait_for, write_manifest

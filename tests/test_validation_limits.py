@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import Project, make_image
 
-from assetgen.fsutil import atomic_write, sweep_stale_temps, temp_name
-from assetgen.store import CachedImage, IndexEntry, Store
+from assetgen.state.atomic import atomic_write, sweep_stale_temps, temp_name
+from assetgen.state.store import CachedImage, IndexEntry, Store
 
 HEAD = """\
 [settings]
@@ -359,7 +359,7 @@ def test_index_entry_with_a_bad_sha256_never_touches_a_file_outside_the_cache(pr
 
 
 def test_a_remote_entry_with_a_bad_sha256_is_ignored(tmp_path: Path) -> None:
-    from assetgen.remote import RemoteCache
+    from assetgen.remote.cache import RemoteCache
 
     warnings: list[str] = []
     remote = RemoteCache((tmp_path / "remote").as_uri(), warn=warnings.append)
@@ -478,7 +478,7 @@ def test_a_killed_write_leaves_a_recognisable_temporary_that_is_swept(tmp_path: 
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        import assetgen.fsutil as f
+        import assetgen.state.atomic as f
         real = os.replace
         def die(src, dst):
             os.kill(os.getpid(), signal.SIGKILL)

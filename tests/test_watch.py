@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from assetgen.emulator import GatewayEmulator
+from assetgen.testing.emulator import GatewayEmulator
 from online import emulator, env_for, targets, wait_for, write_manifest
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..journal import JournalRecord
-    from ..manifest import Target
+    from ..manifest.model import Target
+    from ..state.journal import JournalRecord
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from .. import catalog
 from ..errors import (DownloadFailed, GatewayError, InvalidImage, InvalidRequest, ServerError, SubmissionUncertain,
                       TaskFailed, TaskNotFound)
-from ..gateway import GatewayClient, ResultImage, Task, refuses_n
 from .base import Generation, Job, Provider, TaskEvents
+from .client import GatewayClient, ResultImage, Task, refuses_n
 
 if TYPE_CHECKING:
-    from ..journal import JournalRecord
+    from ..state.journal import JournalRecord
 
 
 REDOWNLOADS = 3          # junk served for a result URL is downloaded again this many times

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..placeholder import render_placeholder
+from ..images.placeholders import render_placeholder
 from .base import Generation, Job, Provider, TaskEvents
 
 

@@ -1,0 +1,205 @@
+"""What the command line shows a person: plans, summaries and the live view of a build.
+
+``LiveReporter`` draws a live table with rich on a terminal; the plain reporters, ``Event`` and the
+money formats live in ``engine.events`` (the library builds with them and must not import the CLI).
+Core code never prints; it emits events or returns values that these functions render.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..engine.events import _LINE_KINDS, _MESSAGE_LIMIT, Event, money, usd
+from ..errors import safe_text
+
+if TYPE_CHECKING:
+    from ..engine.plan import Plan, TargetPlan
+    from ..engine.scheduler import BuildReport
+
+ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
+                "generate": "generate", "blocked": "blocked", "uncertain": "uncertain"}
+_LISTED_UP_TO_DATE = 20
+
+
+def _percent(value: object) -> int:
+    """A progress figure for display: 0-100 whatever was passed (``inf`` and junk become 0)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    return int(min(100.0, max(0.0, number))) if math.isfinite(number) else 0
+
+
+# -- plans ------------------------------------------------------------------------------------------
+
+def _why(item: TargetPlan) -> str:
+    text = "; ".join(str(r) for r in item.reasons)
+    if item.action == "restore":
+        text += " (images in the remote cache)" if item.remote else " (images in cache)"
+    elif item.action == "share":
+        text += f" (same key as {item.shares_with}: one generation)"
+    elif item.action == "resume":
+        text += (" (some of its one-image tasks submitted by an earlier build: collected; the rest paid now)"
+                 if item.cost else " (task submitted by an earlier build, already paid: collected)")
+    elif item.action == "blocked":
+        text += " (not overwritten without --force)"
+    elif item.action == "uncertain" and item.cost:
+        text += " (submitted again: --retry-uncertain; it may pay twice)"
+    elif item.action == "uncertain":
+        retry = f"; that would cost {money(item.retry_cost)}" if item.retry_cost else ""
+        text += f" (not submitted again unless `assetgen build --retry-uncertain {item.name}`{retry})"
+    return text
+
+
+def render_plan(plan: Plan, *, list_all: bool = False) -> str:
+    lines = []
+    stale = plan.stale
+    fresh = [i for i in plan.items if not i.stale]
+    total = len(plan.items)
+    images = sum(i.target.n for i in plan.items if i.action == "generate")
+    head = f"{total} target{'s' if total != 1 else ''}: {len(stale)} to build, {len(fresh)} up to date"
+    if plan.offline:
+        head += " (offline: placeholders, no cost)"
+    lines.append(head)
+    listed_fresh = fresh if list_all or len(fresh) <= _LISTED_UP_TO_DATE else []
+    rows = _group_rows(stale + listed_fresh, plan, list_all)
+    width = min(max((len(name) for name, *_ in rows), default=8), 40)
+    if rows:
+        lines.append("")
+    for name, label, cost, why in rows:
+        lines.append(f"  {name:<{width}}  {label:<10} {cost:>9}  {why}".rstrip())
+    if len(fresh) > len(listed_fresh):
+        lines.append(f"  … and {len(fresh)} up-to-date targets (--all lists them)")
+    lines.append("")
+    summary = f"Total: {usd(plan.total_cost)} for {images} image{'s' if images != 1 else ''}"
+    if plan.max_cost > plan.total_cost + 1e-12:
+        summary += f" (up to {usd(plan.max_cost)} if official_fallback switches to the official channel)"
+    free = plan.count("restore") + plan.count("share") + plan.count("resume")
+    if free:
+        summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
+    lines.append(summary if stale else "Everything is up to date. Nothing to build.")
+    return "\n".join(lines)
+
+
+def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:
+    """(name, action, cost, why) lines in plan order; a matrix's rows with one action share a line."""
+    order = {i.name: n for n, i in enumerate(plan.items)}
+    groups: dict[tuple[str, str], list[TargetPlan]] = {}
+    for item in sorted(items, key=lambda i: order[i.name]):
+        row = item.target.base and item.target.base != item.name and not list_all
+        groups.setdefault((item.target.base if row else item.name, item.action), []).append(item)
+    lines = []
+    for (name, action), members in groups.items():
+        first = members[0]
+        if len(members) == 1:
+            name = first.name
+        else:
+            of = sum(1 for i in plan.items if i.target.base == name)
+            name = f"{name} ({len(members)} of {of} rows)"
+        cost = money(sum(i.cost for i in members)) if first.stale else ""
+        whys = list(dict.fromkeys(_why(i) for i in members)) if first.stale else []
+        why = "; ".join(whys[:2]) + (f"; … ({len(whys) - 2} more reasons)" if len(whys) > 2 else "")
+        lines.append((name, ACTION_LABEL[action], cost, why))
+    return lines
+
+
+def render_markdown(plan: Plan) -> str:
+    rows = ["| target | action | cost | why |", "|---|---|---:|---|"]
+    for item in plan.stale:
+        rows.append(f"| `{item.name}` | {ACTION_LABEL[item.action]} | {money(item.cost)} | {_why(item)} |")
+    if not plan.stale:
+        return "**assetgen:** every image is up to date; nothing would be regenerated.\n"
+    total = f"**Total: {usd(plan.total_cost)}**"
+    if plan.max_cost > plan.total_cost + 1e-12:
+        total += f" (up to {usd(plan.max_cost)} with official fallback)"
+    return f"### assetgen plan\n\n{len(plan.stale)} image target(s) would be rebuilt.\n\n" + "\n".join(rows) + f"\n\n{total}\n"
+
+
+def render_summary(report: BuildReport) -> str:
+    counts: dict[str, int] = {}
+    for r in report.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    if not report.results:
+        return "Nothing to build: everything is up to date."
+    parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+    text = f"Done: {', '.join(parts)}. Spent {usd(report.spent)}"
+    if report.saved:
+        text += f", saved {usd(report.saved)} by reusing images"
+    if report.resumed:
+        text += f"; collected {report.resumed} task(s) from an earlier build"
+    text += "."
+    if report.uncertain:
+        names = " ".join(r.name for r in report.uncertain)
+        text += (f"\n{len(report.uncertain)} target(s) uncertain (an earlier submission may have been paid "
+                 f"for): not submitted again. Check the gateway's dashboard; `assetgen build --retry-uncertain "
+                 f"{names}` submits them again.")
+    return text
+
+
+# -- build progress ---------------------------------------------------------------------------------
+
+class LiveReporter:
+    """A live view on a terminal: in-flight targets with state, progress and elapsed time."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=stream or sys.stdout)
+        self.total = total
+        self.done = 0
+        self.spent = 0.0
+        self.started = time.monotonic()
+        self.active: dict[str, tuple[str, int, float]] = {}
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
+
+    def __enter__(self) -> LiveReporter:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("target")
+        table.add_column("state")
+        table.add_column("progress", justify="right")
+        table.add_column("elapsed", justify="right")
+        for name, (state, progress, since) in list(self.active.items())[:20]:
+            # Text cells: a name or state holding "[/]" is shown as written, never parsed as markup.
+            table.add_row(Text(safe_text(name)), Text(safe_text(state, 40)), f"{progress}%",
+                          f"{time.monotonic() - since:.0f}s")
+        elapsed = time.monotonic() - self.started
+        status = Text(f"{self.done}/{self.total} targets done · {len(self.active)} in flight · "
+                      f"spent {usd(self.spent)} · {elapsed:.0f}s", style="dim")
+        return Group(table, status) if self.active else status
+
+    def emit(self, event: Event) -> None:
+        from rich.markup import escape
+
+        if event.kind in ("submitted", "resumed"):
+            self.active[event.target] = ("queued", 0, time.monotonic())
+        elif event.kind == "progress":
+            since = self.active.get(event.target, ("", 0, time.monotonic()))[2]
+            self.active[event.target] = (str(event.data.get("status")), _percent(event.data.get("progress")), since)
+        elif event.kind in _LINE_KINDS and event.kind != "notice":
+            self.active.pop(event.target, None)
+            self.done += 1
+            self.spent = float(event.data.get("spent", self.spent))
+            style = "red" if event.kind in ("failed", "blocked", "lost", "skipped", "uncertain") else "green"
+            message = safe_text(event.message, _MESSAGE_LIMIT)
+            message = f" ({escape(message)})" if message else ""
+            self.console.print(f"[{style}]{event.kind:>8}[/] {escape(safe_text(event.target))}{message}",
+                               highlight=False)
+        elif event.kind == "notice":
+            self.console.print(f"{escape(safe_text(event.target))}: "
+                               f"{escape(safe_text(event.message, _MESSAGE_LIMIT))}", highlight=False)
+        self.live.update(self._render())

@@ -1,0 +1,77 @@
+"""What a build tells the person watching: ``Event``s, the ``Reporter`` protocol that receives them, the
+plain reporters the library uses by default, and how money is shown. Injected, never global.
+
+``PlainReporter`` writes one line per event (CI, pipes), ``QuietReporter`` only keeps failures; the
+command line adds a live view (``cli.reporters.LiveReporter``). Core code never prints: it emits events
+or returns values that reporters render.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+from ..errors import safe_text
+
+_MESSAGE_LIMIT = 2000
+
+
+def money(value: float) -> str:
+    return f"${value:.4f}".rstrip("0").rstrip(".") if value else "free"
+
+
+def usd(value: float) -> str:
+    return f"${value:.2f}" if value >= 0.1 or value == 0 else f"${value:.4f}"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str          # submitted | progress | resumed | built | restored | shared | failed | blocked | skipped | lost | notice
+    target: str
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Reporter(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+# -- build progress ---------------------------------------------------------------------------------
+
+_LINE_KINDS = {"submitted", "resumed", "built", "restored", "shared", "failed", "blocked", "skipped",
+               "lost", "superseded", "notice", "uncertain"}
+
+
+class PlainReporter:
+    """One line per event; progress only when a task's state changes."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._state: dict[str, str] = {}
+
+    def emit(self, event: Event) -> None:
+        if event.kind == "progress":
+            status = str(event.data.get("status"))
+            if self._state.get(event.target) == status:
+                return
+            self._state[event.target] = status
+            line = f"{safe_text(event.target)}: {safe_text(status, 40)}"
+        elif event.kind in _LINE_KINDS:
+            message = safe_text(event.message, _MESSAGE_LIMIT)
+            line = f"{safe_text(event.target)}: {event.kind}" + (f" ({message})" if message else "")
+            if event.kind == "built" and event.data.get("cost"):
+                line += f" {usd(float(event.data['cost']))}"
+        else:
+            return
+        print(line, file=self.stream, flush=True)
+
+
+class QuietReporter:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def emit(self, event: Event) -> None:
+        if event.kind in ("failed", "blocked", "lost", "uncertain"):
+            print(f"{safe_text(event.target)}: {event.kind} ({safe_text(event.message, _MESSAGE_LIMIT)})",
+                  file=self.stream, flush=True)

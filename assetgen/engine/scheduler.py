@@ -1,0 +1,820 @@
+"""The scheduler: runs a ``Plan`` through a provider, in dependency order, ``jobs`` tasks at a time.
+
+Order of writes for one generation, each step durable before the next, so that a crash at any point
+loses nothing and pays nothing twice:
+
+    intent (fsync) → submit → task id (fsync) → poll → download → cache objects + index → outputs → lock
+    → drop journal
+
+A key whose journal record is *uncertain* (a submission that may have been paid for without its task id
+reaching us, a record closed after repeated failed downloads, a damaged file) is never submitted again
+unless the build was asked to (``retry_uncertain``): it ends as an ``uncertain`` result (exit 1).
+
+Per-target outcomes are values (``TargetResult``), not exceptions; the exit code is derived from them.
+Only a 401 (nothing can succeed) and a second Ctrl-C end the run early; the journal is intact then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .. import catalog
+from ..errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
+                      InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
+                      TaskNotFound, UncertainSubmission)
+from ..images import check as imagecheck
+from ..images.derive import derive, is_jpeg
+from ..providers.base import Generation, Job, Provider
+from ..providers.request import submit_body
+from ..state.atomic import atomic_write
+from ..state.journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
+from ..state.lockfile import LockedOutput, LockEntry
+from ..state.store import CachedImage, IndexEntry, sha256_bytes
+from .events import Event, Reporter
+from .plan import Plan, TargetPlan, output_key, price
+from .project import Project
+
+if TYPE_CHECKING:
+    from ..remote.cache import Lease, RemoteCache
+
+FAILED_STATES = ("failed", "blocked", "skipped", "lost", "uncertain")
+RETRY_HINT = "`assetgen build --retry-uncertain{}` submits it again (and may pay twice)"
+
+
+def _holder() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):      # no login name in some containers
+        user = "someone"
+    return f"{user}@{socket.gethostname()} (pid {os.getpid()})"
+
+
+HOLDER = _holder()   # who holds a remote lease, as other machines are told
+
+
+@dataclass
+class TargetResult:
+    name: str
+    status: str            # built | restored | shared | failed | blocked | skipped | lost | uncertain
+    message: str = ""
+    cost: float = 0.0      # paid in this build
+    saved: float = 0.0     # what reuse spared (cache, lock, shared key)
+    task_id: str | None = None
+
+
+@dataclass
+class BuildReport:
+    plan: Plan
+    results: list[TargetResult] = field(default_factory=list)
+    resumed: int = 0
+    interrupted: bool = False
+    problems: list[str] = field(default_factory=list)   # e.g. a journal write that failed after paying
+
+    @property
+    def spent(self) -> float:
+        return sum(r.cost for r in self.results)
+
+    @property
+    def saved(self) -> float:
+        return sum(r.saved for r in self.results)
+
+    @property
+    def failed(self) -> list[TargetResult]:
+        return [r for r in self.results if r.status in FAILED_STATES]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.interrupted or self.problems else 0
+
+    @property
+    def uncertain(self) -> list[TargetResult]:
+        return [r for r in self.results if r.status == "uncertain"]
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio formats a finished task's result into messages (Python 3.11 does
+        # it on every asyncio.run), and the full dataclass repr of 10,000 plan items took 0.4 s.
+        return (f"BuildReport({len(self.plan.items)} targets, {len(self.results)} results, "
+                f"{len(self.failed)} failed, interrupted={self.interrupted})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "results": [vars(r) for r in self.results], "spent": round(self.spent, 6),
+            "saved": round(self.saved, 6), "resumed": self.resumed, "interrupted": self.interrupted,
+            "problems": self.problems, "exit_code": self.exit_code,
+        }
+
+
+class Controller:
+    """Stops a running build from outside (Ctrl-C, a watch superseding it)."""
+
+    def __init__(self) -> None:
+        self.stop_submitting = False
+        self.reason = ""
+
+    def stop(self, reason: str) -> None:
+        if not self.stop_submitting:
+            self.stop_submitting, self.reason = True, reason
+
+
+@dataclass
+class Session:
+    """What the builds of one session share: one ``assetgen build``, or every build of a watch.
+
+    Sharing the in-flight generations means a second build in the same session awaits a key the first
+    is already generating instead of paying for it again; sharing the spend makes ``--budget`` cap the
+    whole session.
+    """
+
+    budget: float | None = None
+    committed: float = 0.0                          # upper bound of what submitted tasks may cost
+    spent: float = 0.0
+    generations: dict[str, asyncio.Task[IndexEntry]] = field(default_factory=dict)
+    tasks: dict[str, tuple[str, str]] = field(default_factory=dict)   # key → (task id, last status)
+
+    def can_afford(self, bound: float) -> bool:
+        return self.budget is None or self.committed + bound <= self.budget + 1e-9
+
+
+class _Events:
+    """TaskEvents for one generation: journals each submission (intent, task id, result URLs, end)."""
+
+    def __init__(self, builder: Builder, job: Job, name: str, record: JournalRecord | None = None, *,
+                 lease: Lease | None = None) -> None:
+        self.builder, self.job, self.name, self.record, self.lease = builder, job, name, record, lease
+        self.started = time.monotonic()
+
+    def _record(self) -> JournalRecord:
+        if self.record is None:
+            target = self.job.target
+            self.record = JournalRecord(
+                key=self.job.key, targets=list(self.job.names), model=str(self.job.body.get("model", "")),
+                aspect_ratio=target.aspect_ratio if target else None,
+                resolution=target.resolution if target else None)
+        return self.record
+
+    def _save(self) -> None:
+        """Best effort after the fact: the record changed but its task is known in memory anyway."""
+        record = self._record()
+        try:
+            if record.submissions:
+                self.builder.journal.write(record)
+            else:
+                self.builder.journal.remove(record.key)
+        except (OSError, StateError):
+            pass
+
+    def intent(self, body: dict[str, Any]) -> None:
+        record = self._record()
+        seed = body.get("seed")
+        record.submissions.append(Submission(intent_at=time.time(), request_digest=request_digest(body),
+                                             n=int(body.get("n", 1)),
+                                             seed=seed if isinstance(seed, int) else None))
+        try:
+            self.builder.journal.write(record)
+        except (OSError, StateError) as exc:     # (StateError: something not a folder is in the way)
+            record.submissions.pop()
+            self.builder.controller.stop("the journal cannot be written")
+            raise JournalUnwritable(
+                f"could not record the submission in {self.builder.journal.folder} ({_reason(exc)}); "
+                f"it was not sent and nothing was paid") from exc
+
+    def submitted(self, task_id: str, model: str) -> None:
+        record = self._record()
+        submission = record.submissions[-1]
+        submission.task_id, submission.state = task_id, "submitted"
+        record.model = model
+        self.builder.session.tasks[self.job.key] = (task_id, "queued")
+        try:
+            self.builder.journal.write(record)
+        except (OSError, StateError) as exc:
+            self.builder.unjournaled(self.name, task_id, exc)
+        if self.lease is not None and self.builder.remote is not None:
+            # Lets a machine waiting on this key poll our task instead of only waiting for images.
+            self.builder.remote.update_lease(self.lease, task_id=task_id)
+        self.builder.emit("submitted", self.name, f"task {task_id}", task_id=task_id)
+
+    def uncertain(self, why: str) -> None:
+        submission = self._record().submissions[-1]
+        submission.state, submission.note = "uncertain", why[:300]
+        self._save()            # (if this fails, the intent already says the same)
+
+    def not_created(self) -> None:
+        self._record().submissions.pop()
+        self._save()
+
+    def progress(self, status: str, progress: int) -> None:
+        if self.record is not None:
+            self.builder.session.tasks[self.job.key] = (self.record.task_id, status)
+        self.builder.emit("progress", self.name, status, status=status, progress=progress,
+                          elapsed=time.monotonic() - self.started)
+
+    def completed(self, images: list[dict[str, Any]], *, task_id: str | None = None) -> None:
+        if self.record is None:
+            return
+        for submission in self.record.submissions:
+            if submission.task_id == task_id or (task_id is None and submission.task_id):
+                # A failed download can be retried from these URLs, by a later build too, for free.
+                submission.images, submission.state = images, "completed"
+                break
+        self._save()
+
+    def task_ended(self, task_id: str) -> None:
+        """The task will never give images (failed, cancelled, unknown to the gateway): forget it."""
+        if self.record is not None:
+            self.record.submissions = [s for s in self.record.submissions if s.task_id != task_id]
+            self._save()
+
+
+    def check(self, data: bytes) -> bytes:
+        """Validate one downloaded image before anything of it is kept; returns the bytes to keep.
+
+        Called by the provider's download, once per image (in a worker thread). Junk raises
+        ``InvalidImage`` and nothing of it is cached. A valid image of another size than the
+        catalogue's for this target (beyond 5 % a side, or another ratio) is kept in the cache objects,
+        listed under the key in ``index/rejected/`` (paid for: a later fix takes it from there), and
+        raises ``ImageSizeMismatch``: it is never written as an output."""
+        ratio, resolution = _asked(self.job, self.record)
+        expected = catalog.pixel_size(ratio, resolution) if ratio and resolution else None
+        asked = f"{ratio} at {resolution}" if expected else ""
+        store = self.builder.project.store
+        try:
+            checked = imagecheck.check(data, expected=expected, asked=asked)
+        except ImageSizeMismatch as exc:
+            image = store.put_image(data)
+            store.record_rejected(self.job.key, image, str(exc))
+            raise ImageSizeMismatch(f"{exc}; the image is kept in the cache ({image.sha256[:12]}, listed in "
+                                    f"index/rejected/{self.job.key[:12]}….json) and no output was written",
+                                    code=exc.code) from exc
+        if checked.size_note:
+            store.record_size_note(sha256_bytes(data), checked.size_note)
+        return data
+
+
+def _asked(job: Job, record: JournalRecord | None) -> tuple[str | None, str | None]:
+    """The ratio and resolution a task was asked for: its target's, or (an orphan) its journal's."""
+    if job.target is not None:
+        return job.target.aspect_ratio, job.target.resolution
+    return getattr(record, "aspect_ratio", None), getattr(record, "resolution", None)
+
+
+class Builder:
+    def __init__(self, project: Project, plan: Plan, provider: Provider, *, reporter: Reporter,
+                 jobs: int, budget: float | None = None, keep_going: bool = False,
+                 controller: Controller | None = None, session: Session | None = None,
+                 retry_uncertain: bool | frozenset[str] = False) -> None:
+        """``retry_uncertain``: True, or the target names, whose uncertain keys may be submitted again."""
+        self.project, self.plan, self.provider, self.reporter = project, plan, provider, reporter
+        self.journal: Journal = project.journal
+        self.session = session or Session(budget=budget)
+        self.keep_going = keep_going
+        self.controller = controller or Controller()
+        self.report = BuildReport(plan=plan)
+        self._semaphore = asyncio.Semaphore(max(1, jobs))
+        self._generations: dict[str, asyncio.Task[IndexEntry]] = {}      # this build's, by key
+        self._superseded: set[str] = set()
+        self._done: dict[str, asyncio.Event] = {}
+        self._ok: dict[str, bool] = {}
+        self._fatal: BaseException | None = None
+        self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
+        self._partly_paid: dict[str, float] = {}     # ... of which only part (the rest of an n = 1 fallback)
+        self._collected_from: dict[str, str] = {}    # keys whose task another machine submitted
+        self._pruned = False
+        self._lock_dirty = False
+        self._lock_saved_at = 0.0
+        self._lock_save_cost = 0.0
+        self.retry_uncertain = retry_uncertain
+        self._uncertain: dict[str, str] = {}         # key → why it is not submitted again
+
+    def emit(self, kind: str, target: str, message: str = "", **data: Any) -> None:
+        self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    async def run(self) -> BuildReport:
+        stale = self.plan.stale
+        self._done = {i.name: asyncio.Event() for i in stale}
+        planned_keys = {i.key for i in stale}
+        submitting = ("generate", "resume", "share") + (("uncertain",) if self.retry_uncertain else ())
+        if not self.provider.placeholder and any(i.action in submitting for i in stale):
+            self.journal.check_writable()            # before the first submit: nothing paid if not
+        pending = self._sort_uncertain(self.journal.scan(), planned_keys)
+        # Keys another build of this session is generating right now are that build's to collect.
+        pending = {k: r for k, r in pending.items() if k not in self.session.generations}
+        runners = [asyncio.create_task(self._target(i, pending)) for i in stale]
+        # Tasks from an earlier build whose key no target wants now are still collected: they are paid.
+        runners += [asyncio.create_task(self._orphan(r)) for k, r in pending.items() if k not in planned_keys]
+        try:
+            await asyncio.gather(*runners)
+        except asyncio.CancelledError:
+            self.report.interrupted = True
+            raise
+        finally:
+            leftovers = runners + [t for t in self._generations.values() if not t.done()]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+            if self._lock_dirty:
+                self._save_lock(final=True)
+        if self._fatal is not None:
+            raise self._fatal
+        return self.report
+
+    def _sort_uncertain(self, scan: JournalScan, planned: set[str]) -> dict[str, JournalRecord]:
+        """The records to collect. Uncertain keys are set aside (reported, never submitted) unless
+        retried; a retried key keeps only its tasks with known ids."""
+        names_by_key: dict[str, list[str]] = {}
+        for item in self.plan.items:
+            names_by_key.setdefault(item.key, []).append(item.name)
+        records = dict(scan.records)
+        for key, why in scan.uncertain().items():
+            names = names_by_key.get(key, [])
+            chosen = self.retry_uncertain
+            if not (chosen is True or (chosen and set(names) & set(chosen))):   # type: ignore[arg-type]
+                self._uncertain[key] = why
+                records.pop(key, None)
+                if key not in planned:
+                    record = scan.records.get(key)
+                    shown = (names or (record.targets if record else []) or [key[:12]])[0]
+                    self.emit("notice", shown, f"{why}; {RETRY_HINT.format('')}")
+                continue
+            if key in scan.damaged:
+                self.journal.set_aside(key)
+                continue
+            record = records[key]
+            if record.closed:
+                record.submissions = []              # given up on: a retry pays for a new task
+            record.submissions = [s for s in record.submissions if not s.unknown]
+            record.closed, record.download_attempts = None, 0
+            if record.submissions:
+                self.journal.write(record)
+            else:
+                self.journal.remove(key)
+                records.pop(key)
+        return records
+
+    def unjournaled(self, name: str, task_id: str, exc: OSError | StateError) -> None:
+        """A paid task whose id could not be journaled: say so at once (on stderr, whatever the
+        reporter shows), keep it in memory, collect it, and fail the build."""
+        message = (f"{name}: task {task_id} was submitted (and is paid for) but the journal in "
+                   f"{self.journal.folder} could not record it ({_reason(exc)}); this build keeps it in "
+                   f"memory and collects it, but if it is stopped now, the task id above is the only record")
+        _alarm(message)
+        self.report.problems.append(message)
+        self.controller.stop("the journal cannot be written")
+
+    async def _target(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> None:
+        try:
+            result = await self._build_one(item, pending)
+        except _NotSubmitted as exc:
+            result = TargetResult(item.name, "skipped", str(exc))
+        except (UncertainSubmission, SubmissionUncertain) as exc:
+            message = _message(exc)
+            if isinstance(exc, SubmissionUncertain):
+                message += f" Later builds do not submit it either: {RETRY_HINT.format(' ' + item.name)}."
+            result = TargetResult(item.name, "uncertain", message)
+        except asyncio.CancelledError:
+            if self._fatal is None:
+                raise
+            result = TargetResult(item.name, "failed", "stopped: the gateway refused the API key")
+        except (AssetgenError, OSError) as exc:
+            if item.name in self._superseded:
+                result = TargetResult(item.name, "superseded", "a newer spec replaced it")
+            else:
+                result = TargetResult(item.name, "failed", _message(exc))
+                if isinstance(exc, AuthenticationFailed):
+                    self._abort(exc)
+                elif not self.keep_going:
+                    self.controller.stop(f"{item.name} failed")
+        self._finish(item, result)
+
+    def _finish(self, item: TargetPlan, result: TargetResult) -> None:
+        self.session.spent += result.cost
+        self._ok[item.name] = result.status in ("built", "restored", "shared")
+        self.report.results.append(result)
+        self.emit(result.status, item.name, result.message, cost=result.cost, spent=self.session.spent)
+        self._done[item.name].set()
+
+    async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
+        # Neither needs the upstream: a restore's key (and so its images) is already settled.
+        if item.action == "blocked":
+            hand = ", ".join(r.detail for r in item.reasons if r.kind == "hand")
+            return TargetResult(item.name, "blocked", f"{hand} was modified by hand; not overwritten "
+                                                      f"(use --force to replace it)")
+        if item.action == "restore":
+            assert item.cached is not None
+            entry = item.cached if not item.remote else await self._from_remote(item.key)
+            if entry is not None:
+                await self._write_outputs(item, entry)
+                where = "from the remote cache" if item.remote else "from cache"
+                return TargetResult(item.name, "restored", where, saved=entry.cost)
+            # The remote copy was unusable (reported already): generate it after all.
+        for up in item.target.upstream:
+            if up in self._done:
+                await self._done[up].wait()
+                if not self._ok.get(up):
+                    return TargetResult(item.name, "skipped", f"upstream target '{up}' was not built")
+        entry_task = self._generations.get(item.key) or self.session.generations.get(item.key)
+        owner = entry_task is None
+        if entry_task is None and item.key in self._uncertain:
+            why = self._uncertain[item.key]
+            return TargetResult(item.name, "uncertain", f"{why}; not submitted again: "
+                                                        f"{RETRY_HINT.format(' ' + item.name)}")
+        if entry_task is None:
+            entry_task = asyncio.create_task(self._generate(item, pending.get(item.key)))
+            self.session.generations[item.key] = entry_task
+            entry_task.add_done_callback(lambda _t, key=item.key: self.session.generations.pop(key, None))
+        self._generations[item.key] = entry_task
+        entry = await asyncio.shield(entry_task)
+        if item.name in self._superseded:
+            paid = entry.cost if owner and item.key in self._paid else 0.0
+            return TargetResult(item.name, "superseded", "a newer spec replaced it; its image is cached",
+                                cost=paid)
+        await self._write_outputs(item, entry)
+        if not owner:
+            return TargetResult(item.name, "shared", f"same image as {item.shares_with or 'another target'}",
+                                saved=entry.cost, task_id=entry.task_id)
+        if entry.placeholder:
+            return TargetResult(item.name, "built", "placeholder")
+        if item.key in self._partly_paid:
+            return TargetResult(item.name, "built", f"tasks {entry.task_id}, some of them paid by an "
+                                                    f"earlier build", cost=self._partly_paid[item.key],
+                                task_id=entry.task_id)
+        if item.key in self._paid:
+            return TargetResult(item.name, "built", f"task {entry.task_id}", cost=entry.cost,
+                                task_id=entry.task_id)
+        payer = self._collected_from.get(item.key, "an earlier build")
+        return TargetResult(item.name, "built", f"collected task {entry.task_id}, paid by {payer}",
+                            task_id=entry.task_id)
+
+    async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:
+        cached = self.project.store.lookup(item.key, placeholder_ok=self.provider.placeholder)
+        if cached is not None:                      # an earlier, interrupted build got this far
+            self.journal.remove(item.key)
+            return cached
+        job = Job(key=item.key, target=item.target, names=self._names(item.key), body={})
+        if record is not None:
+            self.report.resumed += 1
+            self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
+                      task_id=record.task_id)
+            missing = item.target.n - record.n          # (read before resuming: it adds submissions)
+            bound = 0.0
+            if missing > 0:
+                # An earlier build stopped between the one-image tasks of an n = 1 fallback: the rest
+                # is paid for now, and counted against the budget like any submission.
+                self._check_submittable(item, job.names, images=missing)
+                job = Job(key=item.key, target=item.target, names=job.names,
+                          body=submit_body(self.project.manifest, item.target))
+                bound = price(item.target)[1] * missing / item.target.n
+                self.session.committed += bound
+            gen = await self._collect(job, record, item.name)
+            if missing > 0:
+                self._partly_paid[item.key] = gen.cost * missing / max(1, len(gen.images))
+                self.session.committed += self._partly_paid[item.key] - bound
+            return await self._keep(item.key, gen, paid=missing > 0)
+        if self.remote is not None:
+            # Read-through: someone paid for it already. (A planned restore has just tried.)
+            fetched = None if item.remote else await self._from_remote(item.key)
+            if fetched is not None:
+                return fetched
+        lease, entry = await self._claim(item)
+        if entry is not None:
+            return entry
+        try:
+            async with self._semaphore:
+                self._check_submittable(item, job.names)
+                body = submit_body(self.project.manifest, item.target)
+                job = Job(key=item.key, target=item.target, names=job.names, body=body)
+                # Reserve the upper bound now, so concurrent submissions cannot overrun the budget
+                # together; settle to the real cost once known (a failed or cancelled task costs nothing).
+                bound = price(item.target)[1] if not self.provider.placeholder else 0.0
+                self.session.committed += bound
+                events = _Events(self, job, item.name, lease=lease)
+                try:
+                    gen = await self.provider.generate(job, events)
+                except InsufficientBalance:
+                    self.session.committed -= bound
+                    self.controller.stop("the gateway account has insufficient balance (402)")
+                    raise
+                except TaskFailed:
+                    self.session.committed -= bound     # (the journal forgot the failed task)
+                    raise
+                except DownloadFailed as exc:
+                    raise self._download_failed(events.record, item.name, exc) from exc
+                self.session.committed += gen.cost - bound
+            return await self._keep(item.key, gen, paid=True)
+        finally:
+            if lease is not None and self.remote is not None:
+                await asyncio.to_thread(self.remote.release_lease, lease)
+
+    # -- the remote cache ---------------------------------------------------------------------------------
+
+    @property
+    def remote(self) -> RemoteCache | None:
+        return None if self.provider.placeholder else self.project.remote
+
+    async def _from_remote(self, key: str) -> IndexEntry | None:
+        """The key's images from the remote cache, verified and copied into the local cache."""
+        remote = self.remote
+        fetched = await asyncio.to_thread(remote.fetch, key) if remote is not None else None
+        if fetched is None:
+            return None
+        entry, images = fetched
+        store = self.project.store
+        for data in images:
+            store.put_image(data)
+        store.record(entry)
+        return entry
+
+    async def _claim(self, item: TargetPlan) -> tuple[Lease | None, IndexEntry | None]:
+        """A lease on the key, so no other machine pays for it meanwhile; or the images another machine
+        that held the lease produced. (None, None) without a remote, or when it is down."""
+        remote = self.remote
+        while remote is not None:
+            lease = await asyncio.to_thread(remote.acquire_lease, item.key, task_id=None, holder=HOLDER)
+            if lease is not None or not remote.available:
+                return lease, None
+            entry = await self._wait_for_peer(item, remote)
+            if entry is not None:
+                return None, entry
+        return None, None
+
+    async def _wait_for_peer(self, item: TargetPlan, remote: RemoteCache) -> IndexEntry | None:
+        """Another machine holds the key's lease: collect its task if our account can see it, else wait
+        for its images to appear in the remote. None once its lease is gone without images."""
+        tried_task = False
+        said = False
+        while True:
+            lease = await asyncio.to_thread(remote.read_lease, item.key)
+            if lease is None or not remote.available:
+                return await self._from_remote(item.key)
+            if not said:
+                self.emit("notice", item.name, f"{lease.holder} is generating this image; waiting for it "
+                                               f"instead of paying again")
+                said = True
+            if lease.task_id and not tried_task:
+                tried_task = True
+                record = JournalRecord(key=item.key, model=item.target.model, targets=[item.name],
+                                       submissions=[Submission(intent_at=time.time(), request_digest="",
+                                                               n=item.target.n, task_id=lease.task_id,
+                                                               state="submitted")])
+                try:
+                    job = Job(key=item.key, target=item.target, names=(item.name,), body={})
+                    gen = await self.provider.resume(record, _Events(self, job, item.name, record))
+                    self._collected_from[item.key] = lease.holder
+                    return await self._keep(item.key, gen, paid=False)
+                except GatewayError:
+                    pass                        # another account's task: wait for its images instead
+            entry = await self._from_remote(item.key)
+            if entry is not None:
+                return entry
+            await asyncio.sleep(getattr(self.provider, "poll_interval", 1.0))
+
+    async def _keep(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
+        """Store a generation locally (and remotely: write-through) and drop its journal entry."""
+        entry = self._store(key, gen, paid=paid)
+        if self.remote is not None:
+            await asyncio.to_thread(self.remote.put, entry, gen.images)
+        return entry
+
+    def _check_submittable(self, item: TargetPlan, names: tuple[str, ...], *, images: int | None = None) -> None:
+        """``images``: how many of the target's images are still to be submitted (default all)."""
+        if self.controller.stop_submitting:
+            raise _NotSubmitted(f"not submitted: {self.controller.reason}")
+        if names and all(n in self._superseded for n in names):
+            raise GatewayError("superseded before it was submitted", code="superseded")
+        bound = price(item.target)[1] if not self.provider.placeholder else 0.0
+        if images is not None:
+            bound = bound * images / max(1, item.target.n)
+        if not self.session.can_afford(bound):
+            raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
+                                f"${self.session.budget:.2f}")
+
+    def supersede(self, names: set[str]) -> None:
+        """A newer spec replaces these targets: cancel their tasks still queued (refunded), and never
+        write their outputs; a task already processing finishes and its image is cached under its key."""
+        self._superseded |= names
+        for key, task in list(self._generations.items()):
+            targets = self._names(key)
+            if task.done() or not all(n in self._superseded for n in targets):
+                continue
+            task_id, status = self.session.tasks.get(key, ("", ""))
+            if task_id and status == "queued":
+                asyncio.ensure_future(self.provider.cancel(task_id))
+
+    @property
+    def active(self) -> dict[str, str]:
+        """Targets of this build not finished yet, with their keys."""
+        return {i.name: i.key for i in self.plan.stale if i.name in self._done and not self._done[i.name].is_set()}
+
+    async def _collect(self, job: Job, record: JournalRecord, name: str) -> Generation:
+        paid = task_cost_of(record)
+        try:
+            return await self.provider.resume(record, _Events(self, job, name, record),
+                                              job if job.body else None)
+        except TaskNotFound as exc:
+            raise GatewayError(f"lost task {record.task_id or '?'} (${paid:.4f} paid earlier): {exc}; the "
+                               f"target is stale again and the next build pays for it anew", code="lost") from exc
+        except DownloadFailed as exc:
+            raise self._download_failed(record, name, exc) from exc
+
+    def _download_failed(self, record: JournalRecord | None, name: str, exc: DownloadFailed) -> GatewayError:
+        """A completed task whose images could not be downloaded: its record (and result URLs) stays, so
+        a later build downloads again for free; after a few builds' attempts it is closed, and the key
+        waits for --retry-uncertain."""
+        if record is None or not record.task_ids:
+            return exc
+        record.download_attempts += 1
+        attempts = record.download_attempts
+        if attempts >= MAX_DOWNLOAD_ATTEMPTS:
+            record.closed = (f"the images of task {record.task_id} could not be downloaded in {attempts} builds "
+                             f"({_message(exc)[:200]})")
+        try:
+            self.journal.write(record)
+        except OSError:
+            pass
+        if record.closed:
+            return UncertainSubmission(f"{record.closed}; given up: {RETRY_HINT.format(' ' + name)}",
+                                       code="closed")
+        return DownloadFailed(f"{_message(exc)} (task {record.task_id}, download attempt {attempts} of "
+                              f"{MAX_DOWNLOAD_ATTEMPTS}: the next build downloads it again without paying)",
+                              status=exc.status, code=exc.code)
+
+    async def _orphan(self, record: JournalRecord) -> None:
+        name = record.targets[0] if record.targets else record.key[:12]
+        if self.project.store.lookup(record.key) is not None:
+            self.journal.remove(record.key)         # collected already; only the journal entry was left
+            return
+        if not record.task_ids:
+            self.journal.remove(record.key)         # nothing was sent (e.g. a retried uncertain key)
+            return
+        job = Job(key=record.key, target=None, names=tuple(record.targets), body={})  # type: ignore[arg-type]
+        self.emit("resumed", name, f"collecting task {record.task_id} from an earlier build (for the cache)")
+        self.report.resumed += 1
+        try:
+            gen = await self._collect(job, record, name)
+            await self._keep(record.key, gen, paid=False)
+        except GatewayError as exc:
+            self.emit("notice", name, f"could not collect task {record.task_id}: {_message(exc)}")
+
+    def _store(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
+        store = self.project.store
+        images = tuple(store.put_image(data) for data in gen.images)
+        entry = IndexEntry(key=key, images=images, model=gen.model, task_id=gen.task_id, cost=gen.cost,
+                           placeholder=gen.placeholder, built_at=_now())
+        store.record(entry)
+        try:
+            self.journal.remove(key)
+        except OSError:
+            pass        # the next build finds the images cached and drops the record then
+        if paid:
+            self._paid.add(key)
+        return entry
+
+    # -- files ----------------------------------------------------------------------------------------
+
+    async def _write_outputs(self, item: TargetPlan, entry: IndexEntry) -> None:
+        """Write every output of ``item`` from the generation ``entry``, then record it in the lock.
+
+        A derived output is looked up by the hash of the very image it is made from (never by the
+        generation key alone: a placeholder and the real image share it), so it is always made from
+        ``entry``'s image. An image that is not a JPEG is never copied to a .jpg: it is converted."""
+        store = self.project.store
+        if len(entry.images) < item.target.n:
+            raise AssetgenError(f"got {len(entry.images)} images where {item.target.n} were asked for")
+        outputs = []
+        sources: dict[str, bytes] = {}
+        notes: dict[str, str] = {}
+        for out in item.target.outputs:
+            source = entry.images[out.source]
+            data: bytes | None = None
+            converted = False
+            if out.derivation.passthrough:          # the output is the image itself, if it is a JPEG
+                data = self._source_bytes(item, source, sources)
+                converted = not is_jpeg(data)
+            dkey = output_key(source.sha256, out, converted=converted)
+            image: CachedImage | None = source
+            if dkey:
+                image = store.derived(dkey)
+                data = store.read_image(image) if image is not None else None
+                if data is None or image is None:
+                    original = self._source_bytes(item, source, sources)
+                    data = await asyncio.to_thread(derive, original, out.derivation)
+                    image = store.put_image(data)
+                    store.record_derived(dkey, image)
+            assert data is not None and image is not None
+            path = self.project.root / out.path
+            atomic_write(path, data, durable=True)
+            store.stat.remember(path, image.sha256)
+            outputs.append(LockedOutput(path=out.path, sha256=image.sha256, size=image.size,
+                                        source=source.sha256, derivation=dkey,
+                                        size_note=self._size_note(item, entry, source.sha256, notes)))
+        lock = self.project.lock
+        lock.entries[item.name] = LockEntry(
+            key=item.key, model=entry.model, outputs=tuple(outputs), spec=item.spec, cost=entry.cost,
+            task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder)
+        if not self._pruned:                        # once per build: targets removed from the manifest
+            self._pruned = True                     # leave the lock with the first write
+            for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
+                del lock.entries[name]
+        self._save_lock()
+
+    def _size_note(self, item: TargetPlan, entry: IndexEntry, sha: str, notes: dict[str, str]) -> str:
+        """The lock's note on a served image whose size differs from the catalogue's (within 5 %): from
+        the cache (``_Events.check`` wrote it), else as the lock had it for the same image."""
+        if entry.placeholder:
+            return ""
+        if sha not in notes:
+            notes[sha] = self.project.store.size_note(sha) or next(
+                (o.size_note for o in (item.locked.outputs if item.locked else ()) if o.source == sha
+                 and o.size_note), "")
+        return notes[sha]
+
+    def _source_bytes(self, item: TargetPlan, source: CachedImage, read: dict[str, bytes]) -> bytes:
+        """The generated image's bytes: from the cache, or from an output on disk that is that image
+        byte for byte (a fresh clone remaking a derived output); such a file is put into the cache."""
+        if source.sha256 in read:
+            return read[source.sha256]
+        store = self.project.store
+        data = store.read_image(source)
+        if data is None and item.locked is not None:
+            for locked in item.locked.outputs:
+                if locked.sha256 == source.sha256 and not locked.derivation:
+                    try:
+                        found = (self.project.root / locked.path).read_bytes()
+                    except OSError:
+                        continue
+                    if sha256_bytes(found) == source.sha256:
+                        store.put_image(found)
+                        data = found
+                        break
+        if data is None:
+            raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
+                                f"run the build again")
+        read[source.sha256] = data
+        return data
+
+    def _save_lock(self, *, final: bool = False) -> None:
+        """Write the lock after a finished target, at most so often that writing it takes a tenth of
+        the time: a 10,000-entry lock rewritten after every target made cold builds quadratic (and wrote
+        gigabytes). Nothing finished is lost in between: its images are in the cache and its output on
+        disk, so a build after a crash restores it into the lock for free."""
+        lock = self.project.lock
+        now = time.monotonic()
+        if not final and now - self._lock_saved_at < 10 * self._lock_save_cost:
+            self._lock_dirty = True
+            return
+        started = time.monotonic()
+        lock.save()
+        self._lock_saved_at = time.monotonic()
+        self._lock_save_cost = self._lock_saved_at - started
+        self._lock_dirty = False
+
+    def _names(self, key: str) -> tuple[str, ...]:
+        return tuple(i.name for i in self.plan.items if i.key == key)
+
+    def _abort(self, exc: BaseException) -> None:
+        """401: nothing can succeed; stop everything now (the journal keeps what was submitted)."""
+        if self._fatal is None:
+            self._fatal = exc
+            self.controller.stop("the gateway refused the API key")
+            for task in self._generations.values():
+                task.cancel()
+
+
+class _NotSubmitted(GatewayError):
+    pass
+
+
+def _alarm(message: str) -> None:
+    """Straight to stderr, whatever the reporter (live view, --json, --quiet): a paid task id that exists
+    nowhere else must reach the person at once."""
+    try:
+        sys.stderr.write(f"\nWARNING: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def task_cost_of(record: JournalRecord) -> float:
+    model = catalog.BY_ID.get(record.model)
+    return model.price * record.n if model else 0.0
+
+
+def _reason(exc: OSError | StateError) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) or exc.__class__.__name__
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

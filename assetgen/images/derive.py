@@ -1,0 +1,221 @@
+"""Local post-processing: generated JPEG → the output file the engine wants. Never paid for.
+
+A ``Derivation`` is a pure function of (source image bytes, its fields), so its result is cached
+under its own key: the SHA-256 of the source image + the derivation's canonical fields. Changing only
+these fields re-derives from the cached generation for free; a different source image (a placeholder
+replaced by the real one, another candidate) is a different key, so nothing is ever derived from the
+wrong image. (The generation key alone is not enough: a placeholder and the real image share it.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+FORMATS = ("jpg", "png", "webp")
+FITS = ("cover", "contain", "stretch")
+DEFAULT_QUALITY = 90
+_PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class KeyOut:
+    color: str = "#ffffff"
+    tolerance: int = 12
+
+
+@dataclass(frozen=True)
+class Derivation:
+    format: str = "jpg"
+    resize: tuple[int, int] | None = None
+    fit: str = "cover"
+    quality: int = DEFAULT_QUALITY
+    background: str | None = None          # contain's padding; default white for jpg, transparent otherwise
+    key_out: KeyOut | None = None
+    pick: int | None = None                # the chosen candidate (1-based) of a target with candidates
+
+    @property
+    def passthrough(self) -> bool:
+        """True if the output is the source JPEG byte for byte (no re-encode, no quality loss).
+
+        A ``quality`` other than the default asks for a re-encode: the user wants smaller (or better) files.
+        """
+        return (self.format == "jpg" and self.resize is None and self.key_out is None
+                and self.quality == DEFAULT_QUALITY)
+
+    @property
+    def identity(self) -> bool:
+        """True if the output is the generated image as it is, with no choice in it: no derivation key.
+
+        A picked candidate is copied byte for byte too, but which one is picked is a choice the
+        output's key must record, or changing ``pick`` would leave the old candidate in place.
+        """
+        return self.passthrough and self.pick is None
+
+    def fields(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["resize"] = list(self.resize) if self.resize else None
+        if self.pick is None:
+            del data["pick"]            # keys of outputs without candidates stay as they were
+        return data
+
+
+def derivation_key(source_sha256: str, derivation: Derivation) -> str:
+    """The key of one output: the SHA-256 of the image it is made from, and how it is made."""
+    blob = json.dumps({"v": 2, "source": source_sha256, "derive": derivation.fields()},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def legacy_derivation_key(generation_key: str, source_index: int, derivation: Derivation) -> str:
+    """The key assetgen recorded before derivations were keyed by their source's bytes: it names no
+    image, so an output locked under it may have been made from a placeholder (``plan`` remakes it)."""
+    blob = json.dumps({"v": 1, "generation": generation_key, "source": source_index,
+                       "derive": derivation.fields()}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def is_jpeg(data: bytes) -> bool:
+    """True if ``data`` starts like a JPEG file (SOI marker): a passthrough may copy it as it is."""
+    return data[:3] == b"\xff\xd8\xff"
+
+
+def derive(source: bytes, derivation: Derivation) -> bytes:
+    """The output bytes for ``derivation`` applied to the generated image ``source``."""
+    from PIL import Image   # here: loading a manifest needs this module's types, not Pillow
+    if derivation.passthrough and is_jpeg(source):
+        return source       # a PNG or WEBP served for a .jpg output is converted below
+    with Image.open(io.BytesIO(source)) as opened:
+        image = opened.convert("RGBA")
+    if derivation.key_out is not None and derivation.format != "jpg":
+        image = _key_out(image, derivation.key_out)
+    if derivation.resize is not None:
+        image = _resize(image, derivation.resize, derivation.fit, _background(derivation))
+    out = io.BytesIO()
+    if derivation.format == "jpg":
+        flat = Image.new("RGB", image.size, _rgb(derivation.background or "#ffffff"))
+        flat.paste(image, mask=image.getchannel("A"))
+        flat.save(out, "JPEG", quality=derivation.quality, optimize=False)
+    elif derivation.format == "png":
+        image.save(out, "PNG", optimize=False)
+    else:
+        image.save(out, "WEBP", quality=derivation.quality, method=4)
+    return out.getvalue()
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    from PIL import ImageColor
+
+    r, g, b = ImageColor.getrgb(colour)[:3]
+    return r, g, b
+
+
+def is_colour(text: str) -> bool:
+    """Whether Pillow reads ``text`` as a colour (a manifest's ``background``, ``key_out.colour``)."""
+    from PIL import ImageColor
+
+    try:
+        ImageColor.getrgb(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _background(derivation: Derivation) -> tuple[int, int, int, int]:
+    if derivation.background:
+        return (*_rgb(derivation.background), 255)
+    return (255, 255, 255, 255) if derivation.format == "jpg" else (0, 0, 0, 0)
+
+
+def _resize(image: Image.Image, size: tuple[int, int], fit: str,
+            background: tuple[int, int, int, int]) -> Image.Image:
+    from PIL import Image
+
+    width, height = size
+    if fit == "stretch":
+        return image.resize((width, height), Image.Resampling.LANCZOS)
+    scale = (max if fit == "cover" else min)(width / image.width, height / image.height)
+    scaled = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                          Image.Resampling.LANCZOS)
+    if fit == "cover":
+        left, top = (scaled.width - width) // 2, (scaled.height - height) // 2
+        return scaled.crop((left, top, left + width, top + height))
+    canvas = Image.new("RGBA", (width, height), background)
+    canvas.paste(scaled, ((width - scaled.width) // 2, (height - scaled.height) // 2), scaled)
+    return canvas
+
+
+def _key_out(image: Image.Image, key: KeyOut) -> Image.Image:
+    """Make the background transparent: pixels close to ``key.color`` *connected to the border*.
+
+    A flood fill from the edges (not a global colour replace) keeps a white detail inside the subject.
+    """
+    target = _rgb(key.color)
+    width, height = image.size
+    pixels = image.load()
+    assert pixels is not None
+    tol = key.tolerance
+
+    def close(xy: tuple[int, int]) -> bool:
+        r, g, b, _a = pixels[xy]
+        return abs(r - target[0]) <= tol and abs(g - target[1]) <= tol and abs(b - target[2]) <= tol
+
+    seen = bytearray(width * height)
+    queue: deque[tuple[int, int]] = deque()
+    for x in range(width):
+        queue.extend(((x, 0), (x, height - 1)))
+    for y in range(height):
+        queue.extend(((0, y), (width - 1, y)))
+    while queue:
+        x, y = queue.popleft()
+        index = y * width + x
+        if seen[index]:
+            continue
+        seen[index] = 1
+        if not close((x, y)):
+            continue
+        r, g, b, _a = pixels[x, y]
+        pixels[x, y] = (r, g, b, 0)
+        if x > 0:
+            queue.append((x - 1, y))
+        if x < width - 1:
+            queue.append((x + 1, y))
+        if y > 0:
+            queue.append((x, y - 1))
+        if y < height - 1:
+            queue.append((x, y + 1))
+    return image
+
+
+def contact_sheet(images: list[bytes], *, picked: int | None = None, cell: int = 384) -> bytes:
+    """A PNG with the candidates side by side, numbered from 1; the picked one is framed."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    gap, label = 16, 40
+    sheet = Image.new("RGB", (gap + len(images) * (cell + gap), cell + label + 2 * gap), (245, 245, 245))
+    draw = ImageDraw.Draw(sheet)
+    try:
+        font: Any = ImageFont.load_default(size=24)
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    for number, data in enumerate(images, start=1):
+        with Image.open(io.BytesIO(data)) as opened:
+            thumb = opened.convert("RGB")
+        thumb.thumbnail((cell, cell))
+        x = gap + (number - 1) * (cell + gap)
+        sheet.paste(thumb, (x + (cell - thumb.width) // 2, gap + (cell - thumb.height) // 2))
+        text = f"{number}" + ("  (picked)" if number == picked else "")
+        draw.text((x, gap + cell + 8), text, fill=(30, 30, 30), font=font)
+        if number == picked:
+            draw.rectangle((x - 4, gap - 4, x + cell + 3, gap + cell + 3), outline=(20, 120, 220), width=4)
+    out = io.BytesIO()
+    sheet.save(out, "PNG")
+    return out.getvalue()

@@ -1,0 +1,52 @@
+"""Edits to ``assets.toml`` made by commands (``pick``, ``reroll``), keeping comments and layout.
+
+tomlkit round-trips the document, so a user's comments, key order and spacing survive; the file is
+replaced atomically, and re-validated before it is written so a command never leaves a broken manifest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT, InlineTable, Table
+
+from ..errors import UsageError
+from ..state.atomic import atomic_write
+from .loader import parse
+
+
+def set_target_field(path: Path, target: str, field: str, value: Any) -> None:
+    """Set ``[targets.<target>] field = value`` in the manifest at ``path``."""
+    text = path.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    targets = document.get("targets")
+    if targets is None or target not in targets:
+        raise UsageError(f"{path}: there is no [targets.{target}] to edit")
+    table = targets[target]
+    if not isinstance(table, (Table, InlineTable)):
+        raise UsageError(f"{path}: [targets.{target}] is not a table")
+    _set(table, field, value)
+    new_text = tomlkit.dumps(document)
+    parse(new_text, path.resolve(), shown=str(path))     # never write a manifest that does not load
+    atomic_write(path, new_text.encode("utf-8"), durable=True)
+
+
+def _set(table: Table | InlineTable, field: str, value: Any) -> None:
+    """``table[field] = value``, adding a new key right after the table's last key.
+
+    tomlkit appends at the very end of the table's body, which holds the blank lines and comments
+    that lead into the *next* table: ``pick = 3`` would land below the next table's comment.
+    """
+    if field in table or not isinstance(table, Table):
+        table[field] = value             # replaced in place: its comment and position stay
+        return
+    keyed = [(k, item) for k, item in table.value.body if k is not None and not isinstance(item, (Table, AoT))]
+    if not keyed:
+        table[field] = value
+        return
+    last, previous = keyed[-1]
+    new = tomlkit.item(value)
+    new.trivia.indent = previous.trivia.indent         # an indented table stays indented
+    table.value._insert_after(last, field, new)        # tomlkit has no public insert-after

@@ -1,0 +1,639 @@
+"""Pass 2 of loading a manifest: validated tables → resolved ``Target``s, every problem reported.
+
+For each ``[targets.X]``: expand its ``matrix`` into rows (``X.a.b``), merge fields in precedence order
+defaults < style < target < profile, compose the prompt (the target's, then the style's fragment after
+a blank line), check the result against the model catalog, resolve references and outputs with their
+derivations (pick, resize, fit, format, quality, key_out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import posixpath
+import re
+import string
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import catalog
+from ..errors import Problem, did_you_mean, listing
+from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
+from ..state.atomic import not_a_file
+from .model import Output, Reference, Settings, Target
+from .positions import LineIndex
+
+if TYPE_CHECKING:
+    from .schema import DocumentModel
+
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "model": catalog.DEFAULT_MODEL, "action": "generate", "aspect_ratio": "1:1", "resolution": "1K",
+    "n": 1, "seed": -1, "references": [], "google_search": False, "google_image_search": False,
+    "official_fallback": False,
+}
+_GENERATION_FIELDS = tuple(BUILTIN_DEFAULTS) + ("candidates",)
+_DERIVE_FIELDS = ("resize", "fit", "format", "quality", "background", "key_out")
+_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick"})
+_EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
+_FORMAT_BY_SUFFIX = {suffix: fmt for fmt, suffixes in _EXTENSIONS.items() for suffix in suffixes}
+_SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+MAX_NAME = 128            # characters in a [targets.NAME] (its default output is NAME.jpg: one path component)
+MAX_ROWS = 10_000         # matrix rows per target: more is a mistake (and a bill) rather than a plan
+MAX_COMPONENT = 255       # bytes in one file or folder name: every common file system's limit
+Report = Callable[..., None]
+
+
+def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, set[str]], root: Path,
+            settings: Settings, lines: LineIndex, problems: list[Problem], profile: str | None, *,
+            elsewhere: Mapping[str, Target] | None = None) -> tuple[dict[str, Target], dict[str, list[str]]]:
+    """The targets of ``data``'s tables. ``elsewhere``: targets resolved before from tables not in
+    ``data`` (an incremental load): ``@`` references may name them, and outputs must not collide."""
+    if doc is None:
+        return {}, {}
+    profile_fields: dict[str, Any] = {}
+    out_dir = settings.out_dir
+    if profile is not None:
+        if profile not in doc.profiles:
+            problems.append(Problem(f"unknown profile '{profile}'{did_you_mean(profile, list(doc.profiles))}; "
+                                    f"profiles: {', '.join(doc.profiles) or 'none (add [profiles.NAME])'}",
+                                    field="profile"))
+            return {}, {}
+        chosen = doc.profiles[profile]
+        profile_fields = chosen.model_dump(exclude_none=True, exclude={"out_dir"})
+        out_dir = posixpath.normpath((chosen.out_dir or f"{settings.out_dir}/{profile}").replace("\\", "/"))
+        if chosen.out_dir is not None:
+            from .schema import out_dir_problem
+
+            problem = out_dir_problem(chosen.out_dir.replace("\\", "/"), settings.allow_outside)
+            if problem:
+                problems.append(Problem(f"[profiles.{profile}] {problem}", field="out_dir",
+                                        line=lines.line(("profiles", profile, "out_dir"))))
+                return {}, {}
+    defaults = doc.defaults.model_dump(exclude_none=True)
+    raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
+    rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
+    elsewhere = elsewhere or {}
+    known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets)) | set(elsewhere)
+    targets: dict[str, Target] = {}
+    owners = {path: name for name, target in elsewhere.items() for path in target.output_paths}
+    # Per-load memos: thousands of targets share a few styles, reference files and output settings.
+    styles: dict[str, tuple[dict[str, Any], str]] = {
+        n: (st.model_dump(exclude_none=True, exclude={"prompt"}), _digest(st.model_dump(exclude_none=True)))
+        for n, st in doc.styles.items()}
+    checked: dict[Path, str | None] = {}
+    derivations: dict[tuple[Any, ...], Derivation] = {}
+    places = _Places(root, settings.allow_outside)
+    for name, base, subs in rows:
+        spec = doc.targets[base]
+
+        def report(message: str, fieldname: str | None = None, _name: str = name, _base: str = base) -> None:
+            # Point at the line that set the value: the profile, the target, its style, or [defaults].
+            spec_ = doc.targets[_base]
+            style_ = doc.styles.get(spec_.style) if spec_.style else None
+            sources: list[tuple[tuple[str, ...], set[str], str]] = [
+                (("profiles", profile or ""), set(profile_fields), f"[profiles.{profile}]"),
+                (("targets", _base), spec_.model_fields_set, ""),
+                (("styles", spec_.style or ""), style_.model_fields_set if style_ else set(), f"[styles.{spec_.style}]"),
+                (("defaults",), doc.defaults.model_fields_set, "[defaults]"),
+            ]
+            where: tuple[str, ...] = ("targets", _base)
+            for table, fields_set, label in sources:
+                if fieldname and fieldname in fields_set:
+                    where = table
+                    if label:
+                        message = f"{message} (set in {label})"
+                    break
+            problems.append(Problem(message, target=_name, field=fieldname,
+                                    line=lines.line(where + ((fieldname,) if fieldname else ()))))
+
+        style = doc.styles.get(spec.style) if spec.style else None
+        if spec.style and style is None:
+            if spec.style not in broken["styles"]:
+                report(f"unknown style '{spec.style}'{did_you_mean(spec.style, list(doc.styles))}; "
+                       f"styles: {', '.join(doc.styles) or 'none (add [styles.NAME])'}", "style")
+            continue
+        style_fields, style_digest = styles[spec.style] if style and spec.style else ({}, None)
+        # The table as written (validated above) holds exactly the fields set: no model_dump needed.
+        own = {k: v for k, v in raw_targets[base].items() if k not in _STRUCTURAL}
+        values = {**BUILTIN_DEFAULTS, **defaults, **style_fields, **own, **profile_fields}
+        # A style's references follow the target's own (unless the profile replaces them all).
+        if "references" not in profile_fields:
+            values["references"] = list(own.get("references", defaults.get("references", []))) + \
+                list(style_fields.get("references", []))
+        values["references"] = [_sub(r, subs) for r in values["references"]]
+        prompt = _sub(spec.prompt, subs).strip()
+        if style and style.prompt:
+            prompt = f"{prompt}\n\n{_sub(style.prompt, subs).strip()}"
+        ok = _check_capabilities(values, report)
+        if not prompt:
+            report("must not be empty", "prompt")
+            ok = False
+        n, candidates, pick, counted = _count(values, spec.pick, report)
+        ok = counted and ok
+        refs = _references(values["references"], known, root, report, checked, settings.allow_outside)
+        outputs = _outputs(spec, name, subs, values, n, candidates, pick, out_dir, report, derivations, places)
+        for out in outputs:
+            other = owners.setdefault(out.path, name)
+            if other != name:
+                report(f"writes '{out.path}', which target '{other}' also writes; give one of them "
+                       f"another output", "output")
+                ok = False
+        if ok and refs is not None and outputs:
+            targets[name] = Target(
+                name=name, prompt=prompt, model=values["model"], action=values["action"],
+                aspect_ratio=values["aspect_ratio"], resolution=values["resolution"], n=n,
+                seed=values["seed"], references=refs, google_search=values["google_search"],
+                google_image_search=values["google_image_search"],
+                official_fallback=values["official_fallback"], outputs=outputs, base=base,
+                candidates=candidates, pick=pick, style=spec.style,
+                style_digest=style_digest)
+    groups: dict[str, list[str]] = {}
+    for name, base, subs in rows:
+        if subs:
+            groups.setdefault(base, []).append(name)
+    return targets, groups
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- matrix ---------------------------------------------------------------------------------------------
+
+def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, set[str]], lines: LineIndex,
+            problems: list[Problem], profile_refs: list[str] | None) -> list[tuple[str, str, dict[str, str]]]:
+    """(row name, target table, placeholder values) for every target; plain targets have no values."""
+    rows: list[tuple[str, str, dict[str, str]]] = []
+    seen: dict[str, str] = {}
+    for base, spec in doc.targets.items():
+        def report(message: str, fieldname: str | None = "matrix", _base: str = base) -> None:
+            problems.append(Problem(message, target=_base, field=fieldname,
+                                    line=lines.line(("targets", _base) + ((fieldname,) if fieldname else ()))))
+
+        if not re.match(r"^[A-Za-z0-9_-]+$", base):
+            report("target names may use only letters, digits, '_' and '-' (dots name matrix rows)", None)
+            continue
+        if len(base) > MAX_NAME:
+            problems.append(Problem(f"a target name may be at most {MAX_NAME} characters; this one has "
+                                    f"{len(base)}", target=f"{base[:40]}…", line=lines.line(("targets", base))))
+            continue
+        axes = {axis: [str(v) for v in values] for axis, values in (spec.matrix or {}).items()}
+        if spec.matrix is not None and not axes:
+            report("a matrix needs at least one axis, e.g. matrix = { item = [\"sword\", \"shield\"] }")
+            continue
+        empty = [axis for axis, values in axes.items() if not values]
+        if empty:
+            report(f"axis {', '.join(empty)} has no values")
+            continue
+        count = 1
+        for values in axes.values():
+            count *= len(values)
+        if count > MAX_ROWS:       # counted, never expanded: 100 × 100 × 100 rows would be built first
+            sizes = " × ".join(str(len(v)) for v in axes.values())
+            report(f"the matrix makes {count:,} rows ({sizes}); a target may have at most {MAX_ROWS:,}")
+            continue
+        texts = _texts(doc, spec, profile_refs)
+        if not _placeholders_ok(texts, set(axes), report) or not _path_values_ok(texts, axes, report):
+            continue
+        if axes and spec.output is None and not spec.outputs and not _row_names_fit(base, axes, report):
+            continue
+        combos = itertools.product(*axes.values()) if axes else [()]
+        for combo in combos:
+            subs = dict(zip(axes, combo))
+            name = ".".join([base, *(_SLUG_RE.sub("-", v).strip("-") or "x" for v in combo)])
+            if name in seen:
+                report(f"rows {subs} and an earlier row are both named '{name}'; make the axis values distinct")
+                continue
+            seen[name] = base
+            rows.append((name, base, subs))
+    return rows
+
+
+def _texts(doc: DocumentModel, spec: Any, profile_refs: list[str] | None) -> list[tuple[str, str, str]]:
+    """(field, where, text) for every string ``_sub`` will fill in for this target's rows.
+
+    Inherited strings count too (a style's prompt and references, the references of ``[defaults]`` or
+    of the profile): a placeholder there is filled from the target's axes, so it is checked against them.
+    """
+    own = list(spec.references) if spec.references is not None else list(doc.defaults.references or [])
+    texts = [("prompt", "", spec.prompt), ("output", "", spec.output or "")]
+    texts += [("references", "", r) for r in (profile_refs if profile_refs is not None else own)]
+    texts += [("outputs", "", o.output) for o in spec.outputs or []]
+    style = doc.styles.get(spec.style) if spec.style else None
+    if style is not None:
+        texts += [("style", f"[styles.{spec.style}] ", t) for t in [style.prompt or "", *(style.references or [])]]
+    return texts
+
+
+def _placeholders_ok(texts: list[tuple[str, str, str]], axes: set[str], report: Report) -> bool:
+    ok = True
+    for fieldname, where, text in texts:
+        if "{" not in text and "}" not in text:
+            continue
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            report(f"{where}'{text}': {exc} (write {{{{ and }}}} for literal braces)", fieldname)
+            ok = False
+            continue
+        if any(f is not None and (spec or conv) for _lit, f, spec, conv in parsed):
+            report(f"{where}'{text}': a placeholder is a bare axis name like {{item}}, without ! or : "
+                   f"(write {{{{ and }}}} for literal braces)", fieldname)
+            ok = False
+            continue
+        used = {f for _lit, f, _spec, _conv in parsed if f is not None}
+        unknown = used - axes - ({"i"} if fieldname in ("output", "outputs") else set())
+        if unknown:
+            known = ", ".join(sorted(axes)) or "none (this target has no matrix)"
+            report(f"{where}unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))}; "
+                   f"matrix axes: {known}", fieldname)
+            ok = False
+    return ok
+
+
+def _path_values_ok(texts: list[tuple[str, str, str]], axes: dict[str, list[str]], report: Report) -> bool:
+    """Matrix values that fill a placeholder of ``output``/``outputs`` become one file or folder name.
+
+    The rule: a value is one path component. It may not hold '/' or '\\' (folders come from the
+    pattern: ``output = "{kind}/{item}.png"``), NUL, or be '.' or '..', and it fits in 255 bytes."""
+    used: set[str] = set()
+    for fieldname, _where, text in texts:
+        if fieldname in ("output", "outputs") and "{" in text:
+            used |= {f for _l, f, _s, _c in string.Formatter().parse(text) if f}
+    ok = True
+    for axis in sorted(used & set(axes)):
+        for value in axes[axis]:
+            problem = _component_problem(value)
+            if problem:
+                report(f"axis '{axis}', value {_short(value)}: {problem}; it fills {{{axis}}} in an output "
+                       f"path, where a value is one file or folder name (write folders in the pattern, "
+                       f"e.g. \"{{{axis}}}/name.png\")")
+                ok = False
+                break                     # one per axis is enough to see the rule
+    return ok
+
+
+def _row_names_fit(base: str, axes: dict[str, list[str]], report: Report) -> bool:
+    """Without ``output``, a row's output is ``<row name>.jpg``: the longest row name must fit in one
+    file name, and the message names the axis and value that make it too long."""
+    def slug(value: str) -> str:
+        return _SLUG_RE.sub("-", value).strip("-") or "x"
+    longest = {axis: max(values, key=lambda v: len(slug(v))) for axis, values in axes.items()}
+    size = len(base) + sum(len(slug(v)) + 1 for v in longest.values()) + len(".webp")
+    if size <= MAX_COMPONENT:
+        return True
+    axis = max(longest, key=lambda a: len(slug(longest[a])))
+    report(f"axis '{axis}', value {_short(longest[axis])}: the row's name, which is also its default "
+           f"output file name, would be {size} bytes long; a file name may have at most {MAX_COMPONENT}. "
+           f"Set `output` to a shorter pattern (an axis used only in the prompt need not be in it), or "
+           f"shorten the value")
+    return False
+
+
+def _component_problem(value: str) -> str | None:
+    if "\0" in value:
+        return "contains a NUL character"
+    if "/" in value or "\\" in value:
+        return "contains a path separator"
+    if value in (".", ".."):
+        return "is not a file name"
+    size = len(value.encode("utf-8"))
+    if size > MAX_COMPONENT:
+        return f"is {size} bytes long; a file or folder name may have at most {MAX_COMPONENT}"
+    return None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
+
+
+def _sub(text: str, subs: dict[str, str]) -> str:
+    if not subs and "{" not in text:
+        return text
+    return text.format_map({**subs, "i": "{i}"})
+
+
+# -- fields -----------------------------------------------------------------------------------------
+
+def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
+    model = catalog.BY_ID.get(values["model"])
+    if model is None:
+        ids = [m.id for m in catalog.MODELS]
+        report(f"unknown model '{values['model']}'{did_you_mean(values['model'], ids)}; "
+               f"valid models: {', '.join(ids)}", "model")
+        return False
+    ok = True
+    checks = (("resolution", model.resolutions), ("aspect_ratio", model.ratios), ("action", model.actions))
+    for fieldname, allowed in checks:
+        if values[fieldname] not in allowed:
+            report(f"{model.id} does not support {fieldname} '{values[fieldname]}'; "
+                   f"it supports: {', '.join(allowed)}", fieldname)
+            ok = False
+    for flag in ("google_search", "google_image_search"):
+        if values[flag] and not model.search:
+            searchable = ", ".join(m.id for m in catalog.MODELS if m.search)
+            report(f"search grounding is not available on {model.id}; it is on: {searchable}", flag)
+            ok = False
+    if values["action"] in ("image2image", "edit", "reference") and not values["references"]:
+        report(f"action '{values['action']}' needs at least one reference image in `references`", "action")
+        ok = False
+    return ok
+
+
+def _count(values: dict[str, Any], pick: int | None, report: Report) -> tuple[int, bool, int, bool]:
+    """(images per task, whether they are candidates, the picked one, ok)."""
+    candidates = values.get("candidates")
+    model = catalog.BY_ID.get(values["model"])
+    for fieldname in ("n", "candidates"):
+        count = values.get(fieldname)
+        if model is not None and count and count > model.max_images:
+            report(f"{count} images from one task; {model.id} makes at most {model.max_images} "
+                   f"(see `assetgen models`)", fieldname)
+            return 1, False, 1, False
+    if candidates and values["n"] != 1:
+        report("`candidates` and `n` cannot both be set: candidates are n alternatives of which one "
+               "is the output", "candidates")
+        return 1, False, 1, False
+    if candidates:
+        if pick is not None and pick > candidates:
+            report(f"pick = {pick} but there are only {candidates} candidates (1 … {candidates})", "pick")
+            return candidates, True, 1, False
+        return candidates, True, pick or 1, True
+    if pick is not None and pick != 1:
+        report("`pick` chooses among candidates; set `candidates = N` on this target", "pick")
+        return values["n"], False, 1, False
+    return values["n"], False, 1, True
+
+
+def _references(raw: list[str], known: set[str], root: Path, report: Report,
+                checked: dict[Path, str | None], allow_outside: bool = False) -> tuple[Reference, ...] | None:
+    refs: list[Reference] = []
+    ok = True
+    for item in raw:
+        if item.startswith("@"):
+            upstream = item[1:]
+            if upstream not in known:
+                report(f"'{item}' is not a target{did_you_mean(upstream, sorted(known))}; "
+                       f"known targets: {listing(sorted(known))}", "references")
+                ok = False
+            refs.append(Reference(raw=item, kind="target", value=upstream))
+        elif item.startswith(("http://", "https://")):
+            refs.append(Reference(raw=item, kind="url", value=item))
+        elif "://" in item or item.startswith("data:"):
+            report(f"'{item}': a reference is a file path, an http(s) URL or @target", "references")
+            ok = False
+        else:
+            path = root / item
+            if path not in checked:
+                checked[path] = check_reference_file(path, None if allow_outside else root)
+            problem = checked[path]
+            if problem:
+                report(f"'{item}' {problem}", "references")
+                ok = False
+            rel = posixpath.normpath(item.replace("\\", "/"))
+            refs.append(Reference(raw=item, kind="file", value=rel, path=path))
+    return tuple(refs) if ok else None
+
+
+_MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"))
+
+
+def image_format(head: bytes) -> str | None:
+    """'jpg', 'png' or 'webp' from a file's first bytes; None for anything else."""
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def check_reference_file(path: Path, inside: Path | None = None) -> str | None:
+    """What is wrong with a reference file, or None. With ``inside``, the file (symlinks resolved) must
+    lie in that folder: reference files are uploaded to a third party, so one outside the project
+    needs ``[settings] allow_outside = true``."""
+    try:
+        st = path.stat()
+        kind = not_a_file(st)
+        if kind:                         # never open a FIFO or a device: the read would block
+            return f"is {kind}, not an image file"
+        if inside is not None and not _within(os.path.realpath(path), os.path.realpath(inside)):
+            return (f"is outside the project folder ({os.path.realpath(path)}); reference files are uploaded "
+                    f"to the gateway, so files outside {inside} need [settings] allow_outside = true")
+        size = st.st_size
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except FileNotFoundError:
+        return f"does not exist (looked for {path})"
+    except IsADirectoryError:
+        return "is a folder, not an image file"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    except ValueError:
+        return "is not a usable path (it contains a NUL character)"
+    if size > catalog.MAX_REFERENCE_BYTES:
+        return f"is {size / 2**20:.1f} MB; the gateway accepts at most 30 MB per reference image"
+    if image_format(head) is None:
+        return "is not a JPG, PNG or WEBP image (the formats the gateway accepts)"
+    return None
+
+
+# -- outputs ------------------------------------------------------------------------------------------
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _path_max(root: Path) -> int:
+    try:
+        return int(os.pathconf(root if root.exists() else "/", "PC_PATH_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 4096 if sys.platform != "darwin" else 1024
+
+
+class _Places:
+    """Where outputs may go: whole paths within the platform's limit, folders (symlinks resolved) inside
+    the manifest's folder unless ``allow_outside``. Folders are resolved once per load (a few, not one
+    per output)."""
+
+    def __init__(self, root: Path, allow_outside: bool) -> None:
+        self.root = root
+        self.allow_outside = allow_outside
+        self.path_max = _path_max(root)
+        self._real_root: str | None = None
+        self._folders: dict[str, str | None] = {}
+
+    def problem(self, path: str) -> str | None:
+        """What is wrong with writing the manifest-relative output ``path``, or None."""
+        full = os.path.join(self.root, path)
+        if len(os.fsencode(full)) >= self.path_max:
+            return (f"makes a path of {len(os.fsencode(full)):,} bytes ({path.count('/') + 1:,} levels); this "
+                    f"platform allows {self.path_max - 1:,}")
+        folder = posixpath.dirname(path)
+        if folder not in self._folders:
+            self._folders[folder] = self._folder_problem(folder)
+        return self._folders[folder]
+
+    def _folder_problem(self, folder: str) -> str | None:
+        existing = os.path.join(self.root, folder)
+        while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if os.path.lexists(existing) and not os.path.isdir(existing):
+            return f"goes into '{folder}', but {existing} is a file, not a folder; move it away"
+        if self.allow_outside:
+            return None
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        real = os.path.realpath(os.path.join(self.root, folder))
+        if _within(real, self._real_root):
+            return None
+        return (f"goes into '{folder}', which leads outside the manifest's folder (to {real}, through a "
+                f"symbolic link); set [settings] allow_outside = true if that is intended")
+
+
+def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any], n: int, candidates: bool,
+             pick: int, out_dir: str, report: Report,
+             derivations: dict[tuple[Any, ...], Derivation], places: _Places) -> tuple[Output, ...]:
+    base_fields = {k: values[k] for k in _DERIVE_FIELDS if values.get(k) is not None}
+    if spec.outputs:
+        if spec.output is not None:
+            report("set either `output` or `outputs`, not both", "outputs")
+            return ()
+        if n > 1 and not candidates:
+            report("`outputs` makes several files from one image; with n > 1 use `output` with {i}, "
+                   "or `candidates`", "outputs")
+            return ()
+        listed = [(_sub(o.output, subs), {**base_fields, **o.model_dump(exclude_none=True, exclude={"output"})})
+                  for o in spec.outputs]
+        made = [_output(path, fields, pick - 1, out_dir, "outputs", report, derivations, places, candidates)
+                for path, fields in listed]
+        return tuple(o for o in made if o is not None) if all(made) else ()
+    fields = base_fields
+    ext = _EXTENSIONS[fields.get("format", "jpg")][0]
+    pattern = _sub(spec.output, subs) if spec.output is not None else f"{name}{ext}"
+    if candidates or n == 1:
+        paths = [(pattern.replace("{i}", "1"), pick - 1)]
+    elif "{i}" in pattern:
+        paths = [(pattern.replace("{i}", str(i)), i - 1) for i in range(1, n + 1)]
+    else:
+        stem, suffix = posixpath.splitext(pattern)
+        paths = [(f"{stem}-{i}{suffix}", i - 1) for i in range(1, n + 1)]
+    made = [_output(path, fields, source, out_dir, "output", report, derivations, places, candidates)
+            for path, source in paths]
+    return tuple(o for o in made if o is not None) if all(made) else ()
+
+
+def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldname: str,
+            report: Report, derivations: dict[tuple[Any, ...], Derivation], places: _Places,
+            candidates: bool = False) -> Output | None:
+    path = path.replace("\\", "/")
+    if "\0" in path:
+        report(f"{_short(path)} contains a NUL character, which no path may hold", fieldname)
+        return None
+    long_part = next((p for p in path.split("/") if len(p.encode("utf-8")) > MAX_COMPONENT), None)
+    if long_part is not None:
+        report(f"{_short(path)}: the name {_short(long_part, 40)} is {len(long_part.encode('utf-8'))} bytes "
+               f"long; a file or folder name may have at most {MAX_COMPONENT}", fieldname)
+        return None
+    if path.startswith("/") or _DRIVE_RE.match(path):
+        report(f"'{path}' is absolute; outputs are paths relative to out_dir ('{out_dir}')", fieldname)
+        return None
+    by_suffix = _FORMAT_BY_SUFFIX.get(posixpath.splitext(path)[1].lower())
+    fmt = fields.get("format") or by_suffix
+    if by_suffix is None or fmt != by_suffix:
+        wanted = " or ".join(_EXTENSIONS[fmt]) if fmt else ".jpg, .png or .webp"
+        report(f"'{path}' must end in {wanted}" + (f" (format = \"{fmt}\")" if fields.get("format") else ""),
+               fieldname)
+        return None
+    if fields.get("key_out") and fmt == "jpg":
+        report("key_out makes a transparent background, which JPEG cannot hold; use format png or webp", "key_out")
+        return None
+    for colour_field, colour in (("background", fields.get("background")),
+                                 ("key_out", (fields.get("key_out") or {}).get("color"))):
+        if colour is not None and not is_colour(colour):
+            report(f"'{colour}' is not a colour; use a name like \"white\" or a hex value like \"#ffffff\"",
+                   colour_field)
+            return None
+    normal = posixpath.normpath(path)
+    if normal in (".", "..") or normal.startswith("../"):
+        report(f"'{path}' escapes out_dir ('{out_dir}'); outputs must stay inside it", fieldname)
+        return None
+    full = posixpath.normpath(posixpath.join(out_dir, normal))
+    where = places.problem(full)
+    if where:
+        report(f"{_short(path)} {where}", fieldname)
+        return None
+    memo = (fmt, repr(sorted(fields.items())) if fields else "", source + 1 if candidates else None)
+    derivation = derivations.get(memo)
+    if derivation is None:
+        key_out = fields.get("key_out")
+        derivation = derivations[memo] = Derivation(
+            format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,  # type: ignore[arg-type]
+            fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
+            background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
+            pick=source + 1 if candidates else None)
+    return Output(path=full, source=source, derivation=derivation)
+
+
+# -- across targets: references to outputs, documented limits ---------------------------------------------
+
+def check_self_references(targets: Mapping[str, Target], root: Path, lines: LineIndex,
+                          problems: list[Problem]) -> None:
+    """A file reference that is an output of its own target, or of a target downstream of it (one that
+    depends on it through ``@``), changes with every build of that target: its key would never settle
+    and every build would pay again. ``@target`` is the way to use another target's image."""
+    files = [(t, ref) for t in targets.values() for ref in t.references if ref.kind == "file"]
+    if not files:
+        return
+    folders: dict[str, str] = {}
+
+    def real_output(path: str) -> str:      # resolve the folder once, not every output's path
+        folder, name = posixpath.split(path)
+        if folder not in folders:
+            folders[folder] = os.path.realpath(os.path.join(root, folder))
+        return os.path.join(folders[folder], name)
+
+    owners = {real_output(path): (t.name, path) for t in targets.values() for path in t.output_paths}
+    for target, ref in files:
+        try:
+            real = os.path.realpath(ref.path) if ref.path is not None else ""
+        except (OSError, ValueError):
+            continue
+        owner = owners.get(real)
+        if owner is None:
+            continue
+        name, output = owner
+        if name == target.name:
+            why = f"is this target's own output '{output}'"
+            hint = "generate the first image in a target of its own and reference it as '@NAME'"
+        else:
+            chain = _depends_on(targets, name, target.name)
+            if chain is None:
+                continue           # another target's output, built first: allowed (though '@' is better)
+            why = (f"is the output '{output}' of target '{name}', which depends on this one "
+                   f"({' -> '.join('@' + c for c in chain)})")
+            hint = f"use '@{name}' in a target that does not feed it, or another image"
+        problems.append(Problem(
+            f"reference '{ref.raw}' {why}: the reference would change with every build, and every build "
+            f"would pay again; {hint}", target=target.name, field="references",
+            line=lines.line(("targets", target.base, "references"))))
+
+
+def _depends_on(targets: Mapping[str, Target], name: str, upstream: str) -> list[str] | None:
+    """The chain of ``@`` references from ``name`` down to ``upstream``, or None if it does not depend on it."""
+    seen: set[str] = set()
+    stack: list[list[str]] = [[name]]
+    while stack:
+        chain = stack.pop()
+        for up in targets[chain[-1]].upstream if chain[-1] in targets else ():
+            if up == upstream:
+                return chain + [up]
+            if up not in seen:
+                seen.add(up)
+                stack.append(chain + [up])
+    return None

@@ -1,0 +1,235 @@
+"""Pass 1 of loading a manifest: the document's shape, checked by pydantic models.
+
+Unknown keys are forbidden at every level, so a typo is an error that names the valid fields. Only a
+manifest that changed is validated: an unchanged one comes from the snapshot (``snapshot``), which is
+why pydantic is imported here and not by ``loader``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import PositiveInt, confloat, conint, conlist
+
+from ..catalog import MAX_IMAGES_PER_TASK
+from ..errors import Problem, did_you_mean
+from .model import MAX_JOBS, MAX_SEED, Settings
+from .positions import LineIndex
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SettingsModel(_Strict):
+    out_dir: StrictStr = "assets/generated"
+    # More tasks in flight than this only queues them at the gateway (and holds as many connections).
+    jobs: conint(strict=True, gt=0, le=MAX_JOBS) = 8  # type: ignore[valid-type]
+    budget: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
+    provider: Literal["gateway", "offline"] = "gateway"
+    reference_base_url: StrictStr | None = None
+    # Seconds between polls of one task (jittered ±33%): below 0.05 s is hammering the gateway, above an
+    # hour is a typo. TOML allows inf and nan: neither is a time.
+    poll_interval: confloat(ge=0.05, le=3600, allow_inf_nan=False) = 3.0  # type: ignore[valid-type]
+    # Give up waiting on one task after this many seconds: at least 1 s, at most a day.
+    task_timeout: confloat(ge=1, le=86400, allow_inf_nan=False) = 600.0  # type: ignore[valid-type]
+    # Let out_dir (and profiles' out_dir) and reference files lie outside the manifest's folder.
+    allow_outside: StrictBool = False
+    gateway_fields: Literal["both", "aspect_ratio", "size"] = "both"   # ratio field(s) sent
+
+
+class KeyOutModel(_Strict):
+    color: StrictStr = "#ffffff"
+    tolerance: conint(strict=True, ge=0, le=255) = 12  # type: ignore[valid-type]
+
+
+class DeriveModel(_Strict):
+    """Post-processing fields: made locally from the generated image, never paid for."""
+
+    resize: conlist(conint(strict=True, ge=1, le=16384), min_length=2, max_length=2) | None = None  # type: ignore[valid-type]
+    fit: Literal["cover", "contain", "stretch"] | None = None
+    format: Literal["png", "webp", "jpg"] | None = None
+    quality: conint(strict=True, ge=1, le=100) | None = None  # type: ignore[valid-type]
+    background: StrictStr | None = None
+    key_out: KeyOutModel | None = None
+
+
+class FieldsModel(DeriveModel):
+    """Fields a target may set and ``[defaults]``, ``[styles.*]`` and ``[profiles.*]`` may provide."""
+
+    model: StrictStr | None = None
+    action: StrictStr | None = None
+    aspect_ratio: StrictStr | None = None
+    resolution: StrictStr | None = None
+    n: conint(strict=True, gt=0, le=MAX_IMAGES_PER_TASK) | None = None  # type: ignore[valid-type]
+    candidates: conint(strict=True, gt=0, le=MAX_IMAGES_PER_TASK) | None = None  # type: ignore[valid-type]
+    seed: StrictInt | None = Field(default=None, ge=-1, le=MAX_SEED)
+    references: list[StrictStr] | None = None
+    google_search: StrictBool | None = None
+    google_image_search: StrictBool | None = None
+    official_fallback: StrictBool | None = None
+
+
+class StyleModel(FieldsModel):
+    prompt: StrictStr | None = None          # a fragment appended to the target's prompt
+
+
+class ProfileModel(FieldsModel):
+    out_dir: StrictStr | None = None         # default: <out_dir>/<profile>
+
+
+class OutputModel(DeriveModel):
+    output: StrictStr
+
+
+class TargetModel(FieldsModel):
+    prompt: StrictStr
+    output: StrictStr | None = None
+    outputs: list[OutputModel] | None = None
+    style: StrictStr | None = None
+    matrix: dict[str, list[StrictStr | StrictInt]] | None = None
+    pick: PositiveInt | None = None
+
+
+class CacheModel(_Strict):
+    remote: StrictStr | None = None
+    remote_options: dict[str, Any] = {}
+
+
+class DocumentModel(_Strict):
+    settings: SettingsModel = SettingsModel()
+    defaults: FieldsModel = FieldsModel()
+    styles: dict[str, StyleModel] = {}
+    profiles: dict[str, ProfileModel] = {}
+    cache: CacheModel = CacheModel()
+    targets: dict[str, TargetModel] = {}
+
+
+SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "settings": SettingsModel, "defaults": FieldsModel, "styles": StyleModel, "profiles": ProfileModel,
+    "cache": CacheModel, "targets": TargetModel,
+}
+
+
+
+_NAMED_SECTIONS = ("targets", "styles", "profiles")
+_FLAT_SECTIONS = ("settings", "defaults", "cache")
+
+
+def validate_shape(data: dict[str, Any], lines: LineIndex,
+                    problems: list[Problem]) -> tuple[DocumentModel | None, dict[str, set[str]]]:
+    """Pydantic over the whole document. Entries with shape errors are set aside (``broken``)."""
+    broken: dict[str, set[str]] = {s: set() for s in _NAMED_SECTIONS}
+    try:
+        return DocumentModel.model_validate(data), broken
+    except ValidationError as exc:
+        errors = exc.errors()
+    cleaned = dict(data)
+    for err in errors:
+        loc = tuple(str(p) for p in err["loc"])
+        section = loc[0] if loc else ""
+        target = fieldname = prefix = None
+        if section in _NAMED_SECTIONS and len(loc) >= 2:
+            broken[section].add(loc[1])
+            fieldname = loc[2] if len(loc) >= 3 else None
+            if section == "targets":
+                target = loc[1]
+            else:
+                prefix = f"[{section}.{loc[1]}]"
+        elif section in _FLAT_SECTIONS and len(loc) >= 2:
+            fieldname, prefix = loc[1], f"[{section}]"
+            if isinstance(cleaned.get(section), dict):   # drop the key, keep the rest of the section
+                cleaned[section] = {k: v for k, v in cleaned[section].items() if k != loc[1]}
+        else:
+            fieldname = section
+            cleaned.pop(section, None)
+        message = _shape_message(err, loc)
+        problems.append(Problem(f"{prefix} {message}" if prefix else message, target=target,
+                                field=fieldname, line=lines.line(loc)))
+    # Re-validate without what was reported, so one typo does not hide every other problem.
+    for section in _NAMED_SECTIONS:
+        if isinstance(cleaned.get(section), dict):
+            cleaned[section] = {k: v for k, v in cleaned[section].items() if k not in broken[section]}
+    try:
+        return DocumentModel.model_validate(cleaned), broken
+    except ValidationError:
+        return None, broken
+
+
+def _valid_fields(loc: tuple[str, ...]) -> list[str]:
+    if len(loc) == 1:
+        return list(DocumentModel.model_fields)
+    model: type[BaseModel] = SECTION_MODELS.get(loc[0], DocumentModel)
+    if "key_out" in loc[:-1]:
+        model = KeyOutModel
+    elif loc[0] == "targets" and "outputs" in loc[:-1]:
+        model = OutputModel
+    return list(model.model_fields)
+
+
+def _shape_message(err: Any, loc: tuple[str, ...]) -> str:
+    kind = err["type"]
+    name = loc[-1] if loc else ""
+    if kind == "extra_forbidden":
+        valid = _valid_fields(loc)
+        return f"unknown field '{name}'{did_you_mean(name, valid)}; valid fields: {', '.join(valid)}"
+    if kind == "missing":
+        return "is required"
+    if loc and loc[0] in _NAMED_SECTIONS and len(loc) == 2:
+        return f"must be a table of fields, e.g. [{loc[0]}.NAME]"
+    return f"{err['msg'].rstrip('.')} (got {err.get('input')!r})"
+
+
+_SECRET_RE = re.compile(r"key|secret|token|password|passwd|credential|sas|signature", re.IGNORECASE)
+
+
+def check_cache(cache: CacheModel, lines: LineIndex, problems: list[Problem]) -> None:
+    """Credentials never live in the manifest (it is committed): each storage reads its own config."""
+    for name in cache.remote_options:
+        if _SECRET_RE.search(name) and name not in ("key_prefix",):
+            problems.append(Problem(
+                f"[cache] '{name}' looks like a credential; the manifest is committed, so credentials come "
+                f"from the storage's own environment and config files (e.g. AWS_ACCESS_KEY_ID, "
+                f"GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING)", field="remote_options",
+                line=lines.line(("cache", "remote_options"))))
+    if cache.remote is not None and "://" not in cache.remote:
+        problems.append(Problem(f"[cache] '{cache.remote}' is not a storage URL; use s3://bucket/prefix, "
+                                f"gs://…, az://… or file:///shared/folder", field="remote",
+                                line=lines.line(("cache", "remote"))))
+
+
+def settings_from(model: SettingsModel, lines: LineIndex, problems: list[Problem]) -> Settings:
+    out_dir = model.out_dir.replace("\\", "/")
+    if not out_dir.strip():
+        problems.append(Problem("[settings] must not be empty", field="out_dir", line=lines.line(("settings", "out_dir"))))
+    else:
+        problem = out_dir_problem(out_dir, model.allow_outside)
+        if problem:
+            problems.append(Problem(f"[settings] {problem}", field="out_dir", line=lines.line(("settings", "out_dir"))))
+    if model.reference_base_url and not re.match(r"^https?://", model.reference_base_url):
+        problems.append(Problem("[settings] must be an http(s) URL", field="reference_base_url",
+                                line=lines.line(("settings", "reference_base_url"))))
+    return Settings(out_dir=posixpath.normpath(out_dir.replace("\0", "") or "."), jobs=model.jobs,
+                    budget=model.budget, provider=model.provider, reference_base_url=model.reference_base_url,
+                    poll_interval=model.poll_interval, task_timeout=model.task_timeout,
+                    allow_outside=model.allow_outside, gateway_fields=model.gateway_fields)
+
+
+def out_dir_problem(out_dir: str, allow_outside: bool) -> str | None:
+    """What is wrong with an ``out_dir`` (of ``[settings]`` or a profile), or None.
+
+    Outputs stay inside the manifest's folder unless ``[settings] allow_outside = true`` says otherwise
+    (e.g. writing into a sibling ``../godot/assets``): a typo must not scatter files across the disk.
+    """
+    if "\0" in out_dir:
+        return f"{out_dir!r} contains a NUL character, which no path may hold"
+    absolute = posixpath.isabs(out_dir) or re.match(r"^[A-Za-z]:", out_dir)
+    climbs = posixpath.normpath(out_dir) == ".." or posixpath.normpath(out_dir).startswith("../")
+    if (absolute or climbs) and not allow_outside:
+        how = "is absolute" if absolute else "climbs out of the manifest's folder"
+        return (f"'{out_dir}' {how}; out_dir is relative to the manifest's folder and stays inside it "
+                f"unless [settings] allow_outside = true")
+    return None

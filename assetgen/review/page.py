@@ -1,0 +1,341 @@
+"""The gallery's page: what a card shows (``Card``), and cards → one self-contained HTML page.
+
+``assetgen.review.gallery`` collects ``Card``s from a project; ``render_page`` turns them into HTML with the CSS
+and script inline, so the page opens from disk with no server and no network. The template's
+``{{…}}`` slots are filled with plain ``str.replace``, so the braces of CSS and of JS template literals
+need no escaping. The script filters by status, searches name and prompt, moves between cards with
+the arrow keys, copies commands, and — when the page is served live — listens on ``/events`` and swaps
+in fresh cards without a reload.
+"""
+
+from __future__ import annotations
+
+import html
+import shlex
+from dataclasses import dataclass, field
+
+STATUS_LABELS = {"ok": "up to date", "stale": "stale", "placeholder": "placeholder", "failed": "failed",
+                 "new": "never built"}
+
+
+@dataclass
+class Shot:
+    """One image on a card."""
+
+    thumb: str | None       # thumbnail URL relative to the page; None: the image could not be read
+    href: str | None        # full-size image, relative to the page
+
+
+@dataclass
+class Card:
+    name: str
+    status: str             # a key of STATUS_LABELS
+    reasons: list[str]
+    prompt: str
+    model: str
+    size: str
+    cost: str = ""
+    estimate: str = ""      # what a rebuild would cost, if stale
+    built_at: str = ""
+    error: str = ""
+    main: Shot | None = None
+    candidates: list[Shot] = field(default_factory=list)
+    picked: int = 0         # index into candidates
+    drafts: list[tuple[str, list[Shot]]] = field(default_factory=list)   # (profile, its images)
+
+
+def card_id(name: str) -> str:
+    """An HTML id (and URL fragment) for a target: dots stay, anything unusual is escaped injectively."""
+    safe = (c if c.isascii() and (c.isalnum() or c in "._-") else f"~{ord(c):x}~" for c in name)
+    return "card-" + "".join(safe)
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _img(shot: Shot | None, alt: str) -> str:
+    if shot is None or shot.thumb is None:
+        return f'<div class="noimage" role="img" aria-label="{_e("No image yet: " + alt)}">no image yet</div>'
+    img = f'<img src="{_e(shot.thumb)}" alt="{_e(alt)}" loading="lazy" decoding="async">'
+    return f'<a class="shot" href="{_e(shot.href)}">{img}</a>' if shot.href else f'<span class="shot">{img}</span>'
+
+
+def _command(text: str) -> str:
+    return (f'<span class="cmd"><code>{_e(text)}</code><button type="button" class="copy" '
+            f'data-copy="{_e(text)}" aria-label="Copy {_e(text)}">Copy</button></span>')
+
+
+def _strip(title: str, cls: str, figures: list[str], extra: str = "") -> str:
+    return f'<div class="row {cls}"{extra}><h3>{_e(title)}</h3><div class="strip">{"".join(figures)}</div></div>'
+
+
+def render_card(card: Card, cli: str) -> str:
+    """One ``<article class="card">``; ``cli`` is how the user runs assetgen (``assetgen -f x.toml``)."""
+    cid = card_id(card.name)
+    name = shlex.quote(card.name)
+    parts = [f'<article class="card s-{card.status}" id="{_e(cid)}" tabindex="0" data-name="{_e(card.name)}" '
+             f'data-status="{card.status}" data-search="{_e((card.name + " " + card.prompt).lower())}" '
+             f'aria-labelledby="{_e(cid)}-name">',
+             f'<div class="main">{_img(card.main, card.prompt)}</div><div class="body">',
+             f'<h2 class="name" id="{_e(cid)}-name">{_e(card.name)}</h2>',
+             f'<p class="status"><span class="badge">{STATUS_LABELS[card.status]}</span></p>']
+    if card.error:
+        parts.append(f'<p class="error">{_e(card.error)}</p>')
+    if card.reasons:
+        parts.append('<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in card.reasons) + "</ul>")
+    parts.append(f'<p class="prompt">{_e(card.prompt)}</p><dl class="meta">')
+    rows = [("Model", "model", card.model), ("Size", "size", card.size), ("Cost", "cost", card.cost),
+            ("Rebuild", "estimate", card.estimate)]
+    parts += [f'<dt>{label}</dt><dd class="{cls}">{_e(value)}</dd>' for label, cls, value in rows if value]
+    if card.built_at:
+        shown = card.built_at.replace("T", " ").replace("Z", " UTC")
+        parts.append(f'<dt>Built</dt><dd class="built"><time datetime="{_e(card.built_at)}">{_e(shown)}</time></dd>')
+    parts.append("</dl>")
+    if card.candidates:
+        figures, picks = [], []
+        for k, shot in enumerate(card.candidates, start=1):
+            picked = k - 1 == card.picked
+            mark = ' <span class="mark">✓ picked</span>' if picked else ""
+            figures.append(f'<figure class="candidate{" picked" if picked else ""}" data-k="{k}">'
+                           f'{_img(shot, f"Candidate {k}: {card.prompt}")}<figcaption>#{k}{mark}</figcaption></figure>')
+            picks.append(f"<li>{_command(f'{cli} pick {name} {k}')}</li>")
+        parts.append(_strip(f"Candidates ({len(figures)})", "candidates", figures))
+        parts.append(f'<ol class="picks" aria-label="Pick a candidate">{"".join(picks)}</ol>')
+    for profile, shots in card.drafts:
+        figures = [f"<figure>{_img(s, f'{profile}: {card.prompt}')}</figure>" for s in shots]
+        parts.append(_strip(profile, "drafts", figures, f' data-profile="{_e(profile)}"'))
+    if card.status != "new":
+        parts.append(f'<div class="commands">{_command(f"{cli} reroll {name}")}</div>')
+    if card.main is not None and card.main.href:
+        parts.append(f'<a class="full" href="{_e(card.main.href)}">Full-size image'
+                     f'<span class="sr-only"> of {_e(card.name)}</span></a>')
+    parts.append("</div></article>")
+    return "".join(parts)
+
+
+def render_page(cards: list[Card], *, title: str, cli: str, summary: str, live: bool) -> str:
+    """The whole page: header with summary, filters (with counts) and search, then the cards."""
+    counts = {status: sum(1 for c in cards if c.status == status) for status in STATUS_LABELS}
+    buttons = [f'<button type="button" data-status="all" aria-pressed="true">All '
+               f'<span data-count-for="all">{len(cards)}</span></button>']
+    buttons += [f'<button type="button" data-status="{s}" aria-pressed="false">{label} '
+                f'<span data-count-for="{s}">{counts[s]}</span></button>' for s, label in STATUS_LABELS.items()]
+    tally = " · ".join(f"{n} {STATUS_LABELS[s]}" for s, n in counts.items() if n)
+    slots = {"live": "1" if live else "0", "title": _e(title),
+             "summary": _e(f"{len(cards)} targets · {tally} · {summary}" if cards else summary),
+             "progress_hidden": "" if live else " hidden", "filters": "".join(buttons),
+             "cards": "\n".join(render_card(c, cli) for c in cards), "css": CSS, "js": JS}
+    page = PAGE
+    for slot, value in slots.items():
+        page = page.replace("{{" + slot + "}}", value)
+    return page
+
+
+# -- the template ------------------------------------------------------------------------------------
+
+CSS = """
+:root { color-scheme: light dark; --bg: #f6f6f4; --fg: #1d1d1f; --muted: #5c5c66; --card: #fff;
+  --line: #d8d8de; --accent: #2456d6; --ok: #1c7a3e; --stale: #9a5b00; --fail: #b3261e;
+  --new: #5b4bb7; --ph: #52606d; }
+@media (prefers-color-scheme: dark) { :root { --bg: #151518; --fg: #ececf1; --muted: #a3a3ad;
+  --card: #202026; --line: #3a3a44; --accent: #8fb0ff; --ok: #6fd08f; --stale: #f0b35a;
+  --fail: #ff8a80; --new: #b9adff; --ph: #b7c3cf; } }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
+  background: var(--bg); color: var(--fg); }
+.top { position: sticky; top: 0; z-index: 2; background: var(--bg); border-bottom: 1px solid var(--line);
+  padding: .75rem 1rem; }
+h1 { font-size: 1.25rem; margin: 0 0 .2rem; }
+#summary { margin: 0; color: var(--muted); }
+#progress { margin: .4rem 0 0; padding: .3rem .6rem; border-radius: 6px; background: var(--card);
+  border: 1px solid var(--line); font-family: ui-monospace, monospace; font-size: .9rem; }
+.controls { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin-top: .6rem; }
+.filters { display: flex; flex-wrap: wrap; gap: .35rem; }
+.filters button { font: inherit; font-size: .9rem; padding: .3rem .7rem; border-radius: 999px;
+  border: 1px solid var(--line); background: var(--card); color: var(--fg); cursor: pointer; }
+.filters button[aria-pressed="true"] { background: var(--accent); border-color: var(--accent); color: var(--bg); }
+.search { display: flex; gap: .4rem; align-items: center; flex: 1 1 16rem; }
+.search input { font: inherit; flex: 1; min-width: 0; padding: .35rem .6rem; border-radius: 6px;
+  border: 1px solid var(--line); background: var(--card); color: var(--fg); }
+#shown { color: var(--muted); font-size: .9rem; }
+:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+#cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 300px), 1fr));
+  gap: 1rem; padding: 1rem; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; overflow: hidden;
+  display: flex; flex-direction: column; min-width: 0; }
+.card[hidden] { display: none; }
+.card:focus { outline: 3px solid var(--accent); outline-offset: 2px; }
+.shot { display: block; background: repeating-conic-gradient(#8881 0 25%, #0000 0 50%) 50% / 16px 16px; }
+.main .shot { aspect-ratio: 4 / 3; }
+.shot img { display: block; width: 100%; height: 100%; object-fit: contain; }
+.noimage { display: grid; place-items: center; aspect-ratio: 4 / 3; color: var(--muted); font-size: .9rem; }
+.body { padding: .7rem .8rem .9rem; display: flex; flex-direction: column; gap: .45rem; }
+.name { font-size: 1.05rem; margin: 0; overflow-wrap: anywhere; }
+.status { margin: 0; }
+.badge { display: inline-block; font-size: .8rem; font-weight: 600; padding: .05rem .5rem;
+  border-radius: 999px; border: 1px solid currentColor; }
+.s-ok .badge { color: var(--ok); } .s-stale .badge { color: var(--stale); }
+.s-failed .badge { color: var(--fail); } .s-new .badge { color: var(--new); }
+.s-placeholder .badge { color: var(--ph); }
+.reasons { margin: 0; padding-left: 1.1rem; color: var(--stale); font-size: .9rem; }
+.error { margin: 0; color: var(--fail); font-size: .9rem; overflow-wrap: anywhere; }
+.prompt { margin: 0; font-size: .92rem; overflow-wrap: anywhere; }
+.meta { display: grid; grid-template-columns: auto 1fr; gap: .1rem .7rem; margin: 0; font-size: .85rem; }
+.meta dt { color: var(--muted); } .meta dd { margin: 0; overflow-wrap: anywhere; }
+.row h3 { font-size: .85rem; margin: .2rem 0; color: var(--muted); font-weight: 600; }
+.strip { display: grid; grid-template-columns: repeat(auto-fill, minmax(80px, 1fr)); gap: .4rem; }
+figure { margin: 0; border: 2px solid transparent; border-radius: 6px; padding: 2px; }
+figure.picked { border-color: var(--ok); }
+figure .shot { aspect-ratio: 1; }
+figcaption { font-size: .75rem; }
+.picks { margin: 0; padding: 0; list-style: none; display: flex; flex-direction: column; gap: .2rem; }
+.mark { color: var(--ok); font-weight: 700; white-space: nowrap; }
+.cmd { display: flex; gap: .3rem; align-items: center; }
+code { font-family: ui-monospace, monospace; font-size: .8rem; background: #8882; padding: .05rem .3rem;
+  border-radius: 4px; overflow-wrap: anywhere; }
+.copy { font: inherit; font-size: .75rem; padding: .05rem .4rem; border-radius: 4px; cursor: pointer;
+  border: 1px solid var(--line); background: transparent; color: var(--fg); }
+.full { font-size: .9rem; color: var(--accent); }
+.empty { padding: 2rem; text-align: center; color: var(--muted); }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+@media (max-width: 560px) {
+  .top { position: static; padding: .6rem .7rem; }
+  #cards { padding: .6rem; gap: .7rem; }
+  .search { flex-basis: 100%; }
+}
+"""
+
+JS = r"""
+(() => {
+  const state = { status: "all", query: "" };
+  const cards = () => Array.from(document.querySelectorAll("#cards .card"));
+  const visible = () => cards().filter((c) => !c.hidden);
+
+  function apply() {
+    const q = state.query.trim().toLowerCase();
+    let shown = 0;
+    const all = cards();
+    for (const card of all) {
+      const ok = (state.status === "all" || card.dataset.status === state.status)
+        && (!q || card.dataset.search.includes(q));
+      card.hidden = !ok;
+      if (ok) shown += 1;
+    }
+    document.getElementById("shown").textContent =
+      shown === all.length ? `${all.length} shown` : `${shown} of ${all.length} shown`;
+    document.getElementById("empty").hidden = shown > 0;
+    for (const b of document.querySelectorAll(".filters button")) {
+      b.setAttribute("aria-pressed", String(b.dataset.status === state.status));
+    }
+  }
+
+  document.querySelector(".filters").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button[data-status]");
+    if (button) { state.status = button.dataset.status; apply(); }
+  });
+  const search = document.getElementById("q");
+  search.addEventListener("input", () => { state.query = search.value; apply(); });
+
+  // Arrow keys move between the cards that are shown; "/" jumps to the search box.
+  document.addEventListener("keydown", (ev) => {
+    const typing = ev.target.closest && ev.target.closest("input, textarea");
+    if (ev.key === "/" && !typing) { ev.preventDefault(); search.focus(); return; }
+    const card = ev.target.classList && ev.target.classList.contains("card") ? ev.target : null;
+    if (!card) return;
+    const list = visible();
+    const i = list.indexOf(card);
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[ev.key];
+    let next = null;
+    if (step) next = list[Math.min(list.length - 1, Math.max(0, i + step))];
+    else if (ev.key === "Home") next = list[0];
+    else if (ev.key === "End") next = list[list.length - 1];
+    if (next) { ev.preventDefault(); next.focus(); }
+  });
+
+  document.addEventListener("click", (ev) => {
+    const button = ev.target.closest("button.copy");
+    if (!button) return;
+    const text = button.dataset.copy;
+    const done = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); };
+    if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, () => {});
+  });
+
+  // Live mode: the server sends "update" with {version, progress}; fresh cards are fetched only when
+  // the page on disk changed, and swapped in place so filters, search and focus survive.
+  if (document.documentElement.dataset.live === "1" && location.protocol.startsWith("http")) {
+    const progress = document.getElementById("progress");
+    let version = null;
+    let fetching = false;
+    let again = false;
+    async function refresh() {
+      if (fetching) { again = true; return; }
+      fetching = true;
+      try {
+        const response = await fetch(location.pathname, { cache: "no-store" });
+        const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+        const focused = document.activeElement && document.activeElement.id;
+        document.getElementById("cards").innerHTML = doc.getElementById("cards").innerHTML;
+        document.getElementById("summary").innerHTML = doc.getElementById("summary").innerHTML;
+        for (const span of doc.querySelectorAll("[data-count-for]")) {
+          const mine = document.querySelector(`[data-count-for="${span.dataset.countFor}"]`);
+          if (mine) mine.textContent = span.textContent;
+        }
+        apply();
+        const refocus = focused && document.getElementById(focused);
+        if (refocus) refocus.focus();
+        const root = document.documentElement;
+        root.dataset.refreshed = String(Number(root.dataset.refreshed || 0) + 1);   // for tests
+      } finally {
+        fetching = false;
+        if (again) { again = false; refresh(); }
+      }
+    }
+    const events = new EventSource("/events");
+    events.addEventListener("update", (ev) => {
+      const data = JSON.parse(ev.data);
+      const p = data.progress;
+      if (p) {
+        const count = p.total ? ` (${p.done || 0}/${p.total})` : "";
+        progress.textContent = (p.line || "") + count;
+      }
+      if (data.version !== version) { version = data.version; refresh(); }
+    });
+    events.addEventListener("open", () => {
+      if (!progress.textContent) progress.textContent = "Live: waiting for builds…";
+    });
+    events.addEventListener("error", () => { progress.textContent = "Disconnected from assetgen watch; retrying…"; });
+  }
+  apply();
+})();
+"""
+
+PAGE = """<!doctype html>
+<html lang="en" data-live="{{live}}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{title}}</title>
+<style>{{css}}</style>
+</head>
+<body>
+<header class="top">
+<h1>{{title}}</h1>
+<p id="summary">{{summary}}</p>
+<p id="progress" role="status" aria-live="polite"{{progress_hidden}}></p>
+<div class="controls">
+<div class="filters" role="group" aria-label="Filter by status">{{filters}}</div>
+<div class="search" role="search"><label for="q">Search</label>
+<input id="q" type="search" placeholder="name or prompt  ( / )" autocomplete="off"
+ aria-describedby="shown"></div>
+<span id="shown" aria-live="polite"></span>
+</div>
+</header>
+<main id="cards" aria-label="Assets">
+{{cards}}
+</main>
+<p id="empty" class="empty" hidden>No target matches the filter and search.</p>
+<script>{{js}}</script>
+</body>
+</html>
+"""
