@@ -233,6 +233,13 @@ def _load_json(data: bytes) -> Any:
         raise ValueError("it is not valid JSON") from None
 
 
+def _success_code(code: Any) -> bool:
+    """The codes the gateway's pages (and common API envelopes) use for success."""
+    if isinstance(code, bool):
+        return False
+    return str(code).strip().lower() in ("success", "ok", "200") if isinstance(code, (str, int)) else False
+
+
 _N_FIELD = re.compile(r"(?<![A-Za-z0-9_])[`'\"]?n[`'\"]?(?![A-Za-z0-9_/])")
 
 
@@ -384,15 +391,18 @@ class GatewayClient:
             ) from None
 
     def _code_answer(self, data: dict[str, Any], status: int) -> Task:
-        """The ``{"code": ..., "data": ...}`` dialect of a submit answer."""
+        """The ``{"code": ..., "data": ...}`` dialect of a submit answer. A success code (``"success"``,
+        ``"ok"``, ``200``) with a usable id is a task; any other code came with a 2xx, so the gateway
+        may have created (and charged) a task all the same: uncertain, naming the code."""
         code = data.get("code")
-        if code != "success":
+        if not _success_code(code):
             text = data.get("message") or data.get("msg") or data.get("error") or ""
             message = self._clean(text if isinstance(text, str) else jsonlib.dumps(text)[:MAX_MESSAGE])
             shown = safe_text(self._clean(str(code)), 60)
-            raise InvalidRequest(
-                f"The gateway refused the submission with code {shown!r}"
-                + (f": {message}" if message else ""), status=status, code=shown)
+            raise SubmissionUncertain(
+                f"The gateway answered the submission with HTTP {status} and code {shown!r}"
+                + (f": {message}" if message else "") + "; a 2xx may mean it was accepted, so it was not "
+                "resent to avoid paying twice", status=status, code=shown)
         inner = data.get("data")
         if isinstance(inner, dict):
             return self._checked(Task.from_json(inner))
@@ -635,6 +645,12 @@ class GatewayClient:
             return DownloadFailed(
                 f"Download failed with HTTP {status}{tries}: {message}", status=status, code=code
             )
+        if kind == "submit" and status < 400:
+            # A redirect (or another non-error answer) to a submit: the task may exist. Only a 4xx says
+            # nothing was created.
+            return SubmissionUncertain(f"The gateway answered the submission with HTTP {status} instead of a "
+                                       f"task; it may have been accepted, so it was not resent to avoid "
+                                       f"paying twice", status=status, code=code)
         if status == 400:
             return InvalidRequest(f"The gateway refused the request: {message}", status=status,
                                   code=code)

@@ -169,7 +169,7 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
 
 def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, store: Store, *,
               selection: list[str] | None = None, offline: bool = False, force: bool = False,
-              in_flight: set[str] | None = None, uncertain: dict[str, str] | None = None,
+              in_flight: dict[str, int] | None = None, uncertain: dict[str, str] | None = None,
               remote_lookup: Callable[[str], IndexEntry | None] | None = None) -> Plan:
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
@@ -207,7 +207,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                     reasons.append(reason)
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
-            _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup, root)
+            _decide(item, hand, store, generating, offline, force, in_flight or {}, remote_lookup, root)
             if uncertain and item.action in ("generate", "share") and kt.key in uncertain and not offline:
                 _uncertain(item, uncertain[kt.key])
         items.append(item)
@@ -267,7 +267,7 @@ def _expected_shas(store: Store, key: str, out: Output, offline: bool) -> set[st
 
 
 def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[str, str],
-            offline: bool, force: bool, in_flight: set[str],
+            offline: bool, force: bool, in_flight: dict[str, int],
             remote_lookup: Callable[[str], IndexEntry | None] | None, root: str) -> None:
     if hand and not force:
         item.action = "blocked"
@@ -287,6 +287,10 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
     elif item.key in in_flight and not offline:
         item.action = "resume"
         generating[item.key] = item.name
+        missing = item.target.n - in_flight[item.key]
+        if missing > 0:             # an interrupted n = 1 fallback: the build pays for the missing tasks
+            cost, bound = price(item.target)
+            item.cost, item.max_cost = cost * missing / item.target.n, bound * missing / item.target.n
     else:
         item.action = "generate"
         generating[item.key] = item.name
