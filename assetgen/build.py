@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from . import catalog, imagecheck
 from .derive import derive, is_jpeg
 from .errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
-                     InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
+                     IncompleteResult, InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
                      TaskNotFound, UncertainSubmission)
 from .fsutil import atomic_write
 from .journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
@@ -350,7 +350,9 @@ class Builder:
                 if key not in planned:
                     record = scan.records.get(key)
                     shown = (names or (record.targets if record else []) or [key[:12]])[0]
-                    self.emit("notice", shown, f"{why}; {RETRY_HINT.format('')}")
+                    hint = (RETRY_HINT.format('') if ours else "no target of this manifest has this key; the "
+                            "build of the manifest that has it retries it")
+                    self.emit("notice", shown, f"{why}; {hint}")
                 continue
             if key in scan.damaged:
                 self.journal.set_aside(key)
@@ -678,8 +680,9 @@ class Builder:
         if record.closed:
             return UncertainSubmission(f"{record.closed}; given up: {RETRY_HINT.format(' ' + name)}",
                                        code="closed")
-        return DownloadFailed(f"{_message(exc)} (task {record.task_id}, download attempt {attempts} of "
-                              f"{MAX_DOWNLOAD_ATTEMPTS}: the next build downloads it again without paying)",
+        what = "attempt to get its images" if isinstance(exc, IncompleteResult) else "download attempt"
+        return DownloadFailed(f"{_message(exc)} (task {record.task_id}, {what} {attempts} of "
+                              f"{MAX_DOWNLOAD_ATTEMPTS}: the next build asks again without paying)",
                               status=exc.status, code=exc.code)
 
     async def _orphan(self, record: JournalRecord) -> None:

@@ -402,7 +402,7 @@ class GatewayClient:
             raise SubmissionUncertain(
                 f"The gateway answered the submission with HTTP {status} and code {shown!r}"
                 + (f": {message}" if message else "") + "; a 2xx may mean it was accepted, so it was not "
-                "resent to avoid paying twice", status=status, code=shown)
+                "resent to avoid paying twice.", status=status, code=shown)
         inner = data.get("data")
         if isinstance(inner, dict):
             return self._checked(Task.from_json(inner))
@@ -650,7 +650,7 @@ class GatewayClient:
             # nothing was created.
             return SubmissionUncertain(f"The gateway answered the submission with HTTP {status} instead of a "
                                        f"task; it may have been accepted, so it was not resent to avoid "
-                                       f"paying twice", status=status, code=code)
+                                       f"paying twice.", status=status, code=code)
         if status == 400:
             return InvalidRequest(f"The gateway refused the request: {message}", status=status,
                                   code=code)
