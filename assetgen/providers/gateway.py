@@ -203,9 +203,10 @@ class GatewayProvider(Provider):
                 if len(images) < (n or 1):
                     # Paid and completed, but short of the images asked for (none, or media of another
                     # kind): kept in the journal, never indexed as the key's images (see IncompleteResult).
-                    held = f"; it holds {', '.join(task.other_media)}" if task.other_media else ""
-                    raise IncompleteResult(f"task {task_id} completed with {len(images)} of the {n or 1} "
-                                           f"images asked for{held}")
+                    held = f" (it holds {', '.join(task.other_media)})" if task.other_media else ""
+                    raise IncompleteResult(f"no image in the result of task {task_id}{held}" if not images else
+                                           f"task {task_id} completed with {len(images)} of the {n or 1} "
+                                           f"images asked for")
                 events.completed([{"url": i.url, "expires_at": i.expires_at} for i in images], task_id=task_id)
                 if _expired(images):
                     raise TaskNotFound(f"task {task_id} completed but its result URLs have expired",
