@@ -6,7 +6,9 @@ so adding a model is a one-place change: append a ``Model`` to ``MODELS``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 STANDARD_RATIOS: tuple[str, ...] = (
     "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
@@ -97,3 +99,15 @@ def pixel_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
     w = _round16((area * a / b) ** 0.5)
     h = _round16((area * b / a) ** 0.5)
     return int(w * scale), int(h * scale)
+
+
+# Task ids come from the gateway and end up in URL paths, the journal and the lock: only ids of this
+# shape are used (the documented ids look like "task-wave1775309821b950328499").
+MAX_TASK_ID = 200
+_TASK_ID = re.compile(rf"(?!\.+\Z)[A-Za-z0-9._:-]{{1,{MAX_TASK_ID}}}")
+
+
+def safe_task_id(value: Any) -> bool:
+    """A task id assetgen may put in a URL path, the journal and the lock: letters, digits and
+    ``._:-``, at most 200 characters, not only dots."""
+    return isinstance(value, str) and _TASK_ID.fullmatch(value) is not None

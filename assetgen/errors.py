@@ -175,6 +175,15 @@ class UncertainSubmission(GatewayError):
     """A key whose earlier submission may have been paid for without its task id: not resubmitted."""
 
 
+class IncompleteResult(DownloadFailed):
+    """A completed (so paid) task whose result holds fewer images than it was asked for, or none (code
+    "no_image"). Handled as a failed download: the task stays in the journal, a later build asks the
+    gateway again for free, and after a few builds the record is closed (the key is then uncertain)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = "no_image") -> None:
+        super().__init__(message, status=status, code=code)
+
+
 # ANSI escape sequences (CSI, OSC, and two-byte ESC forms), then every other control character,
 # bidirectional overrides included: text from a gateway or a file must not move the cursor, recolour
 # the terminal or fake lines of our own output.

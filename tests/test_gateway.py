@@ -444,9 +444,10 @@ def test_submit_answer_code_data_is_read_as_a_queued_task() -> None:
         assert done.status == "completed" and len(done.images) == 1 and len(emu.submissions) == 1
 
 
-def test_submit_answer_with_another_code_names_it_and_nothing_was_created() -> None:
+def test_submit_answer_with_another_code_names_it_and_is_uncertain() -> None:
+    # A 2xx may have created a task whatever its code says: never "nothing paid" (review finding 6).
     with GatewayEmulator(api_key=KEY, submit_answer="code_error") as emu:
-        exc = fails(InvalidRequest, emu, lambda c: c.submit(BODY))
+        exc = fails(SubmissionUncertain, emu, lambda c: c.submit(BODY))
         assert "'quota_exceeded'" in str(exc) and "Daily quota exceeded" in str(exc)
         assert exc.code == "quota_exceeded" and emu.tasks == {}
 

@@ -120,3 +120,45 @@ def test_plan_and_build_name_a_damaged_record_and_submit_nothing(project: Projec
     assert built.exit_code == 1 and "Traceback" not in built.output
     assert "--retry-uncertain banner" in built.output and "journal format 7" in built.output
     assert (folder / f"{key}.json").read_text() == '{"version": 7}'
+
+
+def _one(**submission: object) -> bytes:
+    base = {"intent_at": 1.0, "request_digest": "", "n": 1, "seed": None, "task_id": "t1", "state": "submitted",
+            "images": None, "note": ""}
+    return json.dumps({"version": 2, "key": "k", "targets": ["a"], "model": "m",
+                       "submissions": [{**base, **submission}]}).encode()
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    # Review findings 9 and 12b: times out of range, wrongly typed URLs, unsafe ids, absurd counts.
+    (_one(intent_at=1e300), "impossible time in field 'submissions[0].intent_at'"),
+    (_one(intent_at=-1e18), "impossible time in field 'submissions[0].intent_at'"),
+    (_one(images=[{"url": "https://x/1.jpg", "expires_at": "soon"}]),
+     "'submissions[0].images[0].expires_at' (expected a number)"),
+    (_one(images=[{"url": "https://x/1.jpg", "expires_at": 1e300}]), "impossible time in field"),
+    (_one(images=["https://x/1.jpg"]), "wrongly typed field 'submissions[0].images[0]'"),
+    (_one(task_id="../../v1/tasks/x?y=[/]\x1b[31m"), "unusable task id in field 'submissions[0].task_id'"),
+    (_one(task_id="x" * 201), "unusable task id"),
+    (_one(n=10**9), "impossible image count 1000000000 in field 'submissions[0].n' (a task makes 1 to 8"),
+    (_one(seed="7"), "'submissions[0].seed' (expected an integer)"),
+    (json.dumps({"version": 2, "key": "k", "targets": ["a"], "model": "m", "download_attempts": -5,
+                 "submissions": []}).encode(), "impossible count in field 'download_attempts'"),
+])
+def test_out_of_range_and_unsafe_values_are_damage(raw: bytes, says: str) -> None:
+    with pytest.raises(JournalDamage) as caught:
+        parse(raw)
+    assert says in str(caught.value)
+
+
+def test_a_journal_time_out_of_range_is_reported_by_plan_and_build(project: Project) -> None:
+    project.ok("build", "--offline")
+    key = project.keys()["banner"]
+    folder = project.cache / "journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{key}.json").write_bytes(_one(intent_at=1e300, task_id=None, state="intent").replace(
+        b'"key": "k"', f'"key": "{key}"'.encode()))
+    planned = project.run("plan")
+    assert planned.exit_code == 0 and "impossible time" in planned.output and "Traceback" not in planned.output
+    env = {"ASSETGEN_API_KEY": "sk-test", "ASSETGEN_BASE_URL": "http://127.0.0.1:9"}
+    built = project.run("build", "--keep-going", "banner", env=env)
+    assert built.exit_code == 1 and "impossible time" in built.output and "Traceback" not in built.output

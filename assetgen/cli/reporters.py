@@ -41,6 +41,8 @@ def _why(item: TargetPlan) -> str:
         text += " (images in the remote cache)" if item.remote else " (images in cache)"
     elif item.action == "share":
         text += f" (same key as {item.shares_with}: one generation)"
+    elif item.action == "resume" and item.cost:
+        text += " (some of its one-image tasks were submitted by an earlier build: collected; the rest is paid)"
     elif item.action == "resume":
         text += (" (some of its one-image tasks submitted by an earlier build: collected; the rest paid now)"
                  if item.cost else " (task submitted by an earlier build, already paid: collected)")
@@ -77,7 +79,8 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     summary = f"Total: {usd(plan.total_cost)} for {images} image{'s' if images != 1 else ''}"
     if plan.max_cost > plan.total_cost + 1e-12:
         summary += f" (up to {usd(plan.max_cost)} if official_fallback switches to the official channel)"
-    free = plan.count("restore") + plan.count("share") + plan.count("resume")
+    free = plan.count("restore") + plan.count("share") + sum(1 for i in plan.items if i.action == "resume"
+                                                            and not i.cost)
     if free:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")

@@ -8,6 +8,7 @@ anything. ``pick`` applies the choice at once when the candidates are cached (a 
 from __future__ import annotations
 
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +63,17 @@ def pick(path: Path, name: str, choice: int, *, profile: str | None = None) -> O
 
             # Every image needed is cached: re-deriving is local, so apply the pick now.
             options = BuildOptions(targets=tuple(names), offline=placeholders)
-            asyncio.run(build(project, options, provider=OfflineProvider(), reporter=QuietReporter()))
+            asyncio.run(build(project, options, provider=OfflineProvider(), reporter=QuietReporter(),
+                              on_wait=_say_waiting))
             applied = [o for i in items for o in i.target.output_paths]
         return Outcome(rows=items, applied=applied, cost=sum(i.cost for i in items if i.action == "generate"))
     finally:
         project.close()
+
+
+def _say_waiting() -> None:
+    print("Another build of this manifest is running; waiting for it to finish (Ctrl-C to stop)…",
+          file=sys.stderr, flush=True)
 
 
 def reroll(path: Path, name: str, *, profile: str | None = None, seed: int | None = None) -> tuple[int, Outcome]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..engine.events import PlainReporter, Reporter
 from ..engine.plan import Plan
-from ..engine.project import Project
+from ..engine.project import Project, wait_for_build_lock
 from ..engine.scheduler import Builder, BuildReport, Controller
 from ..errors import BudgetExceeded, UsageError
 from ..providers.base import Provider
@@ -101,7 +101,14 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
     offline = is_offline(project, options.offline)
     provider = provider or make_provider(project, offline=offline)   # a missing key fails before any work
     reporter = reporter or PlainReporter()
-    lock = project.build_lock(timeout=options.lock_timeout, on_wait=on_wait)
+    controller = controller or Controller()
+    try:
+        # Waiting for another build never blocks the loop: a signal meanwhile stops this one at once.
+        lock = await wait_for_build_lock(project.manifest.path, timeout=options.lock_timeout, on_wait=on_wait,
+                                         stopped=lambda: controller.stop_submitting)
+    except BaseException:
+        await provider.aclose()
+        raise
     try:
         project.reload_lock()                    # another build may have finished while we waited
         plan = project.plan(options.targets, offline=offline, force=options.force,

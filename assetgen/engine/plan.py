@@ -171,8 +171,8 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
 
 def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, store: Store, *,
               selection: list[str] | None = None, offline: bool = False, force: bool = False,
-              in_flight: set[str] | None = None, uncertain: dict[str, str] | None = None,
-              in_flight_images: dict[str, int] | None = None, retry_uncertain: bool | frozenset[str] = False,
+              in_flight: dict[str, int] | None = None, uncertain: dict[str, str] | None = None,
+              retry_uncertain: bool | frozenset[str] = False,
               remote_lookup: Callable[[str], IndexEntry | None] | None = None) -> Plan:
     names = selection if selection is not None else list(keyed)
     items: list[TargetPlan] = []
@@ -210,12 +210,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                     reasons.append(reason)
         reasons.extend(Reason("hand", out) for out in hand)
         if reasons:
-            _decide(item, hand, store, generating, offline, force, in_flight or set(), remote_lookup, root)
-            if item.action == "resume" and in_flight_images and in_flight_images.get(kt.key, target.n) < target.n:
-                # An n = 1 fallback stopped between its one-image tasks: the rest is still to be paid.
-                share = (target.n - in_flight_images[kt.key]) / target.n
-                cost, bound = price(target)
-                item.cost, item.max_cost = cost * share, bound * share
+            _decide(item, hand, store, generating, offline, force, in_flight or {}, remote_lookup, root)
             if uncertain and item.action in ("generate", "share") and kt.key in uncertain and not offline:
                 retried = retry_uncertain is True or bool(retry_uncertain and name in retry_uncertain)
                 _uncertain(item, uncertain[kt.key], retried=retried)
@@ -276,7 +271,7 @@ def _expected_shas(store: Store, key: str, out: Output, offline: bool) -> set[st
 
 
 def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[str, str],
-            offline: bool, force: bool, in_flight: set[str],
+            offline: bool, force: bool, in_flight: dict[str, int],
             remote_lookup: Callable[[str], IndexEntry | None] | None, root: str) -> None:
     if hand and not force:
         item.action = "blocked"
@@ -296,6 +291,10 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
     elif item.key in in_flight and not offline:
         item.action = "resume"
         generating[item.key] = item.name
+        missing = item.target.n - in_flight[item.key]
+        if missing > 0:             # an interrupted n = 1 fallback: the build pays for the missing tasks
+            cost, bound = price(item.target)
+            item.cost, item.max_cost = cost * missing / item.target.n, bound * missing / item.target.n
     else:
         item.action = "generate"
         generating[item.key] = item.name

@@ -114,9 +114,8 @@ class Project:
         journal = self.journal.scan()
         with no_gc():
             return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
-                             offline=offline, force=force, in_flight=journal.collectable,
+                             offline=offline, force=force, in_flight=journal.paid_images,
                              uncertain=journal.uncertain(), remote_lookup=remote.get_entry if remote else None,
-                             in_flight_images={k: r.n for k, r in journal.records.items()},
                              retry_uncertain=retry_uncertain)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
@@ -202,14 +201,9 @@ def forget_manifest(cache_dir: Path, name: str) -> None:
 def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
     """Take the one-build-at-a-time lock beside ``manifest_path``, waiting up to ``timeout`` seconds
     (``on_wait`` is called once if we have to wait). The OS releases it if the process dies."""
-    import filelock   # here: only builds take the lock, and `plan` should not pay for the import
+    import filelock
 
-    cache_dir = manifest_path.parent / CACHE_DIR
-    expect_folder(cache_dir, "assetgen's cache")
-    expect_file(cache_dir / "build.lock", "the build lock file")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # One lock per cache, shared by every manifest beside it (see the module's docstring).
-    lock = filelock.FileLock(str(cache_dir / "build.lock"))
+    lock = _build_lock_file(manifest_path)
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
@@ -218,8 +212,54 @@ def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = No
         try:
             lock.acquire(timeout=timeout)
         except filelock.Timeout:
-            raise BuildLocked(f"another assetgen build, watch or gc using {cache_dir} (of {manifest_path} or "
-                              f"a manifest beside it) is still running; gave up waiting after {timeout:.0f} s. "
-                              f"Wait for it to finish (or pass --wait SECONDS)") from None
+            raise _locked(manifest_path, timeout) from None
     register_manifest(manifest_path)
     return lock
+
+
+async def wait_for_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None,
+                              stopped: Callable[[], bool] = lambda: False) -> BaseFileLock:
+    """``acquire_build_lock`` inside an event loop: it polls rather than blocks, so signal handlers run
+    while it waits, and it raises ``CancelledError`` once ``stopped()`` (a Ctrl-C): nothing was done."""
+    import asyncio
+    import time
+
+    import filelock
+
+    lock = _build_lock_file(manifest_path)
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        if stopped():
+            raise asyncio.CancelledError()
+        try:
+            lock.acquire(timeout=0)
+            break
+        except filelock.Timeout:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _locked(manifest_path, timeout) from None
+            if not said and on_wait is not None:
+                on_wait()
+            said = True
+            await asyncio.sleep(min(0.1, left))
+    register_manifest(manifest_path)
+    return lock
+
+
+def _build_lock_file(manifest_path: Path) -> BaseFileLock:
+    import filelock   # here: only builds take the lock, and `plan` should not pay for the import
+
+    cache_dir = manifest_path.parent / CACHE_DIR
+    expect_folder(cache_dir, "assetgen's cache")
+    expect_file(cache_dir / "build.lock", "the build lock file")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # One lock per cache, shared by every manifest beside it (see the module's docstring).
+    return filelock.FileLock(str(cache_dir / "build.lock"))
+
+
+def _locked(manifest_path: Path, timeout: float) -> BuildLocked:
+    cache_dir = manifest_path.parent / CACHE_DIR
+    return BuildLocked(f"another assetgen build, watch or gc using {cache_dir} (of {manifest_path} or "
+                       f"a manifest beside it) is still running; gave up waiting after {timeout:.0f} s. "
+                       f"Wait for it to finish (or pass --wait SECONDS)")

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import catalog
 from ..errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
-                      InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain, TaskFailed,
-                      TaskNotFound, UncertainSubmission)
+                      IncompleteResult, InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain,
+                      TaskFailed, TaskNotFound, UncertainSubmission)
 from ..images import check as imagecheck
 from ..images.derive import derive, is_jpeg
 from ..providers.base import Generation, Job, Provider
@@ -172,6 +172,9 @@ class _Events:
             pass
 
     def intent(self, body: dict[str, Any]) -> None:
+        # Called with the provider's one-at-a-time submit lock held, right before the POST: a stop (Ctrl-C,
+        # a failure, a 402, a lost journal) or a supersession while this target queued for it is seen here.
+        self.builder._check_still_submittable(self.job.names)
         record = self._record()
         seed = body.get("seed")
         record.submissions.append(Submission(intent_at=time.time(), request_digest=request_digest(body),
@@ -284,7 +287,7 @@ class Builder:
         self._ok: dict[str, bool] = {}
         self._fatal: BaseException | None = None
         self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
-        self._partly_paid: dict[str, float] = {}     # ... of which only part (the rest of an n = 1 fallback)
+        self._paid_cost: dict[str, float] = {}       # ... when only part of the key's images were
         self._collected_from: dict[str, str] = {}    # keys whose task another machine submitted
         self._pruned = False
         self._lock_dirty = False
@@ -337,13 +340,20 @@ class Builder:
         for key, why in scan.uncertain().items():
             names = names_by_key.get(key, [])
             chosen = self.retry_uncertain
-            if not (chosen is True or (chosen and set(names) & set(chosen))):   # type: ignore[arg-type]
+            # Only this manifest's keys: another manifest sharing the journal keeps its own. (A key no
+            # target wants any more is this manifest's if its record names only targets of it.)
+            record = scan.records.get(key)
+            ours = bool(names) or (chosen is True and record is not None and bool(record.targets)
+                                   and set(record.targets) <= set(self.project.manifest.targets))
+            if not ours or not (chosen is True or (chosen and set(names) & set(chosen))):   # type: ignore[arg-type]
                 self._uncertain[key] = why
                 records.pop(key, None)
                 if key not in planned:
                     record = scan.records.get(key)
                     shown = (names or (record.targets if record else []) or [key[:12]])[0]
-                    self.emit("notice", shown, f"{why}; {RETRY_HINT.format('')}")
+                    hint = (RETRY_HINT.format('') if ours else "no target of this manifest has this key; the "
+                            "build of the manifest that has it retries it")
+                    self.emit("notice", shown, f"{why}; {hint}")
                 continue
             if key in scan.damaged:
                 self.journal.set_aside(key)
@@ -433,8 +443,9 @@ class Builder:
             entry_task.add_done_callback(lambda _t, key=item.key: self.session.generations.pop(key, None))
         self._generations[item.key] = entry_task
         entry = await asyncio.shield(entry_task)
+        paid_now = self._paid_cost.get(item.key, entry.cost)
         if item.name in self._superseded:
-            paid = entry.cost if owner and item.key in self._paid else 0.0
+            paid = paid_now if owner and item.key in self._paid else 0.0
             return TargetResult(item.name, "superseded", "a newer spec replaced it; its image is cached",
                                 cost=paid)
         await self._write_outputs(item, entry)
@@ -443,12 +454,11 @@ class Builder:
                                 saved=entry.cost, task_id=entry.task_id)
         if entry.placeholder:
             return TargetResult(item.name, "built", "placeholder")
-        if item.key in self._partly_paid:
+        if item.key in self._paid_cost and item.key in self._paid:
             return TargetResult(item.name, "built", f"tasks {entry.task_id}, some of them paid by an "
-                                                    f"earlier build", cost=self._partly_paid[item.key],
-                                task_id=entry.task_id)
+                                                    f"earlier build", cost=paid_now, task_id=entry.task_id)
         if item.key in self._paid:
-            return TargetResult(item.name, "built", f"task {entry.task_id}", cost=entry.cost,
+            return TargetResult(item.name, "built", f"task {entry.task_id}", cost=paid_now,
                                 task_id=entry.task_id)
         payer = self._collected_from.get(item.key, "an earlier build")
         return TargetResult(item.name, "built", f"collected task {entry.task_id}, paid by {payer}",
@@ -456,6 +466,8 @@ class Builder:
 
     async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:
         cached = self.project.store.lookup(item.key, placeholder_ok=self.provider.placeholder)
+        if cached is not None and len(cached.images) < item.target.n:
+            cached = None                           # short of the images asked for (as `plan` decides)
         if cached is not None:                      # an earlier, interrupted build got this far
             self.journal.remove(item.key)
             return cached
@@ -464,21 +476,22 @@ class Builder:
             self.report.resumed += 1
             self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
                       task_id=record.task_id)
-            missing = item.target.n - record.n          # (read before resuming: it adds submissions)
-            bound = 0.0
-            if missing > 0:
-                # An earlier build stopped between the one-image tasks of an n = 1 fallback: the rest
-                # is paid for now, and counted against the budget like any submission.
-                self._check_submittable(item, job.names, images=missing)
+            missing = max(0, item.target.n - record.n)      # (read now: the record grows as it submits)
+            if missing:
+                # An earlier build stopped between the one-image tasks of an n = 1 fallback: this build
+                # pays for the missing ones, so it checks, reserves and reports them like any new task.
+                full = price(item.target)[1] if not self.provider.placeholder else 0.0
+                bound = full * missing / item.target.n
+                self._check_submittable(item, job.names, bound)
+                self.session.committed += bound
                 job = Job(key=item.key, target=item.target, names=job.names,
                           body=submit_body(self.project.manifest, item.target))
-                bound = price(item.target)[1] * missing / item.target.n
-                self.session.committed += bound
-            gen = await self._collect(job, record, item.name)
-            if missing > 0:
-                self._partly_paid[item.key] = gen.cost * missing / max(1, len(gen.images))
-                self.session.committed += self._partly_paid[item.key] - bound
-            return await self._keep(item.key, gen, paid=missing > 0)
+            gen = await self._collect(job, record, item.name)    # (failing: the reservation stays, an upper bound)
+            if missing:
+                cost = gen.cost * missing / max(1, len(gen.images))
+                self.session.committed += cost - bound
+                self._paid_cost[item.key] = cost
+            return await self._keep(item.key, gen, paid=bool(missing))
         if self.remote is not None:
             # Read-through: someone paid for it already. (A planned restore has just tried.)
             fetched = None if item.remote else await self._from_remote(item.key)
@@ -508,6 +521,14 @@ class Builder:
                     raise
                 except DownloadFailed as exc:
                     raise self._download_failed(events.record, item.name, exc) from exc
+                except TaskNotFound as exc:
+                    if exc.code == "expired":
+                        raise
+                    raise self._not_found(events.record, item.name, exc) from exc
+                except GatewayError as exc:
+                    if isinstance(exc, _NotSubmitted) or exc.code == "superseded":
+                        self.session.committed -= bound     # stopped while it waited to submit
+                    raise
                 self.session.committed += gen.cost - bound
             return await self._keep(item.key, gen, paid=True)
         finally:
@@ -584,18 +605,22 @@ class Builder:
             await asyncio.to_thread(self.remote.put, entry, gen.images)
         return entry
 
-    def _check_submittable(self, item: TargetPlan, names: tuple[str, ...], *, images: int | None = None) -> None:
-        """``images``: how many of the target's images are still to be submitted (default all)."""
+    def _check_submittable(self, item: TargetPlan, names: tuple[str, ...], bound: float | None = None) -> None:
+        """Before reserving a target's spend. ``bound``: what it may cost (default: all its images)."""
+        self._check_still_submittable(names)
+        if bound is None:
+            bound = price(item.target)[1] if not self.provider.placeholder else 0.0
+        if not self.session.can_afford(bound):
+            raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
+                                f"${self.session.budget:.2f}")
+
+    def _check_still_submittable(self, names: tuple[str, ...]) -> None:
+        """Checked again just before each POST (``_Events.intent``); the budget needs no second look: it
+        was reserved together with its check."""
         if self.controller.stop_submitting:
             raise _NotSubmitted(f"not submitted: {self.controller.reason}")
         if names and all(n in self._superseded for n in names):
             raise GatewayError("superseded before it was submitted", code="superseded")
-        bound = price(item.target)[1] if not self.provider.placeholder else 0.0
-        if images is not None:
-            bound = bound * images / max(1, item.target.n)
-        if not self.session.can_afford(bound):
-            raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
-                                f"${self.session.budget:.2f}")
 
     def supersede(self, names: set[str]) -> None:
         """A newer spec replaces these targets: cancel their tasks still queued (refunded), and never
@@ -620,10 +645,26 @@ class Builder:
             return await self.provider.resume(record, _Events(self, job, name, record),
                                               job if job.body else None)
         except TaskNotFound as exc:
-            raise GatewayError(f"lost task {record.task_id or '?'} (${paid:.4f} paid earlier): {exc}; the "
-                               f"target is stale again and the next build pays for it anew", code="lost") from exc
+            if exc.code == "expired":
+                raise GatewayError(f"lost task {record.task_id or '?'} (${paid:.4f} paid earlier): {exc}; the "
+                                   f"target is stale again and the next build pays for it anew",
+                                   code="lost") from exc
+            raise self._not_found(record, name, exc) from exc
         except DownloadFailed as exc:
             raise self._download_failed(record, name, exc) from exc
+
+    def _not_found(self, record: JournalRecord | None, name: str, exc: TaskNotFound) -> GatewayError:
+        """A task we hold an id for that the gateway kept saying it does not know (after retries): it may
+        still have been paid for, so the record is closed, not dropped: the key waits for --retry-uncertain."""
+        if record is None or not record.task_ids:
+            return exc
+        record.closed = (f"the gateway does not know task {record.task_id} (${task_cost_of(record):.4f}, may have "
+                         f"been paid): {_message(exc)[:200]}")
+        try:
+            self.journal.write(record)
+        except (OSError, StateError):
+            pass
+        return UncertainSubmission(f"{record.closed}; given up: {RETRY_HINT.format(' ' + name)}", code="closed")
 
     def _download_failed(self, record: JournalRecord | None, name: str, exc: DownloadFailed) -> GatewayError:
         """A completed task whose images could not be downloaded: its record (and result URLs) stays, so
@@ -643,8 +684,9 @@ class Builder:
         if record.closed:
             return UncertainSubmission(f"{record.closed}; given up: {RETRY_HINT.format(' ' + name)}",
                                        code="closed")
-        return DownloadFailed(f"{_message(exc)} (task {record.task_id}, download attempt {attempts} of "
-                              f"{MAX_DOWNLOAD_ATTEMPTS}: the next build downloads it again without paying)",
+        what = "attempt to get its images" if isinstance(exc, IncompleteResult) else "download attempt"
+        return DownloadFailed(f"{_message(exc)} (task {record.task_id}, {what} {attempts} of "
+                              f"{MAX_DOWNLOAD_ATTEMPTS}: the next build asks again without paying)",
                               status=exc.status, code=exc.code)
 
     async def _orphan(self, record: JournalRecord) -> None:

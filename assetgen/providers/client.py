@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..catalog import MAX_TASK_ID, safe_task_id
 from ..errors import (
     AuthenticationFailed,
     DownloadFailed,
@@ -55,7 +56,6 @@ TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 MAX_JSON_BYTES = 1024 * 1024            # a task object or an error answer
 MAX_IMAGE_BYTES = 64 * 1024 * 1024      # one result image
 MAX_RESULT_IMAGES = 64                  # result URLs kept from one task (callers cut to the n they asked)
-MAX_TASK_ID = 200
 MAX_MESSAGE = 500                       # characters of a server message kept in errors
 MAX_URL = 8192
 # A whole exchange (connect, send, every byte of the answer) must end within these, however slowly
@@ -63,7 +63,6 @@ MAX_URL = 8192
 DEFAULT_DEADLINE = 120.0
 DEFAULT_DOWNLOAD_DEADLINE = 600.0
 
-_TASK_ID = re.compile(rf"(?!\.+\Z)[A-Za-z0-9._:-]{{1,{MAX_TASK_ID}}}")
 _MODEL_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 # Timestamps above this are milliseconds: 1e11 seconds is the year 5138, 1e11 ms is 1973.
 _MS_THRESHOLD = 1e11
@@ -97,12 +96,6 @@ def _progress(value: Any) -> int:
     except (TypeError, ValueError, OverflowError):
         return 0
     return int(min(100.0, max(0.0, number))) if math.isfinite(number) else 0
-
-
-def safe_task_id(value: Any) -> bool:
-    """A task id assetgen may put in a URL path, the journal and the lock: letters, digits and
-    ``._:-``, at most 200 characters, not only dots."""
-    return isinstance(value, str) and _TASK_ID.fullmatch(value) is not None
 
 
 def _describe_id(value: Any) -> str:
@@ -231,6 +224,13 @@ def _load_json(data: bytes) -> Any:
         raise ValueError("its JSON is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise ValueError("it is not valid JSON") from None
+
+
+def _success_code(code: Any) -> bool:
+    """The codes the gateway's pages (and common API envelopes) use for success."""
+    if isinstance(code, bool):
+        return False
+    return str(code).strip().lower() in ("success", "ok", "200") if isinstance(code, (str, int)) else False
 
 
 _N_FIELD = re.compile(r"(?<![A-Za-z0-9_])[`'\"]?n[`'\"]?(?![A-Za-z0-9_/])")
@@ -384,15 +384,18 @@ class GatewayClient:
             ) from None
 
     def _code_answer(self, data: dict[str, Any], status: int) -> Task:
-        """The ``{"code": ..., "data": ...}`` dialect of a submit answer."""
+        """The ``{"code": ..., "data": ...}`` dialect of a submit answer. A success code (``"success"``,
+        ``"ok"``, ``200``) with a usable id is a task; any other code came with a 2xx, so the gateway
+        may have created (and charged) a task all the same: uncertain, naming the code."""
         code = data.get("code")
-        if code != "success":
+        if not _success_code(code):
             text = data.get("message") or data.get("msg") or data.get("error") or ""
             message = self._clean(text if isinstance(text, str) else jsonlib.dumps(text)[:MAX_MESSAGE])
             shown = safe_text(self._clean(str(code)), 60)
-            raise InvalidRequest(
-                f"The gateway refused the submission with code {shown!r}"
-                + (f": {message}" if message else ""), status=status, code=shown)
+            raise SubmissionUncertain(
+                f"The gateway answered the submission with HTTP {status} and code {shown!r}"
+                + (f": {message}" if message else "") + "; a 2xx may mean it was accepted, so it was not "
+                "resent to avoid paying twice.", status=status, code=shown)
         inner = data.get("data")
         if isinstance(inner, dict):
             return self._checked(Task.from_json(inner))
@@ -635,6 +638,12 @@ class GatewayClient:
             return DownloadFailed(
                 f"Download failed with HTTP {status}{tries}: {message}", status=status, code=code
             )
+        if kind == "submit" and status < 400:
+            # A redirect (or another non-error answer) to a submit: the task may exist. Only a 4xx says
+            # nothing was created.
+            return SubmissionUncertain(f"The gateway answered the submission with HTTP {status} instead of a "
+                                       f"task; it may have been accepted, so it was not resent to avoid "
+                                       f"paying twice.", status=status, code=code)
         if status == 400:
             return InvalidRequest(f"The gateway refused the request: {message}", status=status,
                                   code=code)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
-from ..errors import (DownloadFailed, GatewayError, InvalidImage, InvalidRequest, ServerError, SubmissionUncertain,
-                      TaskFailed, TaskNotFound)
+from ..errors import (DownloadFailed, GatewayError, IncompleteResult, InvalidImage, InvalidRequest, ServerError,
+                      SubmissionUncertain, TaskFailed, TaskNotFound)
 from .base import Generation, Job, Provider, TaskEvents
 from .client import GatewayClient, ResultImage, Task, refuses_n
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 
 REDOWNLOADS = 3          # junk served for a result URL is downloaded again this many times
+# A 404 for a task id we hold (e.g. the gateway has not registered a fresh task yet) is asked again
+# this many times, waiting 1, 2, 4, 8 poll intervals; after that the key is uncertain, never forgotten.
+NOT_FOUND_RETRIES = 4
 
 
 def task_cost(model_id: str, images: int) -> float:
@@ -202,12 +205,22 @@ class GatewayProvider(Provider):
                         raise           # a download server too slow now: asking again would not help
                     # fall back to asking the gateway: it may hand out fresh URLs
             phase.downloading = False
-        try:
-            return (await self._collect(part.task_id, part.model, events, first_wait=first_wait,
-                                         n=part.n, phase=phase)).images
-        except (TaskFailed, TaskNotFound):
-            events.task_ended(part.task_id)             # it will never give images: drop it
-            raise
+        for attempt in range(NOT_FOUND_RETRIES + 1):
+            try:
+                return (await self._collect(part.task_id, part.model, events, first_wait=first_wait,
+                                             n=part.n, phase=phase)).images
+            except TaskNotFound as exc:
+                if exc.code == "expired":
+                    events.task_ended(part.task_id)     # its images are gone for good: drop it
+                    raise
+                if attempt == NOT_FOUND_RETRIES:        # still paid for: the caller closes the record
+                    raise TaskNotFound(f"{exc} (task {part.task_id}, asked {attempt + 1} times)",
+                                       status=exc.status, code=exc.code or "not_found") from exc
+                await asyncio.sleep(self.poll_interval * 2 ** attempt)
+            except TaskFailed:
+                events.task_ended(part.task_id)         # it will never give images: drop it
+                raise
+        raise AssertionError("unreachable")
 
     async def _collect(self, task_id: str, model: str, events: TaskEvents, *, first_wait: bool,
                        n: int | None = None, phase: _Phase | None = None) -> Generation:
@@ -222,13 +235,13 @@ class GatewayProvider(Provider):
             phase.status = task.status
             if task.status == "completed":
                 images = task.images
-                if not images and task.other_media:
-                    # Paid and completed, but media of another kind: kept in the journal (not a
-                    # TaskFailed, which drops it) so no later build pays for this key blindly.
-                    raise GatewayError(
-                        f"no image in the result of task {task_id} (it holds {', '.join(task.other_media)}); "
-                        f"the task stays recorded and the next build asks for it again without paying",
-                        code="no_image")
+                if len(images) < (n or 1):
+                    # Paid and completed, but short of the images asked for (none, or media of another
+                    # kind): kept in the journal, never indexed as the key's images (see IncompleteResult).
+                    held = f" (it holds {', '.join(task.other_media)})" if task.other_media else ""
+                    raise IncompleteResult(f"no image in the result of task {task_id}{held}" if not images else
+                                           f"task {task_id} completed with {len(images)} of the {n or 1} "
+                                           f"images asked for")
                 events.completed([{"url": i.url, "expires_at": i.expires_at} for i in images], task_id=task_id)
                 if _expired(images):
                     raise TaskNotFound(f"task {task_id} completed but its result URLs have expired",

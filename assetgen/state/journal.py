@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..catalog import MAX_IMAGES_PER_TASK, safe_task_id
 from ..errors import JournalUnwritable
 from .atomic import atomic_write
 
@@ -47,6 +48,8 @@ JOURNAL_VERSION = 2
 STATES = ("intent", "submitted", "completed", "failed", "uncertain")
 MAX_DOWNLOAD_ATTEMPTS = 3           # builds that may fail to download a completed task's images
 _PROBE_BYTES = 64 * 1024            # "room for a record": far above a real record (~1 KB)
+_MAX_TIME = 1e11                    # unix seconds (the year 5138): beyond it a time is damage, not a date
+_MAX_TEXT = 10_000                  # characters of a note, a closing reason, a URL
 
 
 @dataclass
@@ -132,6 +135,12 @@ class JournalScan:
     def collectable(self) -> set[str]:
         """Keys whose tasks a build collects without paying (nothing uncertain about them)."""
         return {k for k, r in self.records.items() if r.uncertain is None}
+
+    @property
+    def paid_images(self) -> dict[str, int]:
+        """Collectable key → images its tasks were asked for (fewer than the target's ``n`` after an
+        interrupted ``n = 1`` fallback: the build pays for the rest)."""
+        return {k: self.records[k].n for k in self.collectable}
 
     def uncertain(self) -> dict[str, str]:
         """Key → why it is uncertain, in words."""
@@ -258,6 +267,10 @@ def _record(data: dict[str, Any]) -> JournalRecord:
         download_attempts=_typed(data, "download_attempts", int, optional=True) or 0,
         closed=_typed(data, "closed", str, optional=True),
         submissions=[_submission(s, i) for i, s in enumerate(submissions)])
+    if record.download_attempts < 0:
+        raise JournalDamage("has an impossible count in field 'download_attempts'")
+    if record.closed is not None and len(record.closed) > _MAX_TEXT:
+        raise JournalDamage("has an impossibly long field 'closed'")
     return record
 
 
@@ -265,23 +278,49 @@ def _submission(data: Any, index: int) -> Submission:
     if not isinstance(data, dict):
         raise JournalDamage(f"has a wrongly typed submission #{index + 1} (expected an object)")
     where = f"submissions[{index}]."
-    intent_at = _typed(data, "intent_at", float, where=where)
-    if not math.isfinite(intent_at):
-        raise JournalDamage(f"has an impossible time in field '{where}intent_at'")
+    intent_at = _time(_typed(data, "intent_at", float, where=where), f"{where}intent_at")
     state = _typed(data, "state", str, where=where)
     if state not in STATES:
         raise JournalDamage(f"has an unknown state {state[:40]!r} in field '{where}state' "
                             f"(valid: {', '.join(STATES)})")
     n = _typed(data, "n", int, where=where)
-    if n < 1:
-        raise JournalDamage(f"has an impossible image count in field '{where}n'")
+    if not 1 <= n <= MAX_IMAGES_PER_TASK:
+        raise JournalDamage(f"has an impossible image count {n} in field '{where}n' (a task makes 1 to "
+                            f"{MAX_IMAGES_PER_TASK} images)")
+    task_id = _typed(data, "task_id", str, where=where, optional=True)
+    if task_id is not None:
+        if not safe_task_id(task_id):
+            raise JournalDamage(f"has an unusable task id in field '{where}task_id' (letters, digits and "
+                                f"'._:-', at most 200 characters)")
     images = _typed(data, "images", list, where=where, optional=True)
-    if images is not None and not all(isinstance(i, dict) and isinstance(i.get("url"), str) for i in images):
-        raise JournalDamage(f"has a wrongly typed field '{where}images' (expected [{{url, expires_at}}])")
+    if images is not None:
+        images = [_image(image, f"{where}images[{i}]") for i, image in enumerate(images)]
+    note = _typed(data, "note", str, where=where, optional=True) or ""
+    if len(note) > _MAX_TEXT:
+        raise JournalDamage(f"has an impossibly long field '{where}note'")
     return Submission(intent_at=intent_at, request_digest=_typed(data, "request_digest", str, where=where),
                       n=n, seed=_typed(data, "seed", int, where=where, optional=True),
-                      task_id=_typed(data, "task_id", str, where=where, optional=True), state=state,
-                      images=images, note=_typed(data, "note", str, where=where, optional=True) or "")
+                      task_id=task_id, state=state, images=images, note=note)
+
+
+def _image(data: Any, where: str) -> dict[str, Any]:
+    """One saved result URL: ``{"url": text, "expires_at": unix seconds | null}``."""
+    if not isinstance(data, dict):
+        raise JournalDamage(f"has a wrongly typed field '{where}' (expected {{url, expires_at}})")
+    url = _typed(data, "url", str, where=f"{where}.")
+    if not url or len(url) > _MAX_TEXT:
+        raise JournalDamage(f"has an unusable URL in field '{where}.url'")
+    expires_at = _typed(data, "expires_at", float, where=f"{where}.", optional=True)
+    if expires_at is not None:
+        expires_at = _time(expires_at, f"{where}.expires_at")
+    return {"url": url, "expires_at": expires_at}
+
+
+def _time(value: float, where: str) -> float:
+    """A unix time as written by assetgen: finite, not before 1970, not absurdly far ahead."""
+    if not (math.isfinite(value) and 0 <= value < _MAX_TIME):
+        raise JournalDamage(f"has an impossible time in field '{where}'")
+    return value
 
 
 def _typed(data: dict[str, Any], name: str, kind: type, *, where: str = "", optional: bool = False) -> Any:
