@@ -261,3 +261,14 @@ def test_assetgen_poll_interval_has_the_manifests_bounds(tmp_path: Path, value: 
         assert "ASSETGEN_POLL_INTERVAL must be a finite number of seconds, from 0.05 to 3600" in result.output
         assert repr(value) in result.output and "Traceback" not in result.output
         assert emu.submissions == []
+
+
+def test_a_short_test_key_is_not_mistaken_for_a_leak_in_every_task_id(tmp_path: Path) -> None:
+    """A key of a few characters ("k", as in a quick trial against the emulator) matches inside every
+    task id; only keys long enough to be real are searched for in the gateway's answers."""
+    with GatewayEmulator(api_key="k", latency=0.05) as emu:
+        manifest = write_manifest(tmp_path, targets("hero"))
+        result = run(manifest, emu, "build", env={"ASSETGEN_API_KEY": "k", "ASSETGEN_BASE_URL": emu.base_url,
+                                                  "ASSETGEN_POLL_INTERVAL": "0.05"})
+    assert result.exit_code == 0, result.output
+    assert "hero: built" in result.output and len(emu.submissions) == 1

@@ -56,6 +56,7 @@ TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 MAX_JSON_BYTES = 1024 * 1024            # a task object or an error answer
 MAX_IMAGE_BYTES = 64 * 1024 * 1024      # one result image
 MAX_RESULT_IMAGES = 64                  # result URLs kept from one task (callers cut to the n they asked)
+MIN_SECRET = 8                          # shorter keys are not searched for in answers (see __init__)
 MAX_MESSAGE = 500                       # characters of a server message kept in errors
 MAX_URL = 8192
 # A whole exchange (connect, send, every byte of the answer) must end within these, however slowly
@@ -320,6 +321,9 @@ class GatewayClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._api_key = api_key
+        # What is looked for (and redacted) in the gateway's answers. A key of a few characters (a test
+        # key such as "k") would match inside every id and word: real keys are tens of characters long.
+        self._secret = api_key if len(api_key) >= MIN_SECRET else ""
         # Total seconds for one exchange, however slowly the bytes arrive (a per-read timeout alone
         # never ends a trickle); the per-read timeout below is never longer.
         self.deadline = deadline
@@ -406,15 +410,15 @@ class GatewayClient:
     def _checked(self, task: Task) -> Task:
         """The task, with the key redacted from its message; ``ValueError`` for a task id that holds
         the key (it would be written to the journal and the lock)."""
-        if self._api_key and self._api_key in task.task_id:
+        if self._secret and self._secret in task.task_id:
             raise ValueError("its task id contains the API key, so it cannot be recorded")
-        if self._api_key and self._api_key in "\0".join((task.status, task.model or "", task.error_code or "")):
+        if self._secret and self._secret in "\0".join((task.status, task.model or "", task.error_code or "")):
             task = dataclasses.replace(task, status=self._redact(task.status), error_code=self._redact(
-                task.error_code or "") or None, model=None if self._api_key in (task.model or "") else task.model)
+                task.error_code or "") or None, model=None if self._secret in (task.model or "") else task.model)
         if task.error_message:
             task = dataclasses.replace(task, error_message=self._clean(task.error_message))
-        if self._api_key and any(self._api_key in i.url for i in task.images):
-            task = dataclasses.replace(task, images=tuple(i for i in task.images if self._api_key not in i.url))
+        if self._secret and any(self._secret in i.url for i in task.images):
+            task = dataclasses.replace(task, images=tuple(i for i in task.images if self._secret not in i.url))
         return task
 
     async def get(self, task_id: str, *, n: int | None = None) -> Task:
@@ -466,7 +470,7 @@ class GatewayClient:
         return safe_text(self._redact(text), MAX_MESSAGE)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return text.replace(self._secret, "***") if self._secret else text
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         waited = _retry_after(retry_after)
