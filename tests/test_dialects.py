@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from online import API_KEY, env_for, run, write_manifest
+from helpers.online import API_KEY, env_for, run, write_manifest
 from PIL import Image
 
 from assetgen import catalog

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from online import (
+from helpers.online import (
     API_KEY,
     all_text_under,
     emulator,

@@ -8,7 +8,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from online import emulator, run, start_build, targets, wait_for, write_manifest
+from helpers.online import emulator, run, start_build, targets, wait_for, write_manifest
 
 
 def journal(root: Path) -> list[dict]:

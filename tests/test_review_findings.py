@@ -19,7 +19,7 @@ import pytest
 
 from assetgen.emulator import GatewayEmulator
 from assetgen.providers.client import GatewayClient
-from online import API_KEY, emulator, env_for, run, start_build, targets, wait_for, write_manifest
+from helpers.online import API_KEY, emulator, env_for, run, start_build, targets, wait_for, write_manifest
 
 
 def records(root: Path) -> list[dict]:

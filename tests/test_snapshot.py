@@ -26,7 +26,7 @@ from assetgen.engine.keys import compute_keys
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.state.store import StatCache, sha256_file
 
-from conftest import make_image
+from helpers.images import make_image
 
 BASE = """\
 [settings]

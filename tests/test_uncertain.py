@@ -19,7 +19,7 @@ from pathlib import Path
 from assetgen.testing.emulator import Faults
 from assetgen.errors import InvalidRequest
 from assetgen.providers.gateway import refuses_n
-from online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
+from helpers.online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
 
 WINDOW = re.compile(r"a submission at \d\d:\d\d:\d\d may have been accepted; its task id was never received")
 

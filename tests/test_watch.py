@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from assetgen.testing.emulator import GatewayEmulator
-from online import emulator, env_for, targets, wait_for, write_manifest
+from helpers.online import emulator, env_for, targets, wait_for, write_manifest
 
 
 class Watch:
