@@ -1,6 +1,7 @@
 """Fixtures only (helpers live in ``tests/helpers/``): no test may reach a real gateway, and a real
 project folder in ``tmp_path`` (``helpers.project.ProjectDir``) with reference images, as the current
-directory."""
+directory. One collection rule: the modules at the top of ``tests/`` are the end-to-end layer (marker
+``e2e``); ``tests/unit/`` and the import-rule check are not."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ import pytest
 from click.testing import CliRunner
 from helpers.images import backdate, make_image
 from helpers.project import MANIFEST, NO_NETWORK, ProjectDir
+
+
+UNIT = Path(__file__).parent / "unit"
+NOT_E2E = {"test_layers.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if UNIT not in item.path.parents and item.path.name not in NOT_E2E:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import sys
 import tomllib
 from typing import Any
 
+import pytest
 from helpers.project import OUTPUTS, ProjectDir
 
 from assetgen import catalog
@@ -192,6 +193,7 @@ def test_init_does_not_duplicate_an_existing_ignore_entry(empty_project: Project
 
 # -- the command itself -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_python_dash_m_assetgen_help(empty_project: ProjectDir) -> None:
     proc = subprocess.run([sys.executable, "-m", "assetgen", "--help"], capture_output=True, text=True,
                           timeout=60, cwd=empty_project.root)

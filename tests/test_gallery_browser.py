@@ -22,6 +22,8 @@ from assetgen.review.gallery import GalleryServer, write_gallery
 from assetgen.engine.project import Project as AssetProject
 from helpers.project import ProjectDir
 
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]

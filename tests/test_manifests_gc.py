@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import filelock
+import pytest
 from click.testing import Result
 from helpers.project import ProjectDir
 
@@ -234,6 +235,7 @@ def test_gc_keeps_whatever_the_journal_names(project: ProjectDir) -> None:
     assert "Removed 1 cached images" in project.ok("gc", "--grace", "0").output
 
 
+@pytest.mark.slow
 def test_gc_looping_during_a_build_never_fails_a_target(tmp_path: Path) -> None:
     names = [f"t{i}" for i in range(12)]
     with emulator(latency=0.3) as emu:
@@ -260,6 +262,7 @@ def test_gc_looping_during_a_build_never_fails_a_target(tmp_path: Path) -> None:
         assert "Nothing to build" in again.output and len(emu.submissions) == 12
 
 
+@pytest.mark.slow
 def test_builds_of_two_manifests_sharing_a_cache_take_turns_and_both_register(empty_project: ProjectDir) -> None:
     p = empty_project
     write_named(p.root, "icons.toml", targets("sword", "shield"))

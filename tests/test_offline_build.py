@@ -412,6 +412,7 @@ def _check_six(project: ProjectDir) -> None:
     assert project.run("plan", "--check").exit_code == 0
 
 
+@pytest.mark.slow
 def test_two_builds_at_once_never_render_twice(empty_project: ProjectDir) -> None:
     empty_project.write(SIX)
     procs = [empty_project.spawn("build") for _ in range(2)]
@@ -423,6 +424,7 @@ def test_two_builds_at_once_never_render_twice(empty_project: ProjectDir) -> Non
     _check_six(empty_project)
 
 
+@pytest.mark.slow
 def test_second_build_waits_for_the_first(empty_project: ProjectDir) -> None:
     """Deterministic overlap: both processes start while the build lock is held, so both must wait;
     on release one builds everything and the other, having waited, finds nothing to do."""
@@ -459,6 +461,7 @@ def test_wait_zero_with_the_lock_held_fails_clearly(project: ProjectDir) -> None
     assert project.ok("build", "--offline", "--wait", "0").exit_code == 0
 
 
+@pytest.mark.slow
 def test_python_dash_m_build_in_a_real_process(project: ProjectDir) -> None:
     proc = subprocess.run([sys.executable, "-m", "assetgen", "-f", "assets.toml", "build", "--offline"],
                           cwd=project.root, capture_output=True, text=True, timeout=60)

@@ -21,6 +21,8 @@ from PIL import Image
 
 from helpers.online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
 
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
+
 
 def journaled(root: Path) -> list[dict]:
     folder = root / ".assetgen" / "journal"

@@ -458,6 +458,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.slow
 def test_stale_temporaries_are_removed_by_the_next_command_that_writes_there(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     dead, alive = _dead_pid(), os.getppid()
@@ -474,6 +475,7 @@ def test_stale_temporaries_are_removed_by_the_next_command_that_writes_there(pro
     assert all(p.exists() for p in kept)
 
 
+@pytest.mark.slow
 def test_a_killed_write_leaves_a_recognisable_temporary_that_is_swept(tmp_path: Path) -> None:
     # A real process killed in the middle of atomic_write (between creating the temp file and the rename).
     script = textwrap.dedent(f"""
@@ -533,6 +535,7 @@ def test_documented_gateway_limits_are_warnings_in_plan_and_build(empty_project:
     assert "length     1 characters" in p.ok("explain", "fine").output
 
 
+@pytest.mark.slow
 def test_a_build_with_nothing_to_do_still_sweeps_the_output_folders(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     stale = project.root / "out" / "characters" / f".hero.jpg.assetgen-{_dead_pid()}-00.tmp"
