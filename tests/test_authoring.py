@@ -20,8 +20,9 @@ from assetgen.images.derive import Derivation, derive
 from assetgen.testing.emulator import GatewayEmulator
 from assetgen.state.store import Store
 
-from conftest import FLASH, PRO, Project, make_image
-from online import emulator, env_for
+from helpers.images import make_image
+from helpers.project import FLASH, PRO, ProjectDir
+from helpers.online import emulator, env_for
 
 HEAD = """\
 [settings]
@@ -64,14 +65,14 @@ def gateway() -> Iterator[GatewayEmulator]:
 
 
 @pytest.fixture
-def icons(empty_project: Project) -> Project:
+def icons(empty_project: ProjectDir) -> ProjectDir:
     make_image(empty_project.root / "refs" / "sword.png", (90, 90, 90))
     make_image(empty_project.root / "refs" / "shield.png", (20, 90, 20))
     empty_project.write(ICONS)
     return empty_project
 
 
-def lock_of(p: Project, lock: str = "assets.lock") -> dict:
+def lock_of(p: ProjectDir, lock: str = "assets.lock") -> dict:
     return tomllib.loads((p.root / lock).read_text(encoding="utf-8"))["targets"]
 
 
@@ -81,7 +82,7 @@ def line_of(text: str, marker: str = "# HERE") -> int:
     return lines[0]
 
 
-def cached_images(p: Project, key: str) -> list[bytes]:
+def cached_images(p: ProjectDir, key: str) -> list[bytes]:
     """The generated images of ``key`` in the local cache, in order (the candidates)."""
     store = Store(p.cache)
     entry = store.lookup(key, placeholder_ok=True)
@@ -94,7 +95,7 @@ def cached_images(p: Project, key: str) -> list[bytes]:
 
 # -- matrix -----------------------------------------------------------------------------------------
 
-def test_matrix_rows_are_named_in_axis_order_and_substituted_everywhere(icons: Project) -> None:
+def test_matrix_rows_are_named_in_axis_order_and_substituted_everywhere(icons: ProjectDir) -> None:
     items = icons.items()
     assert [n for n in items if n.startswith("icon.")] == ROWS
     assert [n for n in items if n.startswith("gem.")] == ["gem.red.16", "gem.red.32", "gem.blue.16", "gem.blue.32"]
@@ -130,7 +131,7 @@ def test_matrix_rows_are_named_in_axis_order_and_substituted_everywhere(icons: P
     assert not after["gem.red.16"]["stale"]
 
 
-def test_naming_a_matrix_target_selects_all_its_rows(icons: Project) -> None:
+def test_naming_a_matrix_target_selects_all_its_rows(icons: ProjectDir) -> None:
     assert [t["name"] for t in icons.plan("icon")["targets"]] == ROWS
     icons.ok("build", "--offline", "icon")
     assert sorted(lock_of(icons)) == sorted(ROWS)
@@ -139,7 +140,7 @@ def test_naming_a_matrix_target_selects_all_its_rows(icons: Project) -> None:
     assert [t["name"] for t in icons.plan("icon.shield.wood")["targets"]] == ["icon.shield.wood"]
 
 
-def test_plan_groups_forty_rows_into_one_line_and_all_lists_them(empty_project: Project) -> None:
+def test_plan_groups_forty_rows_into_one_line_and_all_lists_them(empty_project: ProjectDir) -> None:
     items = ["sword", "shield", "bow", "axe", "staff", "wand", "ring", "helm"]
     tiers = ["wood", "iron", "gold", "crystal", "bone"]
     empty_project.write(HEAD + f"""
@@ -225,7 +226,7 @@ MATRIX_ERRORS = [
 
 
 @pytest.mark.parametrize("body, fieldname, says", [c[1:] for c in MATRIX_ERRORS], ids=[c[0] for c in MATRIX_ERRORS])
-def test_matrix_errors_name_target_field_and_line(empty_project: Project, body: str, fieldname: str,
+def test_matrix_errors_name_target_field_and_line(empty_project: ProjectDir, body: str, fieldname: str,
                                                    says: tuple[str, ...]) -> None:
     text = HEAD + textwrap.dedent(body)
     empty_project.write(text)
@@ -241,7 +242,7 @@ def test_matrix_errors_name_target_field_and_line(empty_project: Project, body: 
 
 # -- styles -----------------------------------------------------------------------------------------
 
-def test_field_precedence_is_defaults_then_style_then_target_then_profile(empty_project: Project) -> None:
+def test_field_precedence_is_defaults_then_style_then_target_then_profile(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [settings]
         out_dir = "out"
@@ -317,7 +318,7 @@ prompt = "A wall"
 """
 
 
-def test_editing_a_style_rebuilds_exactly_its_users(empty_project: Project, gateway: GatewayEmulator) -> None:
+def test_editing_a_style_rebuilds_exactly_its_users(empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p = empty_project
     p.write(STYLED)
     env = env_for(gateway)
@@ -340,7 +341,7 @@ def test_editing_a_style_rebuilds_exactly_its_users(empty_project: Project, gate
     assert len(gateway.submissions) == 6
 
 
-def test_unknown_style_is_an_error_with_did_you_mean(empty_project: Project) -> None:
+def test_unknown_style_is_an_error_with_did_you_mean(empty_project: ProjectDir) -> None:
     text = STYLED.replace('style = "noir"', 'style = "nior"  # HERE')
     empty_project.write(text)
     result = empty_project.run("plan")
@@ -378,7 +379,7 @@ resolution = "0.5K"
 """
 
 
-def test_draft_profile_builds_aside_and_leaves_finals_untouched(empty_project: Project) -> None:
+def test_draft_profile_builds_aside_and_leaves_finals_untouched(empty_project: ProjectDir) -> None:
     p = empty_project
     p.write(PROFILED)
     p.ok("build", "--offline")
@@ -411,7 +412,7 @@ def test_draft_profile_builds_aside_and_leaves_finals_untouched(empty_project: P
     assert p.snapshot()["assets.lock"] == finals["assets.lock"]
 
 
-def test_unknown_profile_is_a_usage_error(empty_project: Project) -> None:
+def test_unknown_profile_is_a_usage_error(empty_project: ProjectDir) -> None:
     empty_project.write(PROFILED)
     for command in (("plan",), ("build", "--offline"), ("explain", "hero")):
         result = empty_project.run(*command, "--profile", "darft")
@@ -436,7 +437,7 @@ aspect_ratio = "16:9"
 """
 
 
-def test_candidates_are_one_task_and_pick_rewrites_from_the_cache(empty_project: Project,
+def test_candidates_are_one_task_and_pick_rewrites_from_the_cache(empty_project: ProjectDir,
                                                                    gateway: GatewayEmulator) -> None:
     p = empty_project
     p.write(CANDIDATES)
@@ -487,7 +488,7 @@ def test_candidates_are_one_task_and_pick_rewrites_from_the_cache(empty_project:
     assert sheet.endswith(".png")
 
 
-def test_pick_with_post_processing_is_a_derivation_of_the_candidate(empty_project: Project,
+def test_pick_with_post_processing_is_a_derivation_of_the_candidate(empty_project: ProjectDir,
                                                                      gateway: GatewayEmulator) -> None:
     p = empty_project
     p.write(HEAD + """
@@ -509,7 +510,7 @@ def test_pick_with_post_processing_is_a_derivation_of_the_candidate(empty_projec
     assert out["source"] == Store(p.cache).put_image(takes[2]).sha256
 
 
-def test_pick_out_of_range_and_candidates_with_n_are_errors(empty_project: Project) -> None:
+def test_pick_out_of_range_and_candidates_with_n_are_errors(empty_project: ProjectDir) -> None:
     p = empty_project
     p.write(CANDIDATES)
     p.ok("build", "--offline")
@@ -537,7 +538,7 @@ def test_pick_out_of_range_and_candidates_with_n_are_errors(empty_project: Proje
            f"both be set" in result.output
 
 
-def test_reroll_writes_a_seed_says_the_cost_and_the_next_build_pays_once(empty_project: Project,
+def test_reroll_writes_a_seed_says_the_cost_and_the_next_build_pays_once(empty_project: ProjectDir,
                                                                           gateway: GatewayEmulator) -> None:
     p = empty_project
     p.write(CANDIDATES)
@@ -574,7 +575,7 @@ def test_reroll_writes_a_seed_says_the_cost_and_the_next_build_pays_once(empty_p
     assert p.manifest.read_text(encoding="utf-8") == after.replace(f"seed = {seed}", f"seed = {again}")
 
 
-def test_pick_and_reroll_apply_to_a_whole_matrix_table(icons: Project) -> None:
+def test_pick_and_reroll_apply_to_a_whole_matrix_table(icons: ProjectDir) -> None:
     icons.edit('references = ["refs/{item}.png"]', 'references = ["refs/{item}.png"]\ncandidates = 2')
     icons.ok("build", "--offline", "icon")
     result = icons.run("pick", "icon.sword.wood", "2")

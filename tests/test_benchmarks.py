@@ -39,6 +39,8 @@ from benchmarks.workloads import (
     make_reference_images,
 )
 
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
+
 
 @pytest.fixture
 def pool(tmp_path: Path) -> Path:

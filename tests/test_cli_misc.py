@@ -9,7 +9,8 @@ import sys
 import tomllib
 from typing import Any
 
-from conftest import OUTPUTS, Project
+import pytest
+from helpers.project import OUTPUTS, ProjectDir
 
 from assetgen import catalog
 from assetgen.manifest.starter import STARTER_MANIFEST
@@ -26,7 +27,7 @@ PRICES = {
 
 # -- models -----------------------------------------------------------------------------------------
 
-def test_models_lists_every_id_with_its_exact_price(empty_project: Project) -> None:
+def test_models_lists_every_id_with_its_exact_price(empty_project: ProjectDir) -> None:
     assert {m.id: m.price for m in catalog.MODELS} == PRICES
     text = empty_project.ok("models").output        # needs no manifest
     rows = {line.split()[0]: line for line in text.splitlines()
@@ -44,7 +45,7 @@ def test_models_lists_every_id_with_its_exact_price(empty_project: Project) -> N
     assert "switching tier does not change a key" in text
 
 
-def test_models_json(empty_project: Project) -> None:
+def test_models_json(empty_project: ProjectDir) -> None:
     models = json.loads(empty_project.ok("models", "--json").stdout)
     assert {m["id"]: m["price"] for m in models} == PRICES
     by_id = {m["id"]: m for m in models}
@@ -56,7 +57,7 @@ def test_models_json(empty_project: Project) -> None:
 
 # -- explain ----------------------------------------------------------------------------------------
 
-def test_explain_shows_the_key_its_inputs_and_the_lock(project: Project) -> None:
+def test_explain_shows_the_key_its_inputs_and_the_lock(project: ProjectDir) -> None:
     keys = project.keys()
     text = project.ok("explain", "hero_walk").output
     assert text.splitlines()[0] == "hero_walk"
@@ -84,7 +85,7 @@ def test_explain_shows_the_key_its_inputs_and_the_lock(project: Project) -> None
     assert "status     generate: spec changed: prompt" in project.ok("explain", "hero").output
 
 
-def test_explain_size_of_n_and_flags(empty_project: Project) -> None:
+def test_explain_size_of_n_and_flags(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [targets.map]
         prompt = "A world map"
@@ -103,7 +104,7 @@ def test_explain_size_of_n_and_flags(empty_project: Project) -> None:
 
 # -- gc ---------------------------------------------------------------------------------------------
 
-def test_gc_removes_what_the_lock_no_longer_references(project: Project) -> None:
+def test_gc_removes_what_the_lock_no_longer_references(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     old_banner = (project.root / "out" / "banner.jpg").read_bytes()
     project.edit('prompt = "A wide banner with a castle"', 'prompt = "A wide banner with a windmill"')
@@ -137,18 +138,18 @@ def test_gc_removes_what_the_lock_no_longer_references(project: Project) -> None
     assert project.ok("gc", "--grace", "0").output.startswith("Removed 0 cached images")
 
 
-def locked_targets(project: Project) -> dict[str, Any]:
+def locked_targets(project: ProjectDir) -> dict[str, Any]:
     return tomllib.loads(project.lock.read_text(encoding="utf-8"))["targets"]
 
 
-def test_gc_without_a_cache_is_harmless(project: Project) -> None:
+def test_gc_without_a_cache_is_harmless(project: ProjectDir) -> None:
     result = project.ok("gc", "--grace", "0")
     assert "Removed 0 cached images" in result.output
 
 
 # -- init -------------------------------------------------------------------------------------------
 
-def test_init_writes_a_manifest_that_plans_and_builds_cleanly(empty_project: Project) -> None:
+def test_init_writes_a_manifest_that_plans_and_builds_cleanly(empty_project: ProjectDir) -> None:
     result = empty_project.ok("init")
     assert "Wrote assets.toml" in result.output
     assert empty_project.manifest.read_text(encoding="utf-8") == STARTER_MANIFEST
@@ -161,7 +162,7 @@ def test_init_writes_a_manifest_that_plans_and_builds_cleanly(empty_project: Pro
     assert (empty_project.root / "assets" / "generated" / "characters" / "hero.jpg").exists()
 
 
-def test_init_refuses_to_overwrite(empty_project: Project) -> None:
+def test_init_refuses_to_overwrite(empty_project: ProjectDir) -> None:
     empty_project.write('[targets.mine]\nprompt = "Mine"\n')
     mine = empty_project.manifest.read_bytes()
     result = empty_project.run("init")
@@ -172,7 +173,7 @@ def test_init_refuses_to_overwrite(empty_project: Project) -> None:
     assert empty_project.manifest.read_text(encoding="utf-8") == STARTER_MANIFEST
 
 
-def test_init_keeps_an_existing_gitignore_and_adds_the_entry_once(empty_project: Project) -> None:
+def test_init_keeps_an_existing_gitignore_and_adds_the_entry_once(empty_project: ProjectDir) -> None:
     gitignore = empty_project.root / ".gitignore"
     gitignore.write_text("node_modules/\n*.log")               # no final newline
     empty_project.ok("init")
@@ -183,7 +184,7 @@ def test_init_keeps_an_existing_gitignore_and_adds_the_entry_once(empty_project:
     assert gitignore.read_text().splitlines().count(".assetgen/") == 1
 
 
-def test_init_does_not_duplicate_an_existing_ignore_entry(empty_project: Project) -> None:
+def test_init_does_not_duplicate_an_existing_ignore_entry(empty_project: ProjectDir) -> None:
     gitignore = empty_project.root / ".gitignore"
     gitignore.write_text("/.assetgen\n")
     empty_project.ok("init")
@@ -192,7 +193,8 @@ def test_init_does_not_duplicate_an_existing_ignore_entry(empty_project: Project
 
 # -- the command itself -----------------------------------------------------------------------------
 
-def test_python_dash_m_assetgen_help(empty_project: Project) -> None:
+@pytest.mark.slow
+def test_python_dash_m_assetgen_help(empty_project: ProjectDir) -> None:
     proc = subprocess.run([sys.executable, "-m", "assetgen", "--help"], capture_output=True, text=True,
                           timeout=60, cwd=empty_project.root)
     assert proc.returncode == 0, proc.stderr
@@ -205,12 +207,12 @@ def test_python_dash_m_assetgen_help(empty_project: Project) -> None:
     assert version.returncode == 0 and version.stdout.strip() == "assetgen, version 0.1.0"
 
 
-def test_usage_errors_exit_2(project: Project) -> None:
+def test_usage_errors_exit_2(project: ProjectDir) -> None:
     assert project.run("frobnicate").exit_code == 2
     assert project.run("build", "--jobs", "0").exit_code == 2
     assert project.run("plan", "--format", "yaml").exit_code == 2
     assert project.run("explain").exit_code == 2
 
 
-def test_outputs_fixture_matches_the_plan(project: Project) -> None:
+def test_outputs_fixture_matches_the_plan(project: ProjectDir) -> None:
     assert {n: t["outputs"] for n, t in project.items().items()} == OUTPUTS

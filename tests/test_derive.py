@@ -21,8 +21,8 @@ from assetgen.images.derive import Derivation, KeyOut, derive
 from assetgen.testing.emulator import GatewayEmulator
 from assetgen.state.store import Store
 
-from conftest import Project
-from online import SMALL, emulator, env_for
+from helpers.project import ProjectDir
+from helpers.online import SMALL, emulator, env_for
 
 HEAD = """\
 [settings]
@@ -59,11 +59,11 @@ def px(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
     return value
 
 
-def lock_of(p: Project) -> dict:
+def lock_of(p: ProjectDir) -> dict:
     return tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]
 
 
-def generated(p: Project, key: str) -> list[bytes]:
+def generated(p: ProjectDir, key: str) -> list[bytes]:
     store = Store(p.cache)
     entry = store.lookup(key, placeholder_ok=True)
     assert entry is not None, f"nothing cached for {key}"
@@ -73,7 +73,7 @@ def generated(p: Project, key: str) -> list[bytes]:
     return found
 
 
-def derived_entries(p: Project) -> dict[str, tuple[int, int]]:
+def derived_entries(p: ProjectDir) -> dict[str, tuple[int, int]]:
     """The derivation cache's entries: name → (inode, mtime_ns), so a rewrite shows."""
     return {f.stem: (f.stat().st_ino, f.stat().st_mtime_ns)
             for f in sorted((p.cache / "index" / "derived").glob("*.json"))}
@@ -141,7 +141,7 @@ def test_key_out_clears_the_background_but_not_a_white_area_inside_the_subject()
 
 # -- formats and extensions through the CLI -----------------------------------------------------------
 
-def test_format_alone_sets_the_default_extension(empty_project: Project) -> None:
+def test_format_alone_sets_the_default_extension(empty_project: ProjectDir) -> None:
     empty_project.write(HEAD + """
         [targets.a]
         prompt = "A"
@@ -179,7 +179,7 @@ def test_format_alone_sets_the_default_extension(empty_project: Project) -> None
     ('format = "jpg"\nkey_out = { color = "#ffffff" }  # HERE', "key_out", "JPEG cannot hold"),
     ('fit = "fill"  # HERE', "fit", "'cover', 'contain' or 'stretch'"),
 ], ids=["png-vs-jpg", "jpg-vs-webp", "gif", "outputs", "key-out-jpg", "bad-fit"])
-def test_an_extension_or_field_that_disagrees_is_a_manifest_error(empty_project: Project, body: str,
+def test_an_extension_or_field_that_disagrees_is_a_manifest_error(empty_project: ProjectDir, body: str,
                                                                     fieldname: str, says: str) -> None:
     text = HEAD + '\n[targets.a]\nprompt = "A"\n' + body + "\n"
     empty_project.write(text)
@@ -193,7 +193,7 @@ def test_an_extension_or_field_that_disagrees_is_a_manifest_error(empty_project:
 
 # -- never paid for -----------------------------------------------------------------------------------
 
-def test_several_outputs_from_one_generation(empty_project: Project, gateway: GatewayEmulator) -> None:
+def test_several_outputs_from_one_generation(empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p = empty_project
     p.write(HEAD + """
         [targets.hire_staff]
@@ -227,7 +227,7 @@ def test_several_outputs_from_one_generation(empty_project: Project, gateway: Ga
     assert len(gateway.submissions) == 1
 
 
-def test_changing_only_output_settings_never_submits_and_is_cached(empty_project: Project,
+def test_changing_only_output_settings_never_submits_and_is_cached(empty_project: ProjectDir,
                                                                     gateway: GatewayEmulator) -> None:
     p = empty_project
     env = env_for(gateway)
@@ -295,7 +295,7 @@ def test_changing_only_output_settings_never_submits_and_is_cached(empty_project
     assert len(gateway.submissions) == 1
 
 
-def test_quality_on_a_jpg_output_re_encodes_it_for_free(empty_project: Project, gateway: GatewayEmulator) -> None:
+def test_quality_on_a_jpg_output_re_encodes_it_for_free(empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p = empty_project
     env = env_for(gateway)
     p.write(HEAD + '\n[targets.hero]\nprompt = "A knight"\n')
@@ -312,7 +312,7 @@ def test_quality_on_a_jpg_output_re_encodes_it_for_free(empty_project: Project, 
     assert len(gateway.submissions) == 1
 
 
-def test_key_out_end_to_end_makes_the_generated_background_transparent(empty_project: Project,
+def test_key_out_end_to_end_makes_the_generated_background_transparent(empty_project: ProjectDir,
                                                                         gateway: GatewayEmulator) -> None:
     p = empty_project
     env = env_for(gateway)
@@ -338,7 +338,7 @@ def test_key_out_end_to_end_makes_the_generated_background_transparent(empty_pro
     assert px(keyed, ink)[3] == 255
 
 
-def test_explain_describes_each_output(empty_project: Project) -> None:
+def test_explain_describes_each_output(empty_project: ProjectDir) -> None:
     empty_project.write(HEAD + textwrap.dedent("""
         [targets.hero]
         prompt = "A knight"

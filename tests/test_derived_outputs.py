@@ -23,8 +23,8 @@ from assetgen.images.derive import Derivation, derivation_key, derive, legacy_de
 from assetgen.testing.emulator import GatewayEmulator
 from assetgen.state.store import Store
 
-from conftest import Project
-from online import emulator, env_for
+from helpers.project import ProjectDir
+from helpers.online import emulator, env_for
 
 MANIFEST = """\
 [settings]
@@ -63,11 +63,11 @@ def served(emu: GatewayEmulator) -> bytes:
     return image
 
 
-def lock_entry(p: Project) -> dict:
+def lock_entry(p: ProjectDir) -> dict:
     return tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]["banner"]
 
 
-def placeholder_of(p: Project, key: str) -> bytes:
+def placeholder_of(p: ProjectDir, key: str) -> bytes:
     store = Store(p.cache)
     entry = store.lookup(key, placeholder_ok=True)
     assert entry is not None and entry.placeholder
@@ -76,7 +76,7 @@ def placeholder_of(p: Project, key: str) -> bytes:
     return data
 
 
-def assert_made_from(p: Project, image: bytes) -> None:
+def assert_made_from(p: ProjectDir, image: bytes) -> None:
     """Every output is made from ``image`` and the lock says so, byte for byte."""
     out = p.root / "out"
     assert (out / "banner.jpg").read_bytes() == image
@@ -97,7 +97,7 @@ def assert_made_from(p: Project, image: bytes) -> None:
 
 
 def test_offline_then_online_remakes_every_derived_output_from_the_served_image(
-        empty_project: Project, gateway: GatewayEmulator) -> None:
+        empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(MANIFEST)
     p.ok("build", "--offline")
@@ -135,7 +135,7 @@ def test_offline_then_online_remakes_every_derived_output_from_the_served_image(
 
 @pytest.mark.parametrize("damage", ["legacy_key", "older_source"])
 def test_a_lock_with_a_placeholder_derivation_is_stale_and_heals_free(
-        empty_project: Project, gateway: GatewayEmulator, damage: str) -> None:
+        empty_project: ProjectDir, gateway: GatewayEmulator, damage: str) -> None:
     """The lock the bug left behind: banner.jpg real, banner_512.png the placeholder's derivation."""
     p, env = empty_project, env_for(gateway)
     p.write(MANIFEST)
@@ -177,7 +177,7 @@ def test_a_lock_with_a_placeholder_derivation_is_stale_and_heals_free(
 
 
 def test_a_clone_without_the_cache_remakes_a_stale_derivation_from_the_committed_image(
-        empty_project: Project, gateway: GatewayEmulator) -> None:
+        empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(MANIFEST)
     p.ok("build", env=env)
@@ -191,7 +191,7 @@ def test_a_clone_without_the_cache_remakes_a_stale_derivation_from_the_committed
     assert_made_from(p, real)
 
 
-def test_a_no_op_plan_reads_no_cache_index(empty_project: Project, gateway: GatewayEmulator) -> None:
+def test_a_no_op_plan_reads_no_cache_index(empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(MANIFEST)
     p.ok("build", env=env)
@@ -199,7 +199,7 @@ def test_a_no_op_plan_reads_no_cache_index(empty_project: Project, gateway: Gate
     assert "Nothing to build" in p.ok("plan").output
 
 
-def test_another_candidate_remakes_the_derived_outputs(empty_project: Project, gateway: GatewayEmulator) -> None:
+def test_another_candidate_remakes_the_derived_outputs(empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(MANIFEST.replace('aspect_ratio = "3:2"', 'aspect_ratio = "3:2"\ncandidates = 2'))
     p.ok("build", env=env)

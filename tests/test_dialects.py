@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from online import API_KEY, env_for, run, write_manifest
+from helpers.online import API_KEY, env_for, run, write_manifest
 from PIL import Image
 
 from assetgen import catalog
@@ -118,6 +118,7 @@ def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
     return lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dialect", ["code-size-media", "task-size-media-n1"])
 def test_resume_after_kill_9_pays_nothing_more(tmp_path: Path, dialect: str) -> None:
     manifest = manifest_for(tmp_path, dialect)
@@ -206,6 +207,7 @@ def test_candidates_in_an_n_fixed_at_1_dialect_pay_once_per_one_image_task(tmp_p
     assert abs(lock["cost"] - 3 * PRICE) < 1e-9 and len(lock["task_id"].split(",")) == 3
 
 
+@pytest.mark.slow
 def test_a_kill_between_one_image_tasks_resumes_and_submits_only_the_missing_ones(tmp_path: Path) -> None:
     # banner's n = 3 is refused, so it becomes three one-image tasks, submitted one at a time; icon's
     # submit queues behind banner's first one. Killed as soon as banner's first task id is journaled.

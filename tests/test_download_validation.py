@@ -25,8 +25,8 @@ from assetgen.testing.emulator import Faults, GatewayEmulator
 from assetgen.errors import ImageSizeMismatch, InvalidImage
 from assetgen.state.store import Store
 
-from conftest import Project
-from online import SMALL, emulator, env_for
+from helpers.project import ProjectDir
+from helpers.online import SMALL, emulator, env_for
 
 HEAD = """\
 [settings]
@@ -102,11 +102,11 @@ def gateway() -> Iterator[GatewayEmulator]:
         yield emu
 
 
-def objects(p: Project) -> dict[str, bytes]:
+def objects(p: ProjectDir) -> dict[str, bytes]:
     return {f.stem: f.read_bytes() for f in (p.cache / "objects").glob("*/*.jpg")}
 
 
-def lock_of(p: Project) -> dict:
+def lock_of(p: ProjectDir) -> dict:
     return tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"] if p.lock.exists() else {}
 
 
@@ -116,7 +116,7 @@ def downloads(emu: GatewayEmulator) -> int:
 
 @pytest.mark.parametrize("payload", ["html", "empty", "truncated", "bomb"])
 def test_junk_is_downloaded_again_never_resubmitted_and_never_kept(
-        empty_project: Project, gateway: GatewayEmulator, payload: str) -> None:
+        empty_project: ProjectDir, gateway: GatewayEmulator, payload: str) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(HEAD)
     gateway.faults.download_payload = payload
@@ -138,7 +138,7 @@ def test_junk_is_downloaded_again_never_resubmitted_and_never_kept(
     assert "Nothing to build" in p.ok("build", env=env).output
 
 
-def test_junk_that_clears_up_within_the_retries_costs_nothing_more(empty_project: Project,
+def test_junk_that_clears_up_within_the_retries_costs_nothing_more(empty_project: ProjectDir,
                                                                     gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(HEAD)
@@ -151,7 +151,7 @@ def test_junk_that_clears_up_within_the_retries_costs_nothing_more(empty_project
     assert [hashlib.sha256((p.root / "out" / "a.jpg").read_bytes()).hexdigest()] == list(objects(p))
 
 
-def test_a_png_served_for_a_jpg_output_is_converted(empty_project: Project, gateway: GatewayEmulator) -> None:
+def test_a_png_served_for_a_jpg_output_is_converted(empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(HEAD + '\n[targets.b]\nprompt = "A boat"\noutput = "b.png"\n')
     gateway.faults.download_payload = "png"
@@ -174,7 +174,7 @@ def test_a_png_served_for_a_jpg_output_is_converted(empty_project: Project, gate
     assert len(gateway.submissions) == 2
 
 
-def test_a_size_within_five_percent_is_accepted_and_noted_in_the_lock(empty_project: Project,
+def test_a_size_within_five_percent_is_accepted_and_noted_in_the_lock(empty_project: ProjectDir,
                                                                         gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(HEAD)
@@ -193,7 +193,7 @@ def test_a_size_within_five_percent_is_accepted_and_noted_in_the_lock(empty_proj
 
 
 def test_another_aspect_ratio_fails_the_target_and_keeps_the_paid_image_findable(
-        empty_project: Project, gateway: GatewayEmulator) -> None:
+        empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
     p, env = empty_project, env_for(gateway)
     p.write(HEAD + '\n[targets.b]\nprompt = "A boat"\n')
     gateway.faults.download_payload = "wrong_ratio"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import tomli_w
 from click.testing import CliRunner
-from conftest import backdate, make_image
+from helpers.images import backdate, make_image
 
 from assetgen.cli import cli
 

@@ -25,8 +25,9 @@ from assetgen.review.gallery import THUMBNAIL_STATS, GalleryServer, card_id, wri
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.engine.project import Project as AssetProject
 from assetgen.state.store import sha256_file
-from conftest import Project, make_image
-from online import emulator, env_for
+from helpers.images import make_image
+from helpers.project import ProjectDir
+from helpers.online import emulator, env_for
 
 MANIFEST = """\
 [settings]
@@ -130,7 +131,7 @@ def gateway() -> Iterator[GatewayEmulator]:
 
 
 @pytest.fixture
-def states(empty_project: Project, gateway: GatewayEmulator) -> tuple[Project, dict[str, str]]:
+def states(empty_project: ProjectDir, gateway: GatewayEmulator) -> tuple[ProjectDir, dict[str, str]]:
     """Every state at once; returns the project and the failures a build reported."""
     p = empty_project
     p.write(MANIFEST)
@@ -145,11 +146,11 @@ def states(empty_project: Project, gateway: GatewayEmulator) -> tuple[Project, d
     return p, failures
 
 
-def open_project(p: Project) -> AssetProject:
+def open_project(p: ProjectDir) -> AssetProject:
     return AssetProject.open(p.manifest)
 
 
-def write(p: Project, **kwargs: object) -> Path:
+def write(p: ProjectDir, **kwargs: object) -> Path:
     project = open_project(p)
     try:
         return write_gallery(project, **kwargs)  # type: ignore[arg-type]
@@ -157,7 +158,7 @@ def write(p: Project, **kwargs: object) -> Path:
         project.close()
 
 
-def test_every_state_is_shown_as_it_is(states: tuple[Project, dict[str, str]]) -> None:
+def test_every_state_is_shown_as_it_is(states: tuple[ProjectDir, dict[str, str]]) -> None:
     p, failures = states
     index = write(p, failures=failures)
     assert index == p.cache / "gallery" / "index.html"
@@ -223,7 +224,7 @@ def test_every_state_is_shown_as_it_is(states: tuple[Project, dict[str, str]]) -
     assert page.one("html").attrs["data-live"] == "0"
 
 
-def test_the_picked_mark_follows_the_outputs_image(states: tuple[Project, dict[str, str]]) -> None:
+def test_the_picked_mark_follows_the_outputs_image(states: tuple[ProjectDir, dict[str, str]]) -> None:
     p, _ = states
     project = open_project(p)
     try:
@@ -236,7 +237,7 @@ def test_the_picked_mark_follows_the_outputs_image(states: tuple[Project, dict[s
     assert ["picked" in f.classes for f in figures] == [False, True]
 
 
-def test_thumbnails_are_small_and_encoded_once_per_image(states: tuple[Project, dict[str, str]],
+def test_thumbnails_are_small_and_encoded_once_per_image(states: tuple[ProjectDir, dict[str, str]],
                                                          gateway: GatewayEmulator) -> None:
     p, _ = states
     THUMBNAIL_STATS.reset()
@@ -270,7 +271,7 @@ def test_thumbnails_are_small_and_encoded_once_per_image(states: tuple[Project, 
 
 
 def test_drafts_are_shown_beside_finals_and_a_damaged_profile_lock_is_skipped(
-        states: tuple[Project, dict[str, str]]) -> None:
+        states: tuple[ProjectDir, dict[str, str]]) -> None:
     p, _ = states
     draft = make_image(p.root / "out" / "draft" / "castle.jpg", (30, 90, 160), size=(64, 36), fmt="JPEG")
     output = LockedOutput(path="out/draft/castle.jpg", sha256=sha256_file(draft), size=draft.stat().st_size)
@@ -287,7 +288,7 @@ def test_drafts_are_shown_beside_finals_and_a_damaged_profile_lock_is_skipped(
     assert not cards["knight"].all("div", "drafts")
 
 
-def test_dotted_matrix_names_make_valid_ids_and_commands(project: Project) -> None:
+def test_dotted_matrix_names_make_valid_ids_and_commands(project: ProjectDir) -> None:
     project.ok("build", "--offline", "banner")
     real = AssetProject.open(project.manifest)
     try:
@@ -314,7 +315,7 @@ def get(port: int, path: str, host: str | None = None) -> tuple[int, dict[str, s
         conn.close()
 
 
-def test_server_serves_the_gallery_and_images_only_and_pushes_updates(project: Project) -> None:
+def test_server_serves_the_gallery_and_images_only_and_pushes_updates(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     index = write(project, live=True)
     server = GalleryServer(index.parent)

@@ -20,7 +20,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from assetgen.review.gallery import GalleryServer, write_gallery
 from assetgen.engine.project import Project as AssetProject
-from conftest import Project
+from helpers.project import ProjectDir
+
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -68,14 +70,14 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def assetgen(p: Project, *args: str) -> None:
+def assetgen(p: ProjectDir, *args: str) -> None:
     """A real CLI process (Playwright's loop forbids asyncio.run in this thread)."""
     process = p.spawn(*args)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, out + err
 
 
-def gallery(p: Project, *, live: bool = False, failures: dict[str, str] | None = None) -> Path:
+def gallery(p: ProjectDir, *, live: bool = False, failures: dict[str, str] | None = None) -> Path:
     project = AssetProject.open(p.manifest)
     try:
         return write_gallery(project, live=live, failures=failures)
@@ -84,7 +86,7 @@ def gallery(p: Project, *, live: bool = False, failures: dict[str, str] | None =
 
 
 @pytest.fixture
-def reviewed(empty_project: Project) -> Project:
+def reviewed(empty_project: ProjectDir) -> ProjectDir:
     """Placeholders for everything, then knight edited (stale) and dragon failed."""
     p = empty_project
     p.write(MANIFEST)
@@ -97,7 +99,7 @@ def visible_names(page: Page) -> list[str]:
     return page.eval_on_selector_all(".card:not([hidden])", "cards => cards.map(c => c.dataset.name)")
 
 
-def test_from_disk_cards_filters_search_keyboard_and_screenshot(reviewed: Project, page: Page,
+def test_from_disk_cards_filters_search_keyboard_and_screenshot(reviewed: ProjectDir, page: Page,
                                                                   tmp_path: Path) -> None:
     index = gallery(reviewed, failures={"dragon": "the gateway refused the prompt"})
     page.goto(index.as_uri())
@@ -141,7 +143,7 @@ def test_from_disk_cards_filters_search_keyboard_and_screenshot(reviewed: Projec
     page.screenshot(path=str(tmp_path / "gallery-phone.png"), full_page=True)
 
 
-def test_served_live_page_updates_without_a_reload(reviewed: Project, page: Page) -> None:
+def test_served_live_page_updates_without_a_reload(reviewed: ProjectDir, page: Page) -> None:
     index = gallery(reviewed, live=True)
     server = GalleryServer(index.parent)
     url = server.start()
@@ -172,7 +174,7 @@ def test_served_live_page_updates_without_a_reload(reviewed: Project, page: Page
 
 
 
-def test_watch_gallery_updates_the_open_page_when_an_edit_rebuilds(reviewed: Project, page: Page) -> None:
+def test_watch_gallery_updates_the_open_page_when_an_edit_rebuilds(reviewed: ProjectDir, page: Page) -> None:
     """The whole loop a reviewer sees: `watch --gallery` serves the page; a saved edit rebuilds the
     target, and the open page shows it without anyone reloading."""
     import signal

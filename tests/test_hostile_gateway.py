@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from online import (
+from helpers.online import (
     API_KEY,
     all_text_under,
     emulator,
@@ -118,6 +118,7 @@ def test_a_huge_declared_image_is_refused_before_it_is_read(tmp_path: Path) -> N
     assert downloads == 1   # refused, not retried
 
 
+@pytest.mark.slow
 def test_a_512_mb_image_without_a_length_is_cut_at_64_mb_in_bounded_memory(tmp_path: Path) -> None:
     """A real process, so its own peak memory can be measured: the body is read as a stream and
     dropped at the cap, so 512 MB cost about 64 MB of buffer (it took 2.3 GB before)."""

@@ -8,7 +8,10 @@ import time
 import tomllib
 from pathlib import Path
 
-from online import emulator, run, start_build, targets, wait_for, write_manifest
+import pytest
+from helpers.online import emulator, run, start_build, targets, wait_for, write_manifest
+
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
 
 
 def journal(root: Path) -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 from assetgen.errors import JournalUnwritable
 from assetgen.state.journal import (JOURNAL_VERSION, Journal, JournalDamage, JournalRecord, Submission, parse,
                                     request_digest)
-from conftest import Project
+from helpers.project import ProjectDir
 
 KEY = "ab" * 32
 
@@ -103,7 +103,7 @@ def test_an_unwritable_journal_is_found_before_paying(tmp_path: Path) -> None:
     assert list((tmp_path / "fine").iterdir()) == []       # the probe is gone
 
 
-def test_plan_and_build_name_a_damaged_record_and_submit_nothing(project: Project) -> None:
+def test_plan_and_build_name_a_damaged_record_and_submit_nothing(project: ProjectDir) -> None:
     project.ok("build", "--offline")                        # keys exist; placeholders everywhere
     key = project.keys()["banner"]
     folder = project.cache / "journal"
@@ -150,7 +150,7 @@ def test_out_of_range_and_unsafe_values_are_damage(raw: bytes, says: str) -> Non
     assert says in str(caught.value)
 
 
-def test_a_journal_time_out_of_range_is_reported_by_plan_and_build(project: Project) -> None:
+def test_a_journal_time_out_of_range_is_reported_by_plan_and_build(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     key = project.keys()["banner"]
     folder = project.cache / "journal"

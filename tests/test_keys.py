@@ -12,7 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Project, backdate, make_image
+from helpers.images import backdate, make_image
+from helpers.project import ProjectDir
 
 import assetgen.state.store
 from assetgen.state.store import StatCache
@@ -46,7 +47,7 @@ prompt = "An unrelated potion"
 
 
 @pytest.fixture
-def keyed(empty_project: Project) -> Project:
+def keyed(empty_project: ProjectDir) -> ProjectDir:
     empty_project.write(BASE)
     return empty_project
 
@@ -72,7 +73,7 @@ CHANGES = [
 
 
 @pytest.mark.parametrize(("label", "old", "new"), CHANGES, ids=[c[0] for c in CHANGES])
-def test_each_spec_field_changes_the_key_and_downstream(keyed: Project, label: str, old: str, new: str) -> None:
+def test_each_spec_field_changes_the_key_and_downstream(keyed: ProjectDir, label: str, old: str, new: str) -> None:
     before = keyed.keys()
     keyed.edit(old, new)
     after = keyed.keys()
@@ -97,13 +98,13 @@ UNCHANGED = [
 
 
 @pytest.mark.parametrize(("label", "old", "new"), UNCHANGED, ids=[c[0] for c in UNCHANGED])
-def test_non_spec_changes_keep_every_key(keyed: Project, label: str, old: str, new: str) -> None:
+def test_non_spec_changes_keep_every_key(keyed: ProjectDir, label: str, old: str, new: str) -> None:
     before = keyed.keys()
     keyed.edit(old, new)
     assert keyed.keys() == before, label
 
 
-def test_tier_of_the_pro_model_does_not_change_the_key(keyed: Project) -> None:
+def test_tier_of_the_pro_model_does_not_change_the_key(keyed: ProjectDir) -> None:
     keyed.edit('model = "gemini-3.1-flash-image-preview"', 'model = "gemini-3-pro-image-preview"')
     standard = keyed.keys()
     keyed.edit('model = "gemini-3-pro-image-preview"', 'model = "gemini-3-pro-image-preview-official"')
@@ -115,7 +116,7 @@ def test_tier_of_the_pro_model_does_not_change_the_key(keyed: Project) -> None:
     assert item["cost"] == pytest.approx(0.1139)
 
 
-def test_defaults_and_target_fields_are_the_same_spec(empty_project: Project) -> None:
+def test_defaults_and_target_fields_are_the_same_spec(empty_project: ProjectDir) -> None:
     """A field set in [defaults] or on the target itself gives the same key."""
     empty_project.write("""\
         [defaults]
@@ -135,7 +136,7 @@ def test_defaults_and_target_fields_are_the_same_spec(empty_project: Project) ->
     assert empty_project.keys()["a"] == via_defaults
 
 
-def test_reformatting_comments_and_reordering_keep_every_key(keyed: Project) -> None:
+def test_reformatting_comments_and_reordering_keep_every_key(keyed: ProjectDir) -> None:
     before = keyed.keys()
     keyed.write("""\
         # The same manifest, written differently: comments, inline tables, other order.
@@ -168,7 +169,7 @@ def test_reformatting_comments_and_reordering_keep_every_key(keyed: Project) -> 
     assert keyed.keys() == before
 
 
-def test_reference_bytes_change_the_key_its_name_and_mtime_do_not(keyed: Project) -> None:
+def test_reference_bytes_change_the_key_its_name_and_mtime_do_not(keyed: ProjectDir) -> None:
     palette = keyed.root / "refs" / "palette.png"
     before = keyed.keys()
 
@@ -187,7 +188,7 @@ def test_reference_bytes_change_the_key_its_name_and_mtime_do_not(keyed: Project
     assert after["other"] == before["other"]
 
 
-def test_upstream_change_reaches_every_downstream_level(empty_project: Project) -> None:
+def test_upstream_change_reaches_every_downstream_level(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [targets.a]
         prompt = "A"
@@ -211,7 +212,7 @@ def test_upstream_change_reaches_every_downstream_level(empty_project: Project) 
     assert {n for n in before if before[n] != after[n]} == {"a", "b", "c"}
 
 
-def test_identical_specs_have_identical_keys(empty_project: Project) -> None:
+def test_identical_specs_have_identical_keys(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [targets.one]
         prompt = "Same"
@@ -228,7 +229,7 @@ def test_identical_specs_have_identical_keys(empty_project: Project) -> None:
     assert len(keys["one"]) == 64 and int(keys["one"], 16) >= 0
 
 
-def test_stat_cache_serves_unchanged_files_without_reading_them(keyed: Project) -> None:
+def test_stat_cache_serves_unchanged_files_without_reading_them(keyed: ProjectDir) -> None:
     """Proof through the CLI: change a reference's bytes while keeping size, mtime and inode. The
     plan still shows the old key, which it can only know from the stat cache; a touch re-reads it."""
     palette = keyed.root / "refs" / "palette.png"
@@ -307,7 +308,7 @@ def test_stat_cache_does_not_persist_a_hash_taken_in_the_same_clock_tick(tmp_pat
     assert StatCache(cache_file).sha256(image) == assetgen.state.store.sha256_file(image)
 
 
-def test_damaged_stat_cache_only_costs_rehashing(keyed: Project) -> None:
+def test_damaged_stat_cache_only_costs_rehashing(keyed: ProjectDir) -> None:
     before = keyed.keys()
     palette = keyed.root / "refs" / "palette.png"
     st = palette.stat()

@@ -17,7 +17,7 @@ import pytest
 
 from assetgen import catalog
 
-from conftest import Project
+from helpers.project import ProjectDir
 
 HEAD = """\
 [settings]
@@ -289,7 +289,7 @@ SECTION_CASES = [
 
 
 @pytest.fixture
-def refs(empty_project: Project) -> Project:
+def refs(empty_project: ProjectDir) -> ProjectDir:
     """Reference files for the error cases: not an image, a symlink loop, a 31 MB 'PNG'."""
     root = empty_project.root
     (root / "refs" / "notes.png").write_text("these are notes, not a picture\n")
@@ -301,7 +301,7 @@ def refs(empty_project: Project) -> Project:
     return empty_project
 
 
-def _assert_reported(project: Project, text: str, case: Case) -> str:
+def _assert_reported(project: ProjectDir, text: str, case: Case) -> str:
     project.write(text)
     before = project.snapshot()
     result = project.run("build", "--offline")
@@ -328,16 +328,16 @@ def _assert_reported(project: Project, text: str, case: Case) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_target_error_is_located_and_nothing_is_written(refs: Project, case: Case) -> None:
+def test_target_error_is_located_and_nothing_is_written(refs: ProjectDir, case: Case) -> None:
     _assert_reported(refs, HEAD + textwrap.dedent(case.body), case)
 
 
 @pytest.mark.parametrize("case", SECTION_CASES, ids=[c.id for c in SECTION_CASES])
-def test_section_error_is_located_and_nothing_is_written(refs: Project, case: Case) -> None:
+def test_section_error_is_located_and_nothing_is_written(refs: ProjectDir, case: Case) -> None:
     _assert_reported(refs, textwrap.dedent(case.body), case)
 
 
-def test_invalid_toml_reports_the_line(refs: Project) -> None:
+def test_invalid_toml_reports_the_line(refs: ProjectDir) -> None:
     text = HEAD + '\n[targets.bad]\nprompt = "unterminated\n'
     refs.write(text)
     result = refs.run("plan")
@@ -348,14 +348,14 @@ def test_invalid_toml_reports_the_line(refs: Project) -> None:
     assert not refs.cache.exists()
 
 
-def test_duplicate_table_is_invalid_toml(refs: Project) -> None:
+def test_duplicate_table_is_invalid_toml(refs: ProjectDir) -> None:
     refs.write(HEAD + '\n[targets.hero]\nprompt = "again"\n')
     result = refs.run("plan")
     assert result.exit_code == 2
     assert "assets.toml:10: not valid TOML" in result.output
 
 
-def test_missing_manifest_says_how_to_start(refs: Project) -> None:
+def test_missing_manifest_says_how_to_start(refs: ProjectDir) -> None:
     result = refs.run("plan")
     assert result.exit_code == 2
     assert "assets.toml: file not found" in result.output
@@ -363,7 +363,7 @@ def test_missing_manifest_says_how_to_start(refs: Project) -> None:
     assert "Traceback" not in result.output
 
 
-def test_dependency_cycle_is_named(refs: Project) -> None:
+def test_dependency_cycle_is_named(refs: ProjectDir) -> None:
     text = HEAD + textwrap.dedent("""
         [targets.a]
         prompt = "a"
@@ -413,7 +413,7 @@ def test_dependency_cycle_is_named(refs: Project) -> None:
     assert not refs.lock.exists() and not refs.cache.exists()
 
 
-def test_every_problem_is_reported_in_one_run(refs: Project) -> None:
+def test_every_problem_is_reported_in_one_run(refs: ProjectDir) -> None:
     text = textwrap.dedent("""\
         nonsense = 1
 
@@ -489,7 +489,7 @@ def test_every_problem_is_reported_in_one_run(refs: Project) -> None:
     assert not refs.lock.exists() and not refs.cache.exists()
 
 
-def test_unknown_target_on_the_command_line(refs: Project) -> None:
+def test_unknown_target_on_the_command_line(refs: ProjectDir) -> None:
     refs.write(HEAD)
     for command in (("plan", "heor"), ("build", "--offline", "heor"), ("explain", "heor")):
         result = refs.run(*command)
@@ -499,7 +499,7 @@ def test_unknown_target_on_the_command_line(refs: Project) -> None:
     assert not refs.lock.exists()
 
 
-def test_manifest_errors_do_not_need_or_touch_the_network(refs: Project) -> None:
+def test_manifest_errors_do_not_need_or_touch_the_network(refs: ProjectDir) -> None:
     """An online build of a broken manifest fails with exit 2 on the manifest, before the API key."""
     refs.write(HEAD + '\n[targets.bad]\nprompt = "x"\nmodel = "nano"\n')
     result = refs.run("build")
@@ -508,7 +508,7 @@ def test_manifest_errors_do_not_need_or_touch_the_network(refs: Project) -> None
     assert "ASSETGEN_API_KEY" not in result.output
 
 
-def test_line_numbers_survive_multiline_strings_dotted_keys_and_inline_tables(refs: Project) -> None:
+def test_line_numbers_survive_multiline_strings_dotted_keys_and_inline_tables(refs: ProjectDir) -> None:
     text = textwrap.dedent('''\
         # comment with [targets.fake] and model = "x" in it
         [targets.long]

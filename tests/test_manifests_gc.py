@@ -13,11 +13,12 @@ import tomllib
 from pathlib import Path
 
 import filelock
+import pytest
 from click.testing import Result
-from conftest import Project
+from helpers.project import ProjectDir
 
 from assetgen.cli import cli
-from online import emulator, env_for, run, start_build, targets, write_manifest
+from helpers.online import emulator, env_for, run, start_build, targets, write_manifest
 
 HEAD = """\
 [settings]
@@ -51,7 +52,7 @@ def shas(lock: Path) -> set[str]:
     return {o["sha256"] for entry in locked(lock).values() for o in entry["outputs"]}
 
 
-def invoke(p: Project, manifest: str, *args: str) -> Result:
+def invoke(p: ProjectDir, manifest: str, *args: str) -> Result:
     """``assetgen -f MANIFEST ARGS`` in the project folder; crashes are test failures."""
     result = p.runner.invoke(cli, ["-f", manifest, *args], catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -59,7 +60,7 @@ def invoke(p: Project, manifest: str, *args: str) -> Result:
     return result
 
 
-def ok(p: Project, manifest: str, *args: str) -> str:
+def ok(p: ProjectDir, manifest: str, *args: str) -> str:
     result = invoke(p, manifest, *args)
     assert result.exit_code == 0, f"exit {result.exit_code}:\n{result.output}"
     return result.output
@@ -113,7 +114,7 @@ def test_two_manifests_built_alternately_never_submit_twice_and_gc_from_either_k
         assert "Nothing to build" in run(icons, emu, "build").output
 
 
-def test_each_manifest_has_its_own_lock_and_profile_locks(empty_project: Project) -> None:
+def test_each_manifest_has_its_own_lock_and_profile_locks(empty_project: ProjectDir) -> None:
     p = empty_project
     write_named(p.root, "icons.toml", targets("sword"))
     write_named(p.root, "assets.toml", targets("hero"))
@@ -132,7 +133,7 @@ def test_each_manifest_has_its_own_lock_and_profile_locks(empty_project: Project
     assert objects(p.root) == everything                                 # icons.toml's drafts too
 
 
-def test_a_manifest_from_before_the_registry_is_kept(empty_project: Project) -> None:
+def test_a_manifest_from_before_the_registry_is_kept(empty_project: ProjectDir) -> None:
     """A cache made by an older assetgen has no registry: assets.lock beside assets.toml still counts."""
     p = empty_project
     write_named(p.root, "assets.toml", targets("hero"))
@@ -146,7 +147,7 @@ def test_a_manifest_from_before_the_registry_is_kept(empty_project: Project) -> 
     assert objects(p.root) == before
 
 
-def test_a_vanished_manifest_is_reported_and_kept_until_forgotten(empty_project: Project) -> None:
+def test_a_vanished_manifest_is_reported_and_kept_until_forgotten(empty_project: ProjectDir) -> None:
     p = empty_project
     write_named(p.root, "icons.toml", targets("sword"))
     write_named(p.root, "banners.toml", targets("castle"))
@@ -185,7 +186,7 @@ def test_a_vanished_manifest_is_reported_and_kept_until_forgotten(empty_project:
 
 # -- gc never takes what a build could want -----------------------------------------------------------
 
-def _one_unreferenced(project: Project) -> str:
+def _one_unreferenced(project: ProjectDir) -> str:
     project.ok("build", "--offline")
     project.edit('prompt = "A wide banner with a castle"', 'prompt = "A wide banner with a windmill"')
     project.ok("build", "--offline")
@@ -193,7 +194,7 @@ def _one_unreferenced(project: Project) -> str:
     return unreferenced
 
 
-def test_gc_holds_the_build_lock(project: Project) -> None:
+def test_gc_holds_the_build_lock(project: ProjectDir) -> None:
     unreferenced = _one_unreferenced(project)
     with filelock.FileLock(str(project.cache / "build.lock")):
         result = project.run("gc", "--grace", "0", "--wait", "0")
@@ -205,7 +206,7 @@ def test_gc_holds_the_build_lock(project: Project) -> None:
     assert unreferenced not in objects(project.root)
 
 
-def test_gc_keeps_objects_younger_than_the_grace_period(project: Project) -> None:
+def test_gc_keeps_objects_younger_than_the_grace_period(project: ProjectDir) -> None:
     """A process without the build lock (a `pull`) may be writing an object it has not indexed yet."""
     unreferenced = _one_unreferenced(project)
     out = project.ok("gc").output
@@ -216,7 +217,7 @@ def test_gc_keeps_objects_younger_than_the_grace_period(project: Project) -> Non
     assert "Removed 1 cached images" in project.ok("gc").output
 
 
-def test_gc_keeps_whatever_the_journal_names(project: Project) -> None:
+def test_gc_keeps_whatever_the_journal_names(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     old_key = project.keys()["banner"]
     unreferenced = _one_unreferenced(project)
@@ -234,6 +235,7 @@ def test_gc_keeps_whatever_the_journal_names(project: Project) -> None:
     assert "Removed 1 cached images" in project.ok("gc", "--grace", "0").output
 
 
+@pytest.mark.slow
 def test_gc_looping_during_a_build_never_fails_a_target(tmp_path: Path) -> None:
     names = [f"t{i}" for i in range(12)]
     with emulator(latency=0.3) as emu:
@@ -260,7 +262,8 @@ def test_gc_looping_during_a_build_never_fails_a_target(tmp_path: Path) -> None:
         assert "Nothing to build" in again.output and len(emu.submissions) == 12
 
 
-def test_builds_of_two_manifests_sharing_a_cache_take_turns_and_both_register(empty_project: Project) -> None:
+@pytest.mark.slow
+def test_builds_of_two_manifests_sharing_a_cache_take_turns_and_both_register(empty_project: ProjectDir) -> None:
     p = empty_project
     write_named(p.root, "icons.toml", targets("sword", "shield"))
     write_named(p.root, "banners.toml", targets("castle"))

@@ -16,7 +16,8 @@ from typing import Any
 import filelock
 import pytest
 from click.testing import CliRunner
-from conftest import FLASH, MANIFEST, OUTPUTS, Project, make_image
+from helpers.images import make_image
+from helpers.project import FLASH, MANIFEST, OUTPUTS, ProjectDir
 from PIL import Image
 
 from assetgen import catalog
@@ -33,7 +34,7 @@ def all_outputs() -> list[str]:
     return [o for outs in OUTPUTS.values() for o in outs]
 
 
-def lock_data(project: Project) -> dict[str, Any]:
+def lock_data(project: ProjectDir) -> dict[str, Any]:
     return tomllib.loads(project.lock.read_text(encoding="utf-8"))
 
 
@@ -43,7 +44,7 @@ def stamp(path: Path) -> tuple[int, bytes]:
 
 # -- a first build ----------------------------------------------------------------------------------
 
-def test_build_writes_exact_jpegs_the_lock_and_the_cache(project: Project) -> None:
+def test_build_writes_exact_jpegs_the_lock_and_the_cache(project: ProjectDir) -> None:
     keys = project.keys()
     result = project.ok("build", "--offline")
     assert "Building 4 of 4 targets." in result.output
@@ -86,7 +87,7 @@ def test_build_writes_exact_jpegs_the_lock_and_the_cache(project: Project) -> No
     assert project.run("plan", "--offline", "--check").exit_code == 0
 
 
-def test_second_build_is_a_no_op_that_leaves_the_lock_untouched(project: Project) -> None:
+def test_second_build_is_a_no_op_that_leaves_the_lock_untouched(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     before = project.snapshot(skip=project.STAT_CACHE)
     lock_before = stamp(project.lock)
@@ -97,14 +98,14 @@ def test_second_build_is_a_no_op_that_leaves_the_lock_untouched(project: Project
     assert project.snapshot(skip=project.STAT_CACHE) == before
 
 
-def test_offline_provider_setting_builds_without_the_flag(project: Project) -> None:
+def test_offline_provider_setting_builds_without_the_flag(project: ProjectDir) -> None:
     project.edit('out_dir = "out"', 'out_dir = "out"\nprovider = "offline"')
     result = project.ok("build")
     assert "Done: 4 built." in result.output
     assert lock_data(project)["targets"]["hero"]["placeholder"] is True
 
 
-def test_build_of_one_target_builds_its_upstream_only(project: Project) -> None:
+def test_build_of_one_target_builds_its_upstream_only(project: ProjectDir) -> None:
     result = project.ok("build", "--offline", "hero_walk")
     assert "Building 2 of 2 targets." in result.output
     assert sorted(lock_data(project)["targets"]) == ["hero", "hero_walk"]
@@ -116,7 +117,7 @@ def test_build_of_one_target_builds_its_upstream_only(project: Project) -> None:
     assert stamp(project.lock) == lock_before
 
 
-def test_shared_key_is_rendered_once_and_written_twice(empty_project: Project) -> None:
+def test_shared_key_is_rendered_once_and_written_twice(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [defaults]
         resolution = "0.5K"
@@ -138,7 +139,7 @@ def test_shared_key_is_rendered_once_and_written_twice(empty_project: Project) -
     assert [o["path"] for o in data["coin_shop"]["outputs"]] == ["assets/generated/shop/coin.jpg"]
 
 
-def test_numbered_outputs_follow_the_pattern(empty_project: Project) -> None:
+def test_numbered_outputs_follow_the_pattern(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [settings]
         out_dir = "sprites"
@@ -156,7 +157,7 @@ def test_numbered_outputs_follow_the_pattern(empty_project: Project) -> None:
             assert image.size == catalog.pixel_size("9:16", "0.5K") == (384, 688)
 
 
-def test_prompt_change_rebuilds_that_target_and_its_downstream_only(project: Project) -> None:
+def test_prompt_change_rebuilds_that_target_and_its_downstream_only(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     before = lock_data(project)["targets"]
     files = {o: stamp(project.root / o) for o in all_outputs()}
@@ -173,7 +174,7 @@ def test_prompt_change_rebuilds_that_target_and_its_downstream_only(project: Pro
 
 # -- restores and hand edits ------------------------------------------------------------------------
 
-def test_deleted_output_is_restored_from_the_cache(project: Project) -> None:
+def test_deleted_output_is_restored_from_the_cache(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     objects = project.objects()
     lock_before = stamp(project.lock)
@@ -190,7 +191,7 @@ def test_deleted_output_is_restored_from_the_cache(project: Project) -> None:
     assert stamp(project.lock) == lock_before        # the same images: the lock is unchanged
 
 
-def test_deleted_output_is_restored_from_the_lock_when_the_index_is_gone(project: Project) -> None:
+def test_deleted_output_is_restored_from_the_lock_when_the_index_is_gone(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     shutil.rmtree(project.cache / "index")
     original = (project.root / "out" / "banner.jpg").read_bytes()
@@ -200,7 +201,7 @@ def test_deleted_output_is_restored_from_the_lock_when_the_index_is_gone(project
     assert (project.root / "out" / "banner.jpg").read_bytes() == original
 
 
-def test_hand_modified_output_is_kept_reported_and_replaced_with_force(project: Project) -> None:
+def test_hand_modified_output_is_kept_reported_and_replaced_with_force(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     banner = project.root / "out" / "banner.jpg"
     original = banner.read_bytes()
@@ -224,7 +225,7 @@ def test_hand_modified_output_is_kept_reported_and_replaced_with_force(project: 
     assert project.run("plan", "--offline", "--check").exit_code == 0
 
 
-def test_hand_modified_stale_target_is_not_rebuilt(project: Project) -> None:
+def test_hand_modified_stale_target_is_not_rebuilt(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     banner = project.root / "out" / "banner.jpg"
     make_image(banner, (0, 0, 0), fmt="JPEG")
@@ -241,7 +242,7 @@ def test_hand_modified_stale_target_is_not_rebuilt(project: Project) -> None:
     assert len(project.objects()) == len(objects) + 1
 
 
-def test_blocked_upstream_does_not_stop_a_downstream_restore(project: Project) -> None:
+def test_blocked_upstream_does_not_stop_a_downstream_restore(project: ProjectDir) -> None:
     """hero is hand-edited (blocked) and hero_walk's output is deleted. Neither key changed, so the
     plan restores hero_walk from the cache; the build must do what the plan says."""
     project.ok("build", "--offline")
@@ -259,7 +260,7 @@ def test_blocked_upstream_does_not_stop_a_downstream_restore(project: Project) -
 
 # -- the lock in git --------------------------------------------------------------------------------
 
-def test_fresh_clone_with_lock_and_images_is_up_to_date(project: Project, tmp_path: Path) -> None:
+def test_fresh_clone_with_lock_and_images_is_up_to_date(project: ProjectDir, tmp_path: Path) -> None:
     project.ok("build", "--offline")
     clone = tmp_path / "clone"
     shutil.copytree(project.root, clone, ignore=shutil.ignore_patterns(".assetgen"))
@@ -318,7 +319,7 @@ def test_lock_is_sorted_and_stable_across_independent_builds(tmp_path: Path) -> 
     assert Lock.load(tmp_path / "a" / "assets.lock").render() == locks[0]
 
 
-def test_damaged_lock_is_a_clear_error(project: Project) -> None:
+def test_damaged_lock_is_a_clear_error(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     project.lock.write_text("<<<<<<< HEAD\nversion = 1\n=======\n>>>>>>> other\n")
     result = project.run("plan")
@@ -335,7 +336,7 @@ def test_damaged_lock_is_a_clear_error(project: Project) -> None:
 ONLINE_ENV = {"ASSETGEN_API_KEY": "sk-dummy-not-a-real-key", "ASSETGEN_BASE_URL": "http://127.0.0.1:9"}
 
 
-def test_budget_in_settings_refuses_an_online_build_before_any_request(project: Project) -> None:
+def test_budget_in_settings_refuses_an_online_build_before_any_request(project: ProjectDir) -> None:
     project.edit('out_dir = "out"', 'out_dir = "out"\nbudget = 0.10')       # estimate: 6 × 0.031875
     result = project.run("build", env=ONLINE_ENV)
     assert result.exit_code == 1
@@ -349,7 +350,7 @@ def test_budget_in_settings_refuses_an_online_build_before_any_request(project: 
     assert not list(project.cache.glob("journal/*"))
 
 
-def test_budget_option_overrides_and_offline_costs_nothing(project: Project) -> None:
+def test_budget_option_overrides_and_offline_costs_nothing(project: ProjectDir) -> None:
     result = project.run("build", "--budget", "0.19", env=ONLINE_ENV)
     assert result.exit_code == 1 and "over the budget of $0.19" in result.output
     assert not project.lock.exists()
@@ -357,7 +358,7 @@ def test_budget_option_overrides_and_offline_costs_nothing(project: Project) -> 
     assert project.ok("build", "--offline", "--budget", "0").exit_code == 0
 
 
-def test_budget_counts_official_fallback_at_the_official_price(empty_project: Project) -> None:
+def test_budget_counts_official_fallback_at_the_official_price(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [targets.hero]
         prompt = "A knight"
@@ -369,7 +370,7 @@ def test_budget_counts_official_fallback_at_the_official_price(empty_project: Pr
     assert "$0.0570" in result.output and "official_fallback" in result.output
 
 
-def test_online_build_without_api_key_exits_2_before_any_work(project: Project) -> None:
+def test_online_build_without_api_key_exits_2_before_any_work(project: ProjectDir) -> None:
     result = project.run("build")
     assert result.exit_code == 2
     assert "ASSETGEN_API_KEY" in result.output
@@ -399,7 +400,7 @@ def _built_lines(text: str) -> list[str]:
     return re.findall(r"^(t\d): built", text, flags=re.MULTILINE)
 
 
-def _check_six(project: Project) -> None:
+def _check_six(project: ProjectDir) -> None:
     data = lock_data(project)["targets"]
     assert sorted(data) == [f"t{i}" for i in range(6)]
     for name, entry in data.items():
@@ -411,7 +412,8 @@ def _check_six(project: Project) -> None:
     assert project.run("plan", "--check").exit_code == 0
 
 
-def test_two_builds_at_once_never_render_twice(empty_project: Project) -> None:
+@pytest.mark.slow
+def test_two_builds_at_once_never_render_twice(empty_project: ProjectDir) -> None:
     empty_project.write(SIX)
     procs = [empty_project.spawn("build") for _ in range(2)]
     results = [p.communicate(timeout=60) for p in procs]
@@ -422,7 +424,8 @@ def test_two_builds_at_once_never_render_twice(empty_project: Project) -> None:
     _check_six(empty_project)
 
 
-def test_second_build_waits_for_the_first(empty_project: Project) -> None:
+@pytest.mark.slow
+def test_second_build_waits_for_the_first(empty_project: ProjectDir) -> None:
     """Deterministic overlap: both processes start while the build lock is held, so both must wait;
     on release one builds everything and the other, having waited, finds nothing to do."""
     empty_project.write(SIX)
@@ -445,7 +448,7 @@ def test_second_build_waits_for_the_first(empty_project: Project) -> None:
     _check_six(empty_project)
 
 
-def test_wait_zero_with_the_lock_held_fails_clearly(project: Project) -> None:
+def test_wait_zero_with_the_lock_held_fails_clearly(project: ProjectDir) -> None:
     project.cache.mkdir()
     with filelock.FileLock(str(project.cache / "build.lock")):
         result = project.run("build", "--offline", "--wait", "0")
@@ -458,7 +461,8 @@ def test_wait_zero_with_the_lock_held_fails_clearly(project: Project) -> None:
     assert project.ok("build", "--offline", "--wait", "0").exit_code == 0
 
 
-def test_python_dash_m_build_in_a_real_process(project: Project) -> None:
+@pytest.mark.slow
+def test_python_dash_m_build_in_a_real_process(project: ProjectDir) -> None:
     proc = subprocess.run([sys.executable, "-m", "assetgen", "-f", "assets.toml", "build", "--offline"],
                           cwd=project.root, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -468,7 +472,7 @@ def test_python_dash_m_build_in_a_real_process(project: Project) -> None:
     assert proc.stderr == ""
 
 
-def test_outputs_and_lock_get_ordinary_file_permissions(project: Project) -> None:
+def test_outputs_and_lock_get_ordinary_file_permissions(project: ProjectDir) -> None:
     """Committed images and the lock are ordinary files: readable by the group and others as the umask
     allows (a web server reading out_dir, a teammate on a shared machine), not private temp files."""
     old = os.umask(0o022)
@@ -480,7 +484,7 @@ def test_outputs_and_lock_get_ordinary_file_permissions(project: Project) -> Non
     assert modes == {p: 0o644 for p in modes}
 
 
-def test_a_rebuild_after_loading_a_lock_records_the_new_entry(project: Project) -> None:
+def test_a_rebuild_after_loading_a_lock_records_the_new_entry(project: ProjectDir) -> None:
     """The lock reuses the text of unchanged entries when it saves; a changed entry must be re-rendered
     (a stale chunk would make the next build see its own output as modified by hand)."""
     project.ok("build", "--offline")
@@ -494,7 +498,7 @@ def test_a_rebuild_after_loading_a_lock_records_the_new_entry(project: Project) 
     assert again.exit_code == 0, again.output
 
 
-def test_outputs_missing_from_the_lock_are_restored_from_the_cache_not_rebuilt(project: Project) -> None:
+def test_outputs_missing_from_the_lock_are_restored_from_the_cache_not_rebuilt(project: ProjectDir) -> None:
     """What a crash between two lock writes leaves: outputs on disk and images in the cache, but no
     lock entry. The next build records them for free instead of calling them hand-edited."""
     project.ok("build", "--offline")

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from assetgen.testing.emulator import Faults, GatewayEmulator
-from online import API_KEY, all_text_under, emulator, env_for, run, targets, write_manifest
+from helpers.online import API_KEY, all_text_under, emulator, env_for, run, targets, write_manifest
 
 
 @pytest.fixture

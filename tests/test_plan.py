@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FLASH, FLASH_OFFICIAL, OUTPUTS, PRO, PRO_OFFICIAL, Project, make_image
+from helpers.images import make_image
+from helpers.project import FLASH, FLASH_OFFICIAL, OUTPUTS, PRO, PRO_OFFICIAL, ProjectDir
 
 from assetgen import catalog
 
 
-def built(project: Project) -> Project:
+def built(project: ProjectDir) -> ProjectDir:
     project.ok("build", "--offline")
     return project
 
@@ -22,7 +23,7 @@ def reasons(item: dict) -> list[str]:
 
 # -- costs ------------------------------------------------------------------------------------------
 
-def test_new_targets_cost_the_price_table_times_n(project: Project) -> None:
+def test_new_targets_cost_the_price_table_times_n(project: ProjectDir) -> None:
     assert catalog.BY_ID["gemini-3.1-flash-image-preview"].price == FLASH
     plan = project.plan()
     items = {t["name"]: t for t in plan["targets"]}
@@ -46,7 +47,7 @@ def test_new_targets_cost_the_price_table_times_n(project: Project) -> None:
     assert "Total: $0.19 for 6 images" in text            # 6 × 0.031875 = 0.19125
 
 
-def test_prices_per_model_and_official_fallback_upper_bound(empty_project: Project) -> None:
+def test_prices_per_model_and_official_fallback_upper_bound(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [targets.pro]
         prompt = "p"
@@ -86,7 +87,7 @@ def test_prices_per_model_and_official_fallback_upper_bound(empty_project: Proje
     assert f"(up to ${bound:.2f} if official_fallback switches to the official channel)" in text
 
 
-def test_shared_key_costs_once_and_says_with_whom(empty_project: Project) -> None:
+def test_shared_key_costs_once_and_says_with_whom(empty_project: ProjectDir) -> None:
     empty_project.write("""\
         [defaults]
         resolution = "0.5K"
@@ -120,7 +121,7 @@ def test_shared_key_costs_once_and_says_with_whom(empty_project: Project) -> Non
     assert "1 target reuses images for free" in text
 
 
-def test_offline_plan_costs_nothing(project: Project) -> None:
+def test_offline_plan_costs_nothing(project: ProjectDir) -> None:
     plan = project.plan("--offline")
     assert plan["offline"] is True
     assert plan["total_cost"] == 0 and plan["max_cost"] == 0
@@ -130,7 +131,7 @@ def test_offline_plan_costs_nothing(project: Project) -> None:
 
 # -- reasons ----------------------------------------------------------------------------------------
 
-def test_spec_change_names_the_fields(project: Project) -> None:
+def test_spec_change_names_the_fields(project: ProjectDir) -> None:
     built(project)
     project.edit('prompt = "A wide banner with a castle"\naspect_ratio = "16:9"',
                  'prompt = "A wide banner with two castles"\naspect_ratio = "21:9"\nseed = 5')
@@ -147,13 +148,13 @@ def test_spec_change_names_the_fields(project: Project) -> None:
     assert "spec changed: prompt, seed, aspect_ratio" in project.ok("plan").output
 
 
-def test_reference_list_change_is_a_spec_change(project: Project) -> None:
+def test_reference_list_change_is_a_spec_change(project: ProjectDir) -> None:
     built(project)
     project.edit('references = ["@hero", "refs/palette.png"]', 'references = ["refs/palette.png", "@hero"]')
     assert reasons(project.items()["hero_walk"]) == ["spec changed: references"]
 
 
-def test_reference_change_names_the_file(project: Project) -> None:
+def test_reference_change_names_the_file(project: ProjectDir) -> None:
     built(project)
     make_image(project.root / "refs" / "palette.png", (10, 200, 10))
     items = project.items("--offline")
@@ -163,7 +164,7 @@ def test_reference_change_names_the_file(project: Project) -> None:
     assert "reference changed: refs/palette.png" in project.ok("plan", "--offline").output
 
 
-def test_upstream_change_is_named(project: Project) -> None:
+def test_upstream_change_is_named(project: ProjectDir) -> None:
     built(project)
     project.edit('prompt = "A knight in silver armour, side view"', 'prompt = "A knight in gold armour, side view"')
     items = project.items("--offline")
@@ -177,7 +178,7 @@ def test_upstream_change_is_named(project: Project) -> None:
          "banner": pytest.approx(FLASH), "icons": pytest.approx(3 * FLASH)}   # placeholders too
 
 
-def test_missing_output_is_restored_from_cache_for_free(project: Project) -> None:
+def test_missing_output_is_restored_from_cache_for_free(project: ProjectDir) -> None:
     built(project)
     (project.root / "out" / "banner.jpg").unlink()
     (project.root / "out" / "icons-2.jpg").unlink()
@@ -195,7 +196,7 @@ def test_missing_output_is_restored_from_cache_for_free(project: Project) -> Non
     assert "(images in cache)" in line
 
 
-def test_hand_modified_output_is_blocked(project: Project) -> None:
+def test_hand_modified_output_is_blocked(project: ProjectDir) -> None:
     built(project)
     make_image(project.root / "out" / "banner.jpg", (0, 0, 0), size=(688, 384), fmt="JPEG")
     items = project.items("--offline")
@@ -207,7 +208,7 @@ def test_hand_modified_output_is_blocked(project: Project) -> None:
     assert project.run("plan", "--offline", "--check").exit_code == 1
 
 
-def test_foreign_file_at_a_new_output_is_not_overwritten(project: Project) -> None:
+def test_foreign_file_at_a_new_output_is_not_overwritten(project: ProjectDir) -> None:
     """A file that exists where a never-built target would write is not assetgen's to replace."""
     make_image(project.root / "out" / "banner.jpg", (0, 0, 0), fmt="JPEG")
     items = project.items()
@@ -215,7 +216,7 @@ def test_foreign_file_at_a_new_output_is_not_overwritten(project: Project) -> No
     assert reasons(items["banner"]) == ["new target", "modified by hand: out/banner.jpg"]
 
 
-def test_placeholders_are_stale_online_and_up_to_date_offline(project: Project) -> None:
+def test_placeholders_are_stale_online_and_up_to_date_offline(project: ProjectDir) -> None:
     built(project)
     online = project.plan()
     assert online["offline"] is False
@@ -233,7 +234,7 @@ def test_placeholders_are_stale_online_and_up_to_date_offline(project: Project) 
     assert project.run("plan", "--offline", "--check").exit_code == 0
 
 
-def test_provider_offline_in_settings_makes_plan_offline(project: Project) -> None:
+def test_provider_offline_in_settings_makes_plan_offline(project: ProjectDir) -> None:
     project.edit('out_dir = "out"', 'out_dir = "out"\nprovider = "offline"')
     built(project)
     assert project.plan()["offline"] is True
@@ -242,7 +243,7 @@ def test_provider_offline_in_settings_makes_plan_offline(project: Project) -> No
 
 # -- output formats and exit codes ------------------------------------------------------------------
 
-def test_json_structure(project: Project) -> None:
+def test_json_structure(project: ProjectDir) -> None:
     plan = project.plan()
     assert set(plan) == {"offline", "targets", "stale", "up_to_date", "to_generate", "total_cost", "max_cost"}
     item = plan["targets"][0]
@@ -255,7 +256,7 @@ def test_json_structure(project: Project) -> None:
     assert json.loads(project.ok("plan", "--format", "json").stdout) == plan
 
 
-def test_markdown_table(project: Project) -> None:
+def test_markdown_table(project: ProjectDir) -> None:
     built(project)
     project.edit('prompt = "A wide banner with a castle"', 'prompt = "A wide banner"')
     text = project.ok("plan", "--offline", "--format", "markdown").output
@@ -264,7 +265,7 @@ def test_markdown_table(project: Project) -> None:
     assert "hero_walk" not in text
 
 
-def test_check_exit_codes(project: Project) -> None:
+def test_check_exit_codes(project: ProjectDir) -> None:
     result = project.run("plan", "--check")
     assert result.exit_code == 1
     assert "4 to build" in result.output              # the plan is still printed
@@ -278,13 +279,13 @@ def test_check_exit_codes(project: Project) -> None:
     assert project.run("plan", "--check", "--offline", "hero_walk").exit_code == 1
 
 
-def test_selection_includes_upstream(project: Project) -> None:
+def test_selection_includes_upstream(project: ProjectDir) -> None:
     plan = project.plan("hero_walk")
     assert [t["name"] for t in plan["targets"]] == ["hero", "hero_walk"]
     assert plan["total_cost"] == pytest.approx(2 * FLASH)
 
 
-def test_plan_writes_nothing_but_the_stat_cache(project: Project) -> None:
+def test_plan_writes_nothing_but_the_stat_cache(project: ProjectDir) -> None:
     before = project.snapshot()
     for args in (("plan",), ("plan", "--json"), ("plan", "--format", "markdown"), ("plan", "--check"),
                  ("plan", "--offline"), ("build", "--dry-run"), ("explain", "hero_walk")):
@@ -308,7 +309,7 @@ def test_plan_writes_nothing_but_the_stat_cache(project: Project) -> None:
     assert project.snapshot(skip=project.STAT_CACHE) == before
 
 
-def test_plan_needs_no_api_key_and_says_nothing_about_one(project: Project) -> None:
+def test_plan_needs_no_api_key_and_says_nothing_about_one(project: ProjectDir) -> None:
     result = project.ok("plan")
     assert "ASSETGEN_API_KEY" not in result.output
     assert "Error" not in result.output

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from s3server import (use_aws_env, closed_port, get_object, make_bucket, put_object,
-                      s3_server)
+from helpers.s3server import (use_aws_env, closed_port, get_object, make_bucket, put_object,
+                              s3_server)
 
 from assetgen.remote.cache import Lease, RemoteCache, redact_url
 from assetgen.state.store import CachedImage, IndexEntry, sha256_bytes

@@ -25,11 +25,11 @@ from pathlib import Path
 import boto3
 import pytest
 from click.testing import Result
-from s3server import (AWS_ENV_TO_CLEAR, FAKE_AWS_ENV, use_aws_env, closed_port, get_object, make_bucket, put_object,
-                      s3_server)
+from helpers.s3server import (AWS_ENV_TO_CLEAR, FAKE_AWS_ENV, use_aws_env, closed_port, get_object, make_bucket, put_object,
+                              s3_server)
 
 from assetgen.testing.emulator import GatewayEmulator
-from online import all_text_under, emulator, env_for, run, targets, write_manifest
+from helpers.online import all_text_under, emulator, env_for, run, targets, write_manifest
 
 FLASH = 0.031875                          # gemini-3.1-flash-image-preview, USD per image
 PREFIX = "team/assetgen"
@@ -228,6 +228,7 @@ def test_corrupt_remote_object_is_reported_paid_for_once_and_healed(tmp_path: Pa
     assert outputs(carol) == outputs(bob)
 
 
+@pytest.mark.slow
 def test_remote_down_warns_once_and_builds_normally(tmp_path: Path, gateway: GatewayEmulator) -> None:
     down = f"http://127.0.0.1:{closed_port()}"
     manifest = make_project(tmp_path / "alice", "team-assets", down)
@@ -248,6 +249,7 @@ def test_remote_down_warns_once_and_builds_normally(tmp_path: Path, gateway: Gat
 # -- two machines at once -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_concurrent_builds_on_two_checkouts_pay_once_per_key(tmp_path: Path, endpoint: str,
                                                                  bucket: str) -> None:
     names = ("a", "b", "c")
@@ -297,6 +299,7 @@ def test_push_then_pull_lets_another_checkout_build_for_free(tmp_path: Path, end
 # -- credentials ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_credentials_never_reach_output_files_or_the_bucket(tmp_path: Path, endpoint: str, bucket: str,
                                                            gateway: GatewayEmulator) -> None:
     alice = make_project(tmp_path / "alice", bucket, endpoint)

@@ -19,7 +19,7 @@ import pytest
 
 from assetgen.emulator import GatewayEmulator
 from assetgen.providers.client import GatewayClient
-from online import API_KEY, emulator, env_for, run, start_build, targets, wait_for, write_manifest
+from helpers.online import API_KEY, emulator, env_for, run, start_build, targets, wait_for, write_manifest
 
 
 def records(root: Path) -> list[dict]:
@@ -81,6 +81,7 @@ def test_2_a_completed_task_without_images_stays_journaled_and_is_closed_after_3
         assert len(emu.submissions) == 1                  # paid once, never again without being asked
 
 
+@pytest.mark.slow
 def test_3_first_ctrl_c_stops_targets_queued_for_the_submit_lock(tmp_path: Path) -> None:
     with emulator(latency=0.3, submit_latency=0.5) as emu:
         manifest = write_manifest(tmp_path, targets(*(f"t{i}" for i in range(6))))
@@ -93,6 +94,7 @@ def test_3_first_ctrl_c_stops_targets_queued_for_the_submit_lock(tmp_path: Path)
         assert output.count("not submitted: interrupted (Ctrl-C)") >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_4_a_signal_while_waiting_for_the_build_lock_stops_at_once_and_pays_nothing(
         tmp_path: Path, sig: int, code: int) -> None:
@@ -117,6 +119,7 @@ def test_4_a_signal_while_waiting_for_the_build_lock_stops_at_once_and_pays_noth
         assert emu.submissions == [] and "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_4_pick_says_it_waits_for_the_build_lock(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, targets("a", a="candidates = 2"), settings='provider = "offline"')
     assert subprocess.run([sys.executable, "-m", "assetgen", "-f", str(manifest), "build"],

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
+from helpers.online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
+
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
 
 
 def journaled(root: Path) -> list[dict]:

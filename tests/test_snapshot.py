@@ -26,7 +26,7 @@ from assetgen.engine.keys import compute_keys
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.state.store import StatCache, sha256_file
 
-from conftest import make_image
+from helpers.images import make_image
 
 BASE = """\
 [settings]
@@ -326,6 +326,7 @@ def test_random_edits_always_match_the_full_load(loader: Loader, calls: list[dic
     assert sum(1 for c in calls if c["reused"]) > 10            # and incremental loads, not only full ones
 
 
+@pytest.mark.slow
 def test_no_op_open_does_not_import_pydantic(tmp_path: Path) -> None:
     """What makes a no-op `plan` fast: an unchanged manifest needs none of the validation machinery."""
     loader = Loader(tmp_path)

@@ -16,10 +16,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from assetgen.testing.emulator import Faults
 from assetgen.errors import InvalidRequest
 from assetgen.providers.gateway import refuses_n
-from online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
+from helpers.online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
+
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
 
 WINDOW = re.compile(r"a submission at \d\d:\d\d:\d\d may have been accepted; its task id was never received")
 

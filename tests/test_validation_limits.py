@@ -18,7 +18,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import Project, make_image
+from helpers.images import make_image
+from helpers.project import ProjectDir
 
 from assetgen.state.atomic import atomic_write, sweep_stale_temps, temp_name
 from assetgen.state.store import CachedImage, IndexEntry, Store
@@ -32,25 +33,25 @@ resolution = "0.5K"
 """
 
 
-def write(project: Project, body: str, head: str = HEAD) -> None:
+def write(project: ProjectDir, body: str, head: str = HEAD) -> None:
     project.write(head + textwrap.dedent(body))
 
 
-def fails(project: Project, *args: str, code: int = 2) -> str:
+def fails(project: ProjectDir, *args: str, code: int = 2) -> str:
     result = project.run(*args)
     assert result.exit_code == code, f"exit {result.exit_code}:\n{result.output}"
     assert "Traceback" not in result.output
     return result.output
 
 
-def written(project: Project) -> list[str]:
+def written(project: ProjectDir) -> list[str]:
     out = project.root / "out"
     return sorted(p.relative_to(project.root).as_posix() for p in out.rglob("*")) if out.exists() else []
 
 
 # -- 12.5: a target may not reference its own outputs ----------------------------------------------------
 
-def test_a_target_referencing_its_own_output_is_refused_before_paying(empty_project: Project) -> None:
+def test_a_target_referencing_its_own_output_is_refused_before_paying(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [targets.ref]
@@ -68,7 +69,7 @@ def test_a_target_referencing_its_own_output_is_refused_before_paying(empty_proj
     assert p.snapshot(skip=p.STAT_CACHE) == before
 
 
-def test_a_reference_to_a_downstream_output_is_refused_and_spelling_does_not_hide_it(empty_project: Project) -> None:
+def test_a_reference_to_a_downstream_output_is_refused_and_spelling_does_not_hide_it(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [targets.base]
@@ -88,7 +89,7 @@ def test_a_reference_to_a_downstream_output_is_refused_and_spelling_does_not_hid
     assert "output 'out/poses/pose.png' of target 'pose'" in out and "@pose -> @base" in out and "'@pose'" in out
 
 
-def test_a_reference_through_a_symlink_to_its_own_output_is_refused(empty_project: Project) -> None:
+def test_a_reference_through_a_symlink_to_its_own_output_is_refused(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [targets.ref]
@@ -102,7 +103,7 @@ def test_a_reference_through_a_symlink_to_its_own_output_is_refused(empty_projec
     assert "reference 'refs/sheet.png' is this target's own output 'out/ref.png'" in out
 
 
-def test_a_reference_to_an_independent_targets_output_is_allowed(empty_project: Project) -> None:
+def test_a_reference_to_an_independent_targets_output_is_allowed(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [targets.a]
@@ -117,7 +118,7 @@ def test_a_reference_to_an_independent_targets_output_is_allowed(empty_project: 
     p.ok("plan")
 
 
-def test_a_self_reference_gives_the_same_error_from_a_remembered_load(empty_project: Project) -> None:
+def test_a_self_reference_gives_the_same_error_from_a_remembered_load(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [targets.a]
@@ -138,7 +139,7 @@ def test_a_self_reference_gives_the_same_error_from_a_remembered_load(empty_proj
 
 # -- 12.7: matrix values become file names -------------------------------------------------------------
 
-def test_long_matrix_values_in_an_output_name_are_refused_with_axis_and_value(empty_project: Project) -> None:
+def test_long_matrix_values_in_an_output_name_are_refused_with_axis_and_value(empty_project: ProjectDir) -> None:
     p = empty_project
     clause = "a weathered bronze shield with " + "intricate knotwork and " * 12 + "a dragon"
     assert len(clause) > 255
@@ -154,7 +155,7 @@ def test_long_matrix_values_in_an_output_name_are_refused_with_axis_and_value(em
     assert written(p) == []
 
 
-def test_the_default_output_from_long_values_is_checked_too(empty_project: Project) -> None:
+def test_the_default_output_from_long_values_is_checked_too(empty_project: ProjectDir) -> None:
     p = empty_project
     clause = "x" * 300
     write(p, f"""
@@ -168,7 +169,7 @@ def test_the_default_output_from_long_values_is_checked_too(empty_project: Proje
 
 @pytest.mark.parametrize("value, says", [("ui/icons", "path separator"), ("..", "not a file name"),
                                          ("a\\u0000b", "NUL")])
-def test_matrix_values_are_one_path_component(empty_project: Project, value: str, says: str) -> None:
+def test_matrix_values_are_one_path_component(empty_project: ProjectDir, value: str, says: str) -> None:
     p = empty_project
     write(p, f"""
         [targets.icon]
@@ -180,7 +181,7 @@ def test_matrix_values_are_one_path_component(empty_project: Project, value: str
     assert "axis 'item'" in out and says in out and '"{item}/name.png"' in out
 
 
-def test_matrix_rows_are_counted_before_anything_is_expanded(empty_project: Project) -> None:
+def test_matrix_rows_are_counted_before_anything_is_expanded(empty_project: ProjectDir) -> None:
     p = empty_project
     values = ", ".join(f'"v{i}"' for i in range(101))
     write(p, f"""
@@ -206,7 +207,7 @@ def test_matrix_rows_are_counted_before_anything_is_expanded(empty_project: Proj
     ("settings", "jobs = 100000", "jobs", "less than or equal to 256"),
     ("settings", "budget = nan", "budget", "finite"),
 ])
-def test_bounds_are_checked_at_validation(empty_project: Project, section: str, line: str, field: str,
+def test_bounds_are_checked_at_validation(empty_project: ProjectDir, section: str, line: str, field: str,
                                           says: str) -> None:
     p = empty_project
     head = HEAD.replace('out_dir = "out"', f'out_dir = "out"\n{line}') if section == "settings" else HEAD
@@ -220,14 +221,14 @@ def test_bounds_are_checked_at_validation(empty_project: Project, section: str, 
     assert written(p) == []
 
 
-def test_the_catalogue_states_the_bound_per_model(empty_project: Project) -> None:
+def test_the_catalogue_states_the_bound_per_model(empty_project: ProjectDir) -> None:
     result = empty_project.ok("models", "--json")
     assert {m["max_images"] for m in json.loads(result.stdout)} == {8}
 
 
 # -- 14.6 / 14.10: FIFOs, folders, damage ----------------------------------------------------------------
 
-def test_a_fifo_reference_or_manifest_is_an_error_not_a_blocked_read(empty_project: Project) -> None:
+def test_a_fifo_reference_or_manifest_is_an_error_not_a_blocked_read(empty_project: ProjectDir) -> None:
     p = empty_project
     os.mkfifo(p.root / "refs" / "pipe.png")
     write(p, """
@@ -245,7 +246,7 @@ def test_a_fifo_reference_or_manifest_is_an_error_not_a_blocked_read(empty_proje
 
 
 @pytest.mark.parametrize("where", ["output-folder", "output-fifo", "lock", "build-lock", "cache"])
-def test_local_damage_is_a_clear_error_naming_the_path(empty_project: Project, where: str) -> None:
+def test_local_damage_is_a_clear_error_naming_the_path(empty_project: ProjectDir, where: str) -> None:
     p = empty_project
     write(p, """
         [targets.a]
@@ -271,19 +272,19 @@ def test_local_damage_is_a_clear_error_naming_the_path(empty_project: Project, w
     assert f"it is {kind}" in out
 
 
-def test_an_empty_lock_says_empty(project: Project) -> None:
+def test_an_empty_lock_says_empty(project: ProjectDir) -> None:
     project.lock.write_text("")
     out = fails(project, "plan")
     assert "assets.lock is empty" in out and "None" not in out
 
 
-def test_a_utf8_bom_manifest_parses(project: Project) -> None:
+def test_a_utf8_bom_manifest_parses(project: ProjectDir) -> None:
     project.manifest.write_bytes(b"\xef\xbb\xbf" + project.manifest.read_bytes())
     project.ok("build", "--offline")
     project.ok("plan")
 
 
-def test_nul_in_an_output_path_and_in_out_dir(empty_project: Project) -> None:
+def test_nul_in_an_output_path_and_in_out_dir(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [targets.a]
@@ -299,7 +300,7 @@ def test_nul_in_an_output_path_and_in_out_dir(empty_project: Project) -> None:
     assert "field 'out_dir'" in out and "NUL" in out
 
 
-def test_a_huge_target_name_is_refused_briefly(empty_project: Project) -> None:
+def test_a_huge_target_name_is_refused_briefly(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, f"""
         [targets.{"n" * 100_000}]
@@ -310,7 +311,7 @@ def test_a_huge_target_name_is_refused_briefly(empty_project: Project) -> None:
     assert len(out) < 2_000
 
 
-def test_a_5000_level_output_path_is_refused(empty_project: Project) -> None:
+def test_a_5000_level_output_path_is_refused(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, f"""
         [targets.a]
@@ -323,7 +324,7 @@ def test_a_5000_level_output_path_is_refused(empty_project: Project) -> None:
 
 
 @pytest.mark.parametrize("nested", ["array", "inline", "table"])
-def test_toml_nested_500_deep_is_a_manifest_error(empty_project: Project, nested: str) -> None:
+def test_toml_nested_500_deep_is_a_manifest_error(empty_project: ProjectDir, nested: str) -> None:
     p = empty_project
     deep = {"array": "x = " + "[" * 500 + "]" * 500,
             "inline": "x = " + "{a = " * 500 + "1" + "}" * 500,
@@ -333,7 +334,7 @@ def test_toml_nested_500_deep_is_a_manifest_error(empty_project: Project, nested
     assert "nested" in out and "1 problem" in out
 
 
-def test_index_entry_with_a_bad_sha256_never_touches_a_file_outside_the_cache(project: Project) -> None:
+def test_index_entry_with_a_bad_sha256_never_touches_a_file_outside_the_cache(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     victim = project.root.parent / "victim.txt"
     victim.write_text("precious")
@@ -372,7 +373,7 @@ def test_a_remote_entry_with_a_bad_sha256_is_ignored(tmp_path: Path) -> None:
     assert any("damaged" in w for w in warnings)
 
 
-def test_a_lock_entry_with_a_bad_sha256_is_reported(project: Project) -> None:
+def test_a_lock_entry_with_a_bad_sha256_is_reported(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     text = project.lock.read_text()
     first = re.search(r'sha256 = "([0-9a-f]{64})"', text).group(1)    # any locked hash will do
@@ -384,7 +385,7 @@ def test_a_lock_entry_with_a_bad_sha256_is_reported(project: Project) -> None:
 # -- 14.11: paths stay inside the project unless the manifest says otherwise -------------------------------
 
 @pytest.mark.parametrize("out_dir", ["../sibling/assets", "/tmp/assetgen-abs-out"])
-def test_out_dir_outside_the_folder_needs_allow_outside(empty_project: Project, out_dir: str) -> None:
+def test_out_dir_outside_the_folder_needs_allow_outside(empty_project: ProjectDir, out_dir: str) -> None:
     p = empty_project
     body = """
         [targets.a]
@@ -400,7 +401,7 @@ def test_out_dir_outside_the_folder_needs_allow_outside(empty_project: Project, 
     assert (p.root.parent / "sibling" / "assets" / "a.jpg").exists()
 
 
-def test_a_profile_out_dir_outside_the_folder_needs_allow_outside(empty_project: Project) -> None:
+def test_a_profile_out_dir_outside_the_folder_needs_allow_outside(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [profiles.draft]
@@ -413,7 +414,7 @@ def test_a_profile_out_dir_outside_the_folder_needs_allow_outside(empty_project:
     assert "[profiles.draft]" in out and "allow_outside" in out
 
 
-def test_a_reference_outside_the_folder_needs_allow_outside(empty_project: Project) -> None:
+def test_a_reference_outside_the_folder_needs_allow_outside(empty_project: ProjectDir) -> None:
     p = empty_project
     outside = make_image(p.root.parent / "elsewhere" / "ref.png")
     write(p, """
@@ -430,7 +431,7 @@ def test_a_reference_outside_the_folder_needs_allow_outside(empty_project: Proje
     p.ok("plan")
 
 
-def test_a_symlinked_output_folder_is_checked_against_the_same_rule(empty_project: Project) -> None:
+def test_a_symlinked_output_folder_is_checked_against_the_same_rule(empty_project: ProjectDir) -> None:
     p = empty_project
     target = p.root.parent / "linked-away"
     target.mkdir()
@@ -457,7 +458,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_stale_temporaries_are_removed_by_the_next_command_that_writes_there(project: Project) -> None:
+@pytest.mark.slow
+def test_stale_temporaries_are_removed_by_the_next_command_that_writes_there(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     dead, alive = _dead_pid(), os.getppid()
     out = project.root / "out"
@@ -473,6 +475,7 @@ def test_stale_temporaries_are_removed_by_the_next_command_that_writes_there(pro
     assert all(p.exists() for p in kept)
 
 
+@pytest.mark.slow
 def test_a_killed_write_leaves_a_recognisable_temporary_that_is_swept(tmp_path: Path) -> None:
     # A real process killed in the middle of atomic_write (between creating the temp file and the rename).
     script = textwrap.dedent(f"""
@@ -497,7 +500,7 @@ def test_a_killed_write_leaves_a_recognisable_temporary_that_is_swept(tmp_path: 
 
 # -- 13.4: documented gateway limits are warnings ----------------------------------------------------------
 
-def test_documented_gateway_limits_are_warnings_in_plan_and_build(empty_project: Project) -> None:
+def test_documented_gateway_limits_are_warnings_in_plan_and_build(empty_project: ProjectDir) -> None:
     p = empty_project
     big = p.root / "refs" / "big.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -532,7 +535,8 @@ def test_documented_gateway_limits_are_warnings_in_plan_and_build(empty_project:
     assert "length     1 characters" in p.ok("explain", "fine").output
 
 
-def test_a_build_with_nothing_to_do_still_sweeps_the_output_folders(project: Project) -> None:
+@pytest.mark.slow
+def test_a_build_with_nothing_to_do_still_sweeps_the_output_folders(project: ProjectDir) -> None:
     project.ok("build", "--offline")
     stale = project.root / "out" / "characters" / f".hero.jpg.assetgen-{_dead_pid()}-00.tmp"
     stale.write_bytes(b"half")
@@ -541,7 +545,7 @@ def test_a_build_with_nothing_to_do_still_sweeps_the_output_folders(project: Pro
     assert not stale.exists()
 
 
-def test_a_file_where_an_output_folder_should_be_is_named(empty_project: Project) -> None:
+def test_a_file_where_an_output_folder_should_be_is_named(empty_project: ProjectDir) -> None:
     p = empty_project
     write(p, """
         [targets.a]

@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from assetgen.testing.emulator import GatewayEmulator
-from online import emulator, env_for, targets, wait_for, write_manifest
+from helpers.online import emulator, env_for, targets, wait_for, write_manifest
+
+pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
 
 
 class Watch:

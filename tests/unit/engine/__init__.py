@@ -1,0 +1,1 @@
+"""Unit tests: one module of assetgen each, in-process, no CLI."""
