@@ -24,7 +24,7 @@ from assetgen.testing.emulator import GatewayEmulator
 from assetgen.review.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.engine.project import Project as AssetProject
-from assetgen.state.store import sha256_file
+from assetgen.state.statcache import sha256_file
 from conftest import Project, make_image
 from online import emulator, env_for
 

@@ -29,7 +29,8 @@ from ..manifest.model import Manifest
 from ..state.atomic import atomic_write, expect_file, expect_folder
 from ..state.journal import Journal
 from ..state.lockfile import Lock
-from ..state.store import Store, no_gc
+from ..state.memos import no_gc
+from ..state.store import Store
 from .keys import KeyedTarget, compute_keys
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
@@ -60,7 +61,7 @@ class Project:
         self.journal = Journal(self.cache_dir / "journal")
         self.lock_path = lock_path(manifest.path, manifest.profile)
         with no_gc():
-            self.lock = lock or Lock.load(self.lock_path, memo=self.store.stat)
+            self.lock = lock or Lock.load(self.lock_path, memo=self.store.memos)
         self._keyed: dict[str, KeyedTarget] | None = None
         self._keyed_from: dict[str, Any] | None = None        # the targets they were computed for
         self._remember: Callable[[], None] | None = None
@@ -71,7 +72,7 @@ class Project:
              warn: Callable[[str], None] | None = None) -> Project:
         expect_folder(Path(path).resolve().parent / CACHE_DIR, "assetgen's cache")
         store = store or Store(Path(path).resolve().parent / CACHE_DIR)
-        manifest, keyed, remember = open_manifest(path, profile=profile, stat=store.stat,
+        manifest, keyed, remember = open_manifest(path, profile=profile, memos=store.memos,
                                                   hash_file=_hasher(store))
         project = cls(manifest, store=store, lock=lock, use_remote=use_remote, warn=warn)
         project._keyed, project._keyed_from = keyed, manifest.targets
@@ -101,7 +102,7 @@ class Project:
     def reload_lock(self) -> None:
         """Read the lock again if another process changed it (after waiting for its build)."""
         if not self.lock.unchanged_on_disk():
-            self.lock = Lock.load(self.lock_path, memo=self.store.stat)
+            self.lock = Lock.load(self.lock_path, memo=self.store.memos)
 
     def plan(self, targets: list[str] | tuple[str, ...] = (), *, offline: bool | None = None,
              force: bool = False, retry_uncertain: bool | frozenset[str] = False) -> Plan:

@@ -37,7 +37,8 @@ from ..providers.request import submit_body
 from ..state.atomic import atomic_write
 from ..state.journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
 from ..state.lockfile import LockedOutput, LockEntry
-from ..state.store import CachedImage, IndexEntry, sha256_bytes
+from ..state.index import CachedImage, IndexEntry
+from ..state.statcache import sha256_bytes
 from .events import Event, Reporter
 from .plan import Plan, TargetPlan, output_key, price
 from .project import Project
@@ -252,12 +253,12 @@ class _Events:
             checked = imagecheck.check(data, expected=expected, asked=asked)
         except ImageSizeMismatch as exc:
             image = store.put_image(data)
-            store.record_rejected(self.job.key, image, str(exc))
+            store.index.record_rejected(self.job.key, image, str(exc))
             raise ImageSizeMismatch(f"{exc}; the image is kept in the cache ({image.sha256[:12]}, listed in "
                                     f"index/rejected/{self.job.key[:12]}….json) and no output was written",
                                     code=exc.code) from exc
         if checked.size_note:
-            store.record_size_note(sha256_bytes(data), checked.size_note)
+            store.index.record_size_note(sha256_bytes(data), checked.size_note)
         return data
 
 
@@ -465,7 +466,7 @@ class Builder:
                             task_id=entry.task_id)
 
     async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:
-        cached = self.project.store.lookup(item.key, placeholder_ok=self.provider.placeholder)
+        cached = self.project.store.index.lookup(item.key, placeholder_ok=self.provider.placeholder)
         if cached is not None and len(cached.images) < item.target.n:
             cached = None                           # short of the images asked for (as `plan` decides)
         if cached is not None:                      # an earlier, interrupted build got this far
@@ -551,7 +552,7 @@ class Builder:
         store = self.project.store
         for data in images:
             store.put_image(data)
-        store.record(entry)
+        store.index.record(entry)
         return entry
 
     async def _claim(self, item: TargetPlan) -> tuple[Lease | None, IndexEntry | None]:
@@ -691,7 +692,7 @@ class Builder:
 
     async def _orphan(self, record: JournalRecord) -> None:
         name = record.targets[0] if record.targets else record.key[:12]
-        if self.project.store.lookup(record.key) is not None:
+        if self.project.store.index.lookup(record.key) is not None:
             self.journal.remove(record.key)         # collected already; only the journal entry was left
             return
         if not record.task_ids:
@@ -711,7 +712,7 @@ class Builder:
         images = tuple(store.put_image(data) for data in gen.images)
         entry = IndexEntry(key=key, images=images, model=gen.model, task_id=gen.task_id, cost=gen.cost,
                            placeholder=gen.placeholder, built_at=_now())
-        store.record(entry)
+        store.index.record(entry)
         try:
             self.journal.remove(key)
         except OSError:
@@ -744,13 +745,13 @@ class Builder:
             dkey = output_key(source.sha256, out, converted=converted)
             image: CachedImage | None = source
             if dkey:
-                image = store.derived(dkey)
+                image = store.index.derived(dkey)
                 data = store.read_image(image) if image is not None else None
                 if data is None or image is None:
                     original = self._source_bytes(item, source, sources)
                     data = await asyncio.to_thread(derive, original, out.derivation)
                     image = store.put_image(data)
-                    store.record_derived(dkey, image)
+                    store.index.record_derived(dkey, image)
             assert data is not None and image is not None
             path = self.project.root / out.path
             atomic_write(path, data, durable=True)
@@ -774,7 +775,7 @@ class Builder:
         if entry.placeholder:
             return ""
         if sha not in notes:
-            notes[sha] = self.project.store.size_note(sha) or next(
+            notes[sha] = self.project.store.index.size_note(sha) or next(
                 (o.size_note for o in (item.locked.outputs if item.locked else ()) if o.source == sha
                  and o.size_note), "")
         return notes[sha]

@@ -45,7 +45,7 @@ from ..engine.project import CACHE_DIR, profile_locks
 from ..errors import StateError
 from ..state.atomic import atomic_write
 from ..state.lockfile import Lock, LockEntry, LockedOutput
-from ..state.store import CachedImage
+from ..state.index import CachedImage
 from .page import Card, Shot, card_id, render_page
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ class _Collector:
         """Every image of the locked generation if there are several, and the index of the picked one:
         the image the first output was made from (its ``source``), else the first."""
         store = self.project.store
-        entry = store.lookup(locked.key, placeholder_ok=locked.placeholder)
+        entry = store.index.lookup(locked.key, placeholder_ok=locked.placeholder)
         if entry is None or len(entry.images) < 2:
             return [], 0
         on_disk = {o.sha256: self.root / o.path for o in locked.outputs if (self.root / o.path).exists()}
