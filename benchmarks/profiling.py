@@ -63,7 +63,7 @@ GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
     ("  cache index lookups (Index.lookup)", [("assetgen/state/index.py", "lookup", None, None)]),
     ("journal scan (Journal.pending)", [("assetgen/state/journal.py", "pending", None, None)]),
     ("render plan text", [("assetgen/cli/reporters.py", "render_plan", None, None)]),
-    ("build: writing outputs", [("assetgen/engine/scheduler.py", "_write_outputs", None, None)]),
+    ("build: writing outputs", [("assetgen/engine/outputs.py", "write", None, None)]),
     ("  lock writing (Lock.save)", [("assetgen/state/lockfile.py", "save", None, None)]),
     ("    render lock (tomli_w)", [("assetgen/state/lockfile.py", "render", None, None)]),
     ("  fsync (atomic_write durable)", [("~", "<built-in method posix.fsync>", None, None)]),

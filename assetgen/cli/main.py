@@ -157,7 +157,7 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
               retry_uncertain: bool, profile: str | None, no_remote: bool) -> None:
     """Build stale targets (and what they depend on)."""
-    from ..commands.build import BuildOptions, build, is_offline, make_provider
+    from ..commands.build import BuildOptions, build, make_provider
 
     project = obj.project(profile, remote=not no_remote)
     _warn_limits(project)
@@ -174,7 +174,7 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
         return
     options = BuildOptions(targets=targets, offline=offline or None, force=force, keep_going=keep_going,
                            jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry)
-    offline_now = is_offline(project, options.offline)
+    offline_now = project.is_offline(options.offline)
     provider = make_provider(project, offline=offline_now)       # no key: exit 2 before any work
     live = not (quiet or as_json) and sys.stdout.isatty()
     stream = sys.stderr if as_json else sys.stdout
@@ -351,7 +351,7 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
         project: Project | None = Project.open(path, profile=profile)
     except AssetgenError:
         project = None                            # shown by the watch's first build, which then waits for a fix
-    offline_now = offline or bool(project and project.manifest.settings.provider == "offline")
+    offline_now = project.is_offline(offline or None) if project is not None else bool(offline)
     provider = make_provider(project, offline=offline_now)
     if project is not None:
         project.close()
@@ -487,7 +487,7 @@ def _explain(item: Any) -> None:
 @click.pass_obj
 def gallery(obj: Context, out_dir: Path | None, open_it: bool, profile: str | None) -> None:
     """Write a self-contained HTML gallery of every target (opens from disk, no server)."""
-    from ..review.gallery import write_gallery
+    from ..review.page import write_gallery
 
     project = obj.project(profile, remote=False)
     try:

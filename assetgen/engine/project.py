@@ -104,12 +104,16 @@ class Project:
         if not self.lock.unchanged_on_disk():
             self.lock = Lock.load(self.lock_path, memo=self.store.memos)
 
+    def is_offline(self, requested: bool | None = None) -> bool:
+        """Whether a build renders placeholders: as ``requested`` (``--offline``), else as the
+        manifest's ``provider`` setting says."""
+        return self.manifest.settings.provider == "offline" if requested is None else requested
+
     def plan(self, targets: list[str] | tuple[str, ...] = (), *, offline: bool | None = None,
              force: bool = False, retry_uncertain: bool | frozenset[str] = False) -> Plan:
         """What a build would do. ``offline`` defaults to the manifest's ``provider`` setting;
         ``retry_uncertain`` (True or target names): price those uncertain targets as a retry would."""
-        if offline is None:
-            offline = self.manifest.settings.provider == "offline"
+        offline = self.is_offline(offline)
         selection = self.manifest.select(list(targets)) if targets else None
         remote = self.remote if not offline else None      # placeholders are never shared
         journal = self.journal.scan()
