@@ -264,12 +264,9 @@ def models(as_json: bool) -> None:
 @click.pass_obj
 def explain(obj: Context, target: str, profile: str | None) -> None:
     """A target's key, the inputs that made it, and what differs from the lock."""
-    project = obj.project(profile)
-    try:
+    with obj.opened(profile) as project:
         names = project.manifest.expand([target])
         plan = project.plan([target])
-    finally:
-        project.close()
     for item in (i for i in plan.items if i.name in names):
         for line in explain_lines(item):
             click.echo(line)
@@ -287,11 +284,8 @@ def gallery(obj: Context, out_dir: Path | None, open_it: bool, profile: str | No
     """Write a self-contained HTML gallery of every target (opens from disk, no server)."""
     from ..review.page import write_gallery
 
-    project = obj.project(profile, remote=False)
-    try:
+    with obj.opened(profile, remote=False) as project:
         index = write_gallery(project, out_dir=out_dir)
-    finally:
-        project.close()
     click.echo(str(index))
     if open_it:
         import webbrowser
@@ -307,11 +301,8 @@ def push(obj: Context) -> None:
     """Upload the images of every locked target to the remote cache."""
     from ..commands.sync import push as do_push
 
-    project = obj.project()
-    try:
+    with obj.opened() as project:
         sent, already = do_push(project)
-    finally:
-        project.close()
     click.echo(f"Pushed {sent} generation(s) to {project.remote.display_url if project.remote else '?'}; "
                f"{already} were there already.")
 
@@ -322,11 +313,8 @@ def pull(obj: Context) -> None:
     """Download the images of every locked target from the remote cache into the local cache."""
     from ..commands.sync import pull as do_pull
 
-    project = obj.project()
-    try:
+    with obj.opened() as project:
         got, missing = do_pull(project)
-    finally:
-        project.close()
     note = f"; {missing} not in the remote" if missing else ""
     click.echo(f"Pulled {got} generation(s) into {CACHE_DIR}/{note}. `assetgen build` now restores "
                f"missing outputs for free.")
@@ -375,11 +363,8 @@ def candidates(obj: Context, target: str, output: Path | None, profile: str | No
     """Write a contact sheet of TARGET's candidates (PNG) and print its path."""
     from ..commands.authoring import write_contact_sheet
 
-    project = obj.project(profile)
-    try:
+    with obj.opened(profile) as project:
         click.echo(str(write_contact_sheet(project, target, output)))
-    finally:
-        project.close()
 
 
 @cli.command()
@@ -395,14 +380,11 @@ def gc(obj: Context, dry_run: bool, grace: float, forget_missing: bool, wait: fl
     """Remove cached images that no manifest sharing this cache references any more."""
     from ..commands.gc import GcOptions, collect
 
-    project = obj.project()
-    try:
+    with obj.opened() as project:
         report = collect(project, GcOptions(dry_run=dry_run, grace=grace, forget_missing=forget_missing,
                                             wait=wait),
                          on_wait=lambda: click.echo("A build, watch or gc using this cache is running; "
                                                     "waiting for it to finish…", err=True))
-    finally:
-        project.close()
     for line in gc_lines(report):
         click.echo(line)
 

@@ -8,7 +8,8 @@ SIGTERM or SIGHUP exits at once with the journal intact; ``run_watch`` runs a wa
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from gc import freeze as freeze_heap
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,6 +44,15 @@ class Context:
         # targets). Later garbage, a build's tasks and connections, is collected as usual.
         freeze_heap()
         return project
+
+    @contextmanager
+    def opened(self, profile: str | None = None, *, remote: bool = True) -> Iterator[Project]:
+        """``project()``, closed (the memos and stat cache saved) when the command is done with it."""
+        project = self.project(profile, remote=remote)
+        try:
+            yield project
+        finally:
+            project.close()
 
 
 def warn(message: str) -> None:
