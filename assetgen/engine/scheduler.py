@@ -11,6 +11,8 @@ reaching us, a record closed after repeated failed downloads, a damaged file) is
 unless the build was asked to (``retry_uncertain``): it ends as an ``uncertain`` result (exit 1).
 
 Per-target outcomes are values (``TargetResult``), not exceptions; the exit code is derived from them.
+The remote cache's read-through, write-through and leases are ``leases``'s; writing outputs and saving
+the lock, ``outputs``'.
 Only a 401 (nothing can succeed) and a second Ctrl-C end the run early; the journal is intact then.
 """
 

@@ -36,7 +36,7 @@ def no_gc() -> Iterator[None]:
 
     Each collection walks every live container: loading 10,000 targets triggered hundreds of them
     for nothing (measured: 15 % of a no-op `plan` at 10,000 targets). (The CLI then freezes what it
-    loaded, ``cli.main.Context.project``, so no full collection walks it afterwards either.)"""
+    loaded, ``cli.runtime.Context.project``, so no full collection walks it afterwards either.)"""
     enabled = gc.isenabled()
     gc.disable()
     try:
