@@ -83,6 +83,12 @@ def get(model_id: str) -> Model:
     return BY_ID[model_id]
 
 
+def task_cost(model_id: str, images: int) -> float:
+    """What a task of ``images`` images of this model costs (0 for a model the catalogue does not know)."""
+    model = BY_ID.get(model_id)
+    return model.price * images if model else 0.0
+
+
 def _round16(value: float) -> int:
     return max(16, int(round(value / 16.0)) * 16)
 

@@ -85,7 +85,7 @@ def line_of(text: str, marker: str = "# HERE") -> int:
 def cached_images(p: ProjectDir, key: str) -> list[bytes]:
     """The generated images of ``key`` in the local cache, in order (the candidates)."""
     store = Store(p.cache)
-    entry = store.lookup(key, placeholder_ok=True)
+    entry = store.index.lookup(key, placeholder_ok=True)
     assert entry is not None, f"nothing cached for {key}"
     images = [store.read_image(i) for i in entry.images]
     found = [i for i in images if i is not None]

@@ -65,7 +65,7 @@ def lock_of(p: ProjectDir) -> dict:
 
 def generated(p: ProjectDir, key: str) -> list[bytes]:
     store = Store(p.cache)
-    entry = store.lookup(key, placeholder_ok=True)
+    entry = store.index.lookup(key, placeholder_ok=True)
     assert entry is not None, f"nothing cached for {key}"
     images = [store.read_image(i) for i in entry.images]
     found = [i for i in images if i is not None]

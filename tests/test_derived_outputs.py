@@ -69,7 +69,7 @@ def lock_entry(p: ProjectDir) -> dict:
 
 def placeholder_of(p: ProjectDir, key: str) -> bytes:
     store = Store(p.cache)
-    entry = store.lookup(key, placeholder_ok=True)
+    entry = store.index.lookup(key, placeholder_ok=True)
     assert entry is not None and entry.placeholder
     data = store.read_image(entry.images[0])
     assert data is not None
@@ -204,7 +204,7 @@ def test_another_candidate_remakes_the_derived_outputs(empty_project: ProjectDir
     p.write(MANIFEST.replace('aspect_ratio = "3:2"', 'aspect_ratio = "3:2"\ncandidates = 2'))
     p.ok("build", env=env)
     store = Store(p.cache)
-    entry = store.lookup(lock_entry(p)["key"])
+    entry = store.index.lookup(lock_entry(p)["key"])
     assert entry is not None
     first, second = (store.read_image(i) for i in entry.images)
     assert first is not None and second is not None and first != second

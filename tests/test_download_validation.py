@@ -206,8 +206,8 @@ def test_another_aspect_ratio_fails_the_target_and_keeps_the_paid_image_findable
     assert not (p.root / "out" / "a.jpg").exists() and lock_of(p) == {}
     key = p.items()["a"]["key"]
     store = Store(p.cache)
-    assert store.lookup(key) is None                        # never a valid generation of the key
-    [(image, reason)] = store.rejected(key)
+    assert store.index.lookup(key) is None                        # never a valid generation of the key
+    [(image, reason)] = store.index.rejected(key)
     assert "another aspect ratio" in reason
     with Image.open(store.image_path(image.sha256)) as kept:
         assert kept.size == (512, 384)
@@ -215,4 +215,4 @@ def test_another_aspect_ratio_fails_the_target_and_keeps_the_paid_image_findable
     assert record["key"] == key and record["images"][0]["sha256"] == image.sha256
     # Paid for: `gc` keeps it (and its record) although no lock references it.
     p.ok("gc", "--grace", "0")
-    assert store.rejected(key) == [(image, reason)]
+    assert store.index.rejected(key) == [(image, reason)]

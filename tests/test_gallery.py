@@ -19,12 +19,14 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image
 
-from assetgen.review import gallery
+from assetgen.review import thumbnails
 from assetgen.testing.emulator import GatewayEmulator
-from assetgen.review.gallery import THUMBNAIL_STATS, GalleryServer, card_id, write_gallery
+from assetgen.review.page import card_id, write_gallery
+from assetgen.review.server import GalleryServer
+from assetgen.review.thumbnails import THUMBNAIL_STATS
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
 from assetgen.engine.project import Project as AssetProject
-from assetgen.state.store import sha256_file
+from assetgen.state.statcache import sha256_file
 from helpers.images import make_image
 from helpers.project import ProjectDir
 from helpers.online import emulator, env_for
@@ -247,7 +249,7 @@ def test_thumbnails_are_small_and_encoded_once_per_image(states: tuple[ProjectDi
     assert len(thumbs) == 5
     for thumb in thumbs:
         with Image.open(thumb) as image:
-            assert image.format in ("WEBP", "JPEG") and max(image.size) <= gallery.THUMB_SIZE
+            assert image.format in ("WEBP", "JPEG") and max(image.size) <= thumbnails.THUMB_SIZE
     tree_src = cards_of(index)["tree"].one("div", "main").one("img").attrs["src"]
     with Image.open(index.parent / tree_src) as image:
         assert image.size == (320, 320)             # the 512×512 placeholder, scaled down

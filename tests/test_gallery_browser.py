@@ -18,7 +18,8 @@ from urllib.parse import urljoin
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from assetgen.review.gallery import GalleryServer, write_gallery
+from assetgen.review.page import write_gallery
+from assetgen.review.server import GalleryServer
 from assetgen.engine.project import Project as AssetProject
 from helpers.project import ProjectDir
 

@@ -15,8 +15,8 @@ import pytest
 from helpers.images import backdate, make_image
 from helpers.project import ProjectDir
 
-import assetgen.state.store
-from assetgen.state.store import StatCache
+import assetgen.state.statcache
+from assetgen.state.statcache import StatCache
 
 BASE = """\
 [settings]
@@ -255,13 +255,13 @@ def test_stat_cache_serves_unchanged_files_without_reading_them(keyed: ProjectDi
 
 def test_stat_cache_reads_a_file_once_across_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[Path] = []
-    real = assetgen.state.store.sha256_file
+    real = assetgen.state.statcache.sha256_file
 
     def counting(path: Path) -> str:
         reads.append(path)
         return real(path)
 
-    monkeypatch.setattr(assetgen.state.store, "sha256_file", counting)
+    monkeypatch.setattr(assetgen.state.statcache, "sha256_file", counting)
     image = backdate(make_image(tmp_path / "a.png"))
     cache_file = tmp_path / "cache" / "stat.json"
 
@@ -305,7 +305,7 @@ def test_stat_cache_does_not_persist_a_hash_taken_in_the_same_clock_tick(tmp_pat
         (st.st_size, st.st_mtime_ns, st.st_ino)
 
     assert StatCache(cache_file).sha256(image) != digest      # the next run sees the new bytes
-    assert StatCache(cache_file).sha256(image) == assetgen.state.store.sha256_file(image)
+    assert StatCache(cache_file).sha256(image) == assetgen.state.statcache.sha256_file(image)
 
 
 def test_damaged_stat_cache_only_costs_rehashing(keyed: ProjectDir) -> None:

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 import assetgen
-from assetgen.state.store import code_stamp
+from assetgen.state.memos import code_stamp
 
 PACKAGE = Path(assetgen.__file__).parent
 BASE = "base"          # errors.py, catalog.py: the bottom, importing nothing of assetgen

@@ -23,7 +23,7 @@ from PIL import Image
 from assetgen import catalog
 from assetgen.cli import cli
 from assetgen.state.lockfile import Lock
-from assetgen.state.store import sha256_file
+from assetgen.state.statcache import sha256_file
 
 SIZES = {"hero": ("3:4", "0.5K"), "hero_walk": ("1:1", "0.5K"), "banner": ("16:9", "0.5K"),
          "icons": ("1:1", "0.5K")}

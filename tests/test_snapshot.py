@@ -24,7 +24,8 @@ from assetgen.engine import snapshot
 from assetgen.errors import ManifestError, StateError
 from assetgen.engine.keys import compute_keys
 from assetgen.state.lockfile import Lock, LockedOutput, LockEntry
-from assetgen.state.store import StatCache, sha256_file
+from assetgen.state.memos import Memos
+from assetgen.state.statcache import sha256_file
 
 from helpers.images import make_image
 
@@ -90,9 +91,9 @@ class Loader:
         self.age(self.path)
 
     def fast(self, profile: str | None = None) -> Any:
-        stat = StatCache(self.cache / "stat.json")             # a new process: only the files remain
+        memos = Memos(self.cache / "stat-parsed")              # a new process: only the files remain
         try:
-            manifest, keyed, remember = snapshot.open_manifest(self.path, profile=profile, stat=stat,
+            manifest, keyed, remember = snapshot.open_manifest(self.path, profile=profile, memos=memos,
                                                                hash_file=sha256_file)
         except ManifestError as exc:
             return "error", str(exc)
@@ -361,7 +362,7 @@ def _memo_loads(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, 
 
     monkeypatch.setattr(LockEntry, "from_toml", classmethod(counting))
     try:
-        entries = Lock.load(path, memo=StatCache(path.parent / ".assetgen" / "stat.json")).entries
+        entries = Lock.load(path, memo=Memos(path.parent / ".assetgen" / "stat-parsed")).entries
     finally:
         monkeypatch.undo()
     return entries, parsed[0]
@@ -394,9 +395,9 @@ def test_a_build_that_changes_few_entries_leaves_the_memo_be(tmp_path: Path, mon
     path = tmp_path / "assets.lock"
     _big_lock(path, 300)
     _memo_loads(path, monkeypatch)
-    memo = StatCache(tmp_path / ".assetgen" / "stat.json").memo_path(path)
+    memo = Memos(tmp_path / ".assetgen" / "stat-parsed").path(path)
     written = memo.read_bytes()
-    lock = Lock.load(path, memo=StatCache(tmp_path / ".assetgen" / "stat.json"))
+    lock = Lock.load(path, memo=Memos(tmp_path / ".assetgen" / "stat-parsed"))
     lock.entries["t0001"] = dataclasses.replace(lock.entries["t0001"], cost=1.0)
     lock.save()
     lock.remember()
@@ -428,7 +429,7 @@ def test_lock_memo_never_loses_entries_of_a_lock_it_did_not_write(
     assert len(full) == 300
     for _ in range(3):
         assert _memo_loads(path, monkeypatch)[0] == full
-    lock = Lock.load(path, memo=StatCache(tmp_path / ".assetgen" / "stat.json"))
+    lock = Lock.load(path, memo=Memos(tmp_path / ".assetgen" / "stat-parsed"))
     lock.entries["t0001"] = dataclasses.replace(lock.entries["t0001"], cost=3.0)
     lock.save()
     after = Lock.load(path).entries
@@ -437,12 +438,11 @@ def test_lock_memo_never_loses_entries_of_a_lock_it_did_not_write(
 
 def test_without_sources_to_stamp_nothing_is_remembered(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
     """A zip or frozen install has no .py files to identify the code by: loads work, memos are off."""
-    monkeypatch.setattr(snapshot, "code_stamp", lambda *names: None)
-    monkeypatch.setattr("assetgen.state.lockfile.code_stamp", lambda *names: None)
+    monkeypatch.setattr("assetgen.state.memos.code_stamp", lambda: None)     # the one place it is taken
     loader.write(BASE)
     assert loader.fast() == loader.full()
     assert loader.fast() == loader.full()
     path = loader.root / "assets.lock"
     _big_lock(path, 300)
-    assert Lock.load(path, memo=StatCache(loader.cache / "stat.json")).entries == Lock.load(path).entries
+    assert Lock.load(path, memo=Memos(loader.cache / "stat-parsed")).entries == Lock.load(path).entries
     assert not (loader.cache / "stat-parsed").exists() or not list((loader.cache / "stat-parsed").iterdir())

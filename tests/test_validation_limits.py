@@ -350,7 +350,7 @@ def test_index_entry_with_a_bad_sha256_never_touches_a_file_outside_the_cache(pr
     project.ok("gc")
     assert victim.read_text() == "precious"
     store = Store(project.cache)
-    assert all(all(len(i.sha256) == 64 for i in e.images) for e in store.entries())
+    assert all(all(len(i.sha256) == 64 for i in e.images) for e in store.index.entries())
     with pytest.raises(ValueError):
         CachedImage("../x", 1)
     with pytest.raises(ValueError):

@@ -1,5 +1,6 @@
-"""The ``assetgen`` command: click commands (``main``) and what they show a person (``reporters``:
-plans, summaries, the live view). The only home of click and rich. Imports any layer below it;
+"""The ``assetgen`` command: click commands (``main``), how they run in a terminal (``runtime``: the
+project, signals, the reporter), and what they show a person (``reporters``: plans, summaries, the live
+view; ``rendering``: explain, gc, models). The only home of click and rich. Imports any layer below it;
 nothing imports it but ``assetgen.__main__``."""
 
 from .main import cli, main

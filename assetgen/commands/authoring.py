@@ -101,7 +101,7 @@ def write_contact_sheet(project: Project, name: str, out: Path | None = None) ->
         raise UsageError(f"'{name}' names {len(rows)} matrix rows; give one, e.g. '{rows[0]}'")
     target = project.manifest.targets[name]
     key = project.keyed[name].key
-    entry = project.store.lookup(key, placeholder_ok=True)
+    entry = project.store.index.lookup(key, placeholder_ok=True)
     if entry is None:
         raise UsageError(f"the candidates of '{name}' are not in the local cache yet; run "
                          f"`assetgen build {name}` first")

@@ -38,10 +38,6 @@ class BuildOptions:
     retry_uncertain: bool | frozenset[str] = False   # True, or target names: see Builder
 
 
-def is_offline(project: Project, offline: bool | None) -> bool:
-    return project.manifest.settings.provider == "offline" if offline is None else offline
-
-
 def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
     """The offline provider, or the gateway's with the key from the environment (never from files)."""
     if offline:
@@ -98,7 +94,7 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
                 on_plan: Callable[[Plan], None] | None = None) -> BuildReport:
     """Build the stale targets. Holds the manifest's build lock for the whole run."""
     options = options or BuildOptions()
-    offline = is_offline(project, options.offline)
+    offline = project.is_offline(options.offline)
     provider = provider or make_provider(project, offline=offline)   # a missing key fails before any work
     reporter = reporter or PlainReporter()
     controller = controller or Controller()

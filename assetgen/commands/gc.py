@@ -96,7 +96,7 @@ def _collect(project: Project, options: GcOptions) -> GcReport:
             [p for v in report.vanished for p in v.locks]:
         keep |= _referenced_by(path, store)
     keep |= _journaled(cache, store)
-    keep |= store.all_rejected()        # paid for, the wrong size: kept for a later fix or adopt
+    keep |= store.index.all_rejected()        # paid for, the wrong size: kept for a later fix or adopt
     # A vanished manifest without its lock: which images were its own cannot be told, so none go.
     report.held_back = any(v.lock_gone for v in report.vanished)
     if not report.held_back:
@@ -126,14 +126,14 @@ def _locks_of(manifest_path: Path) -> list[Path]:
 def _referenced_by(path: Path, store: Store) -> set[str]:
     """Images a lock still needs: outputs, their sources, and every image of each locked key."""
     try:
-        lock = Lock.load(path, memo=store.stat)
+        lock = Lock.load(path, memo=store.memos)
     except StateError as exc:
         raise StateError(f"{exc} `assetgen gc` removed nothing: it cannot tell what that lock needs.") from exc
     keep: set[str] = set()
     for entry in lock.entries.values():
         keep.update(o.sha256 for o in entry.outputs)
         keep.update(o.source for o in entry.outputs if o.source)
-        keep |= store.images_of(entry.key)
+        keep |= store.index.images_of(entry.key)
     return keep
 
 
@@ -148,7 +148,7 @@ def _journaled(cache: Path, store: Store) -> set[str]:
             continue                     # gone meanwhile: collected
         for value in set(_HEX.findall(text)) | {path.stem}:
             keep.add(value)
-            keep |= store.images_of(value)
+            keep |= store.index.images_of(value)
     return keep
 
 

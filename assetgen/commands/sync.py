@@ -27,7 +27,7 @@ def push(project: Project) -> tuple[int, int]:
     remote = _remote(project)
     sent = already = 0
     for key in _locked_keys(project):
-        entry = project.store.lookup(key)
+        entry = project.store.index.lookup(key)
         if entry is None:
             continue                             # not in this machine's cache: nothing to share from here
         if remote.has_entry(key):
@@ -46,7 +46,7 @@ def pull(project: Project) -> tuple[int, int]:
     remote = _remote(project)
     got = missing = 0
     for key in _locked_keys(project):
-        if project.store.lookup(key) is not None:
+        if project.store.index.lookup(key) is not None:
             continue
         fetched = remote.fetch(key)
         if fetched is None:
@@ -55,6 +55,6 @@ def pull(project: Project) -> tuple[int, int]:
         entry, images = fetched
         for data in images:
             project.store.put_image(data)
-        project.store.record(entry)
+        project.store.index.record(entry)
         got += 1
     return got, missing

@@ -35,8 +35,8 @@ from ..errors import AssetgenError, ManifestError
 from ..providers.base import Provider
 from ..state.lockfile import Lock
 from ..state.store import Store
+from . import DEFAULT_SETTLE
 
-DEFAULT_SETTLE = 0.4
 _MAX_BATCH_MS = 10_000     # a stream of saves is still built at least this often
 
 

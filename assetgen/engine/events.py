@@ -1,5 +1,5 @@
 """What a build tells the person watching: ``Event``s, the ``Reporter`` protocol that receives them, the
-plain reporters the library uses by default, and how money is shown. Injected, never global.
+plain reporters the library uses by default, and how money and times are shown. Injected, never global.
 
 ``PlainReporter`` writes one line per event (CI, pipes), ``QuietReporter`` only keeps failures; the
 command line adds a live view (``cli.reporters.LiveReporter``). Core code never prints: it emits events
@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Protocol, TextIO
 
 from ..errors import safe_text
 
 _MESSAGE_LIMIT = 2000
+
+
+def utc_now() -> str:
+    """Now, to the second, as ISO 8601 in UTC (``2026-01-31T12:00:00Z``): when something was built or written."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def money(value: float) -> str:

@@ -30,7 +30,8 @@ from typing import Any
 from ..images.derive import derivation_key, legacy_derivation_key
 from ..manifest.model import Manifest, Output, Target
 from ..state.lockfile import Lock, LockEntry, LockedOutput
-from ..state.store import CachedImage, IndexEntry, Store
+from ..state.index import CachedImage, IndexEntry
+from ..state.store import Store
 from .keys import KeyedTarget
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
@@ -259,12 +260,12 @@ def _derived_reason(key: str, out: Output, previous: LockedOutput, images: dict[
 
 def _expected_shas(store: Store, key: str, out: Output, offline: bool) -> set[str]:
     """The hashes this output would have if built now from the cache, as far as the cache knows."""
-    entry = store.lookup(key, placeholder_ok=offline)
+    entry = store.index.lookup(key, placeholder_ok=offline)
     if entry is None or out.source >= len(entry.images):
         return set()
     source = entry.images[out.source].sha256
     found = {source} if out.derivation.identity else set()
-    derived = store.derived(derivation_key(source, out.derivation))
+    derived = store.index.derived(derivation_key(source, out.derivation))
     if derived is not None:
         found.add(derived.sha256)
     return found
@@ -276,7 +277,7 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
     if hand and not force:
         item.action = "blocked"
         return
-    cached = store.lookup(item.key, placeholder_ok=offline)
+    cached = store.index.lookup(item.key, placeholder_ok=offline)
     if cached is None and item.locked is not None and item.locked.key == item.key:
         cached = _entry_from_lock(item.locked, item.target, store, offline, root)
     if cached is not None and len(cached.images) < item.target.n:

@@ -11,19 +11,17 @@ reaching us, a record closed after repeated failed downloads, a damaged file) is
 unless the build was asked to (``retry_uncertain``): it ends as an ``uncertain`` result (exit 1).
 
 Per-target outcomes are values (``TargetResult``), not exceptions; the exit code is derived from them.
+The remote cache's read-through, write-through and leases are ``leases``'s; writing outputs and saving
+the lock, ``outputs``'.
 Only a 401 (nothing can succeed) and a second Ctrl-C end the run early; the journal is intact then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
@@ -31,33 +29,22 @@ from ..errors import (AssetgenError, AuthenticationFailed, DownloadFailed, Gatew
                       IncompleteResult, InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain,
                       TaskFailed, TaskNotFound, UncertainSubmission)
 from ..images import check as imagecheck
-from ..images.derive import derive, is_jpeg
 from ..providers.base import Generation, Job, Provider
 from ..providers.request import submit_body
-from ..state.atomic import atomic_write
 from ..state.journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
-from ..state.lockfile import LockedOutput, LockEntry
-from ..state.store import CachedImage, IndexEntry, sha256_bytes
-from .events import Event, Reporter
-from .plan import Plan, TargetPlan, output_key, price
+from ..state.index import IndexEntry
+from ..state.statcache import sha256_bytes
+from .events import Event, Reporter, utc_now
+from .leases import Leases
+from .outputs import OutputWriter
+from .plan import Plan, TargetPlan, price
 from .project import Project
 
 if TYPE_CHECKING:
-    from ..remote.cache import Lease, RemoteCache
+    from ..remote.cache import Lease
 
 FAILED_STATES = ("failed", "blocked", "skipped", "lost", "uncertain")
 RETRY_HINT = "`assetgen build --retry-uncertain{}` submits it again (and may pay twice)"
-
-
-def _holder() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):      # no login name in some containers
-        user = "someone"
-    return f"{user}@{socket.gethostname()} (pid {os.getpid()})"
-
-
-HOLDER = _holder()   # who holds a remote lease, as other machines are told
 
 
 @dataclass
@@ -199,9 +186,9 @@ class _Events:
             self.builder.journal.write(record)
         except (OSError, StateError) as exc:
             self.builder.unjournaled(self.name, task_id, exc)
-        if self.lease is not None and self.builder.remote is not None:
-            # Lets a machine waiting on this key poll our task instead of only waiting for images.
-            self.builder.remote.update_lease(self.lease, task_id=task_id)
+        leases = self.builder.leases
+        if self.lease is not None and leases is not None:
+            leases.update(self.lease, task_id=task_id)
         self.builder.emit("submitted", self.name, f"task {task_id}", task_id=task_id)
 
     def uncertain(self, why: str) -> None:
@@ -252,12 +239,12 @@ class _Events:
             checked = imagecheck.check(data, expected=expected, asked=asked)
         except ImageSizeMismatch as exc:
             image = store.put_image(data)
-            store.record_rejected(self.job.key, image, str(exc))
+            store.index.record_rejected(self.job.key, image, str(exc))
             raise ImageSizeMismatch(f"{exc}; the image is kept in the cache ({image.sha256[:12]}, listed in "
                                     f"index/rejected/{self.job.key[:12]}….json) and no output was written",
                                     code=exc.code) from exc
         if checked.size_note:
-            store.record_size_note(sha256_bytes(data), checked.size_note)
+            store.index.record_size_note(sha256_bytes(data), checked.size_note)
         return data
 
 
@@ -289,10 +276,7 @@ class Builder:
         self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
         self._paid_cost: dict[str, float] = {}       # ... when only part of the key's images were
         self._collected_from: dict[str, str] = {}    # keys whose task another machine submitted
-        self._pruned = False
-        self._lock_dirty = False
-        self._lock_saved_at = 0.0
-        self._lock_save_cost = 0.0
+        self.outputs = OutputWriter(project)
         self.retry_uncertain = retry_uncertain
         self._uncertain: dict[str, str] = {}         # key → why it is not submitted again
 
@@ -324,8 +308,7 @@ class Builder:
             for task in leftovers:
                 task.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
-            if self._lock_dirty:
-                self._save_lock(final=True)
+            self.outputs.flush()
         if self._fatal is not None:
             raise self._fatal
         return self.report
@@ -422,7 +405,7 @@ class Builder:
             assert item.cached is not None
             entry = item.cached if not item.remote else await self._from_remote(item.key)
             if entry is not None:
-                await self._write_outputs(item, entry)
+                await self.outputs.write(item, entry)
                 where = "from the remote cache" if item.remote else "from cache"
                 return TargetResult(item.name, "restored", where, saved=entry.cost)
             # The remote copy was unusable (reported already): generate it after all.
@@ -448,7 +431,7 @@ class Builder:
             paid = paid_now if owner and item.key in self._paid else 0.0
             return TargetResult(item.name, "superseded", "a newer spec replaced it; its image is cached",
                                 cost=paid)
-        await self._write_outputs(item, entry)
+        await self.outputs.write(item, entry)
         if not owner:
             return TargetResult(item.name, "shared", f"same image as {item.shares_with or 'another target'}",
                                 saved=entry.cost, task_id=entry.task_id)
@@ -465,7 +448,7 @@ class Builder:
                             task_id=entry.task_id)
 
     async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:
-        cached = self.project.store.lookup(item.key, placeholder_ok=self.provider.placeholder)
+        cached = self.project.store.index.lookup(item.key, placeholder_ok=self.provider.placeholder)
         if cached is not None and len(cached.images) < item.target.n:
             cached = None                           # short of the images asked for (as `plan` decides)
         if cached is not None:                      # an earlier, interrupted build got this far
@@ -473,143 +456,123 @@ class Builder:
             return cached
         job = Job(key=item.key, target=item.target, names=self._names(item.key), body={})
         if record is not None:
-            self.report.resumed += 1
-            self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
-                      task_id=record.task_id)
-            missing = max(0, item.target.n - record.n)      # (read now: the record grows as it submits)
-            if missing:
-                # An earlier build stopped between the one-image tasks of an n = 1 fallback: this build
-                # pays for the missing ones, so it checks, reserves and reports them like any new task.
-                full = price(item.target)[1] if not self.provider.placeholder else 0.0
-                bound = full * missing / item.target.n
-                self._check_submittable(item, job.names, bound)
-                self.session.committed += bound
-                job = Job(key=item.key, target=item.target, names=job.names,
-                          body=submit_body(self.project.manifest, item.target))
-            gen = await self._collect(job, record, item.name)    # (failing: the reservation stays, an upper bound)
-            if missing:
-                cost = gen.cost * missing / max(1, len(gen.images))
-                self.session.committed += cost - bound
-                self._paid_cost[item.key] = cost
-            return await self._keep(item.key, gen, paid=bool(missing))
-        if self.remote is not None:
+            return await self._resume(item, record, job)
+        leases = self.leases
+        if leases is not None:
             # Read-through: someone paid for it already. (A planned restore has just tried.)
-            fetched = None if item.remote else await self._from_remote(item.key)
+            fetched = None if item.remote else await leases.fetch(item.key)
             if fetched is not None:
                 return fetched
-        lease, entry = await self._claim(item)
+        lease, entry = await leases.claim(item, self._collect_peer) if leases is not None else (None, None)
         if entry is not None:
             return entry
         try:
             async with self._semaphore:
-                self._check_submittable(item, job.names)
-                body = submit_body(self.project.manifest, item.target)
-                job = Job(key=item.key, target=item.target, names=job.names, body=body)
-                # Reserve the upper bound now, so concurrent submissions cannot overrun the budget
-                # together; settle to the real cost once known (a failed or cancelled task costs nothing).
-                bound = price(item.target)[1] if not self.provider.placeholder else 0.0
-                self.session.committed += bound
-                events = _Events(self, job, item.name, lease=lease)
-                try:
-                    gen = await self.provider.generate(job, events)
-                except InsufficientBalance:
-                    self.session.committed -= bound
-                    self.controller.stop("the gateway account has insufficient balance (402)")
-                    raise
-                except TaskFailed:
-                    self.session.committed -= bound     # (the journal forgot the failed task)
-                    raise
-                except DownloadFailed as exc:
-                    raise self._download_failed(events.record, item.name, exc) from exc
-                except TaskNotFound as exc:
-                    if exc.code == "expired":
-                        raise
-                    raise self._not_found(events.record, item.name, exc) from exc
-                except GatewayError as exc:
-                    if isinstance(exc, _NotSubmitted) or exc.code == "superseded":
-                        self.session.committed -= bound     # stopped while it waited to submit
-                    raise
-                self.session.committed += gen.cost - bound
+                gen = await self._submit(item, job.names, lease)
             return await self._keep(item.key, gen, paid=True)
         finally:
-            if lease is not None and self.remote is not None:
-                await asyncio.to_thread(self.remote.release_lease, lease)
+            if lease is not None and leases is not None:
+                await leases.release(lease)
+
+    async def _resume(self, item: TargetPlan, record: JournalRecord, job: Job) -> IndexEntry:
+        """Collect the task an earlier build submitted for ``item``'s key (and pay for what it missed)."""
+        self.report.resumed += 1
+        self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
+                  task_id=record.task_id)
+        missing = max(0, item.target.n - record.n)      # (read now: the record grows as it submits)
+        if missing:
+            # An earlier build stopped between the one-image tasks of an n = 1 fallback: this build
+            # pays for the missing ones, so it checks, reserves and reports them like any new task.
+            bound = self._bound(item) * missing / item.target.n
+            self._check_submittable(item, job.names, bound)
+            self.session.committed += bound
+            job = Job(key=item.key, target=item.target, names=job.names,
+                      body=submit_body(self.project.manifest, item.target))
+        gen = await self._collect(job, record, item.name)    # (failing: the reservation stays, an upper bound)
+        if missing:
+            cost = gen.cost * missing / max(1, len(gen.images))
+            self.session.committed += cost - bound
+            self._paid_cost[item.key] = cost
+        return await self._keep(item.key, gen, paid=bool(missing))
+
+    async def _submit(self, item: TargetPlan, names: tuple[str, ...], lease: Lease | None) -> Generation:
+        """Submit a new task for ``item``'s key and wait for its images (in a ``jobs`` slot)."""
+        self._check_submittable(item, names)
+        body = submit_body(self.project.manifest, item.target)
+        job = Job(key=item.key, target=item.target, names=names, body=body)
+        # Reserve the upper bound now, so concurrent submissions cannot overrun the budget
+        # together; settle to the real cost once known (a failed or cancelled task costs nothing).
+        bound = self._bound(item)
+        self.session.committed += bound
+        events = _Events(self, job, item.name, lease=lease)
+        try:
+            gen = await self.provider.generate(job, events)
+        except InsufficientBalance:
+            self.session.committed -= bound
+            self.controller.stop("the gateway account has insufficient balance (402)")
+            raise
+        except TaskFailed:
+            self.session.committed -= bound     # (the journal forgot the failed task)
+            raise
+        except DownloadFailed as exc:
+            raise self._download_failed(events.record, item.name, exc) from exc
+        except TaskNotFound as exc:
+            if exc.code == "expired":
+                raise
+            raise self._not_found(events.record, item.name, exc) from exc
+        except GatewayError as exc:
+            if isinstance(exc, _NotSubmitted) or exc.code == "superseded":
+                self.session.committed -= bound     # stopped while it waited to submit
+            raise
+        self.session.committed += gen.cost - bound
+        return gen
+
+    def _bound(self, item: TargetPlan) -> float:
+        """The most a task for all of ``item``'s images may cost (placeholders cost nothing)."""
+        return price(item.target)[1] if not self.provider.placeholder else 0.0
 
     # -- the remote cache ---------------------------------------------------------------------------------
 
     @property
-    def remote(self) -> RemoteCache | None:
-        return None if self.provider.placeholder else self.project.remote
+    def leases(self) -> Leases | None:
+        """The remote cache's side of this build; None without one (placeholders are never shared)."""
+        remote = None if self.provider.placeholder else self.project.remote
+        if remote is None:
+            return None
+        return Leases(remote, self.project.store, emit=self.emit,
+                      poll_interval=getattr(self.provider, "poll_interval", 1.0))
 
     async def _from_remote(self, key: str) -> IndexEntry | None:
-        """The key's images from the remote cache, verified and copied into the local cache."""
-        remote = self.remote
-        fetched = await asyncio.to_thread(remote.fetch, key) if remote is not None else None
-        if fetched is None:
-            return None
-        entry, images = fetched
-        store = self.project.store
-        for data in images:
-            store.put_image(data)
-        store.record(entry)
-        return entry
+        leases = self.leases
+        return await leases.fetch(key) if leases is not None else None
 
-    async def _claim(self, item: TargetPlan) -> tuple[Lease | None, IndexEntry | None]:
-        """A lease on the key, so no other machine pays for it meanwhile; or the images another machine
-        that held the lease produced. (None, None) without a remote, or when it is down."""
-        remote = self.remote
-        while remote is not None:
-            lease = await asyncio.to_thread(remote.acquire_lease, item.key, task_id=None, holder=HOLDER)
-            if lease is not None or not remote.available:
-                return lease, None
-            entry = await self._wait_for_peer(item, remote)
-            if entry is not None:
-                return None, entry
-        return None, None
-
-    async def _wait_for_peer(self, item: TargetPlan, remote: RemoteCache) -> IndexEntry | None:
-        """Another machine holds the key's lease: collect its task if our account can see it, else wait
-        for its images to appear in the remote. None once its lease is gone without images."""
-        tried_task = False
-        said = False
-        while True:
-            lease = await asyncio.to_thread(remote.read_lease, item.key)
-            if lease is None or not remote.available:
-                return await self._from_remote(item.key)
-            if not said:
-                self.emit("notice", item.name, f"{lease.holder} is generating this image; waiting for it "
-                                               f"instead of paying again")
-                said = True
-            if lease.task_id and not tried_task:
-                tried_task = True
-                record = JournalRecord(key=item.key, model=item.target.model, targets=[item.name],
-                                       submissions=[Submission(intent_at=time.time(), request_digest="",
-                                                               n=item.target.n, task_id=lease.task_id,
-                                                               state="submitted")])
-                try:
-                    job = Job(key=item.key, target=item.target, names=(item.name,), body={})
-                    gen = await self.provider.resume(record, _Events(self, job, item.name, record))
-                    self._collected_from[item.key] = lease.holder
-                    return await self._keep(item.key, gen, paid=False)
-                except GatewayError:
-                    pass                        # another account's task: wait for its images instead
-            entry = await self._from_remote(item.key)
-            if entry is not None:
-                return entry
-            await asyncio.sleep(getattr(self.provider, "poll_interval", 1.0))
+    async def _collect_peer(self, item: TargetPlan, lease: Lease) -> IndexEntry | None:
+        """The task another machine submitted for the key (its lease names it), if our account can see it."""
+        record = JournalRecord(key=item.key, model=item.target.model, targets=[item.name],
+                               submissions=[Submission(intent_at=time.time(), request_digest="",
+                                                       n=item.target.n, task_id=lease.task_id,
+                                                       state="submitted")])
+        try:
+            job = Job(key=item.key, target=item.target, names=(item.name,), body={})
+            gen = await self.provider.resume(record, _Events(self, job, item.name, record))
+            self._collected_from[item.key] = lease.holder
+            return await self._keep(item.key, gen, paid=False)
+        except GatewayError:
+            return None                 # another account's task: wait for its images instead
 
     async def _keep(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
         """Store a generation locally (and remotely: write-through) and drop its journal entry."""
         entry = self._store(key, gen, paid=paid)
-        if self.remote is not None:
-            await asyncio.to_thread(self.remote.put, entry, gen.images)
+        leases = self.leases
+        if leases is not None:
+            await leases.put(entry, gen.images)
         return entry
 
     def _check_submittable(self, item: TargetPlan, names: tuple[str, ...], bound: float | None = None) -> None:
         """Before reserving a target's spend. ``bound``: what it may cost (default: all its images)."""
         self._check_still_submittable(names)
         if bound is None:
-            bound = price(item.target)[1] if not self.provider.placeholder else 0.0
+            bound = self._bound(item)
         if not self.session.can_afford(bound):
             raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
                                 f"${self.session.budget:.2f}")
@@ -640,7 +603,7 @@ class Builder:
         return {i.name: i.key for i in self.plan.stale if i.name in self._done and not self._done[i.name].is_set()}
 
     async def _collect(self, job: Job, record: JournalRecord, name: str) -> Generation:
-        paid = task_cost_of(record)
+        paid = catalog.task_cost(record.model, record.n)
         try:
             return await self.provider.resume(record, _Events(self, job, name, record),
                                               job if job.body else None)
@@ -658,7 +621,7 @@ class Builder:
         still have been paid for, so the record is closed, not dropped: the key waits for --retry-uncertain."""
         if record is None or not record.task_ids:
             return exc
-        record.closed = (f"the gateway does not know task {record.task_id} (${task_cost_of(record):.4f}, may have "
+        record.closed = (f"the gateway does not know task {record.task_id} (${catalog.task_cost(record.model, record.n):.4f}, may have "
                          f"been paid): {_message(exc)[:200]}")
         try:
             self.journal.write(record)
@@ -691,7 +654,7 @@ class Builder:
 
     async def _orphan(self, record: JournalRecord) -> None:
         name = record.targets[0] if record.targets else record.key[:12]
-        if self.project.store.lookup(record.key) is not None:
+        if self.project.store.index.lookup(record.key) is not None:
             self.journal.remove(record.key)         # collected already; only the journal entry was left
             return
         if not record.task_ids:
@@ -710,8 +673,8 @@ class Builder:
         store = self.project.store
         images = tuple(store.put_image(data) for data in gen.images)
         entry = IndexEntry(key=key, images=images, model=gen.model, task_id=gen.task_id, cost=gen.cost,
-                           placeholder=gen.placeholder, built_at=_now())
-        store.record(entry)
+                           placeholder=gen.placeholder, built_at=utc_now())
+        store.index.record(entry)
         try:
             self.journal.remove(key)
         except OSError:
@@ -719,105 +682,6 @@ class Builder:
         if paid:
             self._paid.add(key)
         return entry
-
-    # -- files ----------------------------------------------------------------------------------------
-
-    async def _write_outputs(self, item: TargetPlan, entry: IndexEntry) -> None:
-        """Write every output of ``item`` from the generation ``entry``, then record it in the lock.
-
-        A derived output is looked up by the hash of the very image it is made from (never by the
-        generation key alone: a placeholder and the real image share it), so it is always made from
-        ``entry``'s image. An image that is not a JPEG is never copied to a .jpg: it is converted."""
-        store = self.project.store
-        if len(entry.images) < item.target.n:
-            raise AssetgenError(f"got {len(entry.images)} images where {item.target.n} were asked for")
-        outputs = []
-        sources: dict[str, bytes] = {}
-        notes: dict[str, str] = {}
-        for out in item.target.outputs:
-            source = entry.images[out.source]
-            data: bytes | None = None
-            converted = False
-            if out.derivation.passthrough:          # the output is the image itself, if it is a JPEG
-                data = self._source_bytes(item, source, sources)
-                converted = not is_jpeg(data)
-            dkey = output_key(source.sha256, out, converted=converted)
-            image: CachedImage | None = source
-            if dkey:
-                image = store.derived(dkey)
-                data = store.read_image(image) if image is not None else None
-                if data is None or image is None:
-                    original = self._source_bytes(item, source, sources)
-                    data = await asyncio.to_thread(derive, original, out.derivation)
-                    image = store.put_image(data)
-                    store.record_derived(dkey, image)
-            assert data is not None and image is not None
-            path = self.project.root / out.path
-            atomic_write(path, data, durable=True)
-            store.stat.remember(path, image.sha256)
-            outputs.append(LockedOutput(path=out.path, sha256=image.sha256, size=image.size,
-                                        source=source.sha256, derivation=dkey,
-                                        size_note=self._size_note(item, entry, source.sha256, notes)))
-        lock = self.project.lock
-        lock.entries[item.name] = LockEntry(
-            key=item.key, model=entry.model, outputs=tuple(outputs), spec=item.spec, cost=entry.cost,
-            task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder)
-        if not self._pruned:                        # once per build: targets removed from the manifest
-            self._pruned = True                     # leave the lock with the first write
-            for name in [n for n in lock.entries if n not in self.project.manifest.targets]:
-                del lock.entries[name]
-        self._save_lock()
-
-    def _size_note(self, item: TargetPlan, entry: IndexEntry, sha: str, notes: dict[str, str]) -> str:
-        """The lock's note on a served image whose size differs from the catalogue's (within 5 %): from
-        the cache (``_Events.check`` wrote it), else as the lock had it for the same image."""
-        if entry.placeholder:
-            return ""
-        if sha not in notes:
-            notes[sha] = self.project.store.size_note(sha) or next(
-                (o.size_note for o in (item.locked.outputs if item.locked else ()) if o.source == sha
-                 and o.size_note), "")
-        return notes[sha]
-
-    def _source_bytes(self, item: TargetPlan, source: CachedImage, read: dict[str, bytes]) -> bytes:
-        """The generated image's bytes: from the cache, or from an output on disk that is that image
-        byte for byte (a fresh clone remaking a derived output); such a file is put into the cache."""
-        if source.sha256 in read:
-            return read[source.sha256]
-        store = self.project.store
-        data = store.read_image(source)
-        if data is None and item.locked is not None:
-            for locked in item.locked.outputs:
-                if locked.sha256 == source.sha256 and not locked.derivation:
-                    try:
-                        found = (self.project.root / locked.path).read_bytes()
-                    except OSError:
-                        continue
-                    if sha256_bytes(found) == source.sha256:
-                        store.put_image(found)
-                        data = found
-                        break
-        if data is None:
-            raise AssetgenError(f"cached image {source.sha256[:12]} vanished from {store.objects}; "
-                                f"run the build again")
-        read[source.sha256] = data
-        return data
-
-    def _save_lock(self, *, final: bool = False) -> None:
-        """Write the lock after a finished target, at most so often that writing it takes a tenth of
-        the time: a 10,000-entry lock rewritten after every target made cold builds quadratic (and wrote
-        gigabytes). Nothing finished is lost in between: its images are in the cache and its output on
-        disk, so a build after a crash restores it into the lock for free."""
-        lock = self.project.lock
-        now = time.monotonic()
-        if not final and now - self._lock_saved_at < 10 * self._lock_save_cost:
-            self._lock_dirty = True
-            return
-        started = time.monotonic()
-        lock.save()
-        self._lock_saved_at = time.monotonic()
-        self._lock_save_cost = self._lock_saved_at - started
-        self._lock_dirty = False
 
     def _names(self, key: str) -> tuple[str, ...]:
         return tuple(i.name for i in self.plan.items if i.key == key)
@@ -845,18 +709,9 @@ def _alarm(message: str) -> None:
         pass
 
 
-def task_cost_of(record: JournalRecord) -> float:
-    model = catalog.BY_ID.get(record.model)
-    return model.price * record.n if model else 0.0
-
-
 def _reason(exc: OSError | StateError) -> str:
     return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _message(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -40,7 +40,8 @@ from ..manifest import loader as manifest_mod
 from ..manifest.model import Manifest, Target
 from ..manifest.positions import LineIndex, split_runs
 from ..manifest.resolve import check_reference_file
-from ..state.store import RACY_NS, StatCache, code_stamp, no_gc
+from ..state.memos import Memos, no_gc
+from ..state.statcache import RACY_NS
 from .keys import KeyedTarget, compute_keys
 
 SNAPSHOT_VERSION = 1
@@ -59,7 +60,7 @@ class Snapshot:
     refs: dict[str, Signature]           # every reference file, when resolve checked it
 
 
-def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: StatCache,
+def open_manifest(path: str | os.PathLike[str], *, profile: str | None, memos: Memos,
                   hash_file: Callable[[Path], str]
                   ) -> tuple[Manifest, dict[str, KeyedTarget], Callable[[], None] | None]:
     """``manifest.loader.load`` then ``keys.compute_keys``, reusing what an earlier run remembered.
@@ -68,12 +69,11 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
     when done (``Project.close``), so a command that stops at an error leaves nothing behind."""
     file = Path(path).resolve()
     shown = str(path)
-    memo = stat.memo_path(file, f".{profile or '-'}.resolved")
-    code = code_stamp()
-    head = [SNAPSHOT_VERSION, sys.version_info[:2], code, str(file), profile]
+    memo = memos.memo(file, f".{profile or '-'}.resolved",
+                      head=[SNAPSHOT_VERSION, sys.version_info[:2], str(file), profile])
     with no_gc():
         text = manifest_mod.read_text(file, shown)
-        previous = stat.read_memo(memo, head) if code is not None else None
+        previous = memo.load() if memo is not None else None
         if not isinstance(previous, Snapshot) or not _references_hold(previous):
             previous = None
         if previous is not None and previous.text == text:     # compared whole: ~1 ms for 2 MB
@@ -85,14 +85,14 @@ def open_manifest(path: str | os.PathLike[str], *, profile: str | None, stat: St
         and all(previous.keyed.get(name) is kt for name, kt in keyed.items())
     # Signatures now, right after resolve checked the files: one changed since has a newer mtime,
     # and one changed in between is too recent to be trusted (then nothing is remembered).
-    refs = None if same or code is None else _reference_signatures(manifest)
-    if refs is None:
+    refs = None if same or memo is None else _reference_signatures(manifest)
+    if refs is None or memo is None:
         return manifest, keyed, None
 
+    kept_memo, kept_refs = memo, refs
+
     def remember() -> None:
-        kept = Snapshot(text, cut, replace(manifest, lines=LineIndex("")), keyed, refs)
-        with no_gc():
-            stat.write_memo(memo, head, kept)
+        kept_memo.save(Snapshot(text, cut, replace(manifest, lines=LineIndex("")), keyed, kept_refs))
     return manifest, keyed, remember
 
 

@@ -55,108 +55,166 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
     ``data`` (an incremental load): ``@`` references may name them, and outputs must not collide."""
     if doc is None:
         return {}, {}
-    profile_fields: dict[str, Any] = {}
-    out_dir = settings.out_dir
-    if profile is not None:
-        if profile not in doc.profiles:
-            problems.append(Problem(f"unknown profile '{profile}'{did_you_mean(profile, list(doc.profiles))}; "
-                                    f"profiles: {', '.join(doc.profiles) or 'none (add [profiles.NAME])'}",
-                                    field="profile"))
-            return {}, {}
-        chosen = doc.profiles[profile]
-        profile_fields = chosen.model_dump(exclude_none=True, exclude={"out_dir"})
-        out_dir = posixpath.normpath((chosen.out_dir or f"{settings.out_dir}/{profile}").replace("\\", "/"))
-        if chosen.out_dir is not None:
-            from .schema import out_dir_problem
-
-            problem = out_dir_problem(chosen.out_dir.replace("\\", "/"), settings.allow_outside)
-            if problem:
-                problems.append(Problem(f"[profiles.{profile}] {problem}", field="out_dir",
-                                        line=lines.line(("profiles", profile, "out_dir"))))
-                return {}, {}
-    defaults = doc.defaults.model_dump(exclude_none=True)
+    chosen = _profile(doc, profile, settings, lines, problems)
+    if chosen is None:
+        return {}, {}
+    profile_fields, out_dir = chosen
     raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
     rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
     elsewhere = elsewhere or {}
     known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets)) | set(elsewhere)
+    resolver = _Resolver(doc, raw_targets, broken, root, settings, lines, problems, profile, profile_fields,
+                         out_dir, known, elsewhere)
     targets: dict[str, Target] = {}
-    owners = {path: name for name, target in elsewhere.items() for path in target.output_paths}
-    # Per-load memos: thousands of targets share a few styles, reference files and output settings.
-    styles: dict[str, tuple[dict[str, Any], str]] = {
-        n: (st.model_dump(exclude_none=True, exclude={"prompt"}), _digest(st.model_dump(exclude_none=True)))
-        for n, st in doc.styles.items()}
-    checked: dict[Path, str | None] = {}
-    derivations: dict[tuple[Any, ...], Derivation] = {}
-    places = _Places(root, settings.allow_outside)
     for name, base, subs in rows:
-        spec = doc.targets[base]
+        target = resolver.target(name, base, subs)
+        if target is not None:
+            targets[name] = target
+    groups: dict[str, list[str]] = {}
+    for name, base, subs in rows:
+        if subs:
+            groups.setdefault(base, []).append(name)
+    return targets, groups
 
-        def report(message: str, fieldname: str | None = None, _name: str = name, _base: str = base) -> None:
-            # Point at the line that set the value: the profile, the target, its style, or [defaults].
-            spec_ = doc.targets[_base]
-            style_ = doc.styles.get(spec_.style) if spec_.style else None
-            sources: list[tuple[tuple[str, ...], set[str], str]] = [
-                (("profiles", profile or ""), set(profile_fields), f"[profiles.{profile}]"),
-                (("targets", _base), spec_.model_fields_set, ""),
-                (("styles", spec_.style or ""), style_.model_fields_set if style_ else set(), f"[styles.{spec_.style}]"),
-                (("defaults",), doc.defaults.model_fields_set, "[defaults]"),
-            ]
-            where: tuple[str, ...] = ("targets", _base)
-            for table, fields_set, label in sources:
-                if fieldname and fieldname in fields_set:
-                    where = table
-                    if label:
-                        message = f"{message} (set in {label})"
-                    break
-            problems.append(Problem(message, target=_name, field=fieldname,
-                                    line=lines.line(where + ((fieldname,) if fieldname else ()))))
 
+def _profile(doc: DocumentModel, profile: str | None, settings: Settings, lines: LineIndex,
+             problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
+    """(the fields ``[profiles.NAME]`` sets, the folder outputs go to); None (reported) for an unknown
+    profile or a bad ``out_dir``."""
+    if profile is None:
+        return {}, settings.out_dir
+    if profile not in doc.profiles:
+        problems.append(Problem(f"unknown profile '{profile}'{did_you_mean(profile, list(doc.profiles))}; "
+                                f"profiles: {', '.join(doc.profiles) or 'none (add [profiles.NAME])'}",
+                                field="profile"))
+        return None
+    chosen = doc.profiles[profile]
+    profile_fields = chosen.model_dump(exclude_none=True, exclude={"out_dir"})
+    out_dir = posixpath.normpath((chosen.out_dir or f"{settings.out_dir}/{profile}").replace("\\", "/"))
+    if chosen.out_dir is not None:
+        from .schema import out_dir_problem
+
+        problem = out_dir_problem(chosen.out_dir.replace("\\", "/"), settings.allow_outside)
+        if problem:
+            problems.append(Problem(f"[profiles.{profile}] {problem}", field="out_dir",
+                                    line=lines.line(("profiles", profile, "out_dir"))))
+            return None
+    return profile_fields, out_dir
+
+
+def merge_fields(defaults: dict[str, Any], style: dict[str, Any], own: dict[str, Any], profile: dict[str, Any],
+                 subs: dict[str, str]) -> dict[str, Any]:
+    """A target's generation fields, in precedence order built-in < [defaults] < style < target <
+    profile; references are the target's own then the style's (unless the profile replaces them all),
+    with the row's matrix values filled in."""
+    values = {**BUILTIN_DEFAULTS, **defaults, **style, **own, **profile}
+    if "references" not in profile:
+        values["references"] = list(own.get("references", defaults.get("references", []))) + \
+            list(style.get("references", []))
+    values["references"] = [_sub(r, subs) for r in values["references"]]
+    return values
+
+
+def compose_prompt(prompt: str, style_prompt: str | None, subs: dict[str, str]) -> str:
+    """The target's prompt, then the style's fragment after a blank line, matrix values filled in."""
+    composed = _sub(prompt, subs).strip()
+    if style_prompt:
+        composed = f"{composed}\n\n{_sub(style_prompt, subs).strip()}"
+    return composed
+
+
+class _Resolver:
+    """What one load shares between its targets: the document, where to report, and per-load memos
+    (thousands of targets share a few styles, reference files and output settings)."""
+
+    def __init__(self, doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, set[str]], root: Path,
+                 settings: Settings, lines: LineIndex, problems: list[Problem], profile: str | None,
+                 profile_fields: dict[str, Any], out_dir: str, known: set[str],
+                 elsewhere: Mapping[str, Target]) -> None:
+        self.doc, self.raw_targets, self.broken, self.root = doc, raw_targets, broken, root
+        self.settings, self.lines, self.problems = settings, lines, problems
+        self.profile, self.profile_fields, self.out_dir, self.known = profile, profile_fields, out_dir, known
+        self.defaults = doc.defaults.model_dump(exclude_none=True)
+        self.owners = {path: name for name, target in elsewhere.items() for path in target.output_paths}
+        self.styles: dict[str, tuple[dict[str, Any], str]] = {
+            n: (st.model_dump(exclude_none=True, exclude={"prompt"}), _digest(st.model_dump(exclude_none=True)))
+            for n, st in doc.styles.items()}
+        self.checked: dict[Path, str | None] = {}
+        self.derivations: dict[tuple[Any, ...], Derivation] = {}
+        self.places = _Places(root, settings.allow_outside)
+
+    def target(self, name: str, base: str, subs: dict[str, str]) -> Target | None:
+        """The row ``name`` of ``[targets.base]``; None (every problem reported) if it does not resolve."""
+        doc, spec = self.doc, self.doc.targets[base]
+        report = self.reporter(name, base)
         style = doc.styles.get(spec.style) if spec.style else None
         if spec.style and style is None:
-            if spec.style not in broken["styles"]:
+            if spec.style not in self.broken["styles"]:
                 report(f"unknown style '{spec.style}'{did_you_mean(spec.style, list(doc.styles))}; "
                        f"styles: {', '.join(doc.styles) or 'none (add [styles.NAME])'}", "style")
-            continue
-        style_fields, style_digest = styles[spec.style] if style and spec.style else ({}, None)
+            return None
+        style_fields, style_digest = self.styles[spec.style] if style and spec.style else ({}, None)
         # The table as written (validated above) holds exactly the fields set: no model_dump needed.
-        own = {k: v for k, v in raw_targets[base].items() if k not in _STRUCTURAL}
-        values = {**BUILTIN_DEFAULTS, **defaults, **style_fields, **own, **profile_fields}
-        # A style's references follow the target's own (unless the profile replaces them all).
-        if "references" not in profile_fields:
-            values["references"] = list(own.get("references", defaults.get("references", []))) + \
-                list(style_fields.get("references", []))
-        values["references"] = [_sub(r, subs) for r in values["references"]]
-        prompt = _sub(spec.prompt, subs).strip()
-        if style and style.prompt:
-            prompt = f"{prompt}\n\n{_sub(style.prompt, subs).strip()}"
+        own = {k: v for k, v in self.raw_targets[base].items() if k not in _STRUCTURAL}
+        values = merge_fields(self.defaults, style_fields, own, self.profile_fields, subs)
+        prompt = compose_prompt(spec.prompt, style.prompt if style else None, subs)
         ok = _check_capabilities(values, report)
         if not prompt:
             report("must not be empty", "prompt")
             ok = False
         n, candidates, pick, counted = _count(values, spec.pick, report)
         ok = counted and ok
-        refs = _references(values["references"], known, root, report, checked, settings.allow_outside)
-        outputs = _outputs(spec, name, subs, values, n, candidates, pick, out_dir, report, derivations, places)
+        refs = _references(values["references"], self.known, self.root, report, self.checked,
+                           self.settings.allow_outside)
+        outputs = _outputs(spec, name, subs, values, n, candidates, pick, self.out_dir, report, self.derivations,
+                           self.places)
+        ok = self._own_outputs(name, outputs, report) and ok
+        if not (ok and refs is not None and outputs):
+            return None
+        return Target(
+            name=name, prompt=prompt, model=values["model"], action=values["action"],
+            aspect_ratio=values["aspect_ratio"], resolution=values["resolution"], n=n,
+            seed=values["seed"], references=refs, google_search=values["google_search"],
+            google_image_search=values["google_image_search"],
+            official_fallback=values["official_fallback"], outputs=outputs, base=base,
+            candidates=candidates, pick=pick, style=spec.style,
+            style_digest=style_digest)
+
+    def _own_outputs(self, name: str, outputs: tuple[Output, ...], report: Report) -> bool:
+        """Claim ``outputs`` for ``name``; False (reported) if another target writes one of them."""
+        ok = True
         for out in outputs:
-            other = owners.setdefault(out.path, name)
+            other = self.owners.setdefault(out.path, name)
             if other != name:
                 report(f"writes '{out.path}', which target '{other}' also writes; give one of them "
                        f"another output", "output")
                 ok = False
-        if ok and refs is not None and outputs:
-            targets[name] = Target(
-                name=name, prompt=prompt, model=values["model"], action=values["action"],
-                aspect_ratio=values["aspect_ratio"], resolution=values["resolution"], n=n,
-                seed=values["seed"], references=refs, google_search=values["google_search"],
-                google_image_search=values["google_image_search"],
-                official_fallback=values["official_fallback"], outputs=outputs, base=base,
-                candidates=candidates, pick=pick, style=spec.style,
-                style_digest=style_digest)
-    groups: dict[str, list[str]] = {}
-    for name, base, subs in rows:
-        if subs:
-            groups.setdefault(base, []).append(name)
-    return targets, groups
+        return ok
+
+    def reporter(self, name: str, base: str) -> Report:
+        """Reports a problem of the row ``name``, pointing at the line that set the field: the
+        profile, the target, its style, or [defaults]."""
+        doc, profile = self.doc, self.profile
+        spec = doc.targets[base]
+        style = doc.styles.get(spec.style) if spec.style else None
+        sources: list[tuple[tuple[str, ...], set[str], str]] = [
+            (("profiles", profile or ""), set(self.profile_fields), f"[profiles.{profile}]"),
+            (("targets", base), spec.model_fields_set, ""),
+            (("styles", spec.style or ""), style.model_fields_set if style else set(), f"[styles.{spec.style}]"),
+            (("defaults",), doc.defaults.model_fields_set, "[defaults]"),
+        ]
+
+        def report(message: str, fieldname: str | None = None) -> None:
+            where: tuple[str, ...] = ("targets", base)
+            for table, fields_set, label in sources:
+                if fieldname and fieldname in fields_set:
+                    where = table
+                    if label:
+                        message = f"{message} (set in {label})"
+                    break
+            self.problems.append(Problem(message, target=name, field=fieldname,
+                                         line=self.lines.line(where + ((fieldname,) if fieldname else ()))))
+        return report
 
 
 def _digest(data: dict[str, Any]) -> str:

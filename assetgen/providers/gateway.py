@@ -31,11 +31,6 @@ REDOWNLOADS = 3          # junk served for a result URL is downloaded again this
 NOT_FOUND_RETRIES = 4
 
 
-def task_cost(model_id: str, images: int) -> float:
-    model = catalog.BY_ID.get(model_id)
-    return model.price * images if model else 0.0
-
-
 # A submit stopped from outside (SIGTERM, a second Ctrl-C, a watch closing) waits this long for the
 # gateway's answer, so a task it may already have created is journaled rather than lost.
 SUBMIT_GRACE = 3.0
@@ -108,7 +103,7 @@ class GatewayProvider(Provider):
         images = [data for outcome in outcomes for data in outcome]   # type: ignore[union-attr]
         model = parts[0].model
         return Generation(images=images, model=model, task_id=",".join(p.task_id for p in parts),
-                          cost=task_cost(model, len(images)), placeholder=False)
+                          cost=catalog.task_cost(model, len(images)), placeholder=False)
 
     async def _submit_part(self, job: Job, index: int, remaining: int, events: TaskEvents) -> _Part:
         if self._submit_lock is None:
@@ -278,7 +273,7 @@ class GatewayProvider(Provider):
 
         data = await asyncio.gather(*(valid(i) for i in images))
         return Generation(images=list(data), model=model, task_id=task_id,
-                          cost=task_cost(model, len(data)), placeholder=False)
+                          cost=catalog.task_cost(model, len(data)), placeholder=False)
 
     def _interval(self) -> float:
         # Jitter only lengthens the interval, so many tasks do not poll in step and a task of latency L

@@ -37,7 +37,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ..state.store import STORE_VERSION, CachedImage, IndexEntry, sha256_bytes
+from ..state.index import INDEX_VERSION, CachedImage, IndexEntry
+from ..state.statcache import sha256_bytes
 from .storage import Storage, Unreachable, open_storage
 
 __all__ = ["Lease", "RemoteCache", "redact_url"]
@@ -303,7 +304,7 @@ class RemoteCache:
     def _parse_entry(self, key: str, data: bytes) -> IndexEntry | None:
         try:
             raw = json.loads(data)
-            if isinstance(raw, dict) and raw.get("version") != STORE_VERSION:
+            if isinstance(raw, dict) and raw.get("version") != INDEX_VERSION:
                 return None  # written by another assetgen version: not ours to read, not damaged
             entry = IndexEntry.from_json(data.decode("utf-8"))
         except (ValueError, TypeError, KeyError):

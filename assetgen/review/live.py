@@ -1,6 +1,6 @@
 """``watch --gallery``: keep the gallery written and served while a watch runs, and push updates.
 
-Glue only: ``gallery`` writes and serves pages; this rewrites the page after each build (on the event
+Glue only: ``page`` writes pages and ``server`` serves them; this rewrites the page after each build (on the event
 loop, because the gallery reads the project's stat cache that builds also use) and forwards build
 progress to open pages, at most a few times a second.
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine.events import Event, Reporter, usd
-from .gallery import GalleryServer, write_gallery
+from .page import write_gallery
+from .server import GalleryServer
 
 if TYPE_CHECKING:
     from ..engine.project import Project

@@ -1,7 +1,12 @@
-"""The gallery's page: what a card shows (``Card``), and cards → one self-contained HTML page.
+"""The gallery's page: cards → one self-contained HTML page, written beside its thumbnails.
 
-``assetgen.review.gallery`` collects ``Card``s from a project; ``render_page`` turns them into HTML with the CSS
-and script inline, so the page opens from disk with no server and no network. The template's
+    index = write_gallery(project, failures={"dragon": "the gateway refused: …"})  # .assetgen/gallery/
+    write_gallery(project, live=True)          # with the script that follows ``server.GalleryServer``
+
+``write_gallery`` owns ``<gallery>/index.html`` and ``<gallery>/thumbs/``: it collects the cards
+(``cards``), has their thumbnails made (``thumbnails``) and renders the page (``render_page``). The page
+has its CSS and script inline, thumbnails are files beside it and full-size links are relative paths to
+the outputs (or cached images), so it opens from disk with no server and no network. The template's
 ``{{…}}`` slots are filled with plain ``str.replace``, so the braces of CSS and of JS template literals
 need no escaping. The script filters by status, searches name and prompt, moves between cards with
 the arrow keys, copies commands, and — when the page is served live — listens on ``/events`` and swaps
@@ -12,36 +17,20 @@ from __future__ import annotations
 
 import html
 import shlex
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..engine.events import usd, utc_now
+from ..state.atomic import atomic_write
+from .cards import Card, CardCollector, Shot
+from .thumbnails import Thumbnails
+
+if TYPE_CHECKING:
+    from ..engine.plan import Plan
+    from ..engine.project import Project
 
 STATUS_LABELS = {"ok": "up to date", "stale": "stale", "placeholder": "placeholder", "failed": "failed",
                  "new": "never built"}
-
-
-@dataclass
-class Shot:
-    """One image on a card."""
-
-    thumb: str | None       # thumbnail URL relative to the page; None: the image could not be read
-    href: str | None        # full-size image, relative to the page
-
-
-@dataclass
-class Card:
-    name: str
-    status: str             # a key of STATUS_LABELS
-    reasons: list[str]
-    prompt: str
-    model: str
-    size: str
-    cost: str = ""
-    estimate: str = ""      # what a rebuild would cost, if stale
-    built_at: str = ""
-    error: str = ""
-    main: Shot | None = None
-    candidates: list[Shot] = field(default_factory=list)
-    picked: int = 0         # index into candidates
-    drafts: list[tuple[str, list[Shot]]] = field(default_factory=list)   # (profile, its images)
 
 
 def card_id(name: str) -> str:
@@ -130,6 +119,33 @@ def render_page(cards: list[Card], *, title: str, cli: str, summary: str, live: 
     for slot, value in slots.items():
         page = page.replace("{{" + slot + "}}", value)
     return page
+
+
+def write_gallery(project: Project, *, out_dir: Path | None = None, plan: Plan | None = None,
+                  live: bool = False, failures: dict[str, str] | None = None) -> Path:
+    """Write the gallery for ``plan``'s targets (default: ``project.plan()``); returns index.html's path.
+
+    ``failures`` maps a target to the message of its last failed build (the build report knows them).
+    ``live`` adds the script that follows ``GalleryServer``'s events; the page still opens from disk.
+    """
+    gallery_dir = (out_dir or project.cache_dir / "gallery").resolve()
+    plan = plan if plan is not None else project.plan()
+    failures = failures or {}
+    thumbs = Thumbnails(project.cache_dir, gallery_dir)
+    try:
+        collector = CardCollector(project, gallery_dir, thumbs)
+        cards = [collector.card(item, failures.get(item.name)) for item in plan.items]
+        thumbs.make()
+    finally:
+        thumbs.close()
+    index = gallery_dir / "index.html"
+    manifest = project.manifest.path
+    cli = "assetgen" if manifest.name == "assets.toml" else f"assetgen -f {shlex.quote(manifest.name)}"
+    spent = sum(e.cost for e in project.lock.entries.values())
+    page = render_page(cards, title=f"{project.root.name} — assetgen gallery", cli=cli, live=live,
+                       summary=f"{usd(spent)} spent on what the lock holds · written {utc_now()}")
+    atomic_write(index, page.encode("utf-8"), durable=False)
+    return index
 
 
 # -- the template ------------------------------------------------------------------------------------

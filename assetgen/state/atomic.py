@@ -143,29 +143,29 @@ def not_a_file(st: os.stat_result) -> str | None:
     return None if stat.S_ISREG(st.st_mode) else kind_of(st.st_mode)
 
 
-def expect_file(path: Path, what: str) -> None:
-    """Raise ``StateError`` if ``path`` exists and is not a regular file (never open a FIFO to find out)."""
+def _stat_if_there(path: Path, what: str) -> os.stat_result | None:
+    """``path``'s stat, None if nothing is there; ``StateError`` if it cannot be looked at."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
-        return
+        return None
     except OSError as exc:
         raise StateError(f"{path}: cannot use {what} here: {exc.strerror}") from None
     except ValueError:
         raise StateError(f"{path!r}: not a usable path for {what} (it contains a NUL character)") from None
-    kind = not_a_file(st)
+
+
+def expect_file(path: Path, what: str) -> None:
+    """Raise ``StateError`` if ``path`` exists and is not a regular file (never open a FIFO to find out)."""
+    st = _stat_if_there(path, what)
+    kind = not_a_file(st) if st is not None else None
     if kind:
         raise StateError(f"{path} should be {what}, but it is {kind}; move it away and run the command again")
 
 
 def expect_folder(path: Path, what: str) -> None:
     """Raise ``StateError`` if ``path`` exists and is not a folder."""
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    except OSError as exc:
-        raise StateError(f"{path}: cannot use {what} here: {exc.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode):
+    st = _stat_if_there(path, what)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
         raise StateError(f"{path} should be {what} (a folder), but it is {kind_of(st.st_mode)}; move it "
                          f"away and run the command again")

@@ -17,11 +17,10 @@ import tomli_w
 
 from ..errors import StateError
 from .atomic import atomic_write, expect_file
-from .store import code_stamp
 from .tomlkeys import split_key
 
 if TYPE_CHECKING:
-    from .store import StatCache
+    from .memos import Memo, Memos
 
 LOCK_VERSION = 1
 # How many entries may differ from the memo (.assetgen/stat-parsed/) before it is rewritten: parsing one
@@ -171,9 +170,37 @@ def _entries_reusing(raw: bytes, remembered: Any) -> tuple[dict[str, LockEntry],
     return entries, pairs
 
 
-def memo_stamp() -> Any:
-    """What the stat cache's copy of the entries depends on besides the file: assetgen's code."""
-    return code_stamp()
+class LockMemo:
+    """The lock's speed cache: its parsed entries, remembered in ``stat-parsed/`` with each entry's text
+    (by digest), so a load parses only the entries whose text changed (a build changes a few of
+    thousands). The memo's head carries assetgen's code stamp (``memos``)."""
+
+    def __init__(self, memo: Memo) -> None:
+        self._memo = memo
+        self._held: dict[str, LockEntry] = {}     # the entries the memo holds now
+
+    def read(self, raw: bytes) -> tuple[dict[str, LockEntry], Pairs] | None:
+        """The entries of the file's bytes ``raw`` (see ``_entries_reusing``), or None: parse it whole."""
+        remembered = self._memo.load()
+        found = _entries_reusing(raw, remembered)
+        self._held = {name: entry for name, (entry, _d) in remembered[2].items()} if found is not None else {}
+        return found
+
+    def remember(self, written: bytes, now: dict[str, LockEntry]) -> None:
+        """Let the memo hold ``now``, the entries of the file's bytes ``written``, if more than
+        ``REMEMBER_AFTER`` of them differ from what it holds (each would be parsed again next time)."""
+        held = self._held
+        behind = sum(1 for name, entry in now.items() if held.get(name) is not entry) + \
+            sum(1 for name in held if name not in now)
+        if behind <= REMEMBER_AFTER:
+            return
+        cut = _consistent(written.decode("utf-8"), now)
+        if cut is None:
+            return                  # not a file this memo can vouch for: every load parses it whole
+        head, chunks = cut
+        pairs = {name: (now[name], _digest(chunk)) for name, chunk in chunks.items()}   # in file order
+        self._memo.save((_digest(written), head, pairs))
+        self._held = dict(now)
 
 
 # A "[targets.NAME]" or "[targets.NAME.sub]" header line (not "[[targets.NAME.outputs]]"), as tomli_w
@@ -219,8 +246,7 @@ class Lock:
     _chunks: Pairs = field(default_factory=dict, repr=False)
     _loaded: dict[str, LockEntry] = field(default_factory=dict, repr=False)   # entries as read from disk
     saved: bool = False                                                         # written by this process
-    _memo: StatCache | None = field(default=None, repr=False)   # where the parsed entries are remembered
-    _memo_holds: dict[str, LockEntry] = field(default_factory=dict, repr=False)   # ... and which
+    _memo: LockMemo | None = field(default=None, repr=False)     # where the parsed entries are remembered
     _on_disk: dict[str, LockEntry] = field(default_factory=dict, repr=False)      # what _written holds
 
     def __repr__(self) -> str:           # short: the default one lists every entry
@@ -232,45 +258,29 @@ class Lock:
         return self._written
 
     @classmethod
-    def load(cls, path: Path, *, memo: StatCache | None = None) -> Lock:
-        """Read the lock. ``memo`` (the stat cache) remembers its entries with their text, so an
-        unchanged entry is not parsed again (a build changes a few of thousands)."""
+    def load(cls, path: Path, *, memo: Memos | None = None) -> Lock:
+        """Read the lock. ``memo`` (the cache's memos) remembers its entries with their text, so an
+        unchanged entry is not parsed again (``LockMemo``)."""
         expect_file(path, "the lock file")      # a folder or a FIFO here: an error, not a hang
+        found_memo = memo.memo(path) if memo is not None else None
+        lock_memo = LockMemo(found_memo) if found_memo is not None else None
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return cls(path=path, _memo=memo)
+            return cls(path=path, _memo=lock_memo)
         except OSError as exc:
             raise StateError(f"{path}: cannot read the lock: {exc.strerror}") from None
-        stamp = memo_stamp() if memo is not None else None
-        remembered = memo.read_memo(memo.memo_path(path), stamp) if memo is not None and stamp is not None \
-            else None
-        found = _entries_reusing(raw, remembered)
+        found = lock_memo.read(raw) if lock_memo is not None else None
         entries, pairs = found if found is not None else (_entries(raw, path), {})
-        held = {name: entry for name, (entry, _d) in remembered[2].items()} if found is not None else {}
         lock = cls(path=path, entries=entries, _written=raw, _loaded=dict(entries), _chunks=pairs,
-                   _memo=memo, _memo_holds=held, _on_disk=dict(entries))
+                   _memo=lock_memo, _on_disk=dict(entries))
         lock.remember()
         return lock
 
     def remember(self) -> None:
-        """Let the memo hold the entries as on disk now, with their text, if more than
-        ``REMEMBER_AFTER`` of them differ from what it holds (each would be parsed again next time)."""
-        if self._memo is None or self._written is None:
-            return
-        held, now = self._memo_holds, self._on_disk
-        behind = sum(1 for name, entry in now.items() if held.get(name) is not entry) + \
-            sum(1 for name in held if name not in now)
-        if behind <= REMEMBER_AFTER:
-            return
-        cut = _consistent(self._written.decode("utf-8"), now)
-        stamp = memo_stamp()
-        if cut is None or stamp is None:
-            return                  # not a file this memo can vouch for: every load parses it whole
-        head, chunks = cut
-        held = {name: (now[name], _digest(chunk)) for name, chunk in chunks.items()}   # in file order
-        self._memo.write_memo(self._memo.memo_path(self.path), stamp, (_digest(self._written), head, held))
-        self._memo_holds = dict(now)
+        """Let the memo hold the entries as on disk now (``LockMemo.remember``)."""
+        if self._memo is not None and self._written is not None:
+            self._memo.remember(self._written, self._on_disk)
 
     def render(self) -> bytes:
         """The file's bytes: what ``tomli_w`` writes for the whole sorted document, built per entry."""

@@ -43,8 +43,8 @@ class Setup:
     def cache(self, name: str, data: bytes = b"cached image") -> None:
         """Put the images of ``name``'s key in the store, as a build (or a pull) would."""
         image = self.store.put_image(data)
-        self.store.record(IndexEntry(key=self.keyed[name].key, images=(image,) * self.keyed[name].target.n,
-                                     model="m", task_id="t", cost=0.5, placeholder=False, built_at=""))
+        self.store.index.record(IndexEntry(key=self.keyed[name].key, images=(image,) * self.keyed[name].target.n,
+                                           model="m", task_id="t", cost=0.5, placeholder=False, built_at=""))
 
     def plan(self, **kwargs: object) -> Plan:
         return make_plan(self.manifest, self.keyed, self.lock, self.store, **kwargs)  # type: ignore[arg-type]

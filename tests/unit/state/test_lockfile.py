@@ -11,7 +11,7 @@ import pytest
 from assetgen.errors import StateError
 from assetgen.state import lockfile
 from assetgen.state.lockfile import HEADER, Lock, LockedOutput, LockEntry
-from assetgen.state.store import StatCache
+from assetgen.state.memos import Memos
 
 
 def entry(i: int, cost: float = 0.0) -> LockEntry:
@@ -36,11 +36,11 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def saved(tmp_path: Path, count: int = 4) -> tuple[Path, StatCache]:
+def saved(tmp_path: Path, count: int = 4) -> tuple[Path, Memos]:
     path = tmp_path / "assets.lock"
     lock = Lock(path=path, entries={f"t{i}": entry(i) for i in range(count)})
     assert lock.save() and not lock.save()         # written once; unchanged content is never rewritten
-    return path, StatCache(tmp_path / ".assetgen" / "stat.json")
+    return path, Memos(tmp_path / ".assetgen" / "stat-parsed")
 
 
 def test_the_file_is_sorted_versioned_and_round_trips(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_the_file_is_sorted_versioned_and_round_trips(tmp_path: Path) -> None:
 def test_an_unchanged_lock_is_served_from_the_memo(tmp_path: Path, parsed: list[str]) -> None:
     path, memo = saved(tmp_path)
     first = Lock.load(path, memo=memo)                   # parses, and remembers
-    assert len(parsed) == 4 and memo.memo_path(path).exists()
+    assert len(parsed) == 4 and memo.path(path).exists()
     parsed.clear()
     again = Lock.load(path, memo=memo)
     assert parsed == [] and again.entries == first.entries
@@ -76,7 +76,7 @@ def test_only_the_changed_entry_is_parsed_again(tmp_path: Path, parsed: list[str
 def test_a_damaged_memo_means_a_full_load(tmp_path: Path, parsed: list[str], damage: bytes) -> None:
     path, memo = saved(tmp_path)
     Lock.load(path, memo=memo)
-    memo.memo_path(path).write_bytes(damage)
+    memo.path(path).write_bytes(damage)
     parsed.clear()
     lock = Lock.load(path, memo=memo)
     assert sorted(parsed) == [f"picture {i}" for i in range(4)]
@@ -88,7 +88,7 @@ def test_a_memo_of_other_code_is_not_trusted(tmp_path: Path, parsed: list[str],
     path, memo = saved(tmp_path)
     Lock.load(path, memo=memo)
     parsed.clear()
-    monkeypatch.setattr(lockfile, "memo_stamp", lambda: ("another", "assetgen"))
+    monkeypatch.setattr("assetgen.state.memos.code_stamp", lambda: ("another", "assetgen"))
     Lock.load(path, memo=memo)
     assert len(parsed) == 4
 

@@ -1,0 +1,103 @@
+"""What ``explain``, ``gc`` and ``models`` print: lines of text from values the library returns.
+
+Rendering only: nothing here decides anything (the plan explains itself; gc's policy is
+``commands.gc``'s). Plans and build summaries are rendered in ``reporters``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import catalog
+from ..engine.events import money
+
+if TYPE_CHECKING:
+    from ..commands.gc import GcReport
+    from ..engine.plan import TargetPlan
+
+
+def models_lines() -> list[str]:
+    """The catalogue as a table, then each family's aspect ratios."""
+    width = max(len(m.id) for m in catalog.MODELS)
+    lines = [f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  resolutions     actions"]
+    for m in catalog.MODELS:
+        lines.append(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {str(m.price):>10}  "
+                     f"{', '.join(m.resolutions):<15} {', '.join(m.actions)}")
+    lines.append("")
+    for family in dict.fromkeys(m.family for m in catalog.MODELS):
+        ratios = next(m.ratios for m in catalog.MODELS if m.family == family)
+        lines.append(f"{family} ratios: {', '.join(ratios)}")
+    lines.append("\nThe -official ids are the same model on a direct channel: switching tier does not change a key.")
+    return lines
+
+
+def explain_lines(item: TargetPlan) -> list[str]:
+    """A target's key, the inputs that made it, and what differs from the lock."""
+    t = item.target
+    width, height = t.size
+    status = 'up to date' if not item.stale else item.action + ': ' + '; '.join(map(str, item.reasons))
+    lines = [f"{item.name}\n  key        {item.key}", f"  status     {status}",
+             f"  model      {t.model} ({t.spec_model.series}, {t.spec_model.tier}; key uses family {t.spec_model.family})",
+             f"  size       {t.aspect_ratio} at {t.resolution} = {width}x{height} px, n={t.n}, seed={t.seed}",
+             f"  action     {t.action}"]
+    lines += [f"  {flag:<10} true" for flag in ("google_search", "google_image_search", "official_fallback")
+              if getattr(t, flag)]
+    lines.append("  prompt     " + t.prompt.replace("\n", "\n             "))
+    limit = catalog.DOCUMENTED_PROMPT_CHARS
+    lines.append(f"  length     {len(t.prompt):,} characters (composed; the gateway documents at most {limit:,})"
+                 + ("  ← over the documented limit" if len(t.prompt) > limit else ""))
+    lines += [f"  reference  {ref['ref']} → {ref['digest'][:23]}…" for ref in item.spec["references"]]
+    if t.style:
+        lines.append(f"  style      {t.style}")
+    if t.candidates:
+        lines.append(f"  candidates {t.n}, pick {t.pick}")
+    for out in t.outputs:
+        made = "" if out.derivation.identity else f"  ({describe_derivation(out.derivation)})"
+        lines.append(f"  output     {out.path}{made}")
+    lines.append(_lock_line(item))
+    return lines
+
+
+def _lock_line(item: TargetPlan) -> str:
+    lk = item.locked
+    if not lk:
+        return "  lock       not built yet"
+    return (f"  lock       key {lk.key[:16]}… model {lk.model}, cost {money(lk.cost)}, "
+            f"built {lk.built_at or '?'}{' (placeholder)' if lk.placeholder else ''}"
+            f"{', task ' + lk.task_id if lk.task_id else ''}")
+
+
+def describe_derivation(derivation: Any) -> str:
+    if derivation.passthrough:
+        return f"candidate {derivation.pick}, as generated" if derivation.pick else "as generated"
+    parts = [derivation.format]
+    if derivation.resize:
+        parts.append(f"resize {derivation.resize[0]}x{derivation.resize[1]} {derivation.fit}")
+    if derivation.format != "png":
+        parts.append(f"quality {derivation.quality}")
+    if derivation.key_out:
+        parts.append(f"key_out {derivation.key_out.color}±{derivation.key_out.tolerance}")
+    return ", ".join(parts)
+
+
+def gc_lines(report: GcReport) -> list[str]:
+    lines = []
+    for gone in report.vanished:
+        if gone.lock_gone:
+            kept = "its lock is gone too, so its images cannot be told apart: nothing was removed"
+        else:
+            kept = f"kept what its lock{'s reference' if len(gone.locks) > 1 else ' references'}"
+        lines.append(f"{gone.name} used this cache and is gone; {kept}. Restore it, or run "
+                     f"`assetgen gc --forget-missing` to forget it.")
+    for name in report.forgotten:
+        lines.append(f"{'Would forget' if report.dry_run else 'Forgot'} {name} (gone): its images are "
+                     f"no longer kept for it.")
+    result = report.result
+    size = f"{result.freed / 1e6:.1f} MB"
+    young = f"; kept {result.young} unreferenced younger than --grace" if result.young else ""
+    if report.dry_run:
+        lines.append(f"Would remove {result.removed} cached images ({size}){young}.")
+    else:
+        lines.append(f"Removed {result.removed} cached images ({size}); kept {report.kept} referenced by the "
+                     f"locks of {', '.join(report.manifests)}{young}.")
+    return lines

@@ -1,0 +1,27 @@
+"""``assetgen init``: write the commented starter manifest, and keep the cache folder out of git."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..engine.project import CACHE_DIR
+from ..manifest.starter import STARTER_MANIFEST
+
+
+def init(path: Path) -> Path:
+    """Write the starter manifest at ``path`` (over any file there: the caller asked) and ignore the
+    cache beside it; returns the ``.gitignore``'s path."""
+    path.write_text(STARTER_MANIFEST, encoding="utf-8")
+    return ignore_cache(path.parent)
+
+
+def ignore_cache(folder: Path) -> Path:
+    """Add ``.assetgen/`` to ``folder``'s ``.gitignore`` unless a line there ignores it already."""
+    ignore = folder / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    if not any(line.strip().rstrip("/") in (CACHE_DIR, "/" + CACHE_DIR) for line in lines):
+        with ignore.open("a", encoding="utf-8") as handle:
+            if lines and lines[-1].strip():
+                handle.write("\n")
+            handle.write(f"# assetgen's local cache\n{CACHE_DIR}/\n")
+    return ignore

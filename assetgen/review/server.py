@@ -1,0 +1,190 @@
+"""The gallery's live server, for ``watch --gallery``: serves the page and pushes updates to it.
+
+    server = GalleryServer(gallery_dir)        # serves the project folder: gallery + image files only
+    url = server.start()                       # http://127.0.0.1:PORT/ (redirects to the gallery)
+    server.notify({"line": "Built 3 of 10", "done": 3, "total": 10})
+    server.stop()
+
+Serves on 127.0.0.1 only, to Host 127.0.0.1 or localhost only, and pushes "update" server-sent events
+on ``/events``; the page then fetches fresh cards by itself. Prints nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from ..engine.project import CACHE_DIR
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+_TYPES = {".html": "text/html; charset=utf-8", ".webp": "image/webp", ".png": "image/png"}
+
+
+class GalleryServer:
+    """Serves the gallery on 127.0.0.1 and pushes "update" events to open pages. Prints nothing.
+
+    ``root`` is the folder served at ``/`` so the cards' relative links to outputs resolve; it defaults
+    to the project folder when the gallery is ``<project>/.assetgen/<dir>``, else the gallery itself.
+    Only the gallery's files and image files under ``root`` are served, and only to Host 127.0.0.1 or
+    localhost (a page elsewhere cannot read them through DNS rebinding).
+    """
+
+    def __init__(self, gallery_dir: Path, *, port: int = 0, root: Path | None = None) -> None:
+        self.gallery_dir = gallery_dir.resolve()
+        if root is None:
+            root = self.gallery_dir.parent.parent if self.gallery_dir.parent.name == CACHE_DIR else self.gallery_dir
+        self.root = root.resolve()
+        if not self.gallery_dir.is_relative_to(self.root):
+            raise ValueError(f"the gallery {self.gallery_dir} is not inside the served folder {self.root}")
+        self.port = port
+        self._clients: list[queue.Queue[str | None]] = []
+        self._lock = threading.Condition()
+        self._last = self._event(None)
+        self._stopped = False
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        """Start serving in a background thread; returns the base URL ``http://127.0.0.1:PORT/``."""
+        self._stopped = False
+        self._httpd = _Server(("127.0.0.1", self.port), _handler_for(self))
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="assetgen-gallery", daemon=True)
+        self._thread.start()
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def page_path(self) -> str:
+        rel = self.gallery_dir.relative_to(self.root).as_posix()
+        return "/" if rel == "." else "/" + quote(rel, safe="/") + "/"
+
+    def notify(self, progress: dict[str, Any] | None = None) -> None:
+        """Tell open pages to refresh; ``progress`` (e.g. ``{"line": …, "done": 3, "total": 10}``) is shown on top."""
+        event = self._event(progress)
+        with self._lock:
+            self._last = event
+            for client in self._clients:
+                client.put(event)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            for client in self._clients:
+                client.put(None)                        # ends each open event stream
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:                                # event streams close their sockets as they end
+            self._lock.wait_for(lambda: not self._clients, timeout=5)
+        self._httpd = self._thread = None
+
+    def _event(self, progress: dict[str, Any] | None) -> str:
+        try:
+            version = str((self.gallery_dir / "index.html").stat().st_mtime_ns)
+        except OSError:
+            version = ""
+        return "event: update\ndata: " + json.dumps({"version": version, "progress": progress}) + "\n\n"
+
+    def _subscribe(self) -> queue.Queue[str | None]:
+        client: queue.Queue[str | None] = queue.Queue()
+        with self._lock:
+            client.put(None if self._stopped else self._last)
+            self._clients.append(client)
+        return client
+
+    def _unsubscribe(self, client: queue.Queue[str | None]) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+            self._lock.notify_all()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)   # a bug: keep its traceback
+        # a page closed mid-response is normal
+
+
+class _Handler(BaseHTTPRequestHandler):
+    gallery: GalleryServer          # set per server by ``_handler_for``
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass                                        # the watch prints; the server never does
+
+    def do_HEAD(self) -> None:
+        self.do_GET(body=False)
+
+    def do_GET(self, body: bool = True) -> None:
+        server = self.gallery
+        if self.headers.get("Host") not in (f"127.0.0.1:{server.port}", f"localhost:{server.port}"):
+            self.send_error(HTTPStatus.FORBIDDEN, "unexpected Host")
+            return
+        path = unquote(urlsplit(self.path).path)
+        if path == "/events":
+            self._events()
+        elif path == "/" and server.page_path != "/":
+            self.send_response(HTTPStatus.FOUND)
+            self.send_header("Location", server.page_path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._file(path, body)
+
+    def _file(self, path: str, body: bool) -> None:
+        server = self.gallery
+        try:
+            file = (server.root / path.lstrip("/")).resolve()
+            file = file / "index.html" if file.is_dir() else file
+            allowed = file.is_relative_to(server.gallery_dir) or (
+                file.is_relative_to(server.root) and file.suffix.lower() in _IMAGE_SUFFIXES)
+            data = file.read_bytes() if allowed else None
+        except (OSError, ValueError):                # ValueError: a NUL in the path
+            data = None
+        if data is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", _TYPES.get(file.suffix.lower(), "image/jpeg"))
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def _events(self) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        client = self.gallery._subscribe()
+        try:
+            while True:
+                try:
+                    event = client.get(timeout=10)
+                except queue.Empty:
+                    event = ": keep-alive\n\n"      # also notices a page that went away
+                if event is None:
+                    return
+                self.wfile.write(event.encode("utf-8"))
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            self.gallery._unsubscribe(client)
+
+
+def _handler_for(server: GalleryServer) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"gallery": server})

@@ -1,0 +1,97 @@
+"""The stat cache, ``.assetgen/stat.json``: content hashes of files, re-read only when they changed.
+
+    path → [size, mtime_ns, inode, sha256]
+
+make's cheap check (and doit's): a file whose size, mtime and inode are as recorded is not read again.
+A hash taken within ``RACY_NS`` of the file's mtime is trusted in this process only (git's "racy clean"
+rule). A missing or damaged stat.json only costs re-hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import StateError
+from .atomic import atomic_write, not_a_file
+
+STAT_VERSION = 1
+_CHUNK = 1 << 20
+# File times tick coarsely (a kernel jiffy, or seconds on some file systems): a file changed this
+# recently could change again, same size, without its mtime moving. Such hashes are not persisted.
+RACY_NS = 2_000_000_000
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class StatCache:
+    """Content hashes of files, re-read only when size, mtime or inode changed (make's cheap check)."""
+
+    def __init__(self, file: Path) -> None:
+        self._file = file
+        self._entries: dict[str, list[Any]] = {}
+        self._recent: dict[str, list[Any]] = {}     # racy entries: trusted in this process only
+        self._dirty = False
+        try:
+            raw = json.loads(file.read_text(encoding="utf-8"))
+            if raw.get("version") == STAT_VERSION:
+                # Keep only well-formed entries: a damaged one must cost a re-hash, never a crash.
+                self._entries = {name: entry for name, entry in raw["files"].items()
+                                 if isinstance(entry, list) and len(entry) == 4
+                                 and all(isinstance(v, int) for v in entry[:3]) and isinstance(entry[3], str)}
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass  # a missing or damaged stat cache only costs re-hashing
+
+    def sha256(self, path: Path | str, st: os.stat_result | None = None) -> str:
+        """SHA-256 of the file at ``path``; raises ``OSError`` if it cannot be read."""
+        name = os.fspath(path)
+        st = st or os.stat(name)
+        kind = not_a_file(st)
+        if kind:         # a folder is an error; a FIFO or device would block the read
+            raise StateError(f"{name} should be a file, but it is {kind}; move it away and run the command again")
+        signature = [st.st_size, st.st_mtime_ns, st.st_ino]
+        for cached in (self._entries.get(name), self._recent.get(name)):
+            if cached is not None and cached[:3] == signature:
+                return str(cached[3])
+        digest = sha256_file(path)
+        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+            # git's "racy clean" rule: a later same-size write in the same clock tick would keep this
+            # signature, so the next run must read the file again rather than trust this hash.
+            self._recent[name] = [*signature, digest]
+        else:
+            self._entries[name] = [*signature, digest]
+            self._dirty = True
+        return digest
+
+    def remember(self, path: Path, digest: str) -> None:
+        """Record the hash of a file we just wrote, so the next run need not read it back."""
+        st = path.stat()
+        self._entries[str(path)] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
+        self._dirty = True
+
+    def probe(self, path: Path | str) -> str | None:
+        """Hash of the file, or None if it does not exist."""
+        try:
+            return self.sha256(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def save(self) -> None:
+        if self._dirty:
+            data = json.dumps({"version": STAT_VERSION, "files": self._entries}, separators=(",", ":"))
+            atomic_write(self._file, data.encode(), durable=False)
+            self._dirty = False
