@@ -175,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="generate the workloads here and keep them")
     parser.add_argument("--json", type=Path, help="also write the rows and machine as JSON here")
+    parser.add_argument("--submit-latency", type=float, default=0.0,
+                        help="seconds the emulator takes to answer each submit in the throughput benchmark "
+                             "(submits are serialised: this measures what that costs)")
     args = parser.parse_args(argv)
-    overrides: dict[str, Any] = {"seed": args.seed}
+    overrides: dict[str, Any] = {"seed": args.seed, "throughput_submit_latency": args.submit_latency}
     if args.repeat:
         overrides["repeat"] = args.repeat
     if args.sizes:

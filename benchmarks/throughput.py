@@ -74,7 +74,8 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None],
         if len(tasks) != n or set(submits) != set(wl.prompts.values()):
             raise RuntimeError(f"throughput run {i}: {len(tasks)} tasks for {n} targets")
     best = ideal(cfg)
-    size = f"{n} @ {latency:g}s j{jobs}"
+    size = f"{n} @ {latency:g}s j{jobs}" + (f" submit {cfg.throughput_submit_latency * 1000:g}ms"
+                                             if cfg.throughput_submit_latency else "")
     waves = math.ceil(n / jobs)
     counters = {"ideal_s": best, "ratio": statistics.median(walls) / best, "built": min(built),
                 "cpu_per_100": statistics.median(cpus) / n * 100,
