@@ -89,7 +89,7 @@ class Project:
             else:
                 from ..remote.cache import RemoteCache   # fsspec is only imported when a remote is configured
                 self._remote = RemoteCache(url, options=self.manifest.cache.remote_options, warn=self.warn)
-        return self._remote or None
+        return None if isinstance(self._remote, bool) else self._remote
 
     @property
     def keyed(self) -> dict[str, KeyedTarget]:

@@ -59,7 +59,7 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
     if chosen is None:
         return {}, {}
     profile_fields, out_dir = chosen
-    raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
+    raw_targets: dict[str, Any] = data["targets"] if isinstance(data.get("targets"), dict) else {}
     rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
     elsewhere = elsewhere or {}
     known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets)) | set(elsewhere)
@@ -631,7 +631,7 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
     if derivation is None:
         key_out = fields.get("key_out")
         derivation = derivations[memo] = Derivation(
-            format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,  # type: ignore[arg-type]
+            format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,
             fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
             background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
             pick=source + 1 if candidates else None)

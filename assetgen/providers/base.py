@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Job:
     key: str
-    target: Target                       # the first target with this key (names, size, prompt)
+    target: Target | None                # the first target with this key (names, size, prompt); None: an
+                                         # orphan, a journaled task no target wants now (only collected)
     names: tuple[str, ...]               # every target served by this generation
     body: dict[str, Any]                 # the gateway's submit body, references already resolved
 

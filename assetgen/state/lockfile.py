@@ -183,7 +183,8 @@ class LockMemo:
         """The entries of the file's bytes ``raw`` (see ``_entries_reusing``), or None: parse it whole."""
         remembered = self._memo.load()
         found = _entries_reusing(raw, remembered)
-        self._held = {name: entry for name, (entry, _d) in remembered[2].items()} if found is not None else {}
+        held = remembered[2] if found is not None and remembered is not None else {}    # a 3-tuple when found
+        self._held = {name: entry for name, (entry, _d) in held.items()}
         return found
 
     def remember(self, written: bytes, now: dict[str, LockEntry]) -> None:
