@@ -122,7 +122,8 @@ def render_markdown(plan: Plan) -> str:
     total = f"**Total: {usd(plan.total_cost)}**"
     if plan.max_cost > plan.total_cost + 1e-12:
         total += f" (up to {usd(plan.max_cost)} with official fallback)"
-    return f"### assetgen plan\n\n{len(plan.stale)} image target(s) would be rebuilt.\n\n" + "\n".join(rows) + f"\n\n{total}\n"
+    return (f"### assetgen plan\n\n{len(plan.stale)} image target(s) would be rebuilt.\n\n" + "\n".join(rows)
+            + f"\n\n{total}\n")
 
 
 def render_summary(report: BuildReport) -> str:

@@ -235,7 +235,8 @@ def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = No
     return lock
 
 
-async def wait_for_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None,
+# noqa below: ``timeout`` is the lock's own wait limit, named in its error like ``acquire_build_lock``'s
+async def wait_for_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None,  # noqa: ASYNC109
                               stopped: Callable[[], bool] = lambda: False) -> BaseFileLock:
     """``acquire_build_lock`` inside an event loop: it polls rather than blocks, so signal handlers run
     while it waits, and it raises ``CancelledError`` once ``stopped()`` (a Ctrl-C): nothing was done."""

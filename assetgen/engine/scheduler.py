@@ -307,7 +307,9 @@ class Builder:
         stale = self.plan.stale
         self._done = {i.name: asyncio.Event() for i in stale}
         planned_keys = {i.key for i in stale}
-        submitting = (Action.GENERATE, Action.RESUME, Action.SHARE) + ((Action.UNCERTAIN,) if self.retry_uncertain else ())
+        submitting = {Action.GENERATE, Action.RESUME, Action.SHARE}
+        if self.retry_uncertain:
+            submitting.add(Action.UNCERTAIN)
         if not self.provider.placeholder and any(i.action in submitting for i in stale):
             self.journal.check_writable()            # before the first submit: nothing paid if not
         pending = self._sort_uncertain(self.journal.scan(), planned_keys)
@@ -640,7 +642,8 @@ class Builder:
         still have been paid for, so the record is closed, not dropped: the key waits for --retry-uncertain."""
         if record is None or not record.task_ids:
             return exc
-        record.closed = (f"the gateway does not know task {record.task_id} (${catalog.task_cost(record.model, record.n):.4f}, may have "
+        cost = catalog.task_cost(record.model, record.n)
+        record.closed = (f"the gateway does not know task {record.task_id} (${cost:.4f}, may have "
                          f"been paid): {_message(exc)[:200]}")
         try:
             self.journal.write(record)

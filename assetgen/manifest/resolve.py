@@ -262,7 +262,7 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
             continue
         combos = itertools.product(*axes.values()) if axes else [()]
         for combo in combos:
-            subs = dict(zip(axes, combo))
+            subs = dict(zip(axes, combo, strict=True))
             name = ".".join([base, *(_SLUG_RE.sub("-", v).strip("-") or "x" for v in combo)])
             if name in seen:
                 report(f"rows {subs} and an earlier row are both named '{name}'; make the axis values distinct")

@@ -60,8 +60,8 @@ class Provider(ABC):
         that build had not submitted yet (e.g. the rest of an ``n = 1`` fallback)."""
         raise NotImplementedError(f"the {self.name} provider has no tasks to resume")
 
-    async def cancel(self, task_id: str) -> None:
+    async def cancel(self, task_id: str) -> None:     # noqa: B027 (optional: by default nothing to cancel)
         """Cancel a queued task (the gateway refunds it). Best effort."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:                   # noqa: B027 (optional: by default nothing to release)
         """Release connections."""

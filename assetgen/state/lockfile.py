@@ -225,7 +225,7 @@ def _split(text: str) -> tuple[str, dict[str, str], int]:
         if len(path) == 1:
             starts.append((match.start(), path[0]))
     ends = [start for start, _name in starts[1:]] + [len(text)]
-    chunks = {name: text[start:end].rstrip("\n") + "\n" for (start, name), end in zip(starts, ends)}
+    chunks = {name: text[start:end].rstrip("\n") + "\n" for (start, name), end in zip(starts, ends, strict=True)}
     return text[:starts[0][0]] if starts else text, chunks, len(starts)
 
 
