@@ -77,7 +77,7 @@ class Reason:
         return _reason_text(self.kind).format(self.detail)
 
 
-def _reason_text(kind: ReasonKind) -> str:
+def _reason_text(kind: ReasonKind) -> str:  # noqa: C901 (one flat case per kind; mypy checks it is exhaustive)
     match kind:
         case ReasonKind.NEW:
             return "new target"
@@ -226,7 +226,6 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
     root = os.path.join(str(manifest.root), "")     # with its separator: joined by concatenation below
     for name in names:
         kt = keyed[name]
-        target = kt.target
         locked = lock.entries.get(name)
         item = TargetPlan(name=name, keyed=kt, action=Action.NONE, locked=locked)
         reasons = item.reasons
@@ -237,23 +236,7 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
             reasons.extend(spec_reasons(kt.spec, locked) or [Reason(ReasonKind.SPEC, "key recipe")])
         elif locked.placeholder and not offline:
             reasons.append(Reason(ReasonKind.PLACEHOLDER))
-        locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
-        images = _locked_images(target, locked_outputs) if same_key else {}
-        hand: list[str] = []
-        for out in target.outputs:
-            current = store.stat.probe(root + out.path)     # plain strings: 10k of these add up
-            previous = locked_outputs.get(out.path)
-            if current is None:
-                if same_key:
-                    reasons.append(Reason(ReasonKind.MISSING, out.path))
-            elif previous is None or current != previous.sha256:
-                # A file we did not write (or wrote and someone changed): never overwrite it silently.
-                if current not in _expected_shas(store, kt.key, out, offline):
-                    hand.append(out.path)
-            elif same_key:
-                reason = _derived_reason(kt.key, out, previous, images)
-                if reason is not None:
-                    reasons.append(reason)
+        hand = _output_reasons(kt, locked, store, offline, root, reasons)
         reasons.extend(Reason(ReasonKind.HAND, out) for out in hand)
         if reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or {}, remote_lookup, root)
@@ -262,6 +245,30 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                 _uncertain(item, uncertain[kt.key], retried=retried)
         items.append(item)
     return Plan(items=items, offline=offline)
+
+
+def _output_reasons(kt: KeyedTarget, locked: LockEntry | None, store: Store, offline: bool, root: str,
+                    reasons: list[Reason]) -> list[str]:
+    """Add why each output on disk makes ``kt`` stale to ``reasons``; return the outputs changed by hand."""
+    same_key = locked is not None and locked.key == kt.key
+    locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
+    images = _locked_images(kt.target, locked_outputs) if same_key else {}
+    hand: list[str] = []
+    for out in kt.target.outputs:
+        current = store.stat.probe(root + out.path)     # plain strings: 10k of these add up
+        previous = locked_outputs.get(out.path)
+        if current is None:
+            if same_key:
+                reasons.append(Reason(ReasonKind.MISSING, out.path))
+        elif previous is None or current != previous.sha256:
+            # A file we did not write (or wrote and someone changed): never overwrite it silently.
+            if current not in _expected_shas(store, kt.key, out, offline):
+                hand.append(out.path)
+        elif same_key:
+            reason = _derived_reason(kt.key, out, previous, images)
+            if reason is not None:
+                reasons.append(reason)
+    return hand
 
 
 def output_key(source_sha256: str, out: Output, *, converted: bool = False) -> str:

@@ -456,6 +456,10 @@ class Builder:
         if not owner:
             return TargetResult(item.name, Status.SHARED, f"same image as {item.shares_with or 'another target'}",
                                 saved=entry.cost, task_id=entry.task_id)
+        return self._built(item, entry, paid_now)
+
+    def _built(self, item: TargetPlan, entry: IndexEntry, paid_now: float) -> TargetResult:
+        """The result of a target whose own generation (this build's, or collected) wrote its outputs."""
         if entry.placeholder:
             return TargetResult(item.name, Status.BUILT, "placeholder")
         if item.key in self._paid_cost and item.key in self._paid:
