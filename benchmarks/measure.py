@@ -141,7 +141,7 @@ def summarise(rows: Sequence[Row]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header) - 1)]
     out = []
     for r in [header, *lines]:
-        out.append("  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths)) + "  " + str(r[-1]))
+        out.append("  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + str(r[-1]))
         if r is header:
             out.append("  ".join("-" * w for w in widths) + "  " + "-" * 8)
     return "\n".join(out)

@@ -57,9 +57,11 @@ GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
     ("  lock memo read (pickle)", [("assetgen/state/memos.py", "load", "assetgen/state/lockfile.py", None)]),
     ("  changed entries (_entries_reusing)", [("assetgen/state/lockfile.py", "_entries_reusing", None, None)]),
     ("  TOML parsing (whole lock)", [("tomllib/_parser.py", "loads", "assetgen/state/lockfile.py", "_entries")]),
-    ("stat cache load (stat.json)", [("assetgen/state/statcache.py", "__init__", "assetgen/state/store.py", "__init__")]),
+    ("stat cache load (stat.json)",
+     [("assetgen/state/statcache.py", "__init__", "assetgen/state/store.py", "__init__")]),
     ("plan: total (make_plan)", [("assetgen/engine/plan.py", "make_plan", None, None)]),
-    ("  hashing/stat cache (StatCache.sha256)", [("assetgen/state/statcache.py", "sha256", "assetgen/state/statcache.py", "probe")]),
+    ("  hashing/stat cache (StatCache.sha256)",
+     [("assetgen/state/statcache.py", "sha256", "assetgen/state/statcache.py", "probe")]),
     ("  cache index lookups (Index.lookup)", [("assetgen/state/index.py", "lookup", None, None)]),
     ("journal scan (Journal.pending)", [("assetgen/state/journal.py", "pending", None, None)]),
     ("render plan text", [("assetgen/cli/reporters.py", "render_plan", None, None)]),
@@ -114,7 +116,8 @@ def breakdown(stats: pstats.Stats, wall: float | None = None) -> list[Group]:
     return out
 
 
-def top_cumulative(stats: pstats.Stats, limit: int = 15, *, skip_wrappers: bool = True) -> list[tuple[str, int, float, float]]:
+def top_cumulative(stats: pstats.Stats, limit: int = 15, *,
+                   skip_wrappers: bool = True) -> list[tuple[str, int, float, float]]:
     """(function, calls, own seconds, cumulative seconds) by cumulative time, without the CLI's
     wrappers (click, asyncio's loop, the profiler's own entry) that every call goes through."""
     table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]

@@ -56,7 +56,8 @@ def calibrate() -> str:
     only comparable together with this one."""
     import subprocess
 
-    code = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(10_000_000): s += i\nprint(time.perf_counter() - t)"
+    code = ("import time\nt = time.perf_counter()\ns = 0\nfor i in range(10_000_000): s += i\n"
+            "print(time.perf_counter() - t)")
     runs = sorted(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                        check=True).stdout) for _ in range(3))
     return f"machine speed: a 10-million-step Python loop takes {runs[1]:.2f} s (median of 3)"
@@ -152,8 +153,8 @@ def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, 
                     profiling.format_top(n["profile_top"], n["profile_wall_s"])]
     w = notes.get("watch")
     if w:
-        out += ["", (f"Watch: default settle time {w['settle']:g} s (assetgen.commands.watch.DEFAULT_SETTLE); figures above "
-                    f"are raw, minus_settle subtracts it.")]
+        out += ["", (f"Watch: default settle time {w['settle']:g} s (assetgen.commands.watch.DEFAULT_SETTLE); "
+                    f"figures above are raw, minus_settle subtracts it.")]
     t = notes.get("throughput")
     if t:
         hist = " ".join(f"{k}:{v}" for k, v in sorted(t["poll_histogram"].items()))

@@ -47,8 +47,8 @@ class WatchProcess:
         self._lock = threading.Lock()
         # Unbuffered: each line must reach us when it is printed, not when a pipe buffer fills.
         self.proc = subprocess.Popen([sys.executable, "-m", "assetgen", "-f", "assets.toml", "watch", *args],
-                                     cwd=root, env={**env, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+                                     cwd=root, env={**env, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

@@ -112,6 +112,20 @@ def make_reference_images(folder: Path, count: int, *, seed: int = 0) -> list[Pa
     return paths
 
 
+def _link_references(refs_from: Path, refs_dir: Path, count: int) -> list[Path]:
+    """The first ``count`` PNGs of ``refs_from``, hard-linked (or copied) into ``refs_dir``."""
+    refs_dir.mkdir(parents=True, exist_ok=True)
+    sources = sorted(refs_from.glob("ref_*.png"))[:count]
+    for src in sources:
+        dst = refs_dir / src.name
+        if not dst.exists():
+            try:
+                dst.hardlink_to(src)
+            except OSError:
+                dst.write_bytes(src.read_bytes())
+    return sources
+
+
 def make_project(root: Path, size: int, *, seed: int = 1, ref_images: int | None = None,
                  refs_from: Path | None = None, jobs: int = 8, ref_share: float = REF_SHARE,
                  chain_share: float = CHAIN_SHARE) -> Workload:
@@ -125,16 +139,7 @@ def make_project(root: Path, size: int, *, seed: int = 1, ref_images: int | None
     count = ref_images if ref_images is not None else max(4, min(300, size // 4))
     refs_dir = root / "refs"
     if refs_from is not None:
-        refs_dir.mkdir(parents=True, exist_ok=True)
-        sources = sorted(refs_from.glob("ref_*.png"))[:count]
-        for src in sources:
-            dst = refs_dir / src.name
-            if not dst.exists():
-                try:
-                    dst.hardlink_to(src)
-                except OSError:
-                    dst.write_bytes(src.read_bytes())
-        ref_files = [f"refs/{p.name}" for p in sources]
+        ref_files = [f"refs/{p.name}" for p in _link_references(refs_from, refs_dir, count)]
     else:
         ref_files = [f"refs/{p.name}" for p in make_reference_images(refs_dir, count, seed=seed)]
     _backdate(refs_dir)

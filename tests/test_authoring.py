@@ -117,7 +117,8 @@ def test_matrix_rows_are_named_in_axis_order_and_substituted_everywhere(icons: P
     with Image.open(icons.root / "out" / "gems" / "red@16.png") as image:
         assert image.format == "PNG"
     # @icon.sword.wood is an ordinary reference to one row: hero's key takes that row's key.
-    assert lock["hero"]["spec"]["references"] == [{"ref": "@icon.sword.wood", "digest": "key:" + keys["icon.sword.wood"]}]
+    assert lock["hero"]["spec"]["references"] == [{"ref": "@icon.sword.wood",
+                                                   "digest": "key:" + keys["icon.sword.wood"]}]
 
     explained = icons.ok("explain", "icon.sword.wood").output
     assert "prompt     A sword icon made of wood\n             \n             flat pastel colours\n" in explained

@@ -198,7 +198,7 @@ def test_watch_latency_measures_each_edit_and_submits_once_per_edit(tmp_path: Pa
     assert notes["online"]["submits"] == [1, 1]
     assert notes["settle"] == 0.4 and online.counters["settle"] == 0.4
     # Causality, not speed: the submission comes after the save and before the output is written.
-    for submitted, written in zip(notes["online"]["to_submit"], notes["online"]["to_output"]):
+    for submitted, written in zip(notes["online"]["to_submit"], notes["online"]["to_output"], strict=True):
         assert 0 < submitted <= written
     assert all(s > 0 for s in notes["offline"]["to_output"])
     assert notes["offline"]["exit"] == 0 and notes["online"]["exit"] == 0

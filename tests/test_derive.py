@@ -118,7 +118,8 @@ def test_quality_changes_the_bytes() -> None:
     high = derive(source, Derivation(quality=95))
     assert low != high and len(low) < len(high)
     assert opened(low).format == "JPEG"
-    assert derive(source, Derivation(format="webp", quality=30)) != derive(source, Derivation(format="webp", quality=95))
+    webp_low, webp_high = Derivation(format="webp", quality=30), Derivation(format="webp", quality=95)
+    assert derive(source, webp_low) != derive(source, webp_high)
     assert derive(source, Derivation()) == source              # the default: the generated JPEG as it is
 
 
@@ -324,7 +325,7 @@ def test_key_out_end_to_end_makes_the_generated_background_transparent(empty_pro
     background = px(picture, (SMALL[0] - 1, SMALL[1] - 1))
     colour = "#" + "".join(f"{c:02x}" for c in background[:3])
     ink = next((x, y) for y in range(SMALL[1]) for x in range(SMALL[0])
-               if sum(abs(a - b) for a, b in zip(px(picture, (x, y)), background)) > 200)
+               if sum(abs(a - b) for a, b in zip(px(picture, (x, y)), background, strict=True)) > 200)
     assert px(opened(p.root / "out" / "badge.png"), (0, SMALL[1] - 1))[3] == 255
 
     p.edit('format = "png"', f'format = "png"\nkey_out = {{ color = "{colour}", tolerance = 24 }}')

@@ -403,7 +403,7 @@ def _built_lines(text: str) -> list[str]:
 def _check_six(project: ProjectDir) -> None:
     data = lock_data(project)["targets"]
     assert sorted(data) == [f"t{i}" for i in range(6)]
-    for name, entry in data.items():
+    for entry in data.values():
         for out in entry["outputs"]:
             assert sha256_file(project.root / out["path"]) == out["sha256"]
             with Image.open(project.root / out["path"]) as image:

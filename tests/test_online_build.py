@@ -32,7 +32,8 @@ def lock_of(manifest: Path) -> dict:
     return tomllib.loads((manifest.parent / "assets.lock").read_text())["targets"]
 
 
-def test_exactly_one_submission_per_stale_key_and_none_when_up_to_date(tmp_path: Path, gateway: GatewayEmulator) -> None:
+def test_exactly_one_submission_per_stale_key_and_none_when_up_to_date(tmp_path: Path,
+                                                                       gateway: GatewayEmulator) -> None:
     body = targets("a", "b", "c") + '\n[targets.twin]\nprompt = "a picture of a"\noutput = "twin.jpg"\n'
     manifest = write_manifest(tmp_path, body)
     result = run(manifest, gateway, "build")
@@ -220,7 +221,8 @@ def test_forgotten_task_on_resume_is_lost(tmp_path: Path) -> None:
         emu.faults.download_failures = 0
         result = run(manifest, emu, "build")
         # A task the gateway no longer knows may still be paid for: uncertain, not paid again silently.
-        assert result.exit_code == 1 and "does not know task" in result.output and "--retry-uncertain a" in result.output
+        assert result.exit_code == 1
+        assert "does not know task" in result.output and "--retry-uncertain a" in result.output
         assert len(emu.submissions) == 1
 
 

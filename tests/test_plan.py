@@ -28,7 +28,7 @@ def test_new_targets_cost_the_price_table_times_n(project: ProjectDir) -> None:
     plan = project.plan()
     items = {t["name"]: t for t in plan["targets"]}
     assert [t["name"] for t in plan["targets"]] == ["hero", "hero_walk", "banner", "icons"]
-    for name, item in items.items():
+    for item in items.values():
         assert item["action"] == "generate"
         assert item["stale"] is True
         assert [r["kind"] for r in item["reasons"]] == ["new"]

@@ -25,8 +25,8 @@ from pathlib import Path
 import boto3
 import pytest
 from click.testing import Result
-from helpers.s3server import (AWS_ENV_TO_CLEAR, FAKE_AWS_ENV, use_aws_env, closed_port, get_object, make_bucket, put_object,
-                              s3_server)
+from helpers.s3server import (AWS_ENV_TO_CLEAR, FAKE_AWS_ENV, use_aws_env, closed_port, get_object, make_bucket,
+                              put_object, s3_server)
 
 from assetgen.testing.emulator import GatewayEmulator
 from helpers.online import all_text_under, emulator, env_for, run, targets, write_manifest

@@ -120,7 +120,7 @@ def test_crash_matrix(tmp_path: Path) -> None:
             assert all(paid.count(n) in (1, 2) for n in uncertain), (kind, paid)
             lock = locked(root)
             assert set(lock) == set(NAMES)
-            for name, entry in lock.items():
+            for entry in lock.values():
                 [out] = entry["outputs"]
                 data = (root / out["path"]).read_bytes()
                 assert hashlib.sha256(data).hexdigest() == out["sha256"]
@@ -133,6 +133,6 @@ def test_crash_matrix(tmp_path: Path) -> None:
             counts[kind] = counts.get(kind, 0) + (1 if uncertain else 0)
     print(f"crash matrix: {len(kinds)} kill -9 runs ({kinds.count('submit')} at submits, "
           f"{kinds.count('download')} at downloads, {kinds.count('random')} random); uncertain reported in "
-          f"{uncertain_runs} ({counts}); extra payments outside uncertain keys: 0; temp files left by kills (all removed by the next build): "
-          f"{temp_left}")
+          f"{uncertain_runs} ({counts}); extra payments outside uncertain keys: 0; temp files left by kills "
+          f"(all removed by the next build): {temp_left}")
     assert uncertain_runs >= 1          # the window was hit at least once and reported, never paid silently

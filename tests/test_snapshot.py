@@ -333,7 +333,8 @@ def test_no_op_open_does_not_import_pydantic(tmp_path: Path) -> None:
     loader = Loader(tmp_path)
     loader.write(BASE)
     probe = ("import sys; from assetgen.engine.project import Project; p = Project.open('assets.toml'); "
-             "p.plan(); p.close(); print(sorted(m for m in ('pydantic', 'assetgen.manifest.schema') if m in sys.modules))")
+             "p.plan(); p.close(); "
+             "print(sorted(m for m in ('pydantic', 'assetgen.manifest.schema') if m in sys.modules))")
     runs = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                            check=True).stdout.strip() for _ in range(2)]
     assert runs == ["['assetgen.manifest.schema', 'pydantic']", "[]"]

@@ -142,7 +142,8 @@ def test_a_changed_reference_file_rebuilds_its_users(tmp_path: Path) -> None:
         (refs / "palette.png").write_bytes(data.getvalue())
 
     palette((255, 0, 0))
-    body = targets("plain") + '\n[targets.styled]\nprompt = "styled"\naction = "reference"\nreferences = ["refs/palette.png"]\n'
+    body = (targets("plain") + '\n[targets.styled]\nprompt = "styled"\naction = "reference"\n'
+            'references = ["refs/palette.png"]\n')
     with emulator(latency=0.1) as emu:
         manifest = write_manifest(tmp_path, body)
         with watching(manifest, emu, "--settle", "0.2") as watch:

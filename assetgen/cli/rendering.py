@@ -37,7 +37,8 @@ def explain_lines(item: TargetPlan) -> list[str]:
     width, height = t.size
     status = 'up to date' if not item.stale else item.action + ': ' + '; '.join(map(str, item.reasons))
     lines = [f"{item.name}\n  key        {item.key}", f"  status     {status}",
-             f"  model      {t.model} ({t.spec_model.series}, {t.spec_model.tier}; key uses family {t.spec_model.family})",
+             f"  model      {t.model} ({t.spec_model.series}, {t.spec_model.tier}; "
+             f"key uses family {t.spec_model.family})",
              f"  size       {t.aspect_ratio} at {t.resolution} = {width}x{height} px, n={t.n}, seed={t.seed}",
              f"  action     {t.action}"]
     lines += [f"  {flag:<10} true" for flag in ("google_search", "google_image_search", "official_fallback")

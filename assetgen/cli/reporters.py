@@ -10,17 +10,17 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
-from ..engine.events import _LINE_KINDS, _MESSAGE_LIMIT, Event, money, usd
+from ..engine.events import _FAILED_KINDS, _LINE_KINDS, _MESSAGE_LIMIT, Event, EventKind, money, usd
+from ..engine.plan import Action
 from ..errors import safe_text
 
 if TYPE_CHECKING:
     from ..engine.plan import Plan, TargetPlan
     from ..engine.scheduler import BuildReport
 
-ACTION_LABEL = {"none": "up to date", "restore": "restore", "share": "share", "resume": "resume",
-                "generate": "generate", "blocked": "blocked", "uncertain": "uncertain"}
+ACTION_LABEL = {action: "up to date" if action is Action.NONE else action.value for action in Action}
 _LISTED_UP_TO_DATE = 20
 
 
@@ -37,22 +37,26 @@ def _percent(value: object) -> int:
 
 def _why(item: TargetPlan) -> str:
     text = "; ".join(str(r) for r in item.reasons)
-    if item.action == "restore":
-        text += " (images in the remote cache)" if item.remote else " (images in cache)"
-    elif item.action == "share":
-        text += f" (same key as {item.shares_with}: one generation)"
-    elif item.action == "resume" and item.cost:
-        text += " (some of its one-image tasks were submitted by an earlier build: collected; the rest is paid)"
-    elif item.action == "resume":
-        text += (" (some of its one-image tasks submitted by an earlier build: collected; the rest paid now)"
-                 if item.cost else " (task submitted by an earlier build, already paid: collected)")
-    elif item.action == "blocked":
-        text += " (not overwritten without --force)"
-    elif item.action == "uncertain" and item.cost:
-        text += " (submitted again: --retry-uncertain; it may pay twice)"
-    elif item.action == "uncertain":
-        retry = f"; that would cost {money(item.retry_cost)}" if item.retry_cost else ""
-        text += f" (not submitted again unless `assetgen build --retry-uncertain {item.name}`{retry})"
+    match item.action:
+        case Action.RESTORE:
+            text += " (images in the remote cache)" if item.remote else " (images in cache)"
+        case Action.SHARE:
+            text += f" (same key as {item.shares_with}: one generation)"
+        case Action.RESUME if item.cost:
+            text += " (some of its one-image tasks were submitted by an earlier build: collected; the rest is paid)"
+        case Action.RESUME:
+            text += " (task submitted by an earlier build, already paid: collected)"
+        case Action.BLOCKED:
+            text += " (not overwritten without --force)"
+        case Action.UNCERTAIN if item.cost:
+            text += " (submitted again: --retry-uncertain; it may pay twice)"
+        case Action.UNCERTAIN:
+            retry = f"; that would cost {money(item.retry_cost)}" if item.retry_cost else ""
+            text += f" (not submitted again unless `assetgen build --retry-uncertain {item.name}`{retry})"
+        case Action.NONE | Action.GENERATE:
+            pass
+        case _:
+            assert_never(item.action)
     return text
 
 
@@ -61,7 +65,7 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     stale = plan.stale
     fresh = [i for i in plan.items if not i.stale]
     total = len(plan.items)
-    images = sum(i.target.n for i in plan.items if i.action == "generate")
+    images = sum(i.target.n for i in plan.items if i.action == Action.GENERATE)
     head = f"{total} target{'s' if total != 1 else ''}: {len(stale)} to build, {len(fresh)} up to date"
     if plan.offline:
         head += " (offline: placeholders, no cost)"
@@ -79,8 +83,8 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     summary = f"Total: {usd(plan.total_cost)} for {images} image{'s' if images != 1 else ''}"
     if plan.max_cost > plan.total_cost + 1e-12:
         summary += f" (up to {usd(plan.max_cost)} if official_fallback switches to the official channel)"
-    free = plan.count("restore") + plan.count("share") + sum(1 for i in plan.items if i.action == "resume"
-                                                            and not i.cost)
+    free = plan.count(Action.RESTORE) + plan.count(Action.SHARE) + sum(1 for i in plan.items
+                                                                       if i.action == Action.RESUME and not i.cost)
     if free:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
@@ -90,7 +94,7 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
 def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:
     """(name, action, cost, why) lines in plan order; a matrix's rows with one action share a line."""
     order = {i.name: n for n, i in enumerate(plan.items)}
-    groups: dict[tuple[str, str], list[TargetPlan]] = {}
+    groups: dict[tuple[str, Action], list[TargetPlan]] = {}
     for item in sorted(items, key=lambda i: order[i.name]):
         row = item.target.base and item.target.base != item.name and not list_all
         groups.setdefault((item.target.base if row else item.name, item.action), []).append(item)
@@ -118,7 +122,8 @@ def render_markdown(plan: Plan) -> str:
     total = f"**Total: {usd(plan.total_cost)}**"
     if plan.max_cost > plan.total_cost + 1e-12:
         total += f" (up to {usd(plan.max_cost)} with official fallback)"
-    return f"### assetgen plan\n\n{len(plan.stale)} image target(s) would be rebuilt.\n\n" + "\n".join(rows) + f"\n\n{total}\n"
+    return (f"### assetgen plan\n\n{len(plan.stale)} image target(s) would be rebuilt.\n\n" + "\n".join(rows)
+            + f"\n\n{total}\n")
 
 
 def render_summary(report: BuildReport) -> str:
@@ -188,21 +193,21 @@ class LiveReporter:
     def emit(self, event: Event) -> None:
         from rich.markup import escape
 
-        if event.kind in ("submitted", "resumed"):
+        if event.kind in (EventKind.SUBMITTED, EventKind.RESUMED):
             self.active[event.target] = ("queued", 0, time.monotonic())
-        elif event.kind == "progress":
+        elif event.kind == EventKind.PROGRESS:
             since = self.active.get(event.target, ("", 0, time.monotonic()))[2]
             self.active[event.target] = (str(event.data.get("status")), _percent(event.data.get("progress")), since)
-        elif event.kind in _LINE_KINDS and event.kind != "notice":
+        elif event.kind in _LINE_KINDS and event.kind != EventKind.NOTICE:
             self.active.pop(event.target, None)
             self.done += 1
             self.spent = float(event.data.get("spent", self.spent))
-            style = "red" if event.kind in ("failed", "blocked", "lost", "skipped", "uncertain") else "green"
+            style = "red" if event.kind in _FAILED_KINDS else "green"
             message = safe_text(event.message, _MESSAGE_LIMIT)
             message = f" ({escape(message)})" if message else ""
             self.console.print(f"[{style}]{event.kind:>8}[/] {escape(safe_text(event.target))}{message}",
                                highlight=False)
-        elif event.kind == "notice":
+        elif event.kind == EventKind.NOTICE:
             self.console.print(f"{escape(safe_text(event.target))}: "
                                f"{escape(safe_text(event.message, _MESSAGE_LIMIT))}", highlight=False)
         self.live.update(self._render())

@@ -153,7 +153,7 @@ def _handle_build_signals(loop: Any, task: Any, controller: Controller, stopped_
         else:
             task.cancel()
 
-    handled = [signal.SIGINT]
+    handled: list[int] = [signal.SIGINT]
     try:
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
         for name in STOP_SIGNALS:

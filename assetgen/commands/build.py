@@ -61,7 +61,8 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
     backoff = _seconds(env, BACKOFF_ENV, 0.5)
     deadline = _seconds(env, DEADLINE_ENV, 0.0) if env.get(DEADLINE_ENV) else None
     client = GatewayClient(api_key=key, base_url=env.get(BASE_URL_ENV) or DEFAULT_BASE_URL, backoff_base=backoff,
-                           deadline=deadline or DEFAULT_DEADLINE, download_deadline=deadline or DEFAULT_DOWNLOAD_DEADLINE)
+                           deadline=deadline or DEFAULT_DEADLINE,
+                           download_deadline=deadline or DEFAULT_DOWNLOAD_DEADLINE)
     return GatewayProvider(client=client, poll_interval=poll,
                            task_timeout=settings.task_timeout if settings else 600.0)
 

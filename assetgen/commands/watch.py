@@ -30,7 +30,7 @@ import watchfiles
 
 from ..engine.events import Reporter, usd
 from ..engine.project import CACHE_DIR, Project, lock_path
-from ..engine.scheduler import Builder, BuildReport, Controller, Session
+from ..engine.scheduler import Builder, BuildReport, Controller, Session, Status
 from ..errors import AssetgenError, ManifestError
 from ..providers.base import Provider
 from ..state.lockfile import Lock
@@ -159,7 +159,7 @@ class Watcher:
         report = task.result()
         if self.after_build is not None and self._project is not None:
             self.after_build(self._project, report)
-        if not self._paused_said and any("budget" in r.message for r in report.results if r.status == "skipped"):
+        if not self._paused_said and any("budget" in r.message for r in report.results if r.status == Status.SKIPPED):
             self._paused_said = True
             self.echo(f"Budget reached: this session has spent {usd(self.session.spent)} of "
                       f"{usd(self.session.budget or 0)}; paused submitting (restart the watch to go on).")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
 from ..errors import safe_text
@@ -20,7 +21,7 @@ _MESSAGE_LIMIT = 2000
 
 def utc_now() -> str:
     """Now, to the second, as ISO 8601 in UTC (``2026-01-31T12:00:00Z``): when something was built or written."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def money(value: float) -> str:
@@ -31,9 +32,27 @@ def usd(value: float) -> str:
     return f"${value:.2f}" if value >= 0.1 or value == 0 else f"${value:.4f}"
 
 
+class EventKind(StrEnum):
+    """What happened: a task's life (submitted, progress, resumed), a notice, or how a target ended
+    (the values of ``scheduler.Status``, which the scheduler emits as the kind of equal value)."""
+
+    SUBMITTED = "submitted"
+    PROGRESS = "progress"
+    RESUMED = "resumed"
+    NOTICE = "notice"
+    BUILT = "built"
+    RESTORED = "restored"
+    SHARED = "shared"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+    SUPERSEDED = "superseded"
+    UNCERTAIN = "uncertain"
+
+
 @dataclass(frozen=True)
 class Event:
-    kind: str          # submitted | progress | resumed | built | restored | shared | failed | blocked | skipped | lost | notice
+    kind: EventKind
     target: str
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -45,8 +64,8 @@ class Reporter(Protocol):
 
 # -- build progress ---------------------------------------------------------------------------------
 
-_LINE_KINDS = {"submitted", "resumed", "built", "restored", "shared", "failed", "blocked", "skipped",
-               "lost", "superseded", "notice", "uncertain"}
+_LINE_KINDS = set(EventKind) - {EventKind.PROGRESS}          # one line each (progress: on a change)
+_FAILED_KINDS = {EventKind.FAILED, EventKind.BLOCKED, EventKind.SKIPPED, EventKind.UNCERTAIN}
 
 
 class PlainReporter:
@@ -78,6 +97,6 @@ class QuietReporter:
         self.stream = stream or sys.stderr
 
     def emit(self, event: Event) -> None:
-        if event.kind in ("failed", "blocked", "lost", "uncertain"):
+        if event.kind in _FAILED_KINDS - {EventKind.SKIPPED}:     # a skip follows a failure shown already
             print(f"{safe_text(event.target)}: {event.kind} ({safe_text(event.message, _MESSAGE_LIMIT)})",
                   file=self.stream, flush=True)

@@ -61,7 +61,7 @@ def canonical_spec(target: Target, ref_digests: list[str]) -> dict[str, Any]:
         "resolution": target.resolution,
         "google_search": target.google_search,
         "google_image_search": target.google_image_search,
-        "references": [{"ref": r.raw, "digest": d} for r, d in zip(target.references, ref_digests)],
+        "references": [{"ref": r.raw, "digest": d} for r, d in zip(target.references, ref_digests, strict=True)],
     }
     if target.style:
         spec["style"] = {"name": target.style, "digest": target.style_digest}

@@ -19,6 +19,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from .events import EventKind
+
 if TYPE_CHECKING:
     from ..remote.cache import Lease, RemoteCache
     from ..state.index import IndexEntry
@@ -87,7 +89,7 @@ class Leases:
             if lease is None or not self.remote.available:
                 return await self.fetch(item.key)
             if not said:
-                self.emit("notice", item.name, f"{lease.holder} is generating this image; waiting for it "
+                self.emit(EventKind.NOTICE, item.name, f"{lease.holder} is generating this image; waiting for it "
                                                f"instead of paying again")
                 said = True
             if lease.task_id and not tried_task:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, assert_never
 
 from ..images.derive import derivation_key, legacy_derivation_key
 from ..manifest.model import Manifest, Output, Target
@@ -38,35 +39,79 @@ _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "reso
                 "google_search", "google_image_search")
 
 
+class Action(StrEnum):
+    """What a build does with a target (see the module docstring); the value is what ``--json`` shows."""
+
+    NONE = "none"
+    RESTORE = "restore"
+    SHARE = "share"
+    RESUME = "resume"
+    GENERATE = "generate"
+    BLOCKED = "blocked"
+    UNCERTAIN = "uncertain"
+
+
+class ReasonKind(StrEnum):
+    """Why a target is stale; the value is what ``--json`` shows."""
+
+    NEW = "new"
+    SPEC = "spec"
+    REFERENCE = "reference"
+    UPSTREAM = "upstream"
+    STYLE = "style"
+    DERIVE = "derive"
+    SOURCE = "source"
+    LEGACY = "legacy"
+    MISSING = "missing"
+    HAND = "hand"
+    PLACEHOLDER = "placeholder"
+    UNCERTAIN = "uncertain"
+
+
 @dataclass(frozen=True)
 class Reason:
-    kind: str          # new | spec | reference | upstream | style | derive | source | legacy | missing | hand
-                       # | placeholder | uncertain
+    kind: ReasonKind
     detail: str = ""
 
     def __str__(self) -> str:
-        text = {
-            "new": "new target",
-            "spec": "spec changed: {}",
-            "reference": "reference changed: {}",
-            "upstream": "upstream changed: {}",
-            "missing": "output missing: {}",
-            "hand": "modified by hand: {}",
-            "placeholder": "placeholder to be replaced",
-            "style": "style {} changed",
-            "derive": "output settings changed: {}",
-            "source": "derived from an older image: {}",
-            "legacy": "derived from an unrecorded image (lock written by an older assetgen): {}",
-            "uncertain": "{}",
-        }[self.kind]
-        return text.format(self.detail)
+        return _reason_text(self.kind).format(self.detail)
+
+
+def _reason_text(kind: ReasonKind) -> str:  # noqa: C901 (one flat case per kind; mypy checks it is exhaustive)
+    match kind:
+        case ReasonKind.NEW:
+            return "new target"
+        case ReasonKind.SPEC:
+            return "spec changed: {}"
+        case ReasonKind.REFERENCE:
+            return "reference changed: {}"
+        case ReasonKind.UPSTREAM:
+            return "upstream changed: {}"
+        case ReasonKind.MISSING:
+            return "output missing: {}"
+        case ReasonKind.HAND:
+            return "modified by hand: {}"
+        case ReasonKind.PLACEHOLDER:
+            return "placeholder to be replaced"
+        case ReasonKind.STYLE:
+            return "style {} changed"
+        case ReasonKind.DERIVE:
+            return "output settings changed: {}"
+        case ReasonKind.SOURCE:
+            return "derived from an older image: {}"
+        case ReasonKind.LEGACY:
+            return "derived from an unrecorded image (lock written by an older assetgen): {}"
+        case ReasonKind.UNCERTAIN:
+            return "{}"
+        case _:
+            assert_never(kind)
 
 
 @dataclass
 class TargetPlan:
     name: str
     keyed: KeyedTarget
-    action: str                                 # none | restore | share | resume | generate | blocked
+    action: Action
     reasons: list[Reason] = field(default_factory=list)
     cost: float = 0.0                           # at the submitted model's price
     max_cost: float = 0.0                       # with official_fallback: at the official price
@@ -90,7 +135,7 @@ class TargetPlan:
 
     @property
     def stale(self) -> bool:
-        return self.action != "none"
+        return self.action != Action.NONE
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,7 +143,7 @@ class TargetPlan:
             "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in self.reasons],
             "model": self.target.model, "n": self.target.n, "cost": round(self.cost, 6),
             "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
-            **({"retry_cost": round(self.retry_cost, 6)} if self.action == "uncertain" else {}),
+            **({"retry_cost": round(self.retry_cost, 6)} if self.action == Action.UNCERTAIN else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
         }
 
@@ -123,15 +168,15 @@ class Plan:
     def __repr__(self) -> str:           # short: the default one lists every target (see BuildReport)
         return f"Plan({len(self.items)} targets, {len(self.stale)} stale, offline={self.offline})"
 
-    def count(self, action: str) -> int:
+    def count(self, action: Action) -> int:
         return sum(1 for i in self.items if i.action == action)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "offline": self.offline,
             "targets": [i.to_json() for i in self.items],
-            "stale": len(self.stale), "up_to_date": self.count("none"),
-            "to_generate": self.count("generate"), "total_cost": round(self.total_cost, 6),
+            "stale": len(self.stale), "up_to_date": self.count(Action.NONE),
+            "to_generate": self.count(Action.GENERATE), "total_cost": round(self.total_cost, 6),
             "max_cost": round(self.max_cost, 6),
         }
 
@@ -154,19 +199,19 @@ def spec_reasons(spec: dict[str, Any], locked: LockEntry) -> list[Reason]:
         changed.append("style")
     elif new_style and old_style.get("digest") != new_style.get("digest"):
         # The style's edit shows up in the composed prompt and fields; name the cause, not the effect.
-        reasons.append(Reason("style", str(new_style["name"])))
+        reasons.append(Reason(ReasonKind.STYLE, str(new_style["name"])))
         changed = []
     new_refs, old_refs = spec["references"], old.get("references", [])
     if [r["ref"] for r in new_refs] != [r.get("ref") for r in old_refs]:
         changed.append("references")
     else:
-        for new, prev in zip(new_refs, old_refs):
+        for new, prev in zip(new_refs, old_refs, strict=True):    # same refs: checked just above
             if new["digest"] != prev.get("digest"):
-                kind = "upstream" if new["ref"].startswith("@") else "reference"
+                kind = ReasonKind.UPSTREAM if new["ref"].startswith("@") else ReasonKind.REFERENCE
                 reasons.append(Reason(kind, new["ref"]))
     if changed:
         label = ["model" if f == "family" else f for f in changed]
-        reasons.insert(0, Reason("spec", ", ".join(label)))
+        reasons.insert(0, Reason(ReasonKind.SPEC, ", ".join(label)))
     return reasons
 
 
@@ -181,42 +226,49 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
     root = os.path.join(str(manifest.root), "")     # with its separator: joined by concatenation below
     for name in names:
         kt = keyed[name]
-        target = kt.target
         locked = lock.entries.get(name)
-        item = TargetPlan(name=name, keyed=kt, action="none", locked=locked)
+        item = TargetPlan(name=name, keyed=kt, action=Action.NONE, locked=locked)
         reasons = item.reasons
         same_key = locked is not None and locked.key == kt.key
         if locked is None:
-            reasons.append(Reason("new"))
+            reasons.append(Reason(ReasonKind.NEW))
         elif not same_key:
-            reasons.extend(spec_reasons(kt.spec, locked) or [Reason("spec", "key recipe")])
+            reasons.extend(spec_reasons(kt.spec, locked) or [Reason(ReasonKind.SPEC, "key recipe")])
         elif locked.placeholder and not offline:
-            reasons.append(Reason("placeholder"))
-        locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
-        images = _locked_images(target, locked_outputs) if same_key else {}
-        hand: list[str] = []
-        for out in target.outputs:
-            current = store.stat.probe(root + out.path)     # plain strings: 10k of these add up
-            previous = locked_outputs.get(out.path)
-            if current is None:
-                if same_key:
-                    reasons.append(Reason("missing", out.path))
-            elif previous is None or current != previous.sha256:
-                # A file we did not write (or wrote and someone changed): never overwrite it silently.
-                if current not in _expected_shas(store, kt.key, out, offline):
-                    hand.append(out.path)
-            elif same_key:
-                reason = _derived_reason(kt.key, out, previous, images)
-                if reason is not None:
-                    reasons.append(reason)
-        reasons.extend(Reason("hand", out) for out in hand)
+            reasons.append(Reason(ReasonKind.PLACEHOLDER))
+        hand = _output_reasons(kt, locked, store, offline, root, reasons)
+        reasons.extend(Reason(ReasonKind.HAND, out) for out in hand)
         if reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or {}, remote_lookup, root)
-            if uncertain and item.action in ("generate", "share") and kt.key in uncertain and not offline:
+            if uncertain and item.action in (Action.GENERATE, Action.SHARE) and kt.key in uncertain and not offline:
                 retried = retry_uncertain is True or bool(retry_uncertain and name in retry_uncertain)
                 _uncertain(item, uncertain[kt.key], retried=retried)
         items.append(item)
     return Plan(items=items, offline=offline)
+
+
+def _output_reasons(kt: KeyedTarget, locked: LockEntry | None, store: Store, offline: bool, root: str,
+                    reasons: list[Reason]) -> list[str]:
+    """Add why each output on disk makes ``kt`` stale to ``reasons``; return the outputs changed by hand."""
+    same_key = locked is not None and locked.key == kt.key
+    locked_outputs = {o.path: o for o in locked.outputs} if locked else {}
+    images = _locked_images(kt.target, locked_outputs) if same_key else {}
+    hand: list[str] = []
+    for out in kt.target.outputs:
+        current = store.stat.probe(root + out.path)     # plain strings: 10k of these add up
+        previous = locked_outputs.get(out.path)
+        if current is None:
+            if same_key:
+                reasons.append(Reason(ReasonKind.MISSING, out.path))
+        elif previous is None or current != previous.sha256:
+            # A file we did not write (or wrote and someone changed): never overwrite it silently.
+            if current not in _expected_shas(store, kt.key, out, offline):
+                hand.append(out.path)
+        elif same_key:
+            reason = _derived_reason(kt.key, out, previous, images)
+            if reason is not None:
+                reasons.append(reason)
+    return hand
 
 
 def output_key(source_sha256: str, out: Output, *, converted: bool = False) -> str:
@@ -248,14 +300,14 @@ def _derived_reason(key: str, out: Output, previous: LockedOutput, images: dict[
     """Why an output that is on disk as locked is stale all the same: made from an older image, or
     with other settings than the manifest's now. None when it is up to date."""
     if out.source in images and previous.source != images[out.source]:
-        return Reason("source", out.path)
+        return Reason(ReasonKind.SOURCE, out.path)
     if previous.derivation == output_key(previous.source, out):
         return None
     if out.derivation.identity and previous.derivation == output_key(previous.source, out, converted=True):
         return None             # the served image was not a JPEG: its .jpg output is a converted copy
     if previous.derivation == legacy_derivation_key(key, out.source, out.derivation):
-        return Reason("legacy", out.path)
-    return Reason("derive", out.path)
+        return Reason(ReasonKind.LEGACY, out.path)
+    return Reason(ReasonKind.DERIVE, out.path)
 
 
 def _expected_shas(store: Store, key: str, out: Output, offline: bool) -> set[str]:
@@ -275,7 +327,7 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
             offline: bool, force: bool, in_flight: dict[str, int],
             remote_lookup: Callable[[str], IndexEntry | None] | None, root: str) -> None:
     if hand and not force:
-        item.action = "blocked"
+        item.action = Action.BLOCKED
         return
     cached = store.index.lookup(item.key, placeholder_ok=offline)
     if cached is None and item.locked is not None and item.locked.key == item.key:
@@ -286,18 +338,18 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
         cached = remote_lookup(item.key)             # read-only: the cost shown is what a build pays
         item.remote = cached is not None
     if cached is not None:
-        item.action, item.cached = "restore", cached
+        item.action, item.cached = Action.RESTORE, cached
     elif item.key in generating:
-        item.action, item.shares_with = "share", generating[item.key]
+        item.action, item.shares_with = Action.SHARE, generating[item.key]
     elif item.key in in_flight and not offline:
-        item.action = "resume"
+        item.action = Action.RESUME
         generating[item.key] = item.name
         missing = item.target.n - in_flight[item.key]
         if missing > 0:             # an interrupted n = 1 fallback: the build pays for the missing tasks
             cost, bound = price(item.target)
             item.cost, item.max_cost = cost * missing / item.target.n, bound * missing / item.target.n
     else:
-        item.action = "generate"
+        item.action = Action.GENERATE
         generating[item.key] = item.name
         if not offline:
             item.cost, item.max_cost = price(item.target)
@@ -307,14 +359,14 @@ def _uncertain(item: TargetPlan, why: str, *, retried: bool = False) -> None:
     """A build would not submit this key again: it may have been paid for already (see ``journal``).
     Its price is kept as ``retry_cost``; a build with ``--retry-uncertain`` (``retried``) pays it, so it
     counts in the plan's cost and the budget then (a share of a key is priced by its first target)."""
-    was_share = item.action == "share"
-    item.action, item.shares_with = "uncertain", None
+    was_share = item.action == Action.SHARE
+    item.action, item.shares_with = Action.UNCERTAIN, None
     item.retry_cost = 0.0 if was_share else item.cost or price(item.target)[0]
     if not retried or was_share:
         item.cost, item.max_cost = 0.0, 0.0
     elif not item.cost:
         item.cost, item.max_cost = price(item.target)
-    item.reasons.append(Reason("uncertain", why))
+    item.reasons.append(Reason(ReasonKind.UNCERTAIN, why))
 
 
 def _entry_from_lock(locked: LockEntry, target: Target, store: Store, offline: bool,

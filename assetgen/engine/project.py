@@ -89,7 +89,7 @@ class Project:
             else:
                 from ..remote.cache import RemoteCache   # fsspec is only imported when a remote is configured
                 self._remote = RemoteCache(url, options=self.manifest.cache.remote_options, warn=self.warn)
-        return self._remote or None
+        return None if isinstance(self._remote, bool) else self._remote
 
     @property
     def keyed(self) -> dict[str, KeyedTarget]:
@@ -235,7 +235,8 @@ def acquire_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = No
     return lock
 
 
-async def wait_for_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None,
+# noqa below: ``timeout`` is the lock's own wait limit, named in its error like ``acquire_build_lock``'s
+async def wait_for_build_lock(manifest_path: Path, *, timeout: float, on_wait: Any = None,  # noqa: ASYNC109
                               stopped: Callable[[], bool] = lambda: False) -> BaseFileLock:
     """``acquire_build_lock`` inside an event loop: it polls rather than blocks, so signal handlers run
     while it waits, and it raises ``CancelledError`` once ``stopped()`` (a Ctrl-C): nothing was done."""

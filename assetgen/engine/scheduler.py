@@ -22,6 +22,7 @@ import asyncio
 import sys
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
@@ -31,26 +32,43 @@ from ..errors import (AssetgenError, AuthenticationFailed, DownloadFailed, Gatew
 from ..images import check as imagecheck
 from ..providers.base import Generation, Job, Provider
 from ..providers.request import submit_body
-from ..state.journal import MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, request_digest
+from ..state.journal import (MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, SubmissionState,
+                             request_digest)
 from ..state.index import IndexEntry
 from ..state.statcache import sha256_bytes
-from .events import Event, Reporter, utc_now
+from .events import Event, EventKind, Reporter, utc_now
 from .leases import Leases
 from .outputs import OutputWriter
-from .plan import Plan, TargetPlan, price
+from .plan import Action, Plan, ReasonKind, TargetPlan, price
 from .project import Project
 
 if TYPE_CHECKING:
     from ..remote.cache import Lease
 
-FAILED_STATES = ("failed", "blocked", "skipped", "lost", "uncertain")
+
+
+class Status(StrEnum):
+    """How a target's build ended; the value is what ``--json`` and the reporters show."""
+
+    BUILT = "built"
+    RESTORED = "restored"
+    SHARED = "shared"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+    SUPERSEDED = "superseded"       # a watch's newer spec replaced it (not a failure: the newer build runs)
+    UNCERTAIN = "uncertain"
+
+
+FAILED_STATES = (Status.FAILED, Status.BLOCKED, Status.SKIPPED, Status.UNCERTAIN)
+SUCCEEDED_STATES = (Status.BUILT, Status.RESTORED, Status.SHARED)
 RETRY_HINT = "`assetgen build --retry-uncertain{}` submits it again (and may pay twice)"
 
 
 @dataclass
 class TargetResult:
     name: str
-    status: str            # built | restored | shared | failed | blocked | skipped | lost | uncertain
+    status: Status
     message: str = ""
     cost: float = 0.0      # paid in this build
     saved: float = 0.0     # what reuse spared (cache, lock, shared key)
@@ -83,7 +101,7 @@ class BuildReport:
 
     @property
     def uncertain(self) -> list[TargetResult]:
-        return [r for r in self.results if r.status == "uncertain"]
+        return [r for r in self.results if r.status == Status.UNCERTAIN]
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio formats a finished task's result into messages (Python 3.11 does
@@ -179,7 +197,7 @@ class _Events:
     def submitted(self, task_id: str, model: str) -> None:
         record = self._record()
         submission = record.submissions[-1]
-        submission.task_id, submission.state = task_id, "submitted"
+        submission.task_id, submission.state = task_id, SubmissionState.SUBMITTED
         record.model = model
         self.builder.session.tasks[self.job.key] = (task_id, "queued")
         try:
@@ -189,11 +207,11 @@ class _Events:
         leases = self.builder.leases
         if self.lease is not None and leases is not None:
             leases.update(self.lease, task_id=task_id)
-        self.builder.emit("submitted", self.name, f"task {task_id}", task_id=task_id)
+        self.builder.emit(EventKind.SUBMITTED, self.name, f"task {task_id}", task_id=task_id)
 
     def uncertain(self, why: str) -> None:
         submission = self._record().submissions[-1]
-        submission.state, submission.note = "uncertain", why[:300]
+        submission.state, submission.note = SubmissionState.UNCERTAIN, why[:300]
         self._save()            # (if this fails, the intent already says the same)
 
     def not_created(self) -> None:
@@ -203,7 +221,7 @@ class _Events:
     def progress(self, status: str, progress: int) -> None:
         if self.record is not None:
             self.builder.session.tasks[self.job.key] = (self.record.task_id, status)
-        self.builder.emit("progress", self.name, status, status=status, progress=progress,
+        self.builder.emit(EventKind.PROGRESS, self.name, status, status=status, progress=progress,
                           elapsed=time.monotonic() - self.started)
 
     def completed(self, images: list[dict[str, Any]], *, task_id: str | None = None) -> None:
@@ -212,7 +230,7 @@ class _Events:
         for submission in self.record.submissions:
             if submission.task_id == task_id or (task_id is None and submission.task_id):
                 # A failed download can be retried from these URLs, by a later build too, for free.
-                submission.images, submission.state = images, "completed"
+                submission.images, submission.state = images, SubmissionState.COMPLETED
                 break
         self._save()
 
@@ -280,7 +298,7 @@ class Builder:
         self.retry_uncertain = retry_uncertain
         self._uncertain: dict[str, str] = {}         # key → why it is not submitted again
 
-    def emit(self, kind: str, target: str, message: str = "", **data: Any) -> None:
+    def emit(self, kind: EventKind, target: str, message: str = "", **data: Any) -> None:
         self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
 
     # -- the run ------------------------------------------------------------------------------------
@@ -289,7 +307,9 @@ class Builder:
         stale = self.plan.stale
         self._done = {i.name: asyncio.Event() for i in stale}
         planned_keys = {i.key for i in stale}
-        submitting = ("generate", "resume", "share") + (("uncertain",) if self.retry_uncertain else ())
+        submitting = {Action.GENERATE, Action.RESUME, Action.SHARE}
+        if self.retry_uncertain:
+            submitting.add(Action.UNCERTAIN)
         if not self.provider.placeholder and any(i.action in submitting for i in stale):
             self.journal.check_writable()            # before the first submit: nothing paid if not
         pending = self._sort_uncertain(self.journal.scan(), planned_keys)
@@ -328,7 +348,7 @@ class Builder:
             record = scan.records.get(key)
             ours = bool(names) or (chosen is True and record is not None and bool(record.targets)
                                    and set(record.targets) <= set(self.project.manifest.targets))
-            if not ours or not (chosen is True or (chosen and set(names) & set(chosen))):   # type: ignore[arg-type]
+            if not ours or not (chosen is True or (chosen and set(names) & set(chosen))):
                 self._uncertain[key] = why
                 records.pop(key, None)
                 if key not in planned:
@@ -336,7 +356,7 @@ class Builder:
                     shown = (names or (record.targets if record else []) or [key[:12]])[0]
                     hint = (RETRY_HINT.format('') if ours else "no target of this manifest has this key; the "
                             "build of the manifest that has it retries it")
-                    self.emit("notice", shown, f"{why}; {hint}")
+                    self.emit(EventKind.NOTICE, shown, f"{why}; {hint}")
                 continue
             if key in scan.damaged:
                 self.journal.set_aside(key)
@@ -367,21 +387,21 @@ class Builder:
         try:
             result = await self._build_one(item, pending)
         except _NotSubmitted as exc:
-            result = TargetResult(item.name, "skipped", str(exc))
+            result = TargetResult(item.name, Status.SKIPPED, str(exc))
         except (UncertainSubmission, SubmissionUncertain) as exc:
             message = _message(exc)
             if isinstance(exc, SubmissionUncertain):
                 message += f" Later builds do not submit it either: {RETRY_HINT.format(' ' + item.name)}."
-            result = TargetResult(item.name, "uncertain", message)
+            result = TargetResult(item.name, Status.UNCERTAIN, message)
         except asyncio.CancelledError:
             if self._fatal is None:
                 raise
-            result = TargetResult(item.name, "failed", "stopped: the gateway refused the API key")
+            result = TargetResult(item.name, Status.FAILED, "stopped: the gateway refused the API key")
         except (AssetgenError, OSError) as exc:
             if item.name in self._superseded:
-                result = TargetResult(item.name, "superseded", "a newer spec replaced it")
+                result = TargetResult(item.name, Status.SUPERSEDED, "a newer spec replaced it")
             else:
-                result = TargetResult(item.name, "failed", _message(exc))
+                result = TargetResult(item.name, Status.FAILED, _message(exc))
                 if isinstance(exc, AuthenticationFailed):
                     self._abort(exc)
                 elif not self.keep_going:
@@ -390,61 +410,66 @@ class Builder:
 
     def _finish(self, item: TargetPlan, result: TargetResult) -> None:
         self.session.spent += result.cost
-        self._ok[item.name] = result.status in ("built", "restored", "shared")
+        self._ok[item.name] = result.status in SUCCEEDED_STATES
         self.report.results.append(result)
-        self.emit(result.status, item.name, result.message, cost=result.cost, spent=self.session.spent)
+        self.emit(EventKind(result.status), item.name, result.message, cost=result.cost, spent=self.session.spent)
         self._done[item.name].set()
 
     async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
         # Neither needs the upstream: a restore's key (and so its images) is already settled.
-        if item.action == "blocked":
-            hand = ", ".join(r.detail for r in item.reasons if r.kind == "hand")
-            return TargetResult(item.name, "blocked", f"{hand} was modified by hand; not overwritten "
+        if item.action == Action.BLOCKED:
+            hand = ", ".join(r.detail for r in item.reasons if r.kind == ReasonKind.HAND)
+            return TargetResult(item.name, Status.BLOCKED, f"{hand} was modified by hand; not overwritten "
                                                       f"(use --force to replace it)")
-        if item.action == "restore":
+        if item.action == Action.RESTORE:
             assert item.cached is not None
             entry = item.cached if not item.remote else await self._from_remote(item.key)
             if entry is not None:
                 await self.outputs.write(item, entry)
                 where = "from the remote cache" if item.remote else "from cache"
-                return TargetResult(item.name, "restored", where, saved=entry.cost)
+                return TargetResult(item.name, Status.RESTORED, where, saved=entry.cost)
             # The remote copy was unusable (reported already): generate it after all.
         for up in item.target.upstream:
             if up in self._done:
                 await self._done[up].wait()
                 if not self._ok.get(up):
-                    return TargetResult(item.name, "skipped", f"upstream target '{up}' was not built")
+                    return TargetResult(item.name, Status.SKIPPED, f"upstream target '{up}' was not built")
         entry_task = self._generations.get(item.key) or self.session.generations.get(item.key)
         owner = entry_task is None
         if entry_task is None and item.key in self._uncertain:
             why = self._uncertain[item.key]
-            return TargetResult(item.name, "uncertain", f"{why}; not submitted again: "
+            return TargetResult(item.name, Status.UNCERTAIN, f"{why}; not submitted again: "
                                                         f"{RETRY_HINT.format(' ' + item.name)}")
         if entry_task is None:
             entry_task = asyncio.create_task(self._generate(item, pending.get(item.key)))
             self.session.generations[item.key] = entry_task
-            entry_task.add_done_callback(lambda _t, key=item.key: self.session.generations.pop(key, None))
+            key = item.key
+            entry_task.add_done_callback(lambda _t: self.session.generations.pop(key, None))
         self._generations[item.key] = entry_task
         entry = await asyncio.shield(entry_task)
         paid_now = self._paid_cost.get(item.key, entry.cost)
         if item.name in self._superseded:
             paid = paid_now if owner and item.key in self._paid else 0.0
-            return TargetResult(item.name, "superseded", "a newer spec replaced it; its image is cached",
+            return TargetResult(item.name, Status.SUPERSEDED, "a newer spec replaced it; its image is cached",
                                 cost=paid)
         await self.outputs.write(item, entry)
         if not owner:
-            return TargetResult(item.name, "shared", f"same image as {item.shares_with or 'another target'}",
+            return TargetResult(item.name, Status.SHARED, f"same image as {item.shares_with or 'another target'}",
                                 saved=entry.cost, task_id=entry.task_id)
+        return self._built(item, entry, paid_now)
+
+    def _built(self, item: TargetPlan, entry: IndexEntry, paid_now: float) -> TargetResult:
+        """The result of a target whose own generation (this build's, or collected) wrote its outputs."""
         if entry.placeholder:
-            return TargetResult(item.name, "built", "placeholder")
+            return TargetResult(item.name, Status.BUILT, "placeholder")
         if item.key in self._paid_cost and item.key in self._paid:
-            return TargetResult(item.name, "built", f"tasks {entry.task_id}, some of them paid by an "
+            return TargetResult(item.name, Status.BUILT, f"tasks {entry.task_id}, some of them paid by an "
                                                     f"earlier build", cost=paid_now, task_id=entry.task_id)
         if item.key in self._paid:
-            return TargetResult(item.name, "built", f"task {entry.task_id}", cost=paid_now,
+            return TargetResult(item.name, Status.BUILT, f"task {entry.task_id}", cost=paid_now,
                                 task_id=entry.task_id)
         payer = self._collected_from.get(item.key, "an earlier build")
-        return TargetResult(item.name, "built", f"collected task {entry.task_id}, paid by {payer}",
+        return TargetResult(item.name, Status.BUILT, f"collected task {entry.task_id}, paid by {payer}",
                             task_id=entry.task_id)
 
     async def _generate(self, item: TargetPlan, record: JournalRecord | None) -> IndexEntry:
@@ -477,7 +502,7 @@ class Builder:
     async def _resume(self, item: TargetPlan, record: JournalRecord, job: Job) -> IndexEntry:
         """Collect the task an earlier build submitted for ``item``'s key (and pay for what it missed)."""
         self.report.resumed += 1
-        self.emit("resumed", item.name, f"collecting task {record.task_id} from an earlier build",
+        self.emit(EventKind.RESUMED, item.name, f"collecting task {record.task_id} from an earlier build",
                   task_id=record.task_id)
         missing = max(0, item.target.n - record.n)      # (read now: the record grows as it submits)
         if missing:
@@ -551,7 +576,7 @@ class Builder:
         record = JournalRecord(key=item.key, model=item.target.model, targets=[item.name],
                                submissions=[Submission(intent_at=time.time(), request_digest="",
                                                        n=item.target.n, task_id=lease.task_id,
-                                                       state="submitted")])
+                                                       state=SubmissionState.SUBMITTED)])
         try:
             job = Job(key=item.key, target=item.target, names=(item.name,), body={})
             gen = await self.provider.resume(record, _Events(self, job, item.name, record))
@@ -621,7 +646,8 @@ class Builder:
         still have been paid for, so the record is closed, not dropped: the key waits for --retry-uncertain."""
         if record is None or not record.task_ids:
             return exc
-        record.closed = (f"the gateway does not know task {record.task_id} (${catalog.task_cost(record.model, record.n):.4f}, may have "
+        cost = catalog.task_cost(record.model, record.n)
+        record.closed = (f"the gateway does not know task {record.task_id} (${cost:.4f}, may have "
                          f"been paid): {_message(exc)[:200]}")
         try:
             self.journal.write(record)
@@ -660,14 +686,14 @@ class Builder:
         if not record.task_ids:
             self.journal.remove(record.key)         # nothing was sent (e.g. a retried uncertain key)
             return
-        job = Job(key=record.key, target=None, names=tuple(record.targets), body={})  # type: ignore[arg-type]
-        self.emit("resumed", name, f"collecting task {record.task_id} from an earlier build (for the cache)")
+        job = Job(key=record.key, target=None, names=tuple(record.targets), body={})
+        self.emit(EventKind.RESUMED, name, f"collecting task {record.task_id} from an earlier build (for the cache)")
         self.report.resumed += 1
         try:
             gen = await self._collect(job, record, name)
             await self._keep(record.key, gen, paid=False)
         except GatewayError as exc:
-            self.emit("notice", name, f"could not collect task {record.task_id}: {_message(exc)}")
+            self.emit(EventKind.NOTICE, name, f"could not collect task {record.task_id}: {_message(exc)}")
 
     def _store(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
         store = self.project.store

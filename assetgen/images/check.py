@@ -90,7 +90,7 @@ def decode(data: bytes) -> Checked:
 
 def within(size: tuple[int, int], expected: tuple[int, int]) -> bool:
     """True if each side is within ``SIZE_TOLERANCE`` of the catalogue's."""
-    return all(abs(got - want) <= SIZE_TOLERANCE * want for got, want in zip(size, expected))
+    return all(abs(got - want) <= SIZE_TOLERANCE * want for got, want in zip(size, expected, strict=True))
 
 
 def mismatch(size: tuple[int, int], expected: tuple[int, int], asked: str) -> str:

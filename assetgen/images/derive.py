@@ -14,7 +14,7 @@ import io
 import json
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -165,7 +165,7 @@ def _key_out(image: Image.Image, key: KeyOut) -> Image.Image:
     tol = key.tolerance
 
     def close(xy: tuple[int, int]) -> bool:
-        r, g, b, _a = pixels[xy]
+        r, g, b, _a = cast("tuple[int, int, int, int]", pixels[xy])      # an RGBA image
         return abs(r - target[0]) <= tol and abs(g - target[1]) <= tol and abs(b - target[2]) <= tol
 
     seen = bytearray(width * height)
@@ -182,7 +182,7 @@ def _key_out(image: Image.Image, key: KeyOut) -> Image.Image:
         seen[index] = 1
         if not close((x, y)):
             continue
-        r, g, b, _a = pixels[x, y]
+        r, g, b, _a = cast("tuple[int, int, int, int]", pixels[x, y])
         pixels[x, y] = (r, g, b, 0)
         if x > 0:
             queue.append((x - 1, y))

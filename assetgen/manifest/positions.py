@@ -72,7 +72,7 @@ def split_runs(text: str, section: str) -> list[tuple[str | None, str]]:
             if name != cuts[-1][1]:
                 cuts.append((match.start(), name))         # the "\n" before the header: the header's offset
     ends = [start for start, _name in cuts[1:]] + [len(text)]
-    return [(name, text[start:end]) for (start, name), end in zip(cuts, ends) if end > start]
+    return [(name, text[start:end]) for (start, name), end in zip(cuts, ends, strict=True) if end > start]
 
 
 class LineIndex:

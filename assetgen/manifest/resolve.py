@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import posixpath
 import re
@@ -59,7 +60,7 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
     if chosen is None:
         return {}, {}
     profile_fields, out_dir = chosen
-    raw_targets = data.get("targets") if isinstance(data.get("targets"), dict) else {}
+    raw_targets: dict[str, Any] = data["targets"] if isinstance(data.get("targets"), dict) else {}
     rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
     elsewhere = elsewhere or {}
     known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets)) | set(elsewhere)
@@ -241,19 +242,9 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
                                     f"{len(base)}", target=f"{base[:40]}…", line=lines.line(("targets", base))))
             continue
         axes = {axis: [str(v) for v in values] for axis, values in (spec.matrix or {}).items()}
-        if spec.matrix is not None and not axes:
-            report("a matrix needs at least one axis, e.g. matrix = { item = [\"sword\", \"shield\"] }")
-            continue
-        empty = [axis for axis, values in axes.items() if not values]
-        if empty:
-            report(f"axis {', '.join(empty)} has no values")
-            continue
-        count = 1
-        for values in axes.values():
-            count *= len(values)
-        if count > MAX_ROWS:       # counted, never expanded: 100 × 100 × 100 rows would be built first
-            sizes = " × ".join(str(len(v)) for v in axes.values())
-            report(f"the matrix makes {count:,} rows ({sizes}); a target may have at most {MAX_ROWS:,}")
+        problem = _matrix_problem(axes, has_matrix=spec.matrix is not None)
+        if problem is not None:
+            report(problem)
             continue
         texts = _texts(doc, spec, profile_refs)
         if not _placeholders_ok(texts, set(axes), report) or not _path_values_ok(texts, axes, report):
@@ -262,7 +253,7 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
             continue
         combos = itertools.product(*axes.values()) if axes else [()]
         for combo in combos:
-            subs = dict(zip(axes, combo))
+            subs = dict(zip(axes, combo, strict=True))
             name = ".".join([base, *(_SLUG_RE.sub("-", v).strip("-") or "x" for v in combo)])
             if name in seen:
                 report(f"rows {subs} and an earlier row are both named '{name}'; make the axis values distinct")
@@ -270,6 +261,20 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
             seen[name] = base
             rows.append((name, base, subs))
     return rows
+
+
+def _matrix_problem(axes: dict[str, list[str]], *, has_matrix: bool) -> str | None:
+    """What is wrong with a target's matrix axes (in words), or None."""
+    if has_matrix and not axes:
+        return "a matrix needs at least one axis, e.g. matrix = { item = [\"sword\", \"shield\"] }"
+    empty = [axis for axis, values in axes.items() if not values]
+    if empty:
+        return f"axis {', '.join(empty)} has no values"
+    count = math.prod(len(values) for values in axes.values())
+    if count > MAX_ROWS:           # counted, never expanded: 100 × 100 × 100 rows would be built first
+        sizes = " × ".join(str(len(v)) for v in axes.values())
+        return f"the matrix makes {count:,} rows ({sizes}); a target may have at most {MAX_ROWS:,}"
+    return None
 
 
 def _texts(doc: DocumentModel, spec: Any, profile_refs: list[str] | None) -> list[tuple[str, str, str]]:
@@ -631,7 +636,7 @@ def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldn
     if derivation is None:
         key_out = fields.get("key_out")
         derivation = derivations[memo] = Derivation(
-            format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,  # type: ignore[arg-type]
+            format=fmt, resize=tuple(fields["resize"]) if fields.get("resize") else None,
             fit=fields.get("fit", "cover"), quality=fields.get("quality", DEFAULT_QUALITY),
             background=fields.get("background"), key_out=KeyOut(**key_out) if key_out else None,
             pick=source + 1 if candidates else None)

@@ -204,7 +204,8 @@ def check_cache(cache: CacheModel, lines: LineIndex, problems: list[Problem]) ->
 def settings_from(model: SettingsModel, lines: LineIndex, problems: list[Problem]) -> Settings:
     out_dir = model.out_dir.replace("\\", "/")
     if not out_dir.strip():
-        problems.append(Problem("[settings] must not be empty", field="out_dir", line=lines.line(("settings", "out_dir"))))
+        problems.append(Problem("[settings] must not be empty", field="out_dir",
+                                line=lines.line(("settings", "out_dir"))))
     else:
         problem = out_dir_problem(out_dir, model.allow_outside)
         if problem:

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Job:
     key: str
-    target: Target                       # the first target with this key (names, size, prompt)
+    target: Target | None                # the first target with this key (names, size, prompt); None: an
+                                         # orphan, a journaled task no target wants now (only collected)
     names: tuple[str, ...]               # every target served by this generation
     body: dict[str, Any]                 # the gateway's submit body, references already resolved
 
@@ -59,8 +60,8 @@ class Provider(ABC):
         that build had not submitted yet (e.g. the rest of an ``n = 1`` fallback)."""
         raise NotImplementedError(f"the {self.name} provider has no tasks to resume")
 
-    async def cancel(self, task_id: str) -> None:
+    async def cancel(self, task_id: str) -> None:     # noqa: B027 (optional: by default nothing to cancel)
         """Cancel a queued task (the gateway refunds it). Best effort."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:                   # noqa: B027 (optional: by default nothing to release)
         """Release connections."""

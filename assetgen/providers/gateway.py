@@ -159,7 +159,7 @@ class GatewayProvider(Provider):
             # Stopped mid-POST: the task may exist already. Wait briefly for its id so it is journaled.
             try:
                 task = await asyncio.wait_for(asyncio.shield(sending), SUBMIT_GRACE)
-            except (asyncio.TimeoutError, asyncio.CancelledError, GatewayError):
+            except (TimeoutError, asyncio.CancelledError, GatewayError):
                 sending.cancel()                        # the intent stays: the key is reported uncertain
                 raise asyncio.CancelledError() from None
             events.submitted(task.task_id, task.model or str(body["model"]))

@@ -13,11 +13,13 @@ class OfflineProvider(Provider):
     placeholder = True
 
     async def generate(self, job: Job, events: TaskEvents) -> Generation:
-        width, height = job.target.size
+        target = job.target
+        assert target is not None, "only an orphan has no target, and orphans are collected, never generated"
+        width, height = target.size
         n = int(job.body["n"])
 
         def render() -> list[bytes]:
-            return [render_placeholder(name=job.target.name, prompt=job.target.prompt, width=width,
+            return [render_placeholder(name=target.name, prompt=target.prompt, width=width,
                                        height=height, index=i, total=n) for i in range(n)]
 
         # Encoding a 4K JPEG takes a while; a thread keeps other targets moving.

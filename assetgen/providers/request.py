@@ -3,8 +3,8 @@
 Every default is sent explicitly (model, action, ratio, resolution, n, seed), so a change of the
 gateway's defaults can never change an image behind the lock's back. The provider documents the ratio
 field both as ``aspect_ratio`` and as ``size`` (same values): both are sent unless ``[settings]
-gateway_fields`` names one; this is wire format only, so keys and the lock never depend on it. Local files and ``@target``
-outputs travel as ``data:`` URLs (or under ``[settings] reference_base_url``); an upstream's result URL
+gateway_fields`` names one; this is wire format only, so keys and the lock never depend on it. Local files and
+``@target`` outputs travel as ``data:`` URLs (or under ``[settings] reference_base_url``); an upstream's result URL
 is never sent, because it expires.
 """
 

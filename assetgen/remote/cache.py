@@ -181,13 +181,13 @@ class RemoteCache:
         """Write-through: the images (those not already there intact), then the entry."""
         if len(images) != len(entry.images):
             raise ValueError(f"entry {entry.key} lists {len(entry.images)} images, {len(images)} given")
-        for meta, data in zip(entry.images, images):
+        for meta, data in zip(entry.images, images, strict=True):
             if sha256_bytes(data) != meta.sha256 or len(data) != meta.size:
                 raise ValueError(f"image bytes do not match entry {entry.key} ({meta.sha256})")
         entry_path = self._entry_path(entry.key)
 
         def op(storage: Storage) -> None:
-            for meta, data in zip(entry.images, images):
+            for meta, data in zip(entry.images, images, strict=True):
                 path = self._object_path(meta.sha256)
                 # Cheap check first (size, ETag), bytes only when needed; a known-corrupt object is
                 # replaced outright, since its size may well be right.

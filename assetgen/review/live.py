@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..engine.events import Event, Reporter, usd
+from ..engine.events import Event, EventKind, Reporter, usd
+from ..engine.scheduler import SUCCEEDED_STATES, Status
 from .page import write_gallery
 from .server import GalleryServer
 
@@ -42,9 +43,9 @@ class LiveGallery:
 
     def refresh(self, project: Project, report: BuildReport | None) -> None:
         for result in report.results if report else []:
-            if result.status == "failed":
+            if result.status == Status.FAILED:
                 self.failures[result.name] = result.message
-            elif result.status in ("built", "restored", "shared"):
+            elif result.status in SUCCEEDED_STATES:
                 self.failures.pop(result.name, None)
         write_gallery(project, out_dir=self.gallery_dir, live=True, failures=self.failures)
         self._done = 0
@@ -61,9 +62,9 @@ class LiveGallery:
         return Forward()
 
     def _observe(self, event: Event) -> None:
-        if event.kind in ("submitted", "resumed"):
+        if event.kind in (EventKind.SUBMITTED, EventKind.RESUMED):
             self._active.add(event.target)
-        elif event.kind not in ("progress", "notice"):
+        elif event.kind not in (EventKind.PROGRESS, EventKind.NOTICE):
             self._active.discard(event.target)
             self._done += 1
             self._spent = float(event.data.get("spent", self._spent))

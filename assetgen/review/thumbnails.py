@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import diskcache  # type: ignore[import-untyped]
+import diskcache
 from PIL import Image, UnidentifiedImageError, features
 
 from ..state.atomic import atomic_write

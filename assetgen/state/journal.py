@@ -37,6 +37,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,19 @@ from ..errors import JournalUnwritable
 from .atomic import atomic_write
 
 JOURNAL_VERSION = 2
-STATES = ("intent", "submitted", "completed", "failed", "uncertain")
+
+
+class SubmissionState(StrEnum):
+    """Where a submission is in its life (the ``state`` field of the file)."""
+
+    INTENT = "intent"               # written before the POST: may have been accepted
+    SUBMITTED = "submitted"         # its task id is known
+    COMPLETED = "completed"         # its result URLs are known
+    FAILED = "failed"               # not written by this version; read as a plain, settled submission
+    UNCERTAIN = "uncertain"         # its answer was lost: may have been accepted
+
+
+STATES = tuple(SubmissionState)
 MAX_DOWNLOAD_ATTEMPTS = 3           # builds that may fail to download a completed task's images
 _PROBE_BYTES = 64 * 1024            # "room for a record": far above a real record (~1 KB)
 _MAX_TIME = 1e11                    # unix seconds (the year 5138): beyond it a time is damage, not a date
@@ -61,14 +74,14 @@ class Submission:
     n: int
     seed: int | None = None
     task_id: str | None = None
-    state: str = "intent"
+    state: SubmissionState = SubmissionState.INTENT
     images: list[dict[str, Any]] | None = None      # [{"url", "expires_at"}] once completed
     note: str = ""                                  # why it is uncertain, in words
 
     @property
     def unknown(self) -> bool:
         """May have been accepted, but its task id was never received."""
-        return self.task_id is None and self.state in ("intent", "uncertain")
+        return self.task_id is None and self.state in (SubmissionState.INTENT, SubmissionState.UNCERTAIN)
 
     def describe(self) -> str:
         when = _clock(self.intent_at)
@@ -146,7 +159,7 @@ class JournalScan:
         """Key → why it is uncertain, in words."""
         found = {k: r.uncertain for k, r in self.records.items() if r.uncertain is not None}
         found.update({k: d.describe() for k, d in self.damaged.items()})
-        return found   # type: ignore[return-value]
+        return found
 
 
 class Journal:
@@ -300,7 +313,7 @@ def _submission(data: Any, index: int) -> Submission:
         raise JournalDamage(f"has an impossibly long field '{where}note'")
     return Submission(intent_at=intent_at, request_digest=_typed(data, "request_digest", str, where=where),
                       n=n, seed=_typed(data, "seed", int, where=where, optional=True),
-                      task_id=task_id, state=state, images=images, note=note)
+                      task_id=task_id, state=SubmissionState(state), images=images, note=note)
 
 
 def _image(data: Any, where: str) -> dict[str, Any]:

@@ -183,7 +183,8 @@ class LockMemo:
         """The entries of the file's bytes ``raw`` (see ``_entries_reusing``), or None: parse it whole."""
         remembered = self._memo.load()
         found = _entries_reusing(raw, remembered)
-        self._held = {name: entry for name, (entry, _d) in remembered[2].items()} if found is not None else {}
+        held = remembered[2] if found is not None and remembered is not None else {}    # a 3-tuple when found
+        self._held = {name: entry for name, (entry, _d) in held.items()}
         return found
 
     def remember(self, written: bytes, now: dict[str, LockEntry]) -> None:
@@ -224,7 +225,7 @@ def _split(text: str) -> tuple[str, dict[str, str], int]:
         if len(path) == 1:
             starts.append((match.start(), path[0]))
     ends = [start for start, _name in starts[1:]] + [len(text)]
-    chunks = {name: text[start:end].rstrip("\n") + "\n" for (start, name), end in zip(starts, ends)}
+    chunks = {name: text[start:end].rstrip("\n") + "\n" for (start, name), end in zip(starts, ends, strict=True)}
     return text[:starts[0][0]] if starts else text, chunks, len(starts)
 
 

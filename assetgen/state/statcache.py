@@ -26,7 +26,7 @@ _CHUNK = 1 << 20
 RACY_NS = 2_000_000_000
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
