@@ -367,6 +367,29 @@ def candidates(obj: Context, target: str, output: Path | None, profile: str | No
         click.echo(str(write_contact_sheet(project, target, output)))
 
 
+# -- adopt ------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--all-modified", is_flag=True, help="Adopt every target with an output modified by hand.")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a running build, watch or gc that uses this cache.")
+@profile_option
+@click.pass_obj
+def adopt(obj: Context, targets: tuple[str, ...], all_modified: bool, wait: float, profile: str | None) -> None:
+    """Take TARGETs' files on disk (a retouch) as their outputs for the current spec. Pays nothing."""
+    from ..commands.adopt import adopt_command
+
+    done = adopt_command(Path(obj.file), list(targets), all_modified=all_modified, profile=profile,
+                         timeout=wait)
+    if not done:
+        click.echo("No output is modified by hand: nothing to adopt.")
+    for item in done:
+        what = f"{len(item.changed)} retouched" if item.changed else "as generated"
+        spec = " for the new spec" if item.spec_changed else ""
+        click.echo(f"Adopted {item.name}{spec}: {', '.join(item.outputs)} ({what}).")
+
+
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @click.option("--grace", type=click.FloatRange(min=0), default=600.0, show_default=True,

@@ -46,7 +46,7 @@ def _why(item: TargetPlan) -> str:
     elif item.action == "resume":
         text += (" (some of its one-image tasks submitted by an earlier build: collected; the rest paid now)"
                  if item.cost else " (task submitted by an earlier build, already paid: collected)")
-    elif item.action == "blocked":
+    elif item.action == "blocked" and not any(r.kind == "retouched" for r in item.reasons):
         text += " (not overwritten without --force)"
     elif item.action == "uncertain" and item.cost:
         text += " (submitted again: --retry-uncertain; it may pay twice)"
@@ -105,6 +105,8 @@ def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tup
         cost = money(sum(i.cost for i in members)) if first.stale else ""
         whys = list(dict.fromkeys(_why(i) for i in members)) if first.stale else []
         why = "; ".join(whys[:2]) + (f"; … ({len(whys) - 2} more reasons)" if len(whys) > 2 else "")
+        if action == "none" and all(i.retouched for i in members):
+            why = "(retouched)"
         lines.append((name, ACTION_LABEL[action], cost, why))
     return lines
 

@@ -41,7 +41,7 @@ _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "reso
 @dataclass(frozen=True)
 class Reason:
     kind: str          # new | spec | reference | upstream | style | derive | source | legacy | missing | hand
-                       # | placeholder | uncertain
+                       # | placeholder | uncertain | retouched
     detail: str = ""
 
     def __str__(self) -> str:
@@ -58,6 +58,7 @@ class Reason:
             "source": "derived from an older image: {}",
             "legacy": "derived from an unrecorded image (lock written by an older assetgen): {}",
             "uncertain": "{}",
+            "retouched": "retouched; {}",
         }[self.kind]
         return text.format(self.detail)
 
@@ -75,6 +76,7 @@ class TargetPlan:
     cached: IndexEntry | None = None            # where restore takes its images from
     remote: bool = False                        # ... which are in the remote cache, not yet local
     locked: LockEntry | None = None
+    retouched: bool = False                     # its outputs on disk are an artist's (``adopt``)
 
     @property
     def target(self) -> Target:
@@ -100,6 +102,7 @@ class TargetPlan:
             "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
             **({"retry_cost": round(self.retry_cost, 6)} if self.action == "uncertain" else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
+            "retouched": self.retouched,
         }
 
 
@@ -210,7 +213,10 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                 if reason is not None:
                     reasons.append(reason)
         reasons.extend(Reason("hand", out) for out in hand)
-        if reasons:
+        item.retouched = locked is not None and any(o.generated for o in locked.outputs)
+        if reasons and item.retouched and not force and not hand:
+            _keep_retouch(item, same_key)
+        elif reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or {}, remote_lookup, root)
             if uncertain and item.action in ("generate", "share") and kt.key in uncertain and not offline:
                 retried = retry_uncertain is True or bool(retry_uncertain and name in retry_uncertain)
@@ -301,6 +307,16 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
         generating[item.key] = item.name
         if not offline:
             item.cost, item.max_cost = price(item.target)
+
+
+def _keep_retouch(item: TargetPlan, same_key: bool) -> None:
+    """A retouched target (``adopt``) is never regenerated nor restored over without ``--force``: that
+    would pay for, or write over, what the artist made. Blocked, with both ways out."""
+    why = "spec changed" if not same_key else "output missing"
+    item.reasons.append(Reason("retouched", f"{why}: `assetgen build --force {item.name}` regenerates "
+                                            f"and replaces it, `assetgen adopt {item.name}` keeps it for "
+                                            f"the {'new spec' if not same_key else 'spec'}"))
+    item.action = "blocked"
 
 
 def _uncertain(item: TargetPlan, why: str, *, retried: bool = False) -> None:

@@ -76,6 +76,8 @@ class Project:
                                                   hash_file=_hasher(store))
         project = cls(manifest, store=store, lock=lock, use_remote=use_remote, warn=warn)
         project._keyed, project._keyed_from = keyed, manifest.targets
+        if retouched_outputs(project.lock):
+            project._keyed = compute_keys(manifest, _hasher(store), keyed, retouched_outputs(project.lock))
         project._remember = remember
         return project
 
@@ -95,7 +97,7 @@ class Project:
     def keyed(self) -> dict[str, KeyedTarget]:
         if self._keyed is None or self._keyed_from is not self.manifest.targets:
             # (Computed again if a caller replaced the manifest's targets since.)
-            self._keyed = compute_keys(self.manifest, _hasher(self.store))
+            self._keyed = compute_keys(self.manifest, _hasher(self.store), retouched=retouched_outputs(self.lock))
             self._keyed_from = self.manifest.targets
         return self._keyed
 
@@ -150,6 +152,12 @@ class Project:
     def close(self) -> None:
         self.remember()
         self.store.close()
+
+
+def retouched_outputs(lock: Lock) -> dict[str, str]:
+    """Target → SHA-256 of its first output where the lock records it as retouched (``adopt``)."""
+    return {name: entry.outputs[0].sha256 for name, entry in lock.entries.items()
+            if entry.outputs and entry.outputs[0].generated}
 
 
 def _hasher(store: Store) -> Callable[[Path], str]:

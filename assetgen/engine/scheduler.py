@@ -398,6 +398,9 @@ class Builder:
     async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
         # Neither needs the upstream: a restore's key (and so its images) is already settled.
         if item.action == "blocked":
+            kept = [str(r) for r in item.reasons if r.kind == "retouched"]
+            if kept:
+                return TargetResult(item.name, "blocked", kept[0])
             hand = ", ".join(r.detail for r in item.reasons if r.kind == "hand")
             return TargetResult(item.name, "blocked", f"{hand} was modified by hand; not overwritten "
                                                       f"(use --force to replace it)")

@@ -1,0 +1,111 @@
+"""The artist in the loop (issue 16): adopting retouches, removed targets, selection, review.
+
+Offline builds (placeholders) where nothing is paid; the gateway emulator over real HTTP where the
+claim is about what is paid (``emulator.submissions``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+
+import pytest
+from helpers.images import jpeg_bytes
+from helpers.online import emulator, env_for
+from helpers.project import ProjectDir
+
+from assetgen.testing.emulator import GatewayEmulator
+
+
+@pytest.fixture
+def gateway() -> Iterator[GatewayEmulator]:
+    with emulator() as emu:
+        yield emu
+
+
+def lock_of(p: ProjectDir) -> dict:
+    return tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]
+
+
+def retouch(p: ProjectDir, rel: str, color: tuple[int, int, int] = (10, 200, 10)) -> bytes:
+    data = jpeg_bytes(color, size=(16, 16))
+    (p.root / rel).write_bytes(data)
+    return data
+
+
+# -- 1. adopt -----------------------------------------------------------------------------------------
+
+def test_adopt_keeps_a_retouch_through_a_spec_change_and_pays_nothing(project: ProjectDir,
+                                                                      gateway: GatewayEmulator) -> None:
+    env = env_for(gateway)
+    project.ok("build", env=env)
+    paid = len(gateway.submissions)
+    generated = lock_of(project)["hero"]["outputs"][0]["sha256"]
+    walk_key = project.keys()["hero_walk"]
+
+    # Today's behaviour: a retouch blocks every build until --force destroys it.
+    retouch(project, "out/characters/hero.jpg")
+    blocked = project.run("build", env=env)
+    assert blocked.exit_code == 1 and "modified by hand" in blocked.output
+
+    done = project.ok("adopt", "hero")
+    assert "Adopted hero" in done.output and "1 retouched" in done.output
+    entry = lock_of(project)["hero"]["outputs"][0]
+    assert entry["generated"] == generated and entry["sha256"] != generated
+    plan = project.ok("plan", "--all").output
+    assert any("hero" in line and "up to date" in line and "(retouched)" in line for line in plan.splitlines())
+    assert project.items()["hero"]["retouched"] is True
+    # hero_walk receives the retouched bytes: its key changes (and it is rebuilt, once).
+    assert project.keys()["hero_walk"] != walk_key
+    project.ok("build", env=env)
+    assert len(gateway.submissions) == paid + 1
+    paid = len(gateway.submissions)
+    retouched = (project.root / "out/characters/hero.jpg").read_bytes()
+
+    # The spec changes: blocked with both ways out, nothing submitted, the retouch untouched.
+    project.edit("A knight in silver armour, side view", "A knight in golden armour, side view")
+    result = project.run("build", env=env)
+    assert result.exit_code == 1, result.output
+    assert "retouched; spec changed" in result.output
+    assert "assetgen build --force hero" in result.output and "assetgen adopt hero" in result.output
+    assert len(gateway.submissions) == paid
+    assert (project.root / "out/characters/hero.jpg").read_bytes() == retouched
+    assert project.run("plan", "--check").exit_code == 1
+
+    # Adopt again: kept for the new spec, up to date, still nothing paid.
+    assert "for the new spec" in project.ok("adopt", "hero").output
+    assert project.items()["hero"]["action"] == "none"
+    project.ok("build", env=env)
+    assert len(gateway.submissions) == paid
+    assert project.run("plan", "--check").exit_code == 0
+
+
+def test_force_regenerates_a_retouched_target_and_the_retouch_stays_in_the_cache(
+        project: ProjectDir, gateway: GatewayEmulator) -> None:
+    env = env_for(gateway)
+    project.ok("build", "hero", env=env)
+    data = retouch(project, "out/characters/hero.jpg")
+    project.ok("adopt", "hero")
+    project.edit("A knight in silver armour, side view", "A knight in golden armour, side view")
+    paid = len(gateway.submissions)
+    project.ok("build", "hero", "--force", env=env)
+    assert len(gateway.submissions) == paid + 1
+    assert (project.root / "out/characters/hero.jpg").read_bytes() != data
+    assert "generated" not in lock_of(project)["hero"]["outputs"][0]
+    assert any(p.read_bytes() == data for p in project.objects())
+
+
+def test_adopt_all_modified_and_errors(project: ProjectDir) -> None:
+    assert project.run("adopt", "hero").exit_code == 2          # never built: nothing to adopt from
+    project.ok("build", "--offline")
+    assert "nothing to adopt" in project.ok("adopt", "--all-modified").output
+    retouch(project, "out/banner.jpg")
+    out = project.ok("adopt", "--all-modified").output
+    assert "Adopted banner" in out and "hero" not in out
+    assert project.run("adopt").exit_code == 2
+    (project.root / "out/banner.jpg").unlink()
+    missing = project.run("adopt", "banner")
+    assert missing.exit_code == 2 and "out/banner.jpg is missing" in missing.output
+    # A retouched output that disappears is not silently replaced by the generated image.
+    item = project.items("--offline")["banner"]
+    assert item["action"] == "blocked"
