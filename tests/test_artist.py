@@ -109,3 +109,52 @@ def test_adopt_all_modified_and_errors(project: ProjectDir) -> None:
     # A retouched output that disappears is not silently replaced by the generated image.
     item = project.items("--offline")["banner"]
     assert item["action"] == "blocked"
+
+
+# -- 2. removed targets ---------------------------------------------------------------------------------
+
+BANNER = """
+[targets.banner]
+prompt = "A wide banner with a castle"
+aspect_ratio = "16:9"
+"""
+
+
+def test_removed_targets_are_listed_dropped_by_build_and_pruned(project: ProjectDir) -> None:
+    project.ok("build", "--offline")
+    project.edit(BANNER, "")
+    plan = project.plan("--offline")
+    assert plan["orphans"] == [{"target": "banner", "path": "out/banner.jpg", "state": "locked"}]
+    assert "banner" not in {t["name"] for t in plan["targets"]}
+    text = project.ok("plan", "--offline").output
+    assert "Removed from the manifest" in text and "banner: out/banner.jpg" in text
+    assert project.run("plan", "--check", "--offline").exit_code == 0     # listed, not stale
+
+    # Nothing to build, and still the lock forgets the removed target.
+    project.ok("build", "--offline")
+    assert "banner" not in lock_of(project)
+    assert project.plan("--offline")["orphans"][0]["path"] == "out/banner.jpg"   # prune can still find it
+
+    dry = project.ok("prune", "--dry-run").output
+    assert "Would delete out/banner.jpg" in dry and (project.root / "out/banner.jpg").exists()
+    objects = project.objects()
+    project.ok("prune")
+    assert not (project.root / "out/banner.jpg").exists()
+    assert project.objects() == objects and objects              # images stay in the cache until gc
+    assert project.plan("--offline")["orphans"] == []
+    assert "nothing to prune" in project.ok("prune").output
+
+
+def test_prune_never_deletes_a_modified_file_without_force(project: ProjectDir) -> None:
+    project.ok("build", "--offline")
+    project.edit(BANNER, "")
+    data = retouch(project, "out/banner.jpg")
+    assert project.plan("--offline")["orphans"][0]["state"] == "modified"
+    out = project.ok("prune").output
+    assert "Kept out/banner.jpg" in out and "--force" in out
+    assert (project.root / "out/banner.jpg").read_bytes() == data
+    project.ok("build", "--offline")                    # the lock forgets it; the file is still known
+    project.ok("prune")
+    assert (project.root / "out/banner.jpg").read_bytes() == data
+    project.ok("prune", "--force")
+    assert not (project.root / "out/banner.jpg").exists()

@@ -391,6 +391,29 @@ def adopt(obj: Context, targets: tuple[str, ...], all_modified: bool, wait: floa
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--force", is_flag=True, help="Also delete orphaned outputs that were modified by hand.")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a running build, watch or gc that uses this cache.")
+@profile_option
+@click.pass_obj
+def prune(obj: Context, dry_run: bool, force: bool, wait: float, profile: str | None) -> None:
+    """Delete the outputs of targets removed from the manifest (never a retouch without --force)."""
+    from ..commands.prune import prune as do_prune
+
+    report = do_prune(Path(obj.file), dry_run=dry_run, force=force, profile=profile, timeout=wait)
+    verb = "Would delete" if dry_run else "Deleted"
+    for orphan in report.deleted:
+        click.echo(f"{verb} {orphan.path} ({orphan.target}, removed from the manifest)")
+    for orphan in report.kept:
+        click.echo(f"Kept {orphan.path} ({orphan.target}): modified by hand; `assetgen prune --force` deletes it")
+    if not (report.deleted or report.kept):
+        click.echo("No outputs of removed targets: nothing to prune.")
+    elif report.deleted and not dry_run:
+        click.echo("Their images stay in the cache until `assetgen gc`.")
+
+
+@cli.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @click.option("--grace", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Never remove images younger than this many seconds.")

@@ -84,7 +84,19 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     if free:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
+    lines.extend(_orphan_lines(plan))
     return "\n".join(lines)
+
+
+def _orphan_lines(plan: Plan) -> list[str]:
+    """The outputs of removed targets: listed, not stale (``assetgen prune`` deletes them)."""
+    if not plan.orphans:
+        return []
+    note = {"locked": "", "modified": " (modified by hand: kept unless prune --force)", "missing": " (gone)"}
+    lines = ["", f"Removed from the manifest ({len(plan.orphans)} output(s); `assetgen prune` deletes "
+                 f"them, the next build forgets them in the lock):"]
+    lines += [f"  {o.target}: {o.path}{note[o.state]}" for o in plan.orphans]
+    return lines
 
 
 def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:

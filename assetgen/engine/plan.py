@@ -33,6 +33,7 @@ from ..state.lockfile import Lock, LockEntry, LockedOutput
 from ..state.index import CachedImage, IndexEntry
 from ..state.store import Store
 from .keys import KeyedTarget
+from .orphans import OrphanOutput
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
                 "google_search", "google_image_search")
@@ -110,6 +111,7 @@ class TargetPlan:
 class Plan:
     items: list[TargetPlan]
     offline: bool
+    orphans: list[OrphanOutput] = field(default_factory=list)     # of removed targets: listed, not stale
 
     @property
     def stale(self) -> list[TargetPlan]:
@@ -136,6 +138,7 @@ class Plan:
             "stale": len(self.stale), "up_to_date": self.count("none"),
             "to_generate": self.count("generate"), "total_cost": round(self.total_cost, 6),
             "max_cost": round(self.max_cost, 6),
+            "orphans": [o.to_json() for o in self.orphans],
         }
 
 

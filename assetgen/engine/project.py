@@ -32,6 +32,7 @@ from ..state.lockfile import Lock
 from ..state.memos import no_gc
 from ..state.store import Store
 from .keys import KeyedTarget, compute_keys
+from .orphans import OrphanOutput, find_orphans, record_path
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
 
@@ -120,10 +121,24 @@ class Project:
         remote = self.remote if not offline else None      # placeholders are never shared
         journal = self.journal.scan()
         with no_gc():
-            return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
+            plan = make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
                              offline=offline, force=force, in_flight=journal.paid_images,
                              uncertain=journal.uncertain(), remote_lookup=remote.get_entry if remote else None,
                              retry_uncertain=retry_uncertain)
+        plan.orphans = self.orphans()
+        return plan
+
+    @property
+    def orphans_record(self) -> Path:
+        return record_path(self.cache_dir, self.lock_path)
+
+    def orphans(self) -> list[OrphanOutput]:
+        """Outputs of targets no longer in the manifest (``orphans``)."""
+        targets = self.manifest.targets
+        if all(name in targets for name in self.lock.entries) and not self.orphans_record.exists():
+            return []
+        in_use = {path for t in targets.values() for path in t.output_paths}
+        return find_orphans(targets, in_use, self.lock, self.store, self.root, self.orphans_record)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)
