@@ -158,3 +158,87 @@ def test_prune_never_deletes_a_modified_file_without_force(project: ProjectDir) 
     assert (project.root / "out/banner.jpg").read_bytes() == data
     project.ok("prune", "--force")
     assert not (project.root / "out/banner.jpg").exists()
+
+
+# -- 3. selection, and the project's own fields -------------------------------------------------------------
+
+SELECT = """\
+[settings]
+out_dir = "out"
+
+[defaults]
+model = "gemini-3.1-flash-image-preview"
+resolution = "0.5K"
+tags = ["game"]
+
+[styles.flat]
+prompt = "flat colours"
+tags = ["flat"]
+
+[targets.icon]
+prompt = "A {item} icon"
+matrix = { item = ["sword", "shield"] }
+style = "flat"
+tags = ["ui"]
+notes = "keep the outlines thick"
+
+[targets.boss_intro]
+prompt = "A dragon boss"
+tags = ["boss"]
+
+[targets.final_boss]
+action = "edit"
+prompt = "The dragon, angrier"
+references = ["@boss_intro"]
+
+[targets.title]
+prompt = "A title card"
+
+[targets.title.meta]
+display_name = "Title"
+status = "draft"
+"""
+
+
+def test_glob_and_tag_selection(empty_project: ProjectDir) -> None:
+    p = empty_project
+    p.write(SELECT)
+    names = lambda *args: [t["name"] for t in p.plan("--offline", *args)["targets"]]   # noqa: E731
+    assert names("icon.*") == ["icon.sword", "icon.shield"]
+    assert names("*boss*") == ["boss_intro", "final_boss"]
+    assert names("final_boss") == ["boss_intro", "final_boss"]      # what it depends on comes too
+    assert names("--tag", "ui") == ["icon.sword", "icon.shield"]
+    assert names("--tag", "flat", "--tag", "boss", "title") == ["icon.sword", "icon.shield", "boss_intro", "title"]
+    bad = p.run("plan", "--tag", "bos")
+    assert bad.exit_code == 2 and "no target has tag 'bos'" in bad.output and "boss" in bad.output
+    none = p.run("plan", "nothing*")
+    assert none.exit_code == 2 and "no target matches the pattern 'nothing*'" in none.output
+
+    p.ok("build", "--offline", "icon.*")
+    actions = {t["name"]: t["action"] for t in p.plan("--offline")["targets"]}
+    assert actions == {"icon.sword": "none", "icon.shield": "none", "boss_intro": "generate",
+                       "final_boss": "generate", "title": "generate"}
+    explained = p.ok("explain", "--tag", "boss").output
+    assert "boss_intro" in explained and "final_boss" not in explained
+    assert p.ok("gallery", "title").exit_code == 0
+
+
+def test_own_fields_stay_out_of_the_key_and_are_shown(empty_project: ProjectDir) -> None:
+    p = empty_project
+    p.write(SELECT)
+    keys = p.keys()
+    items = p.items()
+    assert items["icon.sword"]["tags"] == ["game", "flat", "ui"]
+    assert items["icon.sword"]["notes"] == "keep the outlines thick"
+    assert items["title"]["meta"] == {"display_name": "Title", "status": "draft"}
+    p.edit('tags = ["ui"]', 'tags = ["ui", "weapons"]')
+    p.edit('notes = "keep the outlines thick"', 'notes = "thin outlines"')
+    p.edit('status = "draft"', 'status = "approved"\nowner = "ana"')
+    p.edit('tags = ["flat"]', 'tags = ["flat", "pastel"]\nnotes = "style notes"')
+    assert p.keys() == keys
+    explained = p.ok("explain", "title", "icon.sword").output
+    assert 'status = "approved"' in explained and 'owner = "ana"' in explained
+    assert "weapons" in explained and "thin outlines" in explained
+    p.edit('notes = "thin outlines"', 'notes = 3')
+    wrong = p.run("plan")
+    assert wrong.exit_code == 2 and "notes" in wrong.output

@@ -6,6 +6,8 @@ Rendering only: nothing here decides anything (the plan explains itself; gc's po
 
 from __future__ import annotations
 
+import json
+
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
@@ -55,6 +57,19 @@ def explain_lines(item: TargetPlan) -> list[str]:
         made = "" if out.derivation.identity else f"  ({describe_derivation(out.derivation)})"
         lines.append(f"  output     {out.path}{made}")
     lines.append(_lock_line(item))
+    lines += _own_lines(item)
+    return lines
+
+
+def _own_lines(item: TargetPlan) -> list[str]:
+    """The project's own fields (not in the key) and the target's retouch, if any."""
+    t = item.target
+    lines = [f"  tags       {', '.join(t.tags)}"] if t.tags else []
+    if t.notes:
+        lines.append("  notes      " + t.notes.replace("\n", "\n             "))
+    lines += [f"  meta       {k} = {json.dumps(v, ensure_ascii=False)}" for k, v in (t.meta or {}).items()]
+    if item.retouched:
+        lines.append("  retouched  the outputs on disk are an artist's (adopted); see `assetgen adopt`")
     return lines
 
 

@@ -10,7 +10,6 @@ they send (``keys.compute_keys``). The retouched bytes are also put in the objec
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -73,17 +72,18 @@ def adopt(project: Project, names: list[str]) -> list[Adopted]:
 
 
 def adopt_command(path: Path, names: list[str], *, all_modified: bool, profile: str | None,
-                  select: Callable[[Project, list[str]], list[str]] | None = None,
-                  timeout: float = 600.0) -> list[Adopted]:
-    """``assetgen adopt``: open the project, take the build lock, adopt the named (or modified) targets."""
-    if not names and not all_modified:
+                  tags: tuple[str, ...] = (), timeout: float = 600.0) -> list[Adopted]:
+    """``assetgen adopt``: open the project, take the build lock, adopt the named (names, globs,
+    ``tags``) or modified targets."""
+    if not names and not tags and not all_modified:
         raise UsageError("name the targets to adopt (globs and --tag work), or pass --all-modified")
     project = Project.open(path, profile=profile)
     try:
         held = project.build_lock(timeout=timeout)
         try:
             project.reload_lock()
-            chosen = (select(project, names) if select else project.manifest.expand(names)) if names else []
+            manifest = project.manifest
+            chosen = manifest.expand(manifest.selection(names, tags)) if names or tags else []
             if all_modified:
                 chosen += [n for n in modified_targets(project) if n not in chosen]
             if not chosen:

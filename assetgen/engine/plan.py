@@ -104,6 +104,7 @@ class TargetPlan:
             **({"retry_cost": round(self.retry_cost, 6)} if self.action == "uncertain" else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
             "retouched": self.retouched,
+            "tags": list(self.target.tags), "notes": self.target.notes, "meta": self.target.meta or {},
         }
 
 
