@@ -84,14 +84,16 @@ def cli(ctx: click.Context, file: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               help="Output format (markdown: a table for a pull-request comment).")
 @click.option("--check", is_flag=True, help="Exit 1 if anything is stale (for CI).")
+@click.option("--approved", "need_approved", is_flag=True,
+              help="With --check: also exit 1 if any target's art is not approved as it stands.")
 @click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
 @click.option("--all", "list_all", is_flag=True, help="List every target, with each matrix row on its own line.")
 @tag_option
 @profile_option
 @remote_option
 @click.pass_obj
-def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, offline: bool | None,
-         list_all: bool, tags: tuple[str, ...], profile: str | None, no_remote: bool) -> None:
+def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, need_approved: bool,
+         offline: bool | None, list_all: bool, tags: tuple[str, ...], profile: str | None, no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
@@ -105,6 +107,11 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
         click.echo(render_markdown(result), nl=False)
     else:
         click.echo(render_plan(result, list_all=list_all))
+    if check and need_approved and result.unapproved:
+        from .rendering import unapproved_lines
+        for line in unapproved_lines(result):
+            click.echo(line, err=True)
+        sys.exit(1)
     if check and result.stale:
         sys.exit(1)
 
@@ -385,6 +392,54 @@ def candidates(obj: Context, target: str, output: Path | None, profile: str | No
 
     with obj.opened(profile) as project:
         click.echo(str(write_contact_sheet(project, target, output)))
+
+
+# -- approve, unapprove, reject ----------------------------------------------------------------------
+
+def _review(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], verdict: str | None, note: str,
+            profile: str | None, wait: float) -> None:
+    from ..commands.review import set_verdict
+
+    done = set_verdict(Path(obj.file), list(targets), verdict, tags=tags, note=note, profile=profile,
+                       timeout=wait)
+    verb = {"approved": "Approved", "rejected": "Rejected", None: "Withdrew the verdict on"}[verdict]
+    for item in done:
+        click.echo(f"{verb} {item.name}" + (f": {', '.join(item.outputs)}" if verdict else ""))
+
+
+def review_options(command: F) -> F:
+    command = click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+                           help="Seconds to wait for a running build, watch or gc that uses this cache.")(command)
+    return profile_option(tag_option(click.argument("targets", nargs=-1)(command)))
+
+
+@cli.command()
+@review_options
+@click.option("--note", default="", help="Why (kept with the verdict).")
+@click.pass_obj
+def approve(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profile: str | None, wait: float,
+            note: str) -> None:
+    """Approve TARGETs' outputs as they are now (the verdict lapses when they change)."""
+    _review(obj, targets, tags, "approved", note, profile, wait)
+
+
+@cli.command()
+@review_options
+@click.pass_obj
+def unapprove(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profile: str | None,
+              wait: float) -> None:
+    """Withdraw the verdict on TARGETs: they need review again."""
+    _review(obj, targets, tags, None, "", profile, wait)
+
+
+@cli.command()
+@review_options
+@click.option("--note", required=True, help="What is wrong (kept with the verdict).")
+@click.pass_obj
+def reject(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profile: str | None, wait: float,
+           note: str) -> None:
+    """Reject TARGETs' outputs as they are now, saying why."""
+    _review(obj, targets, tags, "rejected", note, profile, wait)
 
 
 # -- adopt ------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Rendering only: nothing here decides anything (the plan explains itself; gc's po
 from __future__ import annotations
 
 import json
-
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
@@ -15,7 +14,7 @@ from ..engine.events import money
 
 if TYPE_CHECKING:
     from ..commands.gc import GcReport
-    from ..engine.plan import TargetPlan
+    from ..engine.plan import Plan, TargetPlan
 
 
 def models_lines() -> list[str]:
@@ -115,4 +114,18 @@ def gc_lines(report: GcReport) -> list[str]:
     else:
         lines.append(f"Removed {result.removed} cached images ({size}); kept {report.kept} referenced by the "
                      f"locks of {', '.join(report.manifests)}{young}.")
+    return lines
+
+
+def unapproved_lines(plan: Plan) -> list[str]:
+    """Why ``plan --check --approved`` fails: each target whose art is not approved as it stands."""
+    lines = [f"{len(plan.unapproved)} target(s) not approved:"]
+    for item in plan.unapproved:
+        if item.stale:
+            why = f"not up to date ({item.action})"
+        elif item.review == "rejected" and item.locked and item.locked.review:
+            why = f"rejected by {item.locked.review.by}: {item.locked.review.note}"
+        else:
+            why = "needs review" + (" (its outputs changed since the verdict)" if item.review == "lapsed" else "")
+        lines.append(f"  {item.name}: {why}")
     return lines

@@ -93,8 +93,8 @@ def _orphan_lines(plan: Plan) -> list[str]:
     if not plan.orphans:
         return []
     note = {"locked": "", "modified": " (modified by hand: kept unless prune --force)", "missing": " (gone)"}
-    lines = ["", f"Removed from the manifest ({len(plan.orphans)} output(s); `assetgen prune` deletes "
-                 f"them, the next build forgets them in the lock):"]
+    lines = ["", (f"Removed from the manifest ({len(plan.orphans)} output(s); `assetgen prune` deletes "
+                  f"them, the next build forgets them in the lock):")]
     lines += [f"  {o.target}: {o.path}{note[o.state]}" for o in plan.orphans]
     return lines
 
@@ -117,10 +117,24 @@ def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tup
         cost = money(sum(i.cost for i in members)) if first.stale else ""
         whys = list(dict.fromkeys(_why(i) for i in members)) if first.stale else []
         why = "; ".join(whys[:2]) + (f"; … ({len(whys) - 2} more reasons)" if len(whys) > 2 else "")
-        if action == "none" and all(i.retouched for i in members):
-            why = "(retouched)"
+        if action == "none":
+            why = _fresh_note(members, reviewing=any(i.locked is not None and i.locked.review is not None
+                                                     for i in plan.items))
         lines.append((name, ACTION_LABEL[action], cost, why))
     return lines
+
+
+def _fresh_note(members: list[TargetPlan], *, reviewing: bool) -> str:
+    """What an up-to-date line adds: retouched, and (once the project records verdicts) the review."""
+    notes = ["(retouched)"] if all(i.retouched for i in members) else []
+    states = {i.review for i in members}
+    if reviewing and states & {"unreviewed", "lapsed"}:
+        notes.append("needs review")
+    elif reviewing and "rejected" in states:
+        notes.append("rejected")
+    elif reviewing:
+        notes.append("approved")
+    return " ".join(notes)
 
 
 def render_markdown(plan: Plan) -> str:

@@ -32,6 +32,7 @@ from ..manifest.model import Manifest, Output, Target
 from ..state.lockfile import Lock, LockEntry, LockedOutput
 from ..state.index import CachedImage, IndexEntry
 from ..state.store import Store
+from ..state.verdicts import review_state
 from .keys import KeyedTarget
 from .orphans import OrphanOutput
 
@@ -78,6 +79,11 @@ class TargetPlan:
     remote: bool = False                        # ... which are in the remote cache, not yet local
     locked: LockEntry | None = None
     retouched: bool = False                     # its outputs on disk are an artist's (``adopt``)
+    review: str = "unreviewed"                  # approved | rejected | lapsed | unreviewed (``verdicts``)
+
+    @property
+    def needs_review(self) -> bool:
+        return self.review in ("unreviewed", "lapsed")
 
     @property
     def target(self) -> Target:
@@ -105,6 +111,8 @@ class TargetPlan:
             "outputs": list(self.target.output_paths), "base": self.target.base,
             "retouched": self.retouched,
             "tags": list(self.target.tags), "notes": self.target.notes, "meta": self.target.meta or {},
+            "review": self.locked.review.to_json(self.review) if self.locked and self.locked.review
+            else {"state": self.review},
         }
 
 
@@ -117,6 +125,11 @@ class Plan:
     @property
     def stale(self) -> list[TargetPlan]:
         return [i for i in self.items if i.stale]
+
+    @property
+    def unapproved(self) -> list[TargetPlan]:
+        """Targets whose art is not approved as it stands (``plan --check --approved``)."""
+        return [i for i in self.items if i.stale or i.review != "approved"]
 
     @property
     def total_cost(self) -> float:
@@ -218,6 +231,8 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                     reasons.append(reason)
         reasons.extend(Reason("hand", out) for out in hand)
         item.retouched = locked is not None and any(o.generated for o in locked.outputs)
+        if locked is not None and locked.review is not None:
+            item.review = review_state(locked.review, {o.path: o.sha256 for o in locked.outputs})
         if reasons and item.retouched and not force and not hand:
             _keep_retouch(item, same_key)
         elif reasons:

@@ -18,6 +18,7 @@ import tomli_w
 from ..errors import StateError
 from .atomic import atomic_write, expect_file
 from .tomlkeys import split_key
+from .verdicts import Verdict
 
 if TYPE_CHECKING:
     from .memos import Memo, Memos
@@ -79,6 +80,7 @@ class LockEntry:
     task_id: str | None = None
     built_at: str = ""
     placeholder: bool = False
+    review: Verdict | None = None    # approved or rejected, for the output hashes it names
 
     def to_toml(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -88,6 +90,8 @@ class LockEntry:
         }
         if self.task_id:
             data["task_id"] = self.task_id
+        if self.review is not None:
+            data["review"] = self.review.to_toml()
         return data
 
     @classmethod
@@ -98,7 +102,8 @@ class LockEntry:
             key=str(data["key"]), model=str(data["model"]),
             outputs=tuple(LockedOutput.from_toml(o) for o in data["outputs"]),
             spec=dict(data["spec"]), cost=float(data.get("cost", 0.0)), task_id=data.get("task_id"),
-            built_at=str(data.get("built_at", "")), placeholder=bool(data.get("placeholder", False)))
+            built_at=str(data.get("built_at", "")), placeholder=bool(data.get("placeholder", False)),
+            review=Verdict.from_toml(data["review"]) if "review" in data else None)
 
 
 def _sorted(value: Any) -> Any:
