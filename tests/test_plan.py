@@ -249,7 +249,7 @@ def test_json_structure(project: ProjectDir) -> None:
                          "orphans"}
     item = plan["targets"][0]
     assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "n", "cost", "max_cost",
-                         "shares_with", "outputs", "base", "retouched", "tags", "notes", "meta"}
+                         "shares_with", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}
     assert item["model"] == "gemini-3.1-flash-image-preview"
     assert {t["name"]: t["outputs"] for t in plan["targets"]} == OUTPUTS
     assert all(set(r) == {"kind", "detail", "text"} for t in plan["targets"] for r in t["reasons"])
