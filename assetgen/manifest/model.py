@@ -7,10 +7,10 @@ the passes, so ``schema`` and ``resolve`` build these types without an import cy
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import tomllib
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
