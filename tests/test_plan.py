@@ -245,10 +245,11 @@ def test_provider_offline_in_settings_makes_plan_offline(project: ProjectDir) ->
 
 def test_json_structure(project: ProjectDir) -> None:
     plan = project.plan()
-    assert set(plan) == {"offline", "targets", "stale", "up_to_date", "to_generate", "total_cost", "max_cost"}
+    assert set(plan) == {"offline", "targets", "stale", "up_to_date", "to_generate", "total_cost", "max_cost",
+                         "orphans"}
     item = plan["targets"][0]
     assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "n", "cost", "max_cost",
-                         "shares_with", "outputs", "base"}
+                         "shares_with", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}
     assert item["model"] == "gemini-3.1-flash-image-preview"
     assert {t["name"]: t["outputs"] for t in plan["targets"]} == OUTPUTS
     assert all(set(r) == {"kind", "detail", "text"} for t in plan["targets"] for r in t["reasons"])

@@ -43,6 +43,11 @@ def profile_option(command: F) -> F:
                         help="Apply [profiles.NAME] (e.g. cheap drafts); its outputs and lock are its own.")(command)
 
 
+def tag_option(command: F) -> F:
+    return click.option("--tag", "tags", multiple=True, metavar="TAG",
+                        help="Also select the targets tagged TAG (repeatable: any of them).")(command)
+
+
 def remote_option(command: F) -> F:
     return click.option("--no-remote", "no_remote", is_flag=True,
                         help="Ignore [cache] remote: local cache only.")(command)
@@ -79,18 +84,21 @@ def cli(ctx: click.Context, file: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               help="Output format (markdown: a table for a pull-request comment).")
 @click.option("--check", is_flag=True, help="Exit 1 if anything is stale (for CI).")
+@click.option("--approved", "need_approved", is_flag=True,
+              help="With --check: also exit 1 if any target's art is not approved as it stands.")
 @click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
 @click.option("--all", "list_all", is_flag=True, help="List every target, with each matrix row on its own line.")
+@tag_option
 @profile_option
 @remote_option
 @click.pass_obj
-def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, offline: bool | None,
-         list_all: bool, profile: str | None, no_remote: bool) -> None:
+def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, need_approved: bool,
+         offline: bool | None, list_all: bool, tags: tuple[str, ...], profile: str | None, no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
     try:
-        result = project.plan(targets, offline=offline or None)
+        result = project.plan(project.manifest.selection(targets, tags), offline=offline or None)
     finally:
         project.close()
     if as_json or fmt == "json":
@@ -99,6 +107,11 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
         click.echo(render_markdown(result), nl=False)
     else:
         click.echo(render_plan(result, list_all=list_all))
+    if check and need_approved and result.unapproved:
+        from .rendering import unapproved_lines
+        for line in unapproved_lines(result):
+            click.echo(line, err=True)
+        sys.exit(1)
     if check and result.stale:
         sys.exit(1)
 
@@ -120,17 +133,19 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 @click.option("--retry-uncertain", "retry_uncertain", is_flag=True,
               help="Submit again the uncertain targets (all, or the TARGETs named): an earlier submission "
                    "of theirs may have been paid for, so this may pay twice.")
+@tag_option
 @profile_option
 @remote_option
 @click.pass_obj
 def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
-              retry_uncertain: bool, profile: str | None, no_remote: bool) -> None:
+              retry_uncertain: bool, tags: tuple[str, ...], profile: str | None, no_remote: bool) -> None:
     """Build stale targets (and what they depend on)."""
     from ..commands.build import BuildOptions, build, make_provider
 
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
+    targets = project.manifest.selection(targets, tags)
     if not dry_run:
         project.sweep_temporaries()
     retry: bool | frozenset[str] = retry_uncertain and (frozenset(project.manifest.expand(targets))
@@ -195,11 +210,13 @@ def _print_report(report: BuildReport, as_json: bool, stream: Any) -> None:
               help="Seconds to wait for a running build, watch or gc that uses this cache (.assetgen/).")
 @click.option("--gallery", "with_gallery", is_flag=True,
               help="Also serve the gallery on 127.0.0.1; open pages update as images arrive.")
+@tag_option
 @profile_option
 @remote_option
 @click.pass_obj
 def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float | None, offline: bool | None,
-          jobs: int | None, wait: float, with_gallery: bool, profile: str | None, no_remote: bool) -> None:
+          jobs: int | None, wait: float, with_gallery: bool, tags: tuple[str, ...], profile: str | None,
+          no_remote: bool) -> None:
     """Build, then rebuild what changes whenever the manifest or a reference file is saved."""
     from ..commands.build import make_provider
     from ..commands.watch import WatchOptions, Watcher
@@ -211,6 +228,9 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
         project: Project | None = Project.open(path, profile=profile)
     except AssetgenError:
         project = None                            # shown by the watch's first build, which then waits for a fix
+    if tags:            # resolved once: the tags as the session starts
+        targets = Project.open(path, profile=profile).manifest.selection(targets, tags) if project is None \
+            else project.manifest.selection(targets, tags)
     offline_now = project.is_offline(offline or None) if project is not None else bool(offline)
     provider = make_provider(project, offline=offline_now)
     if project is not None:
@@ -259,14 +279,17 @@ def models(as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("targets", nargs=-1)
+@tag_option
 @profile_option
 @click.pass_obj
-def explain(obj: Context, target: str, profile: str | None) -> None:
-    """A target's key, the inputs that made it, and what differs from the lock."""
+def explain(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profile: str | None) -> None:
+    """A target's key, the inputs that made it, and what differs from the lock (names, globs, --tag)."""
+    if not (targets or tags):
+        raise click.UsageError("name a target (a glob such as 'icon.*' or --tag TAG selects several)")
     with obj.opened(profile) as project:
-        names = project.manifest.expand([target])
-        plan = project.plan([target])
+        names = project.manifest.expand(project.manifest.selection(targets, tags))
+        plan = project.plan(names)
     for item in (i for i in plan.items if i.name in names):
         for line in explain_lines(item):
             click.echo(line)
@@ -278,14 +301,18 @@ def explain(obj: Context, target: str, profile: str | None) -> None:
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the gallery to [default: .assetgen/gallery].")
 @click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
+@click.argument("targets", nargs=-1)
+@tag_option
 @profile_option
 @click.pass_obj
-def gallery(obj: Context, out_dir: Path | None, open_it: bool, profile: str | None) -> None:
-    """Write a self-contained HTML gallery of every target (opens from disk, no server)."""
+def gallery(obj: Context, out_dir: Path | None, open_it: bool, targets: tuple[str, ...], tags: tuple[str, ...],
+            profile: str | None) -> None:
+    """Write a self-contained HTML gallery of every target, or those selected (opens from disk, no server)."""
     from ..review.page import write_gallery
 
     with obj.opened(profile, remote=False) as project:
-        index = write_gallery(project, out_dir=out_dir)
+        selected = project.manifest.selection(targets, tags)
+        index = write_gallery(project, out_dir=out_dir, plan=project.plan(selected) if selected else None)
     click.echo(str(index))
     if open_it:
         import webbrowser
@@ -365,6 +392,102 @@ def candidates(obj: Context, target: str, output: Path | None, profile: str | No
 
     with obj.opened(profile) as project:
         click.echo(str(write_contact_sheet(project, target, output)))
+
+
+# -- approve, unapprove, reject ----------------------------------------------------------------------
+
+def _review(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], verdict: str | None, note: str,
+            profile: str | None, wait: float) -> None:
+    from ..commands.review import set_verdict
+
+    done = set_verdict(Path(obj.file), list(targets), verdict, tags=tags, note=note, profile=profile,
+                       timeout=wait)
+    verb = {"approved": "Approved", "rejected": "Rejected", None: "Withdrew the verdict on"}[verdict]
+    for item in done:
+        click.echo(f"{verb} {item.name}" + (f": {', '.join(item.outputs)}" if verdict else ""))
+
+
+def review_options(command: F) -> F:
+    command = click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+                           help="Seconds to wait for a running build, watch or gc that uses this cache.")(command)
+    return profile_option(tag_option(click.argument("targets", nargs=-1)(command)))
+
+
+@cli.command()
+@review_options
+@click.option("--note", default="", help="Why (kept with the verdict).")
+@click.pass_obj
+def approve(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profile: str | None, wait: float,
+            note: str) -> None:
+    """Approve TARGETs' outputs as they are now (the verdict lapses when they change)."""
+    _review(obj, targets, tags, "approved", note, profile, wait)
+
+
+@cli.command()
+@review_options
+@click.pass_obj
+def unapprove(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profile: str | None,
+              wait: float) -> None:
+    """Withdraw the verdict on TARGETs: they need review again."""
+    _review(obj, targets, tags, None, "", profile, wait)
+
+
+@cli.command()
+@review_options
+@click.option("--note", required=True, help="What is wrong (kept with the verdict).")
+@click.pass_obj
+def reject(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profile: str | None, wait: float,
+           note: str) -> None:
+    """Reject TARGETs' outputs as they are now, saying why."""
+    _review(obj, targets, tags, "rejected", note, profile, wait)
+
+
+# -- adopt ------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--all-modified", is_flag=True, help="Adopt every target with an output modified by hand.")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a running build, watch or gc that uses this cache.")
+@tag_option
+@profile_option
+@click.pass_obj
+def adopt(obj: Context, targets: tuple[str, ...], all_modified: bool, wait: float, tags: tuple[str, ...],
+          profile: str | None) -> None:
+    """Take TARGETs' files on disk (a retouch) as their outputs for the current spec. Pays nothing."""
+    from ..commands.adopt import adopt_command
+
+    done = adopt_command(Path(obj.file), list(targets), all_modified=all_modified, profile=profile,
+                         timeout=wait, tags=tags)
+    if not done:
+        click.echo("No output is modified by hand: nothing to adopt.")
+    for item in done:
+        what = f"{len(item.changed)} retouched" if item.changed else "as generated"
+        spec = " for the new spec" if item.spec_changed else ""
+        click.echo(f"Adopted {item.name}{spec}: {', '.join(item.outputs)} ({what}).")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--force", is_flag=True, help="Also delete orphaned outputs that were modified by hand.")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a running build, watch or gc that uses this cache.")
+@profile_option
+@click.pass_obj
+def prune(obj: Context, dry_run: bool, force: bool, wait: float, profile: str | None) -> None:
+    """Delete the outputs of targets removed from the manifest (never a retouch without --force)."""
+    from ..commands.prune import prune as do_prune
+
+    report = do_prune(Path(obj.file), dry_run=dry_run, force=force, profile=profile, timeout=wait)
+    verb = "Would delete" if dry_run else "Deleted"
+    for orphan in report.deleted:
+        click.echo(f"{verb} {orphan.path} ({orphan.target}, removed from the manifest)")
+    for orphan in report.kept:
+        click.echo(f"Kept {orphan.path} ({orphan.target}): modified by hand; `assetgen prune --force` deletes it")
+    if not (report.deleted or report.kept):
+        click.echo("No outputs of removed targets: nothing to prune.")
+    elif report.deleted and not dry_run:
+        click.echo("Their images stay in the cache until `assetgen gc`.")
 
 
 @cli.command()

@@ -6,6 +6,7 @@ Rendering only: nothing here decides anything (the plan explains itself; gc's po
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
@@ -13,7 +14,7 @@ from ..engine.events import money
 
 if TYPE_CHECKING:
     from ..commands.gc import GcReport
-    from ..engine.plan import TargetPlan
+    from ..engine.plan import Plan, TargetPlan
 
 
 def models_lines() -> list[str]:
@@ -56,6 +57,19 @@ def explain_lines(item: TargetPlan) -> list[str]:
         made = "" if out.derivation.identity else f"  ({describe_derivation(out.derivation)})"
         lines.append(f"  output     {out.path}{made}")
     lines.append(_lock_line(item))
+    lines += _own_lines(item)
+    return lines
+
+
+def _own_lines(item: TargetPlan) -> list[str]:
+    """The project's own fields (not in the key) and the target's retouch, if any."""
+    t = item.target
+    lines = [f"  tags       {', '.join(t.tags)}"] if t.tags else []
+    if t.notes:
+        lines.append("  notes      " + t.notes.replace("\n", "\n             "))
+    lines += [f"  meta       {k} = {json.dumps(v, ensure_ascii=False)}" for k, v in (t.meta or {}).items()]
+    if item.retouched:
+        lines.append("  retouched  the outputs on disk are an artist's (adopted); see `assetgen adopt`")
     return lines
 
 
@@ -101,4 +115,18 @@ def gc_lines(report: GcReport) -> list[str]:
     else:
         lines.append(f"Removed {result.removed} cached images ({size}); kept {report.kept} referenced by the "
                      f"locks of {', '.join(report.manifests)}{young}.")
+    return lines
+
+
+def unapproved_lines(plan: Plan) -> list[str]:
+    """Why ``plan --check --approved`` fails: each target whose art is not approved as it stands."""
+    lines = [f"{len(plan.unapproved)} target(s) not approved:"]
+    for item in plan.unapproved:
+        if item.stale:
+            why = f"not up to date ({item.action})"
+        elif item.review == "rejected" and item.locked and item.locked.review:
+            why = f"rejected by {item.locked.review.by}: {item.locked.review.note}"
+        else:
+            why = "needs review" + (" (its outputs changed since the verdict)" if item.review == "lapsed" else "")
+        lines.append(f"  {item.name}: {why}")
     return lines

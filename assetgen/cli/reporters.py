@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
 from ..engine.events import _FAILED_KINDS, _LINE_KINDS, _MESSAGE_LIMIT, Event, EventKind, money, usd
-from ..engine.plan import Action
+from ..engine.plan import Action, ReasonKind
 from ..errors import safe_text
 
 if TYPE_CHECKING:
@@ -46,8 +46,10 @@ def _why(item: TargetPlan) -> str:
             text += " (some of its one-image tasks were submitted by an earlier build: collected; the rest is paid)"
         case Action.RESUME:
             text += " (task submitted by an earlier build, already paid: collected)"
-        case Action.BLOCKED:
+        case Action.BLOCKED if not any(r.kind == ReasonKind.RETOUCHED for r in item.reasons):
             text += " (not overwritten without --force)"
+        case Action.BLOCKED:
+            pass
         case Action.UNCERTAIN if item.cost:
             text += " (submitted again: --retry-uncertain; it may pay twice)"
         case Action.UNCERTAIN:
@@ -88,7 +90,19 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     if free:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
+    lines.extend(_orphan_lines(plan))
     return "\n".join(lines)
+
+
+def _orphan_lines(plan: Plan) -> list[str]:
+    """The outputs of removed targets: listed, not stale (``assetgen prune`` deletes them)."""
+    if not plan.orphans:
+        return []
+    note = {"locked": "", "modified": " (modified by hand: kept unless prune --force)", "missing": " (gone)"}
+    lines = ["", (f"Removed from the manifest ({len(plan.orphans)} output(s); `assetgen prune` deletes "
+                  f"them, the next build forgets them in the lock):")]
+    lines += [f"  {o.target}: {o.path}{note[o.state]}" for o in plan.orphans]
+    return lines
 
 
 def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:
@@ -109,8 +123,24 @@ def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tup
         cost = money(sum(i.cost for i in members)) if first.stale else ""
         whys = list(dict.fromkeys(_why(i) for i in members)) if first.stale else []
         why = "; ".join(whys[:2]) + (f"; … ({len(whys) - 2} more reasons)" if len(whys) > 2 else "")
+        if action == "none":
+            why = _fresh_note(members, reviewing=any(i.locked is not None and i.locked.review is not None
+                                                     for i in plan.items))
         lines.append((name, ACTION_LABEL[action], cost, why))
     return lines
+
+
+def _fresh_note(members: list[TargetPlan], *, reviewing: bool) -> str:
+    """What an up-to-date line adds: retouched, and (once the project records verdicts) the review."""
+    notes = ["(retouched)"] if all(i.retouched for i in members) else []
+    states = {i.review for i in members}
+    if reviewing and states & {"unreviewed", "lapsed"}:
+        notes.append("needs review")
+    elif reviewing and "rejected" in states:
+        notes.append("rejected")
+    elif reviewing:
+        notes.append("approved")
+    return " ".join(notes)
 
 
 def render_markdown(plan: Plan) -> str:

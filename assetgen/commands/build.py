@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..engine.events import PlainReporter, Reporter
+from ..engine.orphans import drop_orphan_entries
 from ..engine.plan import Plan
 from ..engine.project import Project, wait_for_build_lock
 from ..engine.scheduler import Builder, BuildReport, Controller
@@ -112,6 +113,8 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
                             retry_uncertain=options.retry_uncertain)
         budget = options.budget if options.budget is not None else project.manifest.settings.budget
         check_budget(plan, budget)
+        if drop_orphan_entries(project.manifest.targets, project.lock, project.orphans_record):
+            project.lock.save()                 # the lock describes exactly the manifest's targets
         if on_plan is not None:
             on_plan(plan)
         builder = Builder(project, plan, provider, reporter=reporter,

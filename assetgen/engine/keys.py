@@ -41,11 +41,14 @@ class KeyedTarget:
         return {k: v for k, v in self.__dict__.items() if k != "spec"}   # remembered small (snapshot)
 
 
-def reference_digest(ref: Reference, hash_file: Callable[[Path], str], keys: Mapping[str, str]) -> str:
+def reference_digest(ref: Reference, hash_file: Callable[[Path], str], keys: Mapping[str, str],
+                     retouched: Mapping[str, str] | None = None) -> str:
     if ref.kind == "file":
         assert ref.path is not None
         return "sha256:" + hash_file(ref.path)
     if ref.kind == "target":
+        if retouched and ref.value in retouched:    # adopted: the edit receives the artist's bytes
+            return "sha256:" + retouched[ref.value]
         return "key:" + keys[ref.value]
     return "url:" + ref.value
 
@@ -78,8 +81,12 @@ def key_of(spec: Mapping[str, Any]) -> str:
 
 
 def compute_keys(manifest: Manifest, hash_file: Callable[[Path], str],
-                 previous: Mapping[str, KeyedTarget] | None = None) -> dict[str, KeyedTarget]:
+                 previous: Mapping[str, KeyedTarget] | None = None,
+                 retouched: Mapping[str, str] | None = None) -> dict[str, KeyedTarget]:
     """Keys for every target, in the manifest's topological order (upstream keys exist first).
+
+    ``retouched``: target → SHA-256 of its adopted (retouched) first output, which is what an
+    ``@target`` reference to it sends (``commands.adopt``); its hash replaces the upstream key.
 
     ``previous``: keys computed before (``snapshot``); one is reused when it was made of this very
     target object and the same reference digests, which is what the key is a function of.
@@ -88,7 +95,7 @@ def compute_keys(manifest: Manifest, hash_file: Callable[[Path], str],
     keyed: dict[str, KeyedTarget] = {}
     previous = previous or {}
     for name, target in manifest.targets.items():
-        digests = tuple(reference_digest(r, hash_file, keys) for r in target.references)
+        digests = tuple(reference_digest(r, hash_file, keys, retouched) for r in target.references)
         old = previous.get(name)
         if old is not None and old.target is target and old.digests == digests:
             keys[name] = old.key

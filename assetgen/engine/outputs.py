@@ -85,7 +85,8 @@ class OutputWriter:
         lock = self.project.lock
         lock.entries[item.name] = LockEntry(
             key=item.key, model=entry.model, outputs=outputs, spec=item.spec, cost=entry.cost,
-            task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder)
+            task_id=entry.task_id, built_at=entry.built_at, placeholder=entry.placeholder,
+            review=item.locked.review if item.locked is not None else None)   # lapses if outputs changed
         if not self._pruned:                        # once per build: targets removed from the manifest
             self._pruned = True                     # leave the lock with the first write
             for name in [n for n in lock.entries if n not in self.project.manifest.targets]:

@@ -33,7 +33,9 @@ from ..manifest.model import Manifest, Output, Target
 from ..state.lockfile import Lock, LockEntry, LockedOutput
 from ..state.index import CachedImage, IndexEntry
 from ..state.store import Store
+from ..state.verdicts import review_state
 from .keys import KeyedTarget
+from .orphans import OrphanOutput
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
                 "google_search", "google_image_search")
@@ -66,6 +68,7 @@ class ReasonKind(StrEnum):
     HAND = "hand"
     PLACEHOLDER = "placeholder"
     UNCERTAIN = "uncertain"
+    RETOUCHED = "retouched"
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def _reason_text(kind: ReasonKind) -> str:  # noqa: C901 (one flat case per kind
             return "derived from an unrecorded image (lock written by an older assetgen): {}"
         case ReasonKind.UNCERTAIN:
             return "{}"
+        case ReasonKind.RETOUCHED:
+            return "retouched; {}"
         case _:
             assert_never(kind)
 
@@ -120,6 +125,12 @@ class TargetPlan:
     cached: IndexEntry | None = None            # where restore takes its images from
     remote: bool = False                        # ... which are in the remote cache, not yet local
     locked: LockEntry | None = None
+    retouched: bool = False                     # its outputs on disk are an artist's (``adopt``)
+    review: str = "unreviewed"                  # approved | rejected | lapsed | unreviewed (``verdicts``)
+
+    @property
+    def needs_review(self) -> bool:
+        return self.review in ("unreviewed", "lapsed")
 
     @property
     def target(self) -> Target:
@@ -145,6 +156,10 @@ class TargetPlan:
             "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
             **({"retry_cost": round(self.retry_cost, 6)} if self.action == Action.UNCERTAIN else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
+            "retouched": self.retouched,
+            "tags": list(self.target.tags), "notes": self.target.notes, "meta": self.target.meta or {},
+            "review": self.locked.review.to_json(self.review) if self.locked and self.locked.review
+            else {"state": self.review},
         }
 
 
@@ -152,10 +167,16 @@ class TargetPlan:
 class Plan:
     items: list[TargetPlan]
     offline: bool
+    orphans: list[OrphanOutput] = field(default_factory=list)     # of removed targets: listed, not stale
 
     @property
     def stale(self) -> list[TargetPlan]:
         return [i for i in self.items if i.stale]
+
+    @property
+    def unapproved(self) -> list[TargetPlan]:
+        """Targets whose art is not approved as it stands (``plan --check --approved``)."""
+        return [i for i in self.items if i.stale or i.review != "approved"]
 
     @property
     def total_cost(self) -> float:
@@ -178,6 +199,7 @@ class Plan:
             "stale": len(self.stale), "up_to_date": self.count(Action.NONE),
             "to_generate": self.count(Action.GENERATE), "total_cost": round(self.total_cost, 6),
             "max_cost": round(self.max_cost, 6),
+            "orphans": [o.to_json() for o in self.orphans],
         }
 
 
@@ -238,7 +260,12 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
             reasons.append(Reason(ReasonKind.PLACEHOLDER))
         hand = _output_reasons(kt, locked, store, offline, root, reasons)
         reasons.extend(Reason(ReasonKind.HAND, out) for out in hand)
-        if reasons:
+        item.retouched = locked is not None and any(o.generated for o in locked.outputs)
+        if locked is not None and locked.review is not None:
+            item.review = review_state(locked.review, {o.path: o.sha256 for o in locked.outputs})
+        if reasons and item.retouched and not force and not hand:
+            _keep_retouch(item, same_key)
+        elif reasons:
             _decide(item, hand, store, generating, offline, force, in_flight or {}, remote_lookup, root)
             if uncertain and item.action in (Action.GENERATE, Action.SHARE) and kt.key in uncertain and not offline:
                 retried = retry_uncertain is True or bool(retry_uncertain and name in retry_uncertain)
@@ -353,6 +380,17 @@ def _decide(item: TargetPlan, hand: list[str], store: Store, generating: dict[st
         generating[item.key] = item.name
         if not offline:
             item.cost, item.max_cost = price(item.target)
+
+
+def _keep_retouch(item: TargetPlan, same_key: bool) -> None:
+    """A retouched target (``adopt``) is never regenerated nor restored over without ``--force``: that
+    would pay for, or write over, what the artist made. Blocked, with both ways out."""
+    why = "spec changed" if not same_key else "output missing"
+    item.reasons.append(Reason(ReasonKind.RETOUCHED, f"{why}: `assetgen build --force {item.name}` "
+                                                     f"regenerates and replaces it, `assetgen adopt "
+                                                     f"{item.name}` keeps it for the "
+                                                     f"{'new spec' if not same_key else 'spec'}"))
+    item.action = Action.BLOCKED
 
 
 def _uncertain(item: TargetPlan, why: str, *, retried: bool = False) -> None:

@@ -32,6 +32,7 @@ from ..state.lockfile import Lock
 from ..state.memos import no_gc
 from ..state.store import Store
 from .keys import KeyedTarget, compute_keys
+from .orphans import OrphanOutput, find_orphans, record_path
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
 
@@ -76,6 +77,8 @@ class Project:
                                                   hash_file=_hasher(store))
         project = cls(manifest, store=store, lock=lock, use_remote=use_remote, warn=warn)
         project._keyed, project._keyed_from = keyed, manifest.targets
+        if retouched_outputs(project.lock):
+            project._keyed = compute_keys(manifest, _hasher(store), keyed, retouched_outputs(project.lock))
         project._remember = remember
         return project
 
@@ -95,7 +98,7 @@ class Project:
     def keyed(self) -> dict[str, KeyedTarget]:
         if self._keyed is None or self._keyed_from is not self.manifest.targets:
             # (Computed again if a caller replaced the manifest's targets since.)
-            self._keyed = compute_keys(self.manifest, _hasher(self.store))
+            self._keyed = compute_keys(self.manifest, _hasher(self.store), retouched=retouched_outputs(self.lock))
             self._keyed_from = self.manifest.targets
         return self._keyed
 
@@ -118,10 +121,24 @@ class Project:
         remote = self.remote if not offline else None      # placeholders are never shared
         journal = self.journal.scan()
         with no_gc():
-            return make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
+            plan = make_plan(self.manifest, self.keyed, self.lock, self.store, selection=selection,
                              offline=offline, force=force, in_flight=journal.paid_images,
                              uncertain=journal.uncertain(), remote_lookup=remote.get_entry if remote else None,
                              retry_uncertain=retry_uncertain)
+        plan.orphans = self.orphans()
+        return plan
+
+    @property
+    def orphans_record(self) -> Path:
+        return record_path(self.cache_dir, self.lock_path)
+
+    def orphans(self) -> list[OrphanOutput]:
+        """Outputs of targets no longer in the manifest (``orphans``)."""
+        targets = self.manifest.targets
+        if all(name in targets for name in self.lock.entries) and not self.orphans_record.exists():
+            return []
+        in_use = {path for t in targets.values() for path in t.output_paths}
+        return find_orphans(targets, in_use, self.lock, self.store, self.root, self.orphans_record)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)
@@ -150,6 +167,12 @@ class Project:
     def close(self) -> None:
         self.remember()
         self.store.close()
+
+
+def retouched_outputs(lock: Lock) -> dict[str, str]:
+    """Target → SHA-256 of its first output where the lock records it as retouched (``adopt``)."""
+    return {name: entry.outputs[0].sha256 for name, entry in lock.entries.items()
+            if entry.outputs and entry.outputs[0].generated}
 
 
 def _hasher(store: Store) -> Callable[[Path], str]:

@@ -418,6 +418,9 @@ class Builder:
     async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
         # Neither needs the upstream: a restore's key (and so its images) is already settled.
         if item.action == Action.BLOCKED:
+            kept = [str(r) for r in item.reasons if r.kind == ReasonKind.RETOUCHED]
+            if kept:
+                return TargetResult(item.name, Status.BLOCKED, kept[0])
             hand = ", ".join(r.detail for r in item.reasons if r.kind == ReasonKind.HAND)
             return TargetResult(item.name, Status.BLOCKED, f"{hand} was modified by hand; not overwritten "
                                                       f"(use --force to replace it)")

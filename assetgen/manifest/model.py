@@ -7,6 +7,7 @@ the passes, so ``schema`` and ``resolve`` build these types without an import cy
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from ..state.atomic import not_a_file
 from .positions import LineIndex
 
 MAX_SEED = 2**31 - 1
+_GLOB_CHARS = frozenset("*?[")       # a target name with one of these is a shell-style pattern
 MAX_JOBS = 256                 # [settings] jobs: tasks in flight at once
 
 
@@ -62,6 +64,11 @@ class Target:
     pick: int = 1
     style: str | None = None
     style_digest: str | None = None
+    # The project's own fields (never in the key): tags of [defaults], the style and the target;
+    # the most specific notes; the target's free [targets.X.meta] table.
+    tags: tuple[str, ...] = ()
+    notes: str = ""
+    meta: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def spec_model(self) -> catalog.Model:
@@ -129,7 +136,9 @@ class Manifest:
         return self.lines.line(("targets", base) + ((fieldname,) if fieldname else ()))
 
     def expand(self, names: list[str] | tuple[str, ...]) -> list[str]:
-        """Target names with matrix targets replaced by their rows; unknown names are errors."""
+        """Target names with matrix targets replaced by their rows, shell-style globs ('icon.*',
+        '*boss*') by the targets they match; unknown names, and globs that match none, are errors."""
+        names = self._globbed(names)
         unknown = [n for n in names if n not in self.targets and n not in self.groups]
         if unknown:
             known = [n for n in self.targets if n not in self.groups] + list(self.groups)
@@ -137,6 +146,39 @@ class Manifest:
                 Problem(f"no such target{did_you_mean(n, known)}; known targets: {listing(known)}", target=n)
                 for n in unknown])
         return [row for n in names for row in (self.groups.get(n) or [n])]
+
+    def _globbed(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        if not any(_GLOB_CHARS.intersection(n) for n in names):
+            return list(names)
+        found: list[str] = []
+        for name in names:
+            if name in self.targets or name in self.groups or not _GLOB_CHARS.intersection(name):
+                found.append(name)
+                continue
+            matched = [t for t in [*self.targets, *self.groups] if fnmatch.fnmatchcase(t, name)]
+            if not matched:
+                raise ManifestError(str(self.path), [Problem(
+                    f"no target matches the pattern '{name}' (shell-style: * any text, ? one character, "
+                    f"[abc] one of; quote it so the shell does not expand it)", target=name)])
+            found.extend(matched)
+        return list(dict.fromkeys(found))
+
+    def tagged(self, tags: list[str] | tuple[str, ...]) -> list[str]:
+        """Targets (rows) carrying any of ``tags``; a tag no target carries is an error."""
+        unused = [t for t in tags if not any(t in target.tags for target in self.targets.values())]
+        if unused:
+            known = sorted({t for target in self.targets.values() for t in target.tags})
+            raise ManifestError(str(self.path), [Problem(
+                f"no target has tag '{t}'{did_you_mean(t, known)}; tags in use: {listing(known) if known else 'none'}"
+                f" (set `tags = [...]` on targets, styles or [defaults])") for t in unused])
+        return [name for name, target in self.targets.items() if any(t in target.tags for t in tags)]
+
+    def selection(self, names: list[str] | tuple[str, ...], tags: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
+        """What the command line names: exact names, globs and matrix names (``expand``), plus the
+        targets with any of ``tags``. Empty only when nothing was asked for (= every target)."""
+        if not tags:
+            return tuple(names)
+        return tuple(dict.fromkeys([*self.expand(names), *self.tagged(tags)]))
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[str]:
         """The named targets (matrix names select all rows) and everything they depend on, in build order."""

@@ -38,7 +38,8 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 }
 _GENERATION_FIELDS = tuple(BUILTIN_DEFAULTS) + ("candidates",)
 _DERIVE_FIELDS = ("resize", "fit", "format", "quality", "background", "key_out")
-_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick"})
+_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick", "meta"})
+_OWN_FIELDS = frozenset({"tags", "notes"})      # the project's own: out of the style's digest and the key
 _EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 _FORMAT_BY_SUFFIX = {suffix: fmt for fmt, suffixes in _EXTENSIONS.items() for suffix in suffixes}
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -116,6 +117,15 @@ def merge_fields(defaults: dict[str, Any], style: dict[str, Any], own: dict[str,
     return values
 
 
+def _own_fields(defaults: dict[str, Any], style: dict[str, Any], own: dict[str, Any],
+                meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The project's own fields of a target: tags of all three (in order, once each), the most
+    specific notes, the free meta table."""
+    tags = dict.fromkeys([*defaults.get("tags", []), *style.get("tags", []), *own.get("tags", [])])
+    notes = own.get("notes", style.get("notes", defaults.get("notes", "")))
+    return {"tags": tuple(tags), "notes": notes, "meta": meta or None}
+
+
 def compose_prompt(prompt: str, style_prompt: str | None, subs: dict[str, str]) -> str:
     """The target's prompt, then the style's fragment after a blank line, matrix values filled in."""
     composed = _sub(prompt, subs).strip()
@@ -138,7 +148,8 @@ class _Resolver:
         self.defaults = doc.defaults.model_dump(exclude_none=True)
         self.owners = {path: name for name, target in elsewhere.items() for path in target.output_paths}
         self.styles: dict[str, tuple[dict[str, Any], str]] = {
-            n: (st.model_dump(exclude_none=True, exclude={"prompt"}), _digest(st.model_dump(exclude_none=True)))
+            n: (st.model_dump(exclude_none=True, exclude={"prompt"}),
+                _digest(st.model_dump(exclude_none=True, exclude=set(_OWN_FIELDS))))
             for n, st in doc.styles.items()}
         self.checked: dict[Path, str | None] = {}
         self.derivations: dict[tuple[Any, ...], Derivation] = {}
@@ -179,7 +190,7 @@ class _Resolver:
             google_image_search=values["google_image_search"],
             official_fallback=values["official_fallback"], outputs=outputs, base=base,
             candidates=candidates, pick=pick, style=spec.style,
-            style_digest=style_digest)
+            style_digest=style_digest, **_own_fields(self.defaults, style_fields, own, spec.meta))
 
     def _own_outputs(self, name: str, outputs: tuple[Output, ...], report: Report) -> bool:
         """Claim ``outputs`` for ``name``; False (reported) if another target writes one of them."""

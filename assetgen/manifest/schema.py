@@ -71,6 +71,9 @@ class FieldsModel(DeriveModel):
     google_search: StrictBool | None = None
     google_image_search: StrictBool | None = None
     official_fallback: StrictBool | None = None
+    # The project's own fields: never part of the key (``Target.tags``, ``notes``, ``meta``).
+    tags: list[StrictStr] | None = None
+    notes: StrictStr | None = None
 
 
 class StyleModel(FieldsModel):
@@ -92,6 +95,7 @@ class TargetModel(FieldsModel):
     style: StrictStr | None = None
     matrix: dict[str, list[StrictStr | StrictInt]] | None = None
     pick: PositiveInt | None = None
+    meta: dict[str, Any] | None = None       # free: display names, status, owner… (never in the key)
 
 
 class CacheModel(_Strict):

@@ -18,6 +18,7 @@ import tomli_w
 from ..errors import StateError
 from .atomic import atomic_write, expect_file
 from .tomlkeys import split_key
+from .verdicts import Verdict
 
 if TYPE_CHECKING:
     from .memos import Memo, Memos
@@ -38,6 +39,7 @@ class LockedOutput:
     source: str = ""         # SHA-256 of the generated image it was made from ("" = the same file)
     derivation: str = ""     # derivation key (source image's hash + pick/resize/format…); "" = as generated
     size_note: str = ""      # the source was served at a size other than the catalogue's (within 5 %)
+    generated: str = ""      # retouched (``adopt``): SHA-256 of the output as assetgen wrote it ("" = not)
 
     def to_toml(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "size": self.size}
@@ -47,16 +49,20 @@ class LockedOutput:
             data["derivation"] = self.derivation
         if self.size_note:
             data["size_note"] = self.size_note
+        if self.generated:
+            data["generated"] = self.generated
         return data
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> LockedOutput:
         output = cls(path=data["path"], sha256=data["sha256"], size=int(data["size"]),
                      source=data.get("source", data["sha256"]), derivation=data.get("derivation", ""),
-                     size_note=str(data.get("size_note", "")))
+                     size_note=str(data.get("size_note", "")), generated=data.get("generated", ""))
         # Hashes name files in the cache: anything but 64 hex digits could name a path outside it.
-        for name in ("sha256", "source"):
+        for name in ("sha256", "source", "generated"):
             value = getattr(output, name)
+            if name == "generated" and value == "":
+                continue
             if not (isinstance(value, str) and _SHA256_RE.fullmatch(value)):
                 raise ValueError(f"output {output.path!r}: {name} {value!r} is not 64 hex digits")
         if not isinstance(output.path, str) or "\0" in output.path:
@@ -74,6 +80,7 @@ class LockEntry:
     task_id: str | None = None
     built_at: str = ""
     placeholder: bool = False
+    review: Verdict | None = None    # approved or rejected, for the output hashes it names
 
     def to_toml(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -83,6 +90,8 @@ class LockEntry:
         }
         if self.task_id:
             data["task_id"] = self.task_id
+        if self.review is not None:
+            data["review"] = self.review.to_toml()
         return data
 
     @classmethod
@@ -93,7 +102,8 @@ class LockEntry:
             key=str(data["key"]), model=str(data["model"]),
             outputs=tuple(LockedOutput.from_toml(o) for o in data["outputs"]),
             spec=dict(data["spec"]), cost=float(data.get("cost", 0.0)), task_id=data.get("task_id"),
-            built_at=str(data.get("built_at", "")), placeholder=bool(data.get("placeholder", False)))
+            built_at=str(data.get("built_at", "")), placeholder=bool(data.get("placeholder", False)),
+            review=Verdict.from_toml(data["review"]) if "review" in data else None)
 
 
 def _sorted(value: Any) -> Any:

@@ -1,0 +1,98 @@
+"""Review verdicts as commands: ``approve``, ``unapprove``, ``reject`` (``state.verdicts``).
+
+A verdict is written into the lock with the hashes of the outputs it is given for, who gave it (git's
+``user.email``, else user@host) and when; it lapses when those outputs change. Only what was built and
+is on disk as built can be approved: approving a hand-modified file (adopt it first) or a stale target
+(build it first) would bind the verdict to bytes nobody looked at. Nothing is submitted.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import subprocess
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..engine.plan import TargetPlan
+from ..engine.project import Project
+from ..errors import UsageError
+from ..state.verdicts import Verdict
+
+
+@dataclass
+class Reviewed:
+    name: str
+    state: str            # the review state now: approved | rejected | unreviewed
+    outputs: list[str]
+
+
+def reviewer() -> str:
+    """git's ``user.email`` where available, else user@host."""
+    try:
+        found = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, timeout=5,
+                               check=False)
+        email = found.stdout.strip()
+        if found.returncode == 0 and email:
+            return email
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _reviewable(item: TargetPlan, verdict: str) -> None:
+    name = item.name
+    if item.locked is None:
+        raise UsageError(f"target '{name}' was never built: nothing to review; run `assetgen build {name}` first")
+    if item.locked.placeholder:
+        raise UsageError(f"target '{name}' holds placeholders (an offline build): build it for real, then review it")
+    hand = [r.detail for r in item.reasons if r.kind == "hand"]
+    if hand:
+        raise UsageError(f"target '{name}': {', '.join(hand)} was modified by hand, so the verdict would not be "
+                         f"for what is on disk; `assetgen adopt {name}` first (or rebuild it)")
+    if verdict == "approved" and item.stale:
+        why = "; ".join(map(str, item.reasons))
+        raise UsageError(f"target '{name}' is not up to date ({why}): `assetgen build {name}`, look at the "
+                         f"result, then approve it")
+
+
+def set_verdict(path: Path, names: list[str], verdict: str | None, *, tags: tuple[str, ...] = (),
+                note: str = "", profile: str | None = None, timeout: float = 600.0,
+                by: str | None = None) -> list[Reviewed]:
+    """Record ``verdict`` (approved, rejected; None: withdraw it) for the named targets (names, globs,
+    matrix names, ``tags``); every target is checked before the lock is written."""
+    if not names and not tags:
+        raise UsageError("name the targets to review (globs such as 'icon.*' and --tag TAG work)")
+    project = Project.open(path, profile=profile)
+    try:
+        held = project.build_lock(timeout=timeout)
+        try:
+            project.reload_lock()
+            chosen = project.manifest.expand(project.manifest.selection(names, tags))
+            items = [i for i in project.plan(chosen).items if i.name in set(chosen)]
+            if verdict is not None:
+                for item in items:
+                    _reviewable(item, verdict)
+            who, when = (by or reviewer()), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            done = []
+            for item in items:
+                locked = project.lock.entries.get(item.name)
+                if locked is None:
+                    done.append(Reviewed(item.name, "unreviewed", []))
+                    continue
+                review = None if verdict is None else Verdict(
+                    verdict=verdict, outputs=tuple(sorted((o.path, o.sha256) for o in locked.outputs)),
+                    by=who, at=when, note=note)
+                project.lock.entries[item.name] = replace(locked, review=review)
+                done.append(Reviewed(item.name, verdict or "unreviewed", [o.path for o in locked.outputs]))
+            project.lock.save()
+            return done
+        finally:
+            held.release()
+    finally:
+        project.close()
