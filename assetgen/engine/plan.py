@@ -34,7 +34,7 @@ from ..state.store import CachedImage, IndexEntry, Store
 from .keys import KeyedTarget
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
-                "google_search", "google_image_search")
+                "google_search", "google_image_search", "openai")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Plan:
 def price(target: Target) -> tuple[float, float]:
     """(cost, upper bound) in USD of generating this target once."""
     model = target.spec_model
-    cost = model.price * target.n
+    cost = target.unit_price * target.n
     bound = model.official.price * target.n if target.official_fallback else cost
     return cost, max(cost, bound)
 

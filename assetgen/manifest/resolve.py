@@ -25,6 +25,7 @@ from ..errors import Problem, did_you_mean, listing
 from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
 from ..state.atomic import not_a_file
 from .model import Output, Reference, Settings, Target
+from .providers import choose_provider
 from .positions import LineIndex
 
 if TYPE_CHECKING:
@@ -129,7 +130,11 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
         prompt = _sub(spec.prompt, subs).strip()
         if style and style.prompt:
             prompt = f"{prompt}\n\n{_sub(style.prompt, subs).strip()}"
-        ok = _check_capabilities(values, report)
+        values["openai"] = {**defaults.get("openai", {}), **style_fields.get("openai", {}),
+                            **(own.get("openai") or {}), **profile_fields.get("openai", {})}
+        chosen = choose_provider(values, settings.provider, {**defaults, **style_fields, **own, **profile_fields},
+                                 report)
+        ok = _check_capabilities(values, report) and chosen
         if not prompt:
             report("must not be empty", "prompt")
             ok = False
@@ -151,7 +156,7 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
                 google_image_search=values["google_image_search"],
                 official_fallback=values["official_fallback"], outputs=outputs, base=base,
                 candidates=candidates, pick=pick, style=spec.style,
-                style_digest=style_digest)
+                style_digest=style_digest, provider=values["provider"], openai=values["openai"])
     groups: dict[str, list[str]] = {}
     for name, base, subs in rows:
         if subs:
@@ -321,18 +326,17 @@ def _sub(text: str, subs: dict[str, str]) -> str:
 # -- fields -----------------------------------------------------------------------------------------
 
 def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
-    model = catalog.BY_ID.get(values["model"])
+    model = catalog.lookup(values.get("provider", "gateway"), values["model"])
     if model is None:
-        ids = [m.id for m in catalog.MODELS]
-        report(f"unknown model '{values['model']}'{did_you_mean(values['model'], ids)}; "
-               f"valid models: {', '.join(ids)}", "model")
-        return False
+        return False                    # reported by choose_provider
     ok = True
     checks = (("resolution", model.resolutions), ("aspect_ratio", model.ratios), ("action", model.actions))
     for fieldname, allowed in checks:
         if values[fieldname] not in allowed:
+            sizes = dict(model.sizes)
+            shown = [f"{a} ({sizes[a][0]}x{sizes[a][1]})" if a in sizes else a for a in allowed]
             report(f"{model.id} does not support {fieldname} '{values[fieldname]}'; "
-                   f"it supports: {', '.join(allowed)}", fieldname)
+                   f"it supports: {', '.join(shown)}", fieldname)
             ok = False
     for flag in ("google_search", "google_image_search"):
         if values[flag] and not model.search:
@@ -348,7 +352,7 @@ def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
 def _count(values: dict[str, Any], pick: int | None, report: Report) -> tuple[int, bool, int, bool]:
     """(images per task, whether they are candidates, the picked one, ok)."""
     candidates = values.get("candidates")
-    model = catalog.BY_ID.get(values["model"])
+    model = catalog.lookup(values.get("provider", "gateway"), values["model"])
     for fieldname in ("n", "candidates"):
         count = values.get(fieldname)
         if model is not None and count and count > model.max_images:
