@@ -43,11 +43,29 @@ def is_offline(project: Project, offline: bool | None) -> bool:
 
 
 def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
-    """The offline provider, or the gateway's with the key from the environment (never from files)."""
+    """The offline provider, or the providers the manifest's targets use, each with its key from the
+    environment (never from files): all keys are checked before any work."""
     if offline:
         from ..providers.offline import OfflineProvider
         return OfflineProvider()
     env = os.environ if env is None else env
+    used = sorted({t.provider for t in project.manifest.targets.values()}) if project else ["gateway"]
+    if used == ["gateway"] or not used:
+        return _gateway(project, env)
+    from ..providers.router import RoutingProvider
+
+    built: dict[str, Provider] = {}
+    try:
+        for name in used:
+            built[name] = _gateway(project, env) if name == "gateway" else _vendor(name, project, env)
+    except BaseException:
+        for provider in built.values():
+            _close_now(provider)
+        raise
+    return RoutingProvider(built)
+
+
+def _gateway(project: Project | None, env: Mapping[str, str]) -> Provider:
     key = env.get(API_KEY_ENV, "").strip()
     if not key:
         raise UsageError(f"no API key: set the {API_KEY_ENV} environment variable "
@@ -68,6 +86,39 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
                            deadline=deadline or DEFAULT_DEADLINE, download_deadline=deadline or DEFAULT_DOWNLOAD_DEADLINE)
     return GatewayProvider(client=client, poll_interval=poll,
                            task_timeout=settings.task_timeout if settings else 600.0)
+
+
+def _vendor(name: str, project: Project | None, env: Mapping[str, str]) -> Provider:
+    """Google's or OpenAI's provider (sync calls), with the key of the first of its variables set."""
+    from .. import catalog
+    from ..providers.vendorclient import DEFAULT_DEADLINE, VendorClient
+
+    info = catalog.PROVIDERS[name]
+    key = next((env[v].strip() for v in info.key_envs if env.get(v, "").strip()), "")
+    count = sum(1 for t in project.manifest.targets.values() if t.provider == name) if project else 0
+    if not key:
+        names = " or ".join(info.key_envs)
+        raise UsageError(f"no API key for provider {name} ({count} target(s) use it): set {names} "
+                         f"(export {info.key_envs[0]}=...), or build placeholders with --offline")
+    base_url = env.get(info.base_url_env) or info.base_url
+    deadline = _seconds(env, DEADLINE_ENV, 0.0) if env.get(DEADLINE_ENV) else DEFAULT_DEADLINE
+    headers = {"x-goog-api-key": key} if name == "gemini" else {"Authorization": f"Bearer {key}"}
+    client = VendorClient(vendor={"gemini": "Google's Gemini API", "openai": "OpenAI"}[name], base_url=base_url,
+                          headers=headers, secret=key, deadline=deadline, backoff_base=_seconds(env, BACKOFF_ENV, 0.5))
+    if name == "gemini":
+        from ..providers.gemini import GeminiProvider
+        return GeminiProvider(client)
+    from ..providers.openai import OpenAIProvider
+    return OpenAIProvider(client)
+
+
+def _close_now(provider: Provider) -> None:
+    import asyncio
+
+    try:
+        asyncio.run(provider.aclose())
+    except RuntimeError:
+        pass            # inside a running loop: the connections close with the process
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float,
