@@ -110,7 +110,7 @@ def test_an_answer_without_an_image_is_a_failed_target(project: Project, gemini:
     assert not (project.root / "out" / "hero.jpg").exists()
     assert list((project.cache / "journal").glob("*.json")) == []              # known outcome: not uncertain
     # The next build tries again (a prompt edit is the usual fix); nothing is uncertain.
-    assert "uncertain" not in project.run("plan", env=env(gemini)).output
+    assert "may have been accepted" not in project.run("plan", env=env(gemini)).output
 
 
 def test_rate_limits_and_overload_are_retried_without_paying_twice(project: Project, gemini: GeminiEmulator) -> None:

@@ -84,7 +84,26 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     if free:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
+    sync = _sync_note(plan)
+    if sync:
+        lines.append(sync)
     return "\n".join(lines)
+
+
+def _sync_note(plan: Plan) -> str:
+    """What a crash can cost with providers called synchronously (Google's, OpenAI's)."""
+    from .. import catalog
+
+    if plan.offline:
+        return ""
+    sync = [i for i in plan.stale if i.action in ("generate", "uncertain")
+            and catalog.PROVIDERS[i.target.provider].submission == "sync call"]
+    if not sync:
+        return ""
+    names = ", ".join(sorted({i.target.provider for i in sync}))
+    return (f"sync: interrupted calls may be paid: {len(sync)} target{'s' if len(sync) != 1 else ''} ({names}) "
+            f"are one call each, with no id before it is paid; a crash or timeout during one leaves the target "
+            f"uncertain (never resubmitted without --retry-uncertain)")
 
 
 def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:

@@ -95,7 +95,8 @@ class TargetPlan:
         return {
             "name": self.name, "key": self.key, "action": self.action, "stale": self.stale,
             "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in self.reasons],
-            "model": self.target.model, "n": self.target.n, "cost": round(self.cost, 6),
+            "model": self.target.model, "provider": self.target.provider, "n": self.target.n,
+            "cost": round(self.cost, 6),
             "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
             **({"retry_cost": round(self.retry_cost, 6)} if self.action == "uncertain" else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
