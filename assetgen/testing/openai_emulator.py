@@ -86,6 +86,10 @@ class OpenAIEmulator(VendorEmulator):
         fmt = str(fields.get("output_format", "png"))
         alpha = fields.get("background") == "transparent"
         count = n - 1 if SHORT in fields["prompt"] else n
+        with self.lock:
+            if self.faults.wrong_size > 0:
+                self.faults.wrong_size -= 1
+                h = round(h * 0.75)
         images = [render(f"{fields['prompt']}\0{time.time_ns()}", i, (w, h), _FORMATS[fmt], alpha) for i in range(count)]
         return 200, {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(d).decode("ascii")} for d in images],
                      "size": size, "quality": fields.get("quality", "auto"), "background": fields.get("background", "auto"),

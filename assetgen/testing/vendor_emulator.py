@@ -38,6 +38,7 @@ class VendorFaults:
     overloaded: int = 0                  # the next N calls answer 503 (refused before any work)
     server_errors: int = 0               # the next N calls answer 500 after processing (billed)
     hang: float = 0.0                    # extra seconds before answering a processed call
+    wrong_size: int = 0                  # the next N answers hold images a quarter less tall (OpenAI)
 
 
 @dataclass(frozen=True)
