@@ -139,7 +139,7 @@ class ProviderInfo:
 
 
 PROVIDERS: dict[str, ProviderInfo] = {
-    "gateway": ProviderInfo("gateway", ("ASSETGEN_API_KEY",), "ASSETGEN_BASE_URL", "https://api.example-gateway.com",
+    "gateway": ProviderInfo("gateway", ("ASSETGEN_API_KEY",), "ASSETGEN_BASE_URL", "https://www.qingbo.dev",
                             "async task", "at most one task id (journaled intent, then uncertain)"),
     "gemini": ProviderInfo("gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "GEMINI_BASE_URL",
                            "https://generativelanguage.googleapis.com", "sync call",

@@ -411,20 +411,37 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def models(as_json: bool) -> None:
-    """The gateway's models: ids, prices, resolutions, ratios, actions."""
+    """Every provider's models: ids, prices (with the date they were read), sizes, what a crash can cost."""
+    every = [m for provider in catalog.CHANNELS for m in catalog.MODELS_OF[provider]]
     if as_json:
-        click.echo(json.dumps([{**vars(m)} for m in catalog.MODELS], indent=2))
+        click.echo(json.dumps([{**vars(m), "auth": list(catalog.PROVIDERS[m.provider].key_envs),
+                                "submission": catalog.PROVIDERS[m.provider].submission,
+                                "crash_cost": catalog.PROVIDERS[m.provider].crash_cost} for m in every], indent=2))
         return
-    width = max(len(m.id) for m in catalog.MODELS)
-    click.echo(f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  resolutions     actions")
-    for m in catalog.MODELS:
-        click.echo(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {str(m.price):>10}  "
-                   f"{', '.join(m.resolutions):<15} {', '.join(m.actions)}")
+    width = max(len(m.id) for m in every)
+    click.echo(f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  {'resolutions':<16} "
+               f"{'actions':<48} {'provider':<8} a crash during a call can cost")
+    for m in every:
+        click.echo(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {str(m.price):>10}  {', '.join(m.resolutions):<16} "
+                   f"{', '.join(m.actions):<48} {m.provider:<8} {catalog.PROVIDERS[m.provider].crash_cost}")
     click.echo("")
-    for family in dict.fromkeys(m.family for m in catalog.MODELS):
-        ratios = next(m.ratios for m in catalog.MODELS if m.family == family)
+    for family in dict.fromkeys(m.family for m in every):
+        model = next(m for m in every if m.family == family)
+        sizes = dict(model.sizes)
+        ratios = [f"{r} ({sizes[r][0]}x{sizes[r][1]})" if r in sizes else r for r in model.ratios]
         click.echo(f"{family} ratios: {', '.join(ratios)}")
-    click.echo("\nThe -official ids are the same model on a direct channel: switching tier does not change a key.")
+    click.echo("")
+    for m in every:
+        if m.prices:
+            table = ", ".join(f"{k} ${v:g}" for k, v in m.prices)
+            click.echo(f"{m.id} ({m.provider}) $/image: {table}; read {m.price_read} from {m.price_source}")
+    click.echo("")
+    for name in catalog.CHANNELS:
+        info = catalog.PROVIDERS[name]
+        click.echo(f"{name}: key from {' or '.join(info.key_envs)}; endpoint {info.base_url_env} "
+                   f"(default {info.base_url}); {info.submission}")
+    click.echo("\nThe -official ids, and Google's own ids, are the same model on another channel: switching "
+               "tier does not change a key, nor does switching channel.")
 
 
 @cli.command()
