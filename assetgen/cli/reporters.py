@@ -102,7 +102,7 @@ def _sync_note(plan: Plan) -> str:
         return ""
     names = ", ".join(sorted({i.target.provider for i in sync}))
     return (f"sync: interrupted calls may be paid: {len(sync)} target{'s' if len(sync) != 1 else ''} ({names}) "
-            f"are one call each, with no id before it is paid; a crash or timeout during one leaves the target "
+            f"are synchronous calls, with no id before they are paid; a crash or timeout during one leaves its target "
             f"uncertain (never resubmitted without --retry-uncertain)")
 
 
