@@ -189,21 +189,22 @@ def _openai_prices(square: tuple[float, float, float], other: tuple[float, float
     return tuple(rows)
 
 
-_OPENAI = dict(tier="direct", resolutions=("1K",), ratios=tuple(r for r, _ in OPENAI_SIZES),
-               actions=("generate", "edit", "reference", "image2image"), search=False, provider="openai",
-               sizes=OPENAI_SIZES, price_read="2026-12-02")
+_OPENAI: dict[str, Any] = {
+    "tier": "direct", "resolutions": ("1K",), "ratios": tuple(r for r, _ in OPENAI_SIZES),
+    "actions": ("generate", "edit", "reference", "image2image"), "search": False, "provider": "openai",
+    "sizes": OPENAI_SIZES, "price_read": "2026-12-02"}
 OPENAI_MODELS: tuple[Model, ...] = (
     Model(id="gpt-image-1.5", family="gpt-image-1.5", series="GPT Image 1.5", price=0.034,
           prices=_openai_prices((0.009, 0.034, 0.133), (0.013, 0.05, 0.2)),
           price_source="https://runware.ai/docs/models/openai-gpt-image-1-5 (OpenAI's prices as quoted)",
-          **_OPENAI),  # type: ignore[arg-type]
+          **_OPENAI),
     Model(id="gpt-image-1", family="gpt-image-1", series="GPT Image 1", price=0.042,
           prices=_openai_prices((0.011, 0.042, 0.167), (0.016, 0.063, 0.25)),
           price_source="https://fal.ai/models/fal-ai/gpt-image-1 (OpenAI's prices as quoted)",
-          **_OPENAI),  # type: ignore[arg-type]
+          **_OPENAI),
     Model(id="gpt-image-1-mini", family="gpt-image-1-mini", series="GPT Image 1 mini", price=0.011,
           prices=_openai_prices((0.005, 0.011, 0.036), (0.006, 0.015, 0.052)),
-          price_source="https://developers.openai.com/api/docs/models/gpt-image-1-mini", **_OPENAI),  # type: ignore[arg-type]
+          price_source="https://developers.openai.com/api/docs/models/gpt-image-1-mini", **_OPENAI),
 )
 DEFAULT_MODELS: dict[str, str] = {"gateway": DEFAULT_MODEL, "gemini": "gemini-3.1-flash-image-preview",
                                   "openai": "gpt-image-1.5"}

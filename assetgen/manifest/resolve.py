@@ -132,9 +132,9 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
             prompt = f"{prompt}\n\n{_sub(style.prompt, subs).strip()}"
         values["openai"] = {**defaults.get("openai", {}), **style_fields.get("openai", {}),
                             **(own.get("openai") or {}), **profile_fields.get("openai", {})}
-        chosen = choose_provider(values, settings.provider, {**defaults, **style_fields, **own, **profile_fields},
-                                 report)
-        ok = _check_capabilities(values, report) and chosen
+        provider_ok = choose_provider(values, settings.provider,
+                                      {**defaults, **style_fields, **own, **profile_fields}, report)
+        ok = _check_capabilities(values, report) and provider_ok
         if not prompt:
             report("must not be empty", "prompt")
             ok = False

@@ -60,15 +60,15 @@ def gemini_images(data: Any, clean: Any = str) -> tuple[list[bytes], str | None]
     """The images of a ``generateContent`` answer and its id; ``TaskFailed`` saying why there is none."""
     if not isinstance(data, dict):
         raise TaskFailed("Gemini answered with something that is not a JSON object; no image", code="no_image")
-    feedback = data.get("promptFeedback") if isinstance(data.get("promptFeedback"), dict) else {}
-    candidates = data.get("candidates") if isinstance(data.get("candidates"), list) else []
+    feedback: dict[str, Any] = data["promptFeedback"] if isinstance(data.get("promptFeedback"), dict) else {}
+    candidates: list[Any] = data["candidates"] if isinstance(data.get("candidates"), list) else []
     if feedback.get("blockReason") and not candidates:
         raise TaskFailed(f"Gemini blocked the prompt (promptFeedback.blockReason {clean(feedback['blockReason'], 60)}); "
                          f"no image ({NO_IMAGE_BILLING}). Change the prompt or references", code="blocked")
     if not candidates or not isinstance(candidates[0], dict):
         raise TaskFailed(f"Gemini's answer holds no candidate; no image ({NO_IMAGE_BILLING})", code="no_image")
     candidate = candidates[0]
-    content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
+    content: dict[str, Any] = candidate["content"] if isinstance(candidate.get("content"), dict) else {}
     parts = [p for p in content.get("parts") or [] if isinstance(p, dict) and not p.get("thought")]
     images: list[bytes] = []
     texts: list[str] = []

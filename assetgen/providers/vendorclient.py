@@ -24,8 +24,16 @@ from typing import Any
 
 import httpx
 
-from ..errors import (AuthenticationFailed, GatewayError, GatewayUnreachable, InsufficientBalance, InvalidRequest,
-                      RateLimited, SubmissionUncertain, safe_text)
+from ..errors import (
+    AuthenticationFailed,
+    GatewayError,
+    GatewayUnreachable,
+    InsufficientBalance,
+    InvalidRequest,
+    RateLimited,
+    SubmissionUncertain,
+    safe_text,
+)
 
 MAX_ANSWER_BYTES = 160 * 1024 * 1024     # JSON holding up to a few base64 images
 DEFAULT_DEADLINE = 300.0                 # a 4K Gemini Pro image can take a minute or two

@@ -25,7 +25,14 @@ from typing import Any
 from PIL import Image
 
 from .. import catalog
-from .vendor_emulator import BLOCKED_PROMPT, IMAGE_SAFETY, TEXT_ONLY, VendorEmulator, VendorFaults, render
+from .vendor_emulator import (
+    BLOCKED_PROMPT,
+    IMAGE_SAFETY,
+    TEXT_ONLY,
+    VendorEmulator,
+    VendorFaults,
+    render,
+)
 
 __all__ = ["GeminiEmulator", "VendorFaults"]
 
@@ -59,7 +66,7 @@ class GeminiEmulator(VendorEmulator):
         model = catalog.lookup("gemini", _PATH.fullmatch(path).group(1))  # type: ignore[union-attr]
         assert model is not None
         prompt = next(p["text"] for p in body["contents"][0]["parts"] if "text" in p)
-        usage = {"promptTokenCount": 12, "candidatesTokenCount": 1290, "totalTokenCount": 1302}
+        usage: dict[str, Any] = {"promptTokenCount": 12, "candidatesTokenCount": 1290, "totalTokenCount": 1302}
         answer_id = uuid.uuid4().hex[:22]
         if BLOCKED_PROMPT in prompt:
             return 200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": usage,
@@ -68,15 +75,15 @@ class GeminiEmulator(VendorEmulator):
             return 200, {"candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}], "usageMetadata": usage,
                          "modelVersion": model.id, "responseId": answer_id}
         if TEXT_ONLY in prompt:
-            parts = [{"text": "I can describe that scene in words: a knight at dawn."}]
-            return 200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
+            said = [{"text": "I can describe that scene in words: a knight at dawn."}]
+            return 200, {"candidates": [{"content": {"role": "model", "parts": said}, "finishReason": "STOP",
                                          "index": 0}], "usageMetadata": usage, "modelVersion": model.id,
                          "responseId": answer_id}
         config = body.get("generationConfig", {}).get("imageConfig", {})
         size = catalog.size_of(model, config.get("aspectRatio", "1:1"), config.get("imageSize", "1K"))
         seed = body.get("generationConfig", {}).get("seed", int(time.time() * 1000))
         png = render(f"{prompt}\0{seed}", 0, size)
-        parts = [{"text": "Here is the image."},
+        parts: list[dict[str, Any]] = [{"text": "Here is the image."},
                  {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode("ascii")}}]
         return 200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
                                      "index": 0}], "usageMetadata": usage, "modelVersion": model.id,
@@ -88,7 +95,7 @@ def _validate(body: Any, model: catalog.Model) -> str | None:
         return "Invalid JSON payload received."
     unknown = set(body) - _FIELDS
     if unknown:
-        return f"Invalid JSON payload received. Unknown name \"{sorted(unknown)[0]}\": Cannot find field."
+        return f"Invalid JSON payload received. Unknown name \"{min(unknown)}\": Cannot find field."
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents or not isinstance(contents[0], dict):
         return "* GenerateContentRequest.contents: contents is not specified"

@@ -32,7 +32,7 @@ class OpenAIEmulator(VendorEmulator):
     vendor = "openai"
 
     def _authorized(self, headers: Any, path: str) -> bool:
-        return headers.get("Authorization") == f"Bearer {self.api_key}"
+        return bool(headers.get("Authorization") == f"Bearer {self.api_key}")
 
     def _error(self, status: int, message: str, code: str) -> dict[str, Any]:
         return {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error",
@@ -46,7 +46,7 @@ class OpenAIEmulator(VendorEmulator):
             return 400, self._error(400, "Invalid body", "invalid_request"), {}
         unknown = set(fields) - _FIELDS
         if unknown:
-            return 400, self._error(400, f"Unknown parameter: '{sorted(unknown)[0]}'.", "unknown_parameter"), {}
+            return 400, self._error(400, f"Unknown parameter: '{min(unknown)}'.", "unknown_parameter"), {}
         model = catalog.lookup("openai", str(fields.get("model")))
         if model is None:
             return 400, self._error(400, f"Invalid value for 'model': {fields.get('model')!r}.", "invalid_value"), {}

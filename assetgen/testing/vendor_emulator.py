@@ -19,7 +19,7 @@ import io
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -96,7 +96,8 @@ def parse_multipart(content_type: str, raw: bytes) -> dict[str, Any]:
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition") or ""
         filename = part.get_filename()
-        payload = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         if filename is not None:
             files.append((str(name), filename, part.get_content_type(), payload))
         else:
