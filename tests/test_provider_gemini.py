@@ -168,3 +168,58 @@ def test_price_is_the_vendors_by_resolution(project: Project) -> None:
     project.write(MANIFEST.replace('resolution = "0.5K"', 'resolution = "2K"'))
     plan = project.plan()
     assert plan["total_cost"] == pytest.approx(2 * 0.101)
+
+
+def test_sigterm_during_a_sync_call_leaves_it_uncertain(project: Project) -> None:
+    with GeminiEmulator(api_key=KEY, latency=30) as slow:
+        project.write(MANIFEST)
+        proc = project.spawn("build", "hero", env=env(slow))
+        deadline = time.monotonic() + 20
+        while not slow.billed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert slow.billed, "the call never reached the emulator"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 143 and time.monotonic() - started < 10, out + err
+        assert "Traceback" not in out + err
+    journal = list((project.cache / "journal").glob("*.json"))
+    assert len(journal) == 1
+    record = json.loads(journal[0].read_text())
+    assert record["submissions"][0]["state"] == "uncertain" and "may have been processed" in \
+        record["submissions"][0]["note"]
+    assert "may have been accepted" in project.run("plan").output
+
+
+def test_sync_calls_are_not_serialised_and_respect_jobs(project: Project) -> None:
+    four = "".join(f'\n[targets.t{i}]\nprompt = "picture {i}"\n' for i in range(4))
+    project.write(MANIFEST.split("[targets.hero]")[0] + four)
+    with GeminiEmulator(api_key=KEY, latency=0.6) as google:
+        started = time.monotonic()
+        project.ok("build", "--jobs", "4", env=env(google))
+        parallel = time.monotonic() - started
+        times = sorted(r.time for r in google.billed)
+        assert times[-1] - times[0] < 0.5              # all four in flight at once: no one-at-a-time lock
+    project.write(MANIFEST.split("[targets.hero]")[0] + four.replace("picture", "drawing"))
+    with GeminiEmulator(api_key=KEY, latency=0.6) as google:
+        project.ok("build", "--jobs", "1", env=env(google))
+        times = sorted(r.time for r in google.billed)
+        assert all(b - a >= 0.55 for a, b in zip(times, times[1:]))   # --jobs 1: one call at a time
+    assert parallel < 4 * 0.6
+
+
+def test_n_images_are_n_calls_with_distinct_seeds(project: Project, gemini: GeminiEmulator) -> None:
+    project.write(MANIFEST.replace("seed = 7", "seed = 7\nn = 3"))
+    project.ok("build", "hero", env=env(gemini))
+    seeds = [r.body["generationConfig"]["seed"] for r in gemini.billed]
+    assert seeds == [7, 8, 9]
+    assert len(list((project.root / "out").glob("hero-*.jpg"))) == 3
+    assert project.plan()["total_cost"] == pytest.approx(0.045)     # walk left: 1 image at 0.5K
+
+
+def test_the_key_never_reaches_output_or_disk(project: Project, gemini: GeminiEmulator) -> None:
+    gemini.faults = VendorFaults(server_errors=1)
+    project.write(MANIFEST)
+    result = project.run("build", env=env(gemini))
+    text = result.output + "".join(p.read_bytes().decode("latin-1") for p in project.root.rglob("*") if p.is_file())
+    assert KEY not in text
