@@ -111,16 +111,21 @@ def cli(ctx: click.Context, file: str) -> None:
 @click.option("--check", is_flag=True, help="Exit 1 if anything is stale (for CI).")
 @click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
 @click.option("--all", "list_all", is_flag=True, help="List every target, with each matrix row on its own line.")
+@click.option("--batch", is_flag=True, help="Price Gemini targets as `build --batch` would (batch job: half price).")
 @profile_option
 @remote_option
 @click.pass_obj
 def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, offline: bool | None,
-         list_all: bool, profile: str | None, no_remote: bool) -> None:
+         list_all: bool, batch: bool, profile: str | None, no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
+    from ..engine.plan import batch_prices
+
     project = obj.project(profile, remote=not no_remote)
     _warn_limits(project)
     try:
         result = project.plan(targets, offline=offline or None)
+        if batch and not result.offline:
+            batch_prices(result)
     finally:
         project.close()
     if as_json or fmt == "json":
@@ -150,12 +155,14 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 @click.option("--retry-uncertain", "retry_uncertain", is_flag=True,
               help="Submit again the uncertain targets (all, or the TARGETs named): an earlier submission "
                    "of theirs may have been paid for, so this may pay twice.")
+@click.option("--batch", is_flag=True, help="Send Gemini targets in one batch job (half price; results in "
+                                            "minutes to hours; Ctrl-C leaves it for the next build to collect).")
 @profile_option
 @remote_option
 @click.pass_obj
 def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
-              retry_uncertain: bool, profile: str | None, no_remote: bool) -> None:
+              retry_uncertain: bool, batch: bool, profile: str | None, no_remote: bool) -> None:
     """Build stale targets (and what they depend on)."""
     from ..commands.build import BuildOptions, build, is_offline, make_provider
 
@@ -173,9 +180,9 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
             project.close()
         return
     options = BuildOptions(targets=targets, offline=offline or None, force=force, keep_going=keep_going,
-                           jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry)
+                           jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry, batch=batch)
     offline_now = is_offline(project, options.offline)
-    provider = make_provider(project, offline=offline_now)       # no key: exit 2 before any work
+    provider = make_provider(project, offline=offline_now, batch=batch)   # no key: exit 2 before any work
     live = not (quiet or as_json) and sys.stdout.isatty()
     stream = sys.stderr if as_json else sys.stdout
     state: dict[str, Any] = {}

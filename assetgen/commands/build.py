@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..engine.events import PlainReporter, Reporter
-from ..engine.plan import Plan
+from ..engine.plan import Plan, batch_prices
 from ..engine.project import Project, wait_for_build_lock
 from ..engine.scheduler import Builder, BuildReport, Controller
 from ..errors import BudgetExceeded, UsageError
@@ -36,13 +36,15 @@ class BuildOptions:
     budget: float | None = None
     lock_timeout: float = 600.0
     retry_uncertain: bool | frozenset[str] = False   # True, or target names: see Builder
+    batch: bool = False                  # Gemini targets go in one batch job (half price, slower)
 
 
 def is_offline(project: Project, offline: bool | None) -> bool:
     return project.manifest.settings.provider == "offline" if offline is None else offline
 
 
-def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
+def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None,
+                  batch: bool = False) -> Provider:
     """The offline provider, or the providers the manifest's targets use, each with its key from the
     environment (never from files): all keys are checked before any work."""
     if offline:
@@ -50,14 +52,14 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
         return OfflineProvider()
     env = os.environ if env is None else env
     used = sorted({t.provider for t in project.manifest.targets.values()}) if project else ["gateway"]
-    if used == ["gateway"] or not used:
+    if (used == ["gateway"] or not used) and not (batch or _journal_has_batches(project)):
         return _gateway(project, env)
     from ..providers.router import RoutingProvider
 
     built: dict[str, Provider] = {}
     try:
         for name in used:
-            built[name] = _gateway(project, env) if name == "gateway" else _vendor(name, project, env)
+            built[name] = _gateway(project, env) if name == "gateway" else _vendor(name, project, env, batch)
     except BaseException:
         for provider in built.values():
             _close_now(provider)
@@ -88,7 +90,14 @@ def _gateway(project: Project | None, env: Mapping[str, str]) -> Provider:
                            task_timeout=settings.task_timeout if settings else 600.0)
 
 
-def _vendor(name: str, project: Project | None, env: Mapping[str, str]) -> Provider:
+def _journal_has_batches(project: Project | None) -> bool:
+    """Whether an earlier ``build --batch`` left Gemini batch jobs to collect."""
+    if project is None:
+        return False
+    return any(b"batches:" in p.read_bytes() for p in project.journal.folder.glob("*.json") if p.is_file())
+
+
+def _vendor(name: str, project: Project | None, env: Mapping[str, str], batch: bool = False) -> Provider:
     """Google's or OpenAI's provider (sync calls), with the key of the first of its variables set."""
     from .. import catalog
     from ..providers.vendorclient import DEFAULT_DEADLINE, VendorClient
@@ -105,9 +114,13 @@ def _vendor(name: str, project: Project | None, env: Mapping[str, str]) -> Provi
     headers = {"x-goog-api-key": key} if name == "gemini" else {"Authorization": f"Bearer {key}"}
     client = VendorClient(vendor={"gemini": "Google's Gemini API", "openai": "OpenAI"}[name], base_url=base_url,
                           headers=headers, secret=key, deadline=deadline, backoff_base=_seconds(env, BACKOFF_ENV, 0.5))
+    poll = _seconds(env, POLL_ENV, project.manifest.settings.poll_interval if project else 10.0, bounds=POLL_BOUNDS)
+    if name == "gemini" and batch:
+        from ..providers.gemini_batch import GeminiBatchProvider
+        return GeminiBatchProvider(client, poll_interval=poll)
     if name == "gemini":
         from ..providers.gemini import GeminiProvider
-        return GeminiProvider(client)
+        return GeminiProvider(client, poll_interval=poll)
     from ..providers.openai import OpenAIProvider
     return OpenAIProvider(client)
 
@@ -150,7 +163,7 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
     """Build the stale targets. Holds the manifest's build lock for the whole run."""
     options = options or BuildOptions()
     offline = is_offline(project, options.offline)
-    provider = provider or make_provider(project, offline=offline)   # a missing key fails before any work
+    provider = provider or make_provider(project, offline=offline, batch=options.batch)   # a missing key fails before any work
     reporter = reporter or PlainReporter()
     controller = controller or Controller()
     try:
@@ -164,12 +177,17 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
         project.reload_lock()                    # another build may have finished while we waited
         plan = project.plan(options.targets, offline=offline, force=options.force,
                             retry_uncertain=options.retry_uncertain)
+        if options.batch and not offline:
+            batch_prices(plan)
         budget = options.budget if options.budget is not None else project.manifest.settings.budget
         check_budget(plan, budget)
         if on_plan is not None:
             on_plan(plan)
+        jobs = options.jobs or project.manifest.settings.jobs
+        if options.batch:                      # every ready target joins the job: --jobs must not hold some back
+            jobs = max(jobs, len(plan.stale))
         builder = Builder(project, plan, provider, reporter=reporter,
-                          jobs=options.jobs or project.manifest.settings.jobs, budget=budget,
+                          jobs=jobs, budget=budget,
                           keep_going=options.keep_going, controller=controller,
                           retry_uncertain=options.retry_uncertain)
         return await builder.run()

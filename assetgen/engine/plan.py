@@ -136,6 +136,17 @@ class Plan:
         }
 
 
+BATCHED = ("gemini",)              # providers whose targets `--batch` sends in a batch job (half price)
+
+
+def batch_prices(plan: Plan) -> Plan:
+    """``--batch``: the targets of a batching provider at the batch price (half)."""
+    for item in plan.items:
+        if item.target.provider in BATCHED and item.action in ("generate", "uncertain"):
+            item.cost, item.max_cost, item.retry_cost = item.cost / 2, item.max_cost / 2, item.retry_cost / 2
+    return plan
+
+
 def price(target: Target) -> tuple[float, float]:
     """(cost, upper bound) in USD of generating this target once."""
     model = target.spec_model

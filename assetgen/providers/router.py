@@ -36,6 +36,12 @@ class RoutingProvider(Provider):
         return await self._for(job).generate(job, events)
 
     async def resume(self, record: JournalRecord, events: TaskEvents, job: Job | None = None) -> Generation:
+        if any(t.startswith("batches:") for t in record.task_ids):       # a Gemini batch job
+            gemini = self.providers.get("gemini")
+            if gemini is None:
+                raise GatewayError(f"{record.task_id} is a Gemini batch job; set GEMINI_API_KEY so this build "
+                                   f"can collect it")
+            return await gemini.resume(record, events, job)
         gateway = self.providers.get("gateway")
         if gateway is None:
             raise GatewayError(f"task {record.task_id} was submitted to the gateway; set ASSETGEN_API_KEY so "

@@ -74,6 +74,32 @@ class VendorClient:
             value = value.replace(self._secret, "***")
         return safe_text(value, limit)
 
+    async def get(self, path: str) -> Answer:
+        """A GET (polling a batch job): safe to repeat, so every failure but a 4xx is retried."""
+        url = self.base_url + path
+        for attempt in range(self.max_retries + 1):
+            self.requests_made += 1
+            try:
+                async with asyncio.timeout(self.deadline):
+                    async with self._http.stream("GET", url, headers={**self._headers, "Accept": "application/json"}) as r:
+                        body = await r.aread()
+                        status, headers = r.status_code, r.headers
+            except (TimeoutError, httpx.HTTPError) as exc:
+                if attempt == self.max_retries:
+                    raise GatewayUnreachable(f"could not poll {self.vendor} ({type(exc).__name__})") from None
+                await self._sleep(attempt, None)
+                continue
+            if 200 <= status < 300:
+                try:
+                    return Answer(status, jsonlib.loads(body))
+                except (ValueError, RecursionError):
+                    pass
+            elif status < 500 and status != 429:
+                raise self._error(status, body, attempt + 1)
+            if attempt < self.max_retries:
+                await self._sleep(attempt, headers.get("Retry-After"))
+        raise GatewayUnreachable(f"{self.vendor} kept failing to answer a poll of {path}")
+
     async def post(self, path: str, *, json: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
                    files: list[tuple[str, tuple[str, bytes, str]]] | None = None) -> Answer:
         url = self.base_url + path

@@ -37,6 +37,9 @@ from .vendor_emulator import (
 __all__ = ["GeminiEmulator", "VendorFaults"]
 
 _PATH = re.compile(r"/v1beta/models/([^/:]+):generateContent")
+_BATCH_PATH = re.compile(r"/v1beta/models/([^/:]+):batchGenerateContent")
+_GET_BATCH = re.compile(r"/v1beta/batches/([A-Za-z0-9_-]+)")
+BATCH_ITEM_ERROR = "emulate:batch-item-error"      # this request of a batch fails alone
 _FIELDS = {"contents", "generationConfig", "safetySettings", "systemInstruction", "tools", "toolConfig",
            "cachedContent"}
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
@@ -44,7 +47,14 @@ _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 42
 
 
 class GeminiEmulator(VendorEmulator):
+    """``batch_latency``: seconds a batch job takes (PENDING for the first half, then RUNNING)."""
+
     vendor = "gemini"
+
+    def __init__(self, *, batch_latency: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch_latency = batch_latency
+        self.batches: dict[str, dict[str, Any]] = {}     # id → {"model", "requests", "created", "display"}
 
     def _authorized(self, headers: Any, path: str) -> bool:
         return headers.get("x-goog-api-key") == self.api_key or f"key={self.api_key}" in path
@@ -53,6 +63,12 @@ class GeminiEmulator(VendorEmulator):
         return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
 
     def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        got = _GET_BATCH.fullmatch(path)
+        if got and method == "GET":
+            return self._batch_state(got.group(1))
+        batch = _BATCH_PATH.fullmatch(path)
+        if batch and method == "POST":
+            return self._batch_check(batch.group(1), body)
         match = _PATH.fullmatch(path)
         if method != "POST" or not match:
             return 404, self._error(404, f"No such method: {method} {path}", "not_found"), {}
@@ -62,7 +78,68 @@ class GeminiEmulator(VendorEmulator):
         problem = _validate(body, model)
         return (400, self._error(400, problem, "invalid"), {}) if problem else None
 
+    # -- the Batch API (ai.google.dev/api/batch-api) ----------------------------------------------
+
+    def _batch_check(self, model_id: str, body: Any) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        model = catalog.lookup("gemini", model_id)
+        if model is None:
+            return 404, self._error(404, f"models/{model_id} is not found", "nf"), {}
+        try:
+            inline = body["batch"]["inputConfig"]["requests"]["requests"]
+            assert isinstance(body["batch"]["displayName"], str) and isinstance(inline, list) and inline
+        except (KeyError, TypeError, AssertionError):
+            return 400, self._error(400, "batch.displayName and batch.inputConfig.requests.requests are required",
+                                    "invalid"), {}
+        for i, item in enumerate(inline):
+            problem = _validate(item.get("request") if isinstance(item, dict) else None, model)
+            if problem:
+                return 400, self._error(400, f"requests[{i}]: {problem}", "invalid"), {}
+        return None
+
+    def _create_batch(self, model_id: str, body: Any) -> dict[str, Any]:
+        batch_id = uuid.uuid4().hex[:16]
+        with self.lock:
+            self.batches[batch_id] = {"model": model_id, "display": body["batch"]["displayName"],
+                                      "requests": body["batch"]["inputConfig"]["requests"]["requests"],
+                                      "created": time.time()}
+        return self._operation(batch_id)
+
+    def _operation(self, batch_id: str) -> dict[str, Any]:
+        batch = self.batches[batch_id]
+        elapsed = time.time() - batch["created"]
+        state = ("BATCH_STATE_PENDING" if elapsed < self.batch_latency / 2 else
+                 "BATCH_STATE_RUNNING" if elapsed < self.batch_latency else "BATCH_STATE_SUCCEEDED")
+        name = f"batches/{batch_id}"
+        meta = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+                "name": name, "displayName": batch["display"], "model": f"models/{batch['model']}", "state": state}
+        op: dict[str, Any] = {"name": name, "metadata": meta, "done": state == "BATCH_STATE_SUCCEEDED"}
+        if op["done"]:
+            if "responses" not in batch:
+                batch["responses"] = [self._batch_item(batch["model"], item) for item in batch["requests"]]
+            op["response"] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+                              "inlinedResponses": {"inlinedResponses": batch["responses"]}}
+        return op
+
+    def _batch_item(self, model_id: str, item: dict[str, Any]) -> dict[str, Any]:
+        request = item["request"]
+        prompt = next(p["text"] for p in request["contents"][0]["parts"] if "text" in p)
+        out: dict[str, Any] = {"metadata": item.get("metadata")}
+        if BATCH_ITEM_ERROR in prompt:
+            out["error"] = {"code": 13, "message": "Internal error while processing this request (emulated)"}
+        else:
+            out["response"] = self._answer(f"/v1beta/models/{model_id}:generateContent", request)[1]
+        return out
+
+    def _batch_state(self, batch_id: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self.lock:
+            if batch_id not in self.batches:
+                return 404, self._error(404, f"batches/{batch_id} not found", "nf"), {}
+            return 200, self._operation(batch_id), {}
+
     def _answer(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        batch = _BATCH_PATH.fullmatch(path)
+        if batch:
+            return 200, self._create_batch(batch.group(1), body)
         model = catalog.lookup("gemini", _PATH.fullmatch(path).group(1))  # type: ignore[union-attr]
         assert model is not None
         prompt = next(p["text"] for p in body["contents"][0]["parts"] if "text" in p)

@@ -205,7 +205,7 @@ class VendorEmulator:
                 return 503, self._error(503, "The model is overloaded. Please try again later.", "unavailable"), {}
         if not authorized:
             return 401, self._error(401, "API key not valid. Please pass a valid API key.", "invalid_api_key"), {}
-        if body is None:
+        if body is None and method == "POST":
             return 400, self._error(400, "The request body is not valid JSON", "invalid_request"), {}
         refused = self._route(method, path, body)
         if refused is not None:
