@@ -96,7 +96,8 @@ def test_kill_9_while_waiting_then_build_collects_without_resubmitting(project: 
         proc.communicate()
         records = [json.loads(p.read_text()) for p in journal.glob("*.json")]
         assert len(records) == 2 and all(r["submissions"][0]["task_id"].startswith("batches:") for r in records)
-        assert "uncertain" not in project.run("plan").output
+        pending = project.run("plan").output
+        assert "uncertain" not in pending and "in a pending Gemini batch job" in pending, pending
         google.batch_latency = 0.0                       # the job has finished meanwhile
         result = project.ok("build", env=env(google))    # without --batch: collects the job anyway
         assert len(creates(google)) == 1 and google.count(":generateContent") == 0, result.output

@@ -41,6 +41,8 @@ def _why(item: TargetPlan) -> str:
         text += " (images in the remote cache)" if item.remote else " (images in cache)"
     elif item.action == "share":
         text += f" (same key as {item.shares_with}: one generation)"
+    elif item.action == "resume" and item.target.provider == "gemini":   # only a batch job leaves Gemini tasks
+        text += " (in a pending Gemini batch job submitted by an earlier build: collected, no new payment)"
     elif item.action == "resume" and item.cost:
         text += " (some of its one-image tasks were submitted by an earlier build: collected; the rest is paid)"
     elif item.action == "resume":

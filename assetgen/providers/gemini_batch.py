@@ -75,8 +75,8 @@ class BatchCollector:
     async def _poll(self, task_id: str, events: TaskEvents | None) -> dict[str, Any]:
         while True:
             answer = await self.client.get(f"/v1beta/{name_of(task_id)}")
-            data = answer.data if isinstance(answer.data, dict) else {}
-            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            data: dict[str, Any] = answer.data if isinstance(answer.data, dict) else {}
+            meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
             state = str(meta.get("state") or data.get("state") or "")
             if events is not None:
                 events.progress(state.removeprefix("BATCH_STATE_").lower() or "pending", 0)
@@ -87,7 +87,7 @@ class BatchCollector:
     async def collect(self, task_id: str, key: str, n: int, events: TaskEvents, unit: float,
                       model: str) -> Generation:
         data = await self.finished(task_id, events)
-        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
         state = str(meta.get("state") or "")
         if state and state != "BATCH_STATE_SUCCEEDED":
             events.task_ended(task_id)
@@ -197,7 +197,7 @@ class GeminiBatchProvider(Provider):
         for w in group:
             try:
                 w.events.intent(w.job.body)            # durable before the job is created
-            except Exception as exc:                   # stopped, superseded, journal unwritable
+            except Exception as exc:  # noqa: BLE001 -- stopped, superseded, journal unwritable: that target's answer
                 if not w.done.done():
                     w.done.set_exception(exc)
                 continue
