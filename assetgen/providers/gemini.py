@@ -24,17 +24,14 @@ image is; this is recorded in the failure message, not verified against a real b
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from .. import catalog
 from ..errors import TaskFailed
-from .base import Generation, Job, TaskEvents
+from .base import Job
 from .sync import Call, SyncProvider, answer_id, b64_image, data_url_bytes
 from .vendorclient import VendorClient
-
-if TYPE_CHECKING:
-    from ..state.journal import JournalRecord
 
 NO_IMAGE_BILLING = "billing: Google bills the input tokens (and any text returned), no image"
 _BLOCKED_FINISH = {"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST",
@@ -97,13 +94,7 @@ class GeminiProvider(SyncProvider):
 
     def __init__(self, client: VendorClient, poll_interval: float = 10.0) -> None:
         super().__init__(client)
-        self.poll_interval = poll_interval
-
-    async def resume(self, record: JournalRecord, events: TaskEvents, job: Job | None = None) -> Generation:
-        """Collect a key an earlier ``build --batch`` left in a batch job (a sync call leaves nothing)."""
-        from .gemini_batch import BatchCollector, resume_batch
-
-        return await resume_batch(BatchCollector(self.client, self.poll_interval), record, events, job)
+        self.poll_interval = poll_interval       # for batch jobs an earlier build left (see ``router``)
 
     def calls(self, job: Job) -> list[Call]:
         n = int(job.body.get("n", 1))

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import GatewayError
 from .base import Generation, Job, Provider, TaskEvents
+from .gemini_batch import BatchCollector, GeminiBatchProvider, resume_batch
+from .sync import SyncProvider
 
 if TYPE_CHECKING:
     from ..state.journal import JournalRecord
@@ -41,7 +43,12 @@ class RoutingProvider(Provider):
             if gemini is None:
                 raise GatewayError(f"{record.task_id} is a Gemini batch job; set GEMINI_API_KEY so this build "
                                    f"can collect it")
-            return await gemini.resume(record, events, job)
+            if isinstance(gemini, GeminiBatchProvider):
+                return await gemini.resume(record, events, job)
+            # A sync Gemini provider (a build without --batch, or watch) collects the job all the same.
+            assert isinstance(gemini, SyncProvider)
+            collector = BatchCollector(gemini.client, float(getattr(gemini, "poll_interval", 10.0)))
+            return await resume_batch(collector, record, events, job)
         gateway = self.providers.get("gateway")
         if gateway is None:
             raise GatewayError(f"task {record.task_id} was submitted to the gateway; set ASSETGEN_API_KEY so "
