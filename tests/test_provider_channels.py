@@ -119,3 +119,20 @@ def test_one_build_uses_the_gateway_and_google_at_once(project: Project) -> None
         assert (project.root / "out" / "a.jpg").exists() and (project.root / "out" / "b.jpg").exists()
         project.ok("build", env=env)
         assert len(google.billed) == 1 and len(gateway.submissions) == 1          # up to date: nothing paid
+
+
+def test_the_bundled_example_builds_with_only_a_google_key(empty_project: Project) -> None:
+    """The README's path for a Google key: one line in [settings], GEMINI_API_KEY, build."""
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).parent.parent
+    text = (repo / "assets.toml").read_text(encoding="utf-8").replace("[settings]", '[settings]\nprovider = "gemini"', 1)
+    for folder in ("examples",):
+        if (repo / folder).is_dir():
+            shutil.copytree(repo / folder, empty_project.root / folder, dirs_exist_ok=True)
+    empty_project.write(text)
+    with GeminiEmulator(api_key="g-key") as google:
+        result = empty_project.run("build", env={"GEMINI_API_KEY": "g-key", "GEMINI_BASE_URL": google.base_url})
+        assert result.exit_code == 0, result.output
+        assert google.billed and "Traceback" not in result.output

@@ -52,7 +52,7 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
         return OfflineProvider()
     env = os.environ if env is None else env
     used = sorted({t.provider for t in project.manifest.targets.values()}) if project else ["gateway"]
-    if (used == ["gateway"] or not used) and not (batch or _journal_has_batches(project)):
+    if used == ["gateway"] or not used:          # (--batch has nothing to batch then)
         return _gateway(project, env)
     from ..providers.router import RoutingProvider
 
@@ -88,13 +88,6 @@ def _gateway(project: Project | None, env: Mapping[str, str]) -> Provider:
                            deadline=deadline or DEFAULT_DEADLINE, download_deadline=deadline or DEFAULT_DOWNLOAD_DEADLINE)
     return GatewayProvider(client=client, poll_interval=poll,
                            task_timeout=settings.task_timeout if settings else 600.0)
-
-
-def _journal_has_batches(project: Project | None) -> bool:
-    """Whether an earlier ``build --batch`` left Gemini batch jobs to collect."""
-    if project is None:
-        return False
-    return any(b"batches:" in p.read_bytes() for p in project.journal.folder.glob("*.json") if p.is_file())
 
 
 def _vendor(name: str, project: Project | None, env: Mapping[str, str], batch: bool = False) -> Provider:
