@@ -103,3 +103,24 @@ def test_kill_9_while_waiting_then_build_collects_without_resubmitting(project: 
         assert len(creates(google)) == 1 and google.count(":generateContent") == 0, result.output
         assert (project.root / "out" / "hero.jpg").exists() and (project.root / "out" / "icons.jpg").exists()
         assert list(journal.glob("*.json")) == []
+
+
+@pytest.mark.parametrize("signals, code", [((signal.SIGINT, signal.SIGINT), 130), ((signal.SIGTERM,), 143)])
+def test_stopped_while_waiting_leaves_the_job_for_the_next_build(project: Project, signals: tuple[int, ...],
+                                                                  code: int) -> None:
+    project.write(MANIFEST)
+    with GeminiEmulator(api_key=KEY, batch_latency=600) as google:
+        proc = project.spawn("build", "--batch", env=env(google))
+        deadline = time.monotonic() + 20
+        journal = project.cache / "journal"
+        while time.monotonic() < deadline and len([p for p in journal.glob("*.json") if b"batches:" in p.read_bytes()]) < 2:
+            time.sleep(0.02)
+        for sig in signals:                      # a first Ctrl-C waits for what is in flight; a second stops
+            proc.send_signal(sig)
+            time.sleep(0.3)
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == code and "Traceback" not in out + err, out + err
+        assert len([p for p in journal.glob("*.json") if b"batches:" in p.read_bytes()]) == 2
+        google.batch_latency = 0.0
+        project.ok("build", "--batch", env=env(google))
+        assert len(creates(google)) == 1 and (project.root / "out" / "hero.jpg").exists()

@@ -217,9 +217,17 @@ def test_n_images_are_n_calls_with_distinct_seeds(project: Project, gemini: Gemi
     assert project.plan()["total_cost"] == pytest.approx(0.045)     # walk left: 1 image at 0.5K
 
 
+def test_a_wrong_key_stops_the_build_and_is_never_echoed(project: Project, gemini: GeminiEmulator) -> None:
+    project.write(MANIFEST)
+    result = project.run("build", env={**env(gemini), "GEMINI_API_KEY": "AIza-wrong-key-987654321"})
+    assert result.exit_code == 1 and "rejected the API key (HTTP 401" in result.output
+    assert "AIza-wrong-key-987654321" not in result.output
+    assert gemini.billed == []
+
+
 def test_the_key_never_reaches_output_or_disk(project: Project, gemini: GeminiEmulator) -> None:
-    gemini.faults = VendorFaults(server_errors=1)
+    gemini.faults = VendorFaults(server_errors=1, echo_key=True)
     project.write(MANIFEST)
     result = project.run("build", env=env(gemini))
     text = result.output + "".join(p.read_bytes().decode("latin-1") for p in project.root.rglob("*") if p.is_file())
-    assert KEY not in text
+    assert KEY not in text and "(key ***)" in result.output         # the server echoed it: redacted

@@ -39,6 +39,7 @@ class VendorFaults:
     server_errors: int = 0               # the next N calls answer 500 after processing (billed)
     hang: float = 0.0                    # extra seconds before answering a processed call
     wrong_size: int = 0                  # the next N answers hold images a quarter less tall (OpenAI)
+    echo_key: bool = False               # error messages repeat the caller's API key (a hostile server)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,8 @@ class VendorEmulator:
                 faults.overloaded -= 1
                 return 503, self._error(503, "The model is overloaded. Please try again later.", "unavailable"), {}
         if not authorized:
-            return 401, self._error(401, "API key not valid. Please pass a valid API key.", "invalid_api_key"), {}
+            return 401, self._echo(self._error(401, "API key not valid. Please pass a valid API key.",
+                                               "invalid_api_key")), {}
         if body is None and method == "POST":
             return 400, self._error(400, "The request body is not valid JSON", "invalid_request"), {}
         refused = self._route(method, path, body)
@@ -219,9 +221,15 @@ class VendorEmulator:
         if delay > 0:
             self._stopping.wait(delay)
         if failing:
-            return 500, self._error(500, "An internal error has occurred (emulated)", "internal"), {}
+            return 500, self._echo(self._error(500, "An internal error has occurred (emulated)", "internal")), {}
         status, payload = self._answer(path, body)
         return status, payload, {}
+
+    def _echo(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.faults.echo_key and isinstance(payload.get("error"), dict):
+            error = payload["error"]
+            payload = {"error": {**error, "message": f"{error.get('message')} (key {self.api_key})"}}
+        return payload
 
     def _auth_sent(self, headers: Any, target: str) -> bool:
         return bool(headers.get("Authorization") or headers.get("x-goog-api-key") or "key=" in target)
