@@ -474,9 +474,9 @@ def _explain(item: Any) -> None:
     click.echo(f"{target}\n  key        {item.key}")
     click.echo(f"  status     {'up to date' if not item.stale else item.action + ': ' + '; '.join(map(str, item.reasons))}")
     click.echo(f"  model      {t.model} ({t.spec_model.series}, {t.spec_model.tier}; key uses family {t.spec_model.family})")
-    click.echo(f"  provider   {t.provider}" + (f"; openai = {dict(t.openai)} (in the key)" if t.openai else ""))
     click.echo(f"  size       {t.aspect_ratio} at {t.resolution} = {width}x{height} px, n={t.n}, seed={t.seed}")
     click.echo(f"  action     {t.action}")
+    click.echo(f"  provider   {t.provider}" + (f"; openai = {dict(t.openai)} (in the key)" if t.openai else ""))
     for flag in ("google_search", "google_image_search", "official_fallback"):
         if getattr(t, flag):
             click.echo(f"  {flag:<10} true")
