@@ -52,10 +52,19 @@ class Model:
     actions: tuple[str, ...]
     search: bool         # google_search / google_image_search grounding
     max_images: int = MAX_IMAGES_PER_TASK    # n / candidates per task (see MAX_IMAGES_PER_TASK)
+    provider: str = "gateway"                # who sells it (see PROVIDERS below)
+    # Price per image by resolution ("1K") or by "quality size" ("high 1536x1024"); ``price`` is the
+    # default's. With the date the vendor's page was read and where.
+    prices: tuple[tuple[str, float], ...] = ()
+    price_read: str = ""
+    price_source: str = ""
+    sizes: tuple[tuple[str, tuple[int, int]], ...] = ()   # exact pixel sizes per ratio, when fixed
 
     @property
     def official(self) -> Model:
-        """The same family's official-channel model (itself if already official)."""
+        """The same family's official-channel model (itself if already official, or not the gateway's)."""
+        if self.provider != "gateway":
+            return self
         return next(m for m in MODELS if m.family == self.family and m.tier == "official")
 
 
@@ -117,3 +126,117 @@ def safe_task_id(value: Any) -> bool:
     """A task id assetgen may put in a URL path, the journal and the lock: letters, digits and
     ``._:-``, at most 200 characters, not only dots."""
     return isinstance(value, str) and _TASK_ID.fullmatch(value) is not None
+
+
+# --- other providers ---------------------------------------------------------------------------------
+# The gateway above resells these models; Google and OpenAI sell them directly. A provider declares its
+# models, its authentication, how it is called and what a crash during a call can cost. The same
+# family through two channels is one model: keys use the family, so switching channel rebuilds nothing.
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    name: str
+    key_envs: tuple[str, ...]        # the first one set is used
+    base_url_env: str
+    base_url: str
+    submission: str                  # "async task" | "sync call"
+    crash_cost: str                  # what a crash or timeout during a call can cost
+
+
+PROVIDERS: dict[str, ProviderInfo] = {
+    "gateway": ProviderInfo("gateway", ("ASSETGEN_API_KEY",), "ASSETGEN_BASE_URL", "https://www.qingbo.dev",
+                            "async task", "at most one task id (journaled intent, then uncertain)"),
+    "gemini": ProviderInfo("gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "GEMINI_BASE_URL",
+                           "https://generativelanguage.googleapis.com", "sync call",
+                           "sync: interrupted calls may be paid (uncertain)"),
+    "openai": ProviderInfo("openai", ("OPENAI_API_KEY",), "OPENAI_BASE_URL", "https://api.openai.com",
+                           "sync call", "sync: interrupted calls may be paid (uncertain)"),
+    "offline": ProviderInfo("offline", (), "", "", "local", "nothing (placeholders are free)"),
+}
+CHANNELS: tuple[str, ...] = ("gateway", "gemini", "openai")   # providers that pay for real images
+
+# Google's Gemini API. Model ids and image configuration from ai.google.dev (generateContent,
+# generationConfig.imageConfig.aspectRatio / imageSize: "1K", "2K", "4K"; 0.5K only on 3.1 Flash).
+# Prices per output image, read 2026-12-02 from a public cost map that mirrors Google's pricing page
+# (https://github.com/HeyPuter/puter/pull/2562) and https://ai.google.dev/gemini-api/docs/pricing as
+# quoted there; NOT checked against the live page: update here if Google's page says otherwise.
+_GEMINI_SOURCE = "https://ai.google.dev/gemini-api/docs/pricing (via github.com/HeyPuter/puter/pull/2562)"
+GEMINI_MODELS: tuple[Model, ...] = (
+    Model(id="gemini-3-pro-image-preview", tier="direct", price=0.134, provider="gemini",
+          prices=(("1K", 0.134), ("2K", 0.134), ("4K", 0.24)), price_read="2026-12-02",
+          price_source=_GEMINI_SOURCE, max_images=MAX_IMAGES_PER_TASK, **_PRO),  # type: ignore[arg-type]
+    Model(id="gemini-3.1-flash-image-preview", tier="direct", price=0.067, provider="gemini",
+          prices=(("0.5K", 0.045), ("1K", 0.067), ("2K", 0.101), ("4K", 0.151)), price_read="2026-12-02",
+          price_source=_GEMINI_SOURCE, **{**_FLASH31, "actions": BASIC_ACTIONS, "search": False}),  # type: ignore[arg-type]
+    Model(id="gemini-2.5-flash-image", tier="direct", price=0.039, provider="gemini",
+          prices=(("1K", 0.039),), price_read="2026-12-02", price_source=_GEMINI_SOURCE, **_FLASH25),  # type: ignore[arg-type]
+)
+
+# OpenAI's image models (developers.openai.com/api/docs/models/<id>; Images API: /v1/images/generations
+# and /v1/images/edits). Sizes are fixed per ratio; prices per image by quality and size.
+# gpt-image-1-mini: read 2026-12-02 from developers.openai.com/api/docs/models/gpt-image-1-mini.
+# gpt-image-1 and gpt-image-1.5: read 2026-12-02 from fal.ai/models/fal-ai/gpt-image-1 and
+# runware.ai/docs/models/openai-gpt-image-1-5, which quote OpenAI's per-image prices (not checked
+# against OpenAI's own page).
+OPENAI_SIZES: tuple[tuple[str, tuple[int, int]], ...] = (
+    ("1:1", (1024, 1024)), ("3:2", (1536, 1024)), ("2:3", (1024, 1536)))
+OPENAI_QUALITIES: tuple[str, ...] = ("low", "medium", "high")
+OPENAI_BACKGROUNDS: tuple[str, ...] = ("auto", "opaque", "transparent")
+OPENAI_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
+OPENAI_MAX_N = 10                    # the Images API's documented bound on n (ours is lower)
+
+
+def _openai_prices(square: tuple[float, float, float], other: tuple[float, float, float]
+                   ) -> tuple[tuple[str, float], ...]:
+    rows = []
+    for quality, sq, ot in zip(OPENAI_QUALITIES, square, other):
+        rows += [(f"{quality} 1024x1024", sq), (f"{quality} 1536x1024", ot), (f"{quality} 1024x1536", ot)]
+    return tuple(rows)
+
+
+_OPENAI: dict[str, Any] = {
+    "tier": "direct", "resolutions": ("1K",), "ratios": tuple(r for r, _ in OPENAI_SIZES),
+    "actions": ("generate", "edit", "reference", "image2image"), "search": False, "provider": "openai",
+    "sizes": OPENAI_SIZES, "price_read": "2026-12-02"}
+OPENAI_MODELS: tuple[Model, ...] = (
+    Model(id="gpt-image-1.5", family="gpt-image-1.5", series="GPT Image 1.5", price=0.034,
+          prices=_openai_prices((0.009, 0.034, 0.133), (0.013, 0.05, 0.2)),
+          price_source="https://runware.ai/docs/models/openai-gpt-image-1-5 (OpenAI's prices as quoted)",
+          **_OPENAI),
+    Model(id="gpt-image-1", family="gpt-image-1", series="GPT Image 1", price=0.042,
+          prices=_openai_prices((0.011, 0.042, 0.167), (0.016, 0.063, 0.25)),
+          price_source="https://fal.ai/models/fal-ai/gpt-image-1 (OpenAI's prices as quoted)",
+          **_OPENAI),
+    Model(id="gpt-image-1-mini", family="gpt-image-1-mini", series="GPT Image 1 mini", price=0.011,
+          prices=_openai_prices((0.005, 0.011, 0.036), (0.006, 0.015, 0.052)),
+          price_source="https://developers.openai.com/api/docs/models/gpt-image-1-mini", **_OPENAI),
+)
+DEFAULT_MODELS: dict[str, str] = {"gateway": DEFAULT_MODEL, "gemini": "gemini-3.1-flash-image-preview",
+                                  "openai": "gpt-image-1.5"}
+MODELS_OF: dict[str, tuple[Model, ...]] = {"gateway": MODELS, "gemini": GEMINI_MODELS, "openai": OPENAI_MODELS}
+
+
+def lookup(provider: str, model_id: str) -> Model | None:
+    """The model ``model_id`` as ``provider`` sells it; None if it does not."""
+    return next((m for m in MODELS_OF.get(provider, MODELS) if m.id == model_id), None)
+
+
+def providers_of(model_id: str) -> list[str]:
+    """The channels that sell a model with this id."""
+    return [p for p in CHANNELS if lookup(p, model_id) is not None]
+
+
+def size_of(model: Model, aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """The pixel size ``model`` draws at this ratio and resolution."""
+    fixed = dict(model.sizes)
+    return fixed[aspect_ratio] if aspect_ratio in fixed else pixel_size(aspect_ratio, resolution)
+
+
+def image_price(model: Model, aspect_ratio: str, resolution: str, quality: str | None = None) -> float:
+    """USD per image of ``model`` for these settings (its ``price`` where the table has no row)."""
+    table = dict(model.prices)
+    if model.sizes:
+        w, h = size_of(model, aspect_ratio, resolution)
+        return table.get(f"{quality or 'medium'} {w}x{h}", model.price)
+    return table.get(resolution, model.price)

@@ -29,6 +29,10 @@ def _no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach a real gateway: no key unless a test sets one, and a URL nobody answers."""
     monkeypatch.delenv("ASSETGEN_API_KEY", raising=False)
     monkeypatch.setenv("ASSETGEN_BASE_URL", NO_NETWORK)
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GEMINI_BASE_URL", NO_NETWORK)
+    monkeypatch.setenv("OPENAI_BASE_URL", NO_NETWORK)
 
 
 @pytest.fixture

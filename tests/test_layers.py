@@ -43,7 +43,7 @@ LAYER_OF_TOP_MODULE = {"errors": BASE, "catalog": BASE, "__main__": "main", "": 
 
 # third-party library → the only places (path prefixes inside assetgen/) that may import it
 HOMES: dict[str, tuple[str, ...]] = {
-    "httpx": ("providers/client.py",),
+    "httpx": ("providers/client.py", "providers/vendorclient.py"),
     "click": ("cli/",),
     "rich": ("cli/",),
     "fsspec": ("remote/",),

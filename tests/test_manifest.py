@@ -252,7 +252,7 @@ SECTION_CASES = [
 
         [targets.hero]
         prompt = "A knight"
-        """, None, "provider", ("[settings]", "'gateway' or 'offline'")),
+        """, None, "provider", ("[settings]", "'gateway', 'gemini', 'openai' or 'offline'")),
     Case("unknown-defaults-key", """\
         [defaults]
         resolutoin = "1K"  # HERE

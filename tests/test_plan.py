@@ -248,7 +248,7 @@ def test_json_structure(project: ProjectDir) -> None:
     assert set(plan) == {"offline", "targets", "stale", "up_to_date", "to_generate", "total_cost", "max_cost",
                          "orphans"}
     item = plan["targets"][0]
-    assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "n", "cost", "max_cost",
+    assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "provider", "n", "cost", "max_cost",
                          "shares_with", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}
     assert item["model"] == "gemini-3.1-flash-image-preview"
     assert {t["name"]: t["outputs"] for t in plan["targets"]} == OUTPUTS

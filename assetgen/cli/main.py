@@ -88,17 +88,23 @@ def cli(ctx: click.Context, file: str) -> None:
               help="With --check: also exit 1 if any target's art is not approved as it stands.")
 @click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
 @click.option("--all", "list_all", is_flag=True, help="List every target, with each matrix row on its own line.")
+@click.option("--batch", is_flag=True, help="Price Gemini targets as `build --batch` would (batch job: half price).")
 @tag_option
 @profile_option
 @remote_option
 @click.pass_obj
 def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, need_approved: bool,
-         offline: bool | None, list_all: bool, tags: tuple[str, ...], profile: str | None, no_remote: bool) -> None:
+         offline: bool | None, list_all: bool, batch: bool, tags: tuple[str, ...], profile: str | None,
+         no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
+    from ..engine.plan import batch_prices
+
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
     try:
         result = project.plan(project.manifest.selection(targets, tags), offline=offline or None)
+        if batch and not result.offline:
+            batch_prices(result)
     finally:
         project.close()
     if as_json or fmt == "json":
@@ -134,12 +140,15 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
               help="Submit again the uncertain targets (all, or the TARGETs named): an earlier submission "
                    "of theirs may have been paid for, so this may pay twice.")
 @tag_option
+@click.option("--batch", is_flag=True, help="Send Gemini targets in one batch job (half price; results in "
+                                            "minutes to hours; Ctrl-C leaves it for the next build to collect).")
 @profile_option
 @remote_option
 @click.pass_obj
 def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
-              retry_uncertain: bool, tags: tuple[str, ...], profile: str | None, no_remote: bool) -> None:
+              retry_uncertain: bool, batch: bool, tags: tuple[str, ...], profile: str | None,
+              no_remote: bool) -> None:
     """Build stale targets (and what they depend on)."""
     from ..commands.build import BuildOptions, build, make_provider
 
@@ -158,8 +167,8 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
             project.close()
         return
     options = BuildOptions(targets=targets, offline=offline or None, force=force, keep_going=keep_going,
-                           jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry)
-    provider = make_provider(project, offline=project.is_offline(options.offline))   # no key: exit 2 first
+                           jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry, batch=batch)
+    provider = make_provider(project, offline=project.is_offline(options.offline), batch=batch)   # no key: exit 2
     live = not (quiet or as_json) and sys.stdout.isatty()
     stream = sys.stderr if as_json else sys.stdout
     reporter = build_reporter(quiet=quiet, as_json=as_json, live=live, stream=stream)
@@ -270,11 +279,14 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def models(as_json: bool) -> None:
-    """The gateway's models: ids, prices, resolutions, ratios, actions."""
+    """Every provider's models: ids, prices (with the date they were read), sizes, what a crash can cost."""
+    every = [m for provider in catalog.CHANNELS for m in catalog.MODELS_OF[provider]]
     if as_json:
-        click.echo(json.dumps([{**vars(m)} for m in catalog.MODELS], indent=2))
+        click.echo(json.dumps([{**vars(m), "auth": list(catalog.PROVIDERS[m.provider].key_envs),
+                                "submission": catalog.PROVIDERS[m.provider].submission,
+                                "crash_cost": catalog.PROVIDERS[m.provider].crash_cost} for m in every], indent=2))
         return
-    for line in models_lines():
+    for line in models_lines(every):
         click.echo(line)
 
 

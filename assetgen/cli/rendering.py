@@ -17,18 +17,34 @@ if TYPE_CHECKING:
     from ..engine.plan import Plan, TargetPlan
 
 
-def models_lines() -> list[str]:
-    """The catalogue as a table, then each family's aspect ratios."""
-    width = max(len(m.id) for m in catalog.MODELS)
-    lines = [f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  resolutions     actions"]
-    for m in catalog.MODELS:
+def models_lines(every: list[catalog.Model]) -> list[str]:
+    """Every provider's models as a table (with what a crash during a call can cost), then each family's
+    aspect ratios and sizes, the price tables with their source, and each provider's key and endpoint."""
+    width = max(len(m.id) for m in every)
+    lines = [f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  {'resolutions':<16} "
+             f"{'actions':<48} {'provider':<8} a crash during a call can cost"]
+    for m in every:
         lines.append(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {str(m.price):>10}  "
-                     f"{', '.join(m.resolutions):<15} {', '.join(m.actions)}")
+                     f"{', '.join(m.resolutions):<16} {', '.join(m.actions):<48} {m.provider:<8} "
+                     f"{catalog.PROVIDERS[m.provider].crash_cost}")
     lines.append("")
-    for family in dict.fromkeys(m.family for m in catalog.MODELS):
-        ratios = next(m.ratios for m in catalog.MODELS if m.family == family)
+    for family in dict.fromkeys(m.family for m in every):
+        model = next(m for m in every if m.family == family)
+        sizes = dict(model.sizes)
+        ratios = [f"{r} ({sizes[r][0]}x{sizes[r][1]})" if r in sizes else r for r in model.ratios]
         lines.append(f"{family} ratios: {', '.join(ratios)}")
-    lines.append("\nThe -official ids are the same model on a direct channel: switching tier does not change a key.")
+    lines.append("")
+    for m in every:
+        if m.prices:
+            table = ", ".join(f"{k} ${v:g}" for k, v in m.prices)
+            lines.append(f"{m.id} ({m.provider}) $/image: {table}; read {m.price_read} from {m.price_source}")
+    lines.append("")
+    for name in catalog.CHANNELS:
+        info = catalog.PROVIDERS[name]
+        lines.append(f"{name}: key from {' or '.join(info.key_envs)}; endpoint {info.base_url_env} "
+                     f"(default {info.base_url}); {info.submission}")
+    lines.append("\nThe -official ids, and Google's own ids, are the same model on another channel: switching "
+                 "tier does not change a key, nor does switching channel.")
     return lines
 
 
@@ -41,7 +57,8 @@ def explain_lines(item: TargetPlan) -> list[str]:
              f"  model      {t.model} ({t.spec_model.series}, {t.spec_model.tier}; "
              f"key uses family {t.spec_model.family})",
              f"  size       {t.aspect_ratio} at {t.resolution} = {width}x{height} px, n={t.n}, seed={t.seed}",
-             f"  action     {t.action}"]
+             f"  action     {t.action}",
+             f"  provider   {t.provider}" + (f"; openai = {dict(t.openai)} (in the key)" if t.openai else "")]
     lines += [f"  {flag:<10} true" for flag in ("google_search", "google_image_search", "official_fallback")
               if getattr(t, flag)]
     lines.append("  prompt     " + t.prompt.replace("\n", "\n             "))

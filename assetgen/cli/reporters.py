@@ -42,6 +42,8 @@ def _why(item: TargetPlan) -> str:
             text += " (images in the remote cache)" if item.remote else " (images in cache)"
         case Action.SHARE:
             text += f" (same key as {item.shares_with}: one generation)"
+        case Action.RESUME if item.target.provider == "gemini":   # only a batch job leaves Gemini tasks
+            text += " (in a pending Gemini batch job submitted by an earlier build: collected, no new payment)"
         case Action.RESUME if item.cost:
             text += " (some of its one-image tasks were submitted by an earlier build: collected; the rest is paid)"
         case Action.RESUME:
@@ -91,6 +93,9 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
     lines.extend(_orphan_lines(plan))
+    sync = _sync_note(plan)
+    if sync:
+        lines.append(sync)
     return "\n".join(lines)
 
 
@@ -103,6 +108,22 @@ def _orphan_lines(plan: Plan) -> list[str]:
                   f"them, the next build forgets them in the lock):")]
     lines += [f"  {o.target}: {o.path}{note[o.state]}" for o in plan.orphans]
     return lines
+
+
+def _sync_note(plan: Plan) -> str:
+    """What a crash can cost with providers called synchronously (Google's, OpenAI's)."""
+    from .. import catalog
+
+    if plan.offline:
+        return ""
+    sync = [i for i in plan.stale if i.action in (Action.GENERATE, Action.UNCERTAIN)
+            and catalog.PROVIDERS[i.target.provider].submission == "sync call"]
+    if not sync:
+        return ""
+    names = ", ".join(sorted({i.target.provider for i in sync}))
+    return (f"sync: interrupted calls may be paid: {len(sync)} target{'s' if len(sync) != 1 else ''} ({names}) "
+            f"are synchronous calls, with no id before they are paid; a crash or timeout during one leaves its "
+            f"target uncertain (never resubmitted without --retry-uncertain)")
 
 
 def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..engine.events import PlainReporter, Reporter
 from ..engine.orphans import drop_orphan_entries
-from ..engine.plan import Plan
+from ..engine.plan import Plan, batch_prices
 from ..engine.project import Project, wait_for_build_lock
 from ..engine.scheduler import Builder, BuildReport, Controller
 from ..errors import BudgetExceeded, UsageError
@@ -37,14 +37,34 @@ class BuildOptions:
     budget: float | None = None
     lock_timeout: float = 600.0
     retry_uncertain: bool | frozenset[str] = False   # True, or target names: see Builder
+    batch: bool = False                  # Gemini targets go in one batch job (half price, slower)
 
 
-def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None) -> Provider:
-    """The offline provider, or the gateway's with the key from the environment (never from files)."""
+def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None,
+                  batch: bool = False) -> Provider:
+    """The offline provider, or the providers the manifest's targets use, each with its key from the
+    environment (never from files): all keys are checked before any work."""
     if offline:
         from ..providers.offline import OfflineProvider
         return OfflineProvider()
     env = os.environ if env is None else env
+    used = sorted({t.provider for t in project.manifest.targets.values()}) if project else ["gateway"]
+    if used == ["gateway"] or not used:          # (--batch has nothing to batch then)
+        return _gateway(project, env)
+    from ..providers.router import RoutingProvider
+
+    built: dict[str, Provider] = {}
+    try:
+        for name in used:
+            built[name] = _gateway(project, env) if name == "gateway" else _vendor(name, project, env, batch)
+    except BaseException:
+        for provider in built.values():
+            _close_now(provider)
+        raise
+    return RoutingProvider(built)
+
+
+def _gateway(project: Project | None, env: Mapping[str, str]) -> Provider:
     key = env.get(API_KEY_ENV, "").strip()
     if not key:
         raise UsageError(f"no API key: set the {API_KEY_ENV} environment variable "
@@ -66,6 +86,43 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
                            download_deadline=deadline or DEFAULT_DOWNLOAD_DEADLINE)
     return GatewayProvider(client=client, poll_interval=poll,
                            task_timeout=settings.task_timeout if settings else 600.0)
+
+
+def _vendor(name: str, project: Project | None, env: Mapping[str, str], batch: bool = False) -> Provider:
+    """Google's or OpenAI's provider (sync calls), with the key of the first of its variables set."""
+    from .. import catalog
+    from ..providers.vendorclient import DEFAULT_DEADLINE, VendorClient
+
+    info = catalog.PROVIDERS[name]
+    key = next((env[v].strip() for v in info.key_envs if env.get(v, "").strip()), "")
+    count = sum(1 for t in project.manifest.targets.values() if t.provider == name) if project else 0
+    if not key:
+        names = " or ".join(info.key_envs)
+        raise UsageError(f"no API key for provider {name} ({count} target(s) use it): set {names} "
+                         f"(export {info.key_envs[0]}=...), or build placeholders with --offline")
+    base_url = env.get(info.base_url_env) or info.base_url
+    deadline = _seconds(env, DEADLINE_ENV, 0.0) if env.get(DEADLINE_ENV) else DEFAULT_DEADLINE
+    headers = {"x-goog-api-key": key} if name == "gemini" else {"Authorization": f"Bearer {key}"}
+    client = VendorClient(vendor={"gemini": "Google's Gemini API", "openai": "OpenAI"}[name], base_url=base_url,
+                          headers=headers, secret=key, deadline=deadline, backoff_base=_seconds(env, BACKOFF_ENV, 0.5))
+    poll = _seconds(env, POLL_ENV, project.manifest.settings.poll_interval if project else 10.0, bounds=POLL_BOUNDS)
+    if name == "gemini" and batch:
+        from ..providers.gemini_batch import GeminiBatchProvider
+        return GeminiBatchProvider(client, poll_interval=poll)
+    if name == "gemini":
+        from ..providers.gemini import GeminiProvider
+        return GeminiProvider(client, poll_interval=poll)
+    from ..providers.openai import OpenAIProvider
+    return OpenAIProvider(client)
+
+
+def _close_now(provider: Provider) -> None:
+    import asyncio
+
+    try:
+        asyncio.run(provider.aclose())
+    except RuntimeError:
+        pass            # inside a running loop: the connections close with the process
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float,
@@ -97,7 +154,7 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
     """Build the stale targets. Holds the manifest's build lock for the whole run."""
     options = options or BuildOptions()
     offline = project.is_offline(options.offline)
-    provider = provider or make_provider(project, offline=offline)   # a missing key fails before any work
+    provider = provider or make_provider(project, offline=offline, batch=options.batch)   # a missing key fails first
     reporter = reporter or PlainReporter()
     controller = controller or Controller()
     try:
@@ -111,14 +168,19 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
         project.reload_lock()                    # another build may have finished while we waited
         plan = project.plan(options.targets, offline=offline, force=options.force,
                             retry_uncertain=options.retry_uncertain)
+        if options.batch and not offline:
+            batch_prices(plan)
         budget = options.budget if options.budget is not None else project.manifest.settings.budget
         check_budget(plan, budget)
         if drop_orphan_entries(project.manifest.targets, project.lock, project.orphans_record):
             project.lock.save()                 # the lock describes exactly the manifest's targets
         if on_plan is not None:
             on_plan(plan)
+        jobs = options.jobs or project.manifest.settings.jobs
+        if options.batch:                      # every ready target joins the job: --jobs must not hold some back
+            jobs = max(jobs, len(plan.stale))
         builder = Builder(project, plan, provider, reporter=reporter,
-                          jobs=options.jobs or project.manifest.settings.jobs, budget=budget,
+                          jobs=jobs, budget=budget,
                           keep_going=options.keep_going, controller=controller,
                           retry_uncertain=options.retry_uncertain)
         return await builder.run()

@@ -1,7 +1,8 @@
 """Content keys: a target's canonical spec → a SHA-256 key.
 
 The key covers exactly what changes the generated pixels: model *family* (tiers are channels of one
-model), action, prompt, n, seed, ratio, resolution, search flags, and each reference in order — a
+model), action, prompt, n, seed, ratio, resolution, search flags, OpenAI's request fields (OpenAI targets
+only), and each reference in order — a
 file by the SHA-256 of its bytes, an ``@target`` by that target's key, a URL by its text. It does not
 cover output paths, ``official_fallback`` or build settings, so moving an output or switching tier
 never pays for a new image. ``KEY_VERSION`` is part of the hash: changing the recipe invalidates
@@ -68,6 +69,10 @@ def canonical_spec(target: Target, ref_digests: list[str]) -> dict[str, Any]:
     }
     if target.style:
         spec["style"] = {"name": target.style, "digest": target.style_digest}
+    if target.openai:
+        # OpenAI's request fields change its pixels: in the key of OpenAI targets only (family
+        # gpt-image-*), so no other target's key changes.
+        spec["openai"] = dict(target.openai)
     return spec
 
 

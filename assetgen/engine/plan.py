@@ -38,7 +38,7 @@ from .keys import KeyedTarget
 from .orphans import OrphanOutput
 
 _SPEC_FIELDS = ("family", "action", "prompt", "n", "seed", "aspect_ratio", "resolution",
-                "google_search", "google_image_search")
+                "google_search", "google_image_search", "openai")
 
 
 class Action(StrEnum):
@@ -152,7 +152,8 @@ class TargetPlan:
         return {
             "name": self.name, "key": self.key, "action": self.action, "stale": self.stale,
             "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in self.reasons],
-            "model": self.target.model, "n": self.target.n, "cost": round(self.cost, 6),
+            "model": self.target.model, "provider": self.target.provider, "n": self.target.n,
+            "cost": round(self.cost, 6),
             "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
             **({"retry_cost": round(self.retry_cost, 6)} if self.action == Action.UNCERTAIN else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
@@ -203,10 +204,21 @@ class Plan:
         }
 
 
+BATCHED = ("gemini",)              # providers whose targets `--batch` sends in a batch job (half price)
+
+
+def batch_prices(plan: Plan) -> Plan:
+    """``--batch``: the targets of a batching provider at the batch price (half)."""
+    for item in plan.items:
+        if item.target.provider in BATCHED and item.action in ("generate", "uncertain"):
+            item.cost, item.max_cost, item.retry_cost = item.cost / 2, item.max_cost / 2, item.retry_cost / 2
+    return plan
+
+
 def price(target: Target) -> tuple[float, float]:
     """(cost, upper bound) in USD of generating this target once."""
     model = target.spec_model
-    cost = model.price * target.n
+    cost = target.unit_price * target.n
     bound = model.official.price * target.n if target.official_fallback else cost
     return cost, max(cost, bound)
 

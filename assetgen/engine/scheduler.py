@@ -251,6 +251,8 @@ class _Events:
         raises ``ImageSizeMismatch``: it is never written as an output."""
         ratio, resolution = _asked(self.job, self.record)
         expected = catalog.pixel_size(ratio, resolution) if ratio and resolution else None
+        if self.job.target is not None:
+            expected = self.job.target.size          # the provider's size (OpenAI's are fixed per ratio)
         asked = f"{ratio} at {resolution}" if expected else ""
         store = self.builder.project.store
         try:

@@ -64,6 +64,8 @@ class Target:
     pick: int = 1
     style: str | None = None
     style_digest: str | None = None
+    provider: str = "gateway"                  # the channel that sells the image (catalog.PROVIDERS)
+    openai: tuple[tuple[str, str], ...] = ()   # OpenAI's request fields, resolved (OpenAI targets only)
     # The project's own fields (never in the key): tags of [defaults], the style and the target;
     # the most specific notes; the target's free [targets.X.meta] table.
     tags: tuple[str, ...] = ()
@@ -72,11 +74,17 @@ class Target:
 
     @property
     def spec_model(self) -> catalog.Model:
-        return catalog.get(self.model)
+        return catalog.lookup(self.provider, self.model) or catalog.get(self.model)
 
     @property
     def size(self) -> tuple[int, int]:
-        return catalog.pixel_size(self.aspect_ratio, self.resolution)
+        return catalog.size_of(self.spec_model, self.aspect_ratio, self.resolution)
+
+    @property
+    def unit_price(self) -> float:
+        """USD per image, by the provider's price table."""
+        return catalog.image_price(self.spec_model, self.aspect_ratio, self.resolution,
+                                   dict(self.openai).get("quality"))
 
     @property
     def upstream(self) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from ..errors import Problem, did_you_mean, listing
 from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
 from ..state.atomic import not_a_file
 from .model import Output, Reference, Settings, Target
+from .providers import choose_provider
 from .positions import LineIndex
 
 if TYPE_CHECKING:
@@ -170,7 +171,12 @@ class _Resolver:
         own = {k: v for k, v in self.raw_targets[base].items() if k not in _STRUCTURAL}
         values = merge_fields(self.defaults, style_fields, own, self.profile_fields, subs)
         prompt = compose_prompt(spec.prompt, style.prompt if style else None, subs)
-        ok = _check_capabilities(values, report)
+        # OpenAI's request fields merge key by key, like a table of their own (never post-processing).
+        values["openai"] = {**self.defaults.get("openai", {}), **style_fields.get("openai", {}),
+                            **(own.get("openai") or {}), **self.profile_fields.get("openai", {})}
+        provider_ok = choose_provider(values, self.settings.provider,
+                                      {**self.defaults, **style_fields, **own, **self.profile_fields}, report)
+        ok = _check_capabilities(values, report) and provider_ok
         if not prompt:
             report("must not be empty", "prompt")
             ok = False
@@ -189,8 +195,9 @@ class _Resolver:
             seed=values["seed"], references=refs, google_search=values["google_search"],
             google_image_search=values["google_image_search"],
             official_fallback=values["official_fallback"], outputs=outputs, base=base,
-            candidates=candidates, pick=pick, style=spec.style,
-            style_digest=style_digest, **_own_fields(self.defaults, style_fields, own, spec.meta))
+            candidates=candidates, pick=pick, style=spec.style, style_digest=style_digest,
+            provider=values["provider"], openai=values["openai"],
+            **_own_fields(self.defaults, style_fields, own, spec.meta))
 
     def _own_outputs(self, name: str, outputs: tuple[Output, ...], report: Report) -> bool:
         """Claim ``outputs`` for ``name``; False (reported) if another target writes one of them."""
@@ -395,18 +402,17 @@ def _sub(text: str, subs: dict[str, str]) -> str:
 # -- fields -----------------------------------------------------------------------------------------
 
 def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
-    model = catalog.BY_ID.get(values["model"])
+    model = catalog.lookup(values.get("provider", "gateway"), values["model"])
     if model is None:
-        ids = [m.id for m in catalog.MODELS]
-        report(f"unknown model '{values['model']}'{did_you_mean(values['model'], ids)}; "
-               f"valid models: {', '.join(ids)}", "model")
-        return False
+        return False                    # reported by choose_provider
     ok = True
     checks = (("resolution", model.resolutions), ("aspect_ratio", model.ratios), ("action", model.actions))
     for fieldname, allowed in checks:
         if values[fieldname] not in allowed:
+            sizes = dict(model.sizes)
+            shown = [f"{a} ({sizes[a][0]}x{sizes[a][1]})" if a in sizes else a for a in allowed]
             report(f"{model.id} does not support {fieldname} '{values[fieldname]}'; "
-                   f"it supports: {', '.join(allowed)}", fieldname)
+                   f"it supports: {', '.join(shown)}", fieldname)
             ok = False
     for flag in ("google_search", "google_image_search"):
         if values[flag] and not model.search:
@@ -422,7 +428,7 @@ def _check_capabilities(values: dict[str, Any], report: Report) -> bool:
 def _count(values: dict[str, Any], pick: int | None, report: Report) -> tuple[int, bool, int, bool]:
     """(images per task, whether they are candidates, the picked one, ok)."""
     candidates = values.get("candidates")
-    model = catalog.BY_ID.get(values["model"])
+    model = catalog.lookup(values.get("provider", "gateway"), values["model"])
     for fieldname in ("n", "candidates"):
         count = values.get(fieldname)
         if model is not None and count and count > model.max_images:

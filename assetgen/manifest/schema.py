@@ -29,7 +29,7 @@ class SettingsModel(_Strict):
     # More tasks in flight than this only queues them at the gateway (and holds as many connections).
     jobs: conint(strict=True, gt=0, le=MAX_JOBS) = 8  # type: ignore[valid-type]
     budget: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
-    provider: Literal["gateway", "offline"] = "gateway"
+    provider: Literal["gateway", "gemini", "openai", "offline"] = "gateway"
     reference_base_url: StrictStr | None = None
     # Seconds between polls of one task (jittered ±33%): below 0.05 s is hammering the gateway, above an
     # hour is a typo. TOML allows inf and nan: neither is a time.
@@ -57,8 +57,20 @@ class DeriveModel(_Strict):
     key_out: KeyOutModel | None = None
 
 
+class OpenAIModel(_Strict):
+    """OpenAI's own request fields (``openai = { … }``): sent to OpenAI and part of the key of OpenAI
+    targets only; not the post-processing fields ``quality``, ``background`` and ``format``."""
+
+    quality: Literal["low", "medium", "high"] | None = None
+    background: Literal["auto", "opaque", "transparent"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+
+
 class FieldsModel(DeriveModel):
     """Fields a target may set and ``[defaults]``, ``[styles.*]`` and ``[profiles.*]`` may provide."""
+
+    provider: Literal["gateway", "gemini", "openai", "offline"] | None = None
+    openai: OpenAIModel | None = None
 
     model: StrictStr | None = None
     action: StrictStr | None = None
@@ -169,6 +181,8 @@ def _valid_fields(loc: tuple[str, ...]) -> list[str]:
     model: type[BaseModel] = SECTION_MODELS.get(loc[0], DocumentModel)
     if "key_out" in loc[:-1]:
         model = KeyOutModel
+    elif "openai" in loc[:-1]:
+        model = OpenAIModel
     elif loc[0] == "targets" and "outputs" in loc[:-1]:
         model = OutputModel
     return list(model.model_fields)

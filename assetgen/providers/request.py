@@ -30,20 +30,24 @@ def submit_body(manifest: Manifest, target: Target) -> dict[str, Any]:
         if manifest.settings.gateway_fields in ("both", name):
             body[name] = target.aspect_ratio
     if target.references:
-        body["image_urls"] = [reference_url(manifest, r) for r in target.references]
+        # Google and OpenAI take the bytes themselves (see ``manifest.providers``): always data: URLs.
+        inline = target.provider != "gateway"
+        body["image_urls"] = [reference_url(manifest, r, inline=inline) for r in target.references]
+    if target.openai:
+        body["openai"] = dict(target.openai)
     for flag in ("google_search", "google_image_search", "official_fallback"):
         if getattr(target, flag):
             body[flag] = True
     return body
 
 
-def reference_url(manifest: Manifest, ref: Reference) -> str:
+def reference_url(manifest: Manifest, ref: Reference, *, inline: bool = False) -> str:
     if ref.kind == "url":
         return ref.value
     # An upstream target's reference is its first output, as written on disk by this or an earlier build.
     rel = manifest.targets[ref.value].outputs[0].path if ref.kind == "target" else ref.value
     base = manifest.settings.reference_base_url
-    if base:
+    if base and not inline:
         return base.rstrip("/") + "/" + rel
     data = (manifest.root / rel).read_bytes()
     if len(data) > catalog.MAX_REFERENCE_BYTES:
