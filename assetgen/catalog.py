@@ -190,7 +190,7 @@ OPENAI_MAX_N = 10                    # the Images API's documented bound on n (o
 def _openai_prices(square: tuple[float, float, float], other: tuple[float, float, float]
                    ) -> tuple[tuple[str, float], ...]:
     rows = []
-    for quality, sq, ot in zip(OPENAI_QUALITIES, square, other):
+    for quality, sq, ot in zip(OPENAI_QUALITIES, square, other, strict=True):
         rows += [(f"{quality} 1024x1024", sq), (f"{quality} 1536x1024", ot), (f"{quality} 1024x1536", ot)]
     return tuple(rows)
 

@@ -113,7 +113,8 @@ def test_stopped_while_waiting_leaves_the_job_for_the_next_build(project: Projec
         proc = project.spawn("build", "--batch", env=env(google))
         deadline = time.monotonic() + 20
         journal = project.cache / "journal"
-        while time.monotonic() < deadline and len([p for p in journal.glob("*.json") if b"batches:" in p.read_bytes()]) < 2:
+        while (time.monotonic() < deadline
+               and len([p for p in journal.glob("*.json") if b"batches:" in p.read_bytes()]) < 2):
             time.sleep(0.02)
         for sig in signals:                      # a first Ctrl-C waits for what is in flight; a second stops
             proc.send_signal(sig)

@@ -68,7 +68,8 @@ def test_provider_implied_by_a_model_only_one_sells_and_conflicts_are_errors(pro
     assert keyed(project, model="gemini-2.5-flash-image")["provider"] == "gemini"
     project.write(BASE.format(settings="", target='provider = "gemini"', model="gpt-image-1"))
     result = project.run("plan")
-    assert result.exit_code == 2 and "provider 'gemini' does not sell 'gpt-image-1' (it is sold by openai)" in result.output
+    assert result.exit_code == 2
+    assert "provider 'gemini' does not sell 'gpt-image-1' (it is sold by openai)" in result.output
     project.write(BASE.format(settings="", target='provider = "offline"', model="gpt-image-1"))
     result = project.run("plan")
     assert result.exit_code == 2 and "'offline' is a build mode" in result.output
@@ -127,7 +128,8 @@ def test_the_bundled_example_builds_with_only_a_google_key(empty_project: Projec
     from pathlib import Path
 
     repo = Path(__file__).parent.parent
-    text = (repo / "assets.toml").read_text(encoding="utf-8").replace("[settings]", '[settings]\nprovider = "gemini"', 1)
+    text = (repo / "assets.toml").read_text(encoding="utf-8")
+    text = text.replace("[settings]", '[settings]\nprovider = "gemini"', 1)
     for folder in ("examples",):
         if (repo / folder).is_dir():
             shutil.copytree(repo / folder, empty_project.root / folder, dirs_exist_ok=True)

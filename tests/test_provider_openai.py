@@ -92,7 +92,8 @@ def test_openai_table_is_not_the_post_processing_fields(project: Project) -> Non
     result = project.run("plan")
     assert result.exit_code == 2
     assert "the `openai` table sets OpenAI's request fields, but this target's provider is gateway" in result.output
-    project.write(MANIFEST.replace('background = "transparent" }', 'background = "transparent", output_format = "jpeg" }'))
+    project.write(MANIFEST.replace('background = "transparent" }',
+                                  'background = "transparent", output_format = "jpeg" }'))
     assert "needs output_format \"png\" or \"webp\"" in project.run("plan").output
     project.write(MANIFEST.replace('quality = "high"', 'quality = "ultra"'))
     bad = project.run("plan")
@@ -102,7 +103,8 @@ def test_openai_table_is_not_the_post_processing_fields(project: Project) -> Non
 def test_openai_fields_are_in_the_key_of_openai_targets_only(project: Project) -> None:
     project.write(MANIFEST + '\n[targets.gw]\nprompt = "a gem"\nquality = 80\n')
     keys = project.keys()
-    project.write(MANIFEST.replace('quality = "high"', 'quality = "low"') + '\n[targets.gw]\nprompt = "a gem"\nquality = 80\n')
+    project.write(MANIFEST.replace('quality = "high"', 'quality = "low"')
+                  + '\n[targets.gw]\nprompt = "a gem"\nquality = 80\n')
     after = project.keys()
     assert after["coin"] != keys["coin"]
     assert after["gw"] == keys["gw"] and after["banner"] == keys["banner"]

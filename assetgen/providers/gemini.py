@@ -63,7 +63,8 @@ def gemini_images(data: Any, clean: Any = str) -> tuple[list[bytes], str | None]
     feedback: dict[str, Any] = data["promptFeedback"] if isinstance(data.get("promptFeedback"), dict) else {}
     candidates: list[Any] = data["candidates"] if isinstance(data.get("candidates"), list) else []
     if feedback.get("blockReason") and not candidates:
-        raise TaskFailed(f"Gemini blocked the prompt (promptFeedback.blockReason {clean(feedback['blockReason'], 60)}); "
+        reason = clean(feedback["blockReason"], 60)
+        raise TaskFailed(f"Gemini blocked the prompt (promptFeedback.blockReason {reason}); "
                          f"no image ({NO_IMAGE_BILLING}). Change the prompt or references", code="blocked")
     if not candidates or not isinstance(candidates[0], dict):
         raise TaskFailed(f"Gemini's answer holds no candidate; no image ({NO_IMAGE_BILLING})", code="no_image")
@@ -74,7 +75,8 @@ def gemini_images(data: Any, clean: Any = str) -> tuple[list[bytes], str | None]
     texts: list[str] = []
     for i, part in enumerate(parts):
         inline = part.get("inlineData") or part.get("inline_data")
-        if isinstance(inline, dict) and str(inline.get("mimeType") or inline.get("mime_type") or "").startswith("image/"):
+        mime = str(inline.get("mimeType") or inline.get("mime_type") or "") if isinstance(inline, dict) else ""
+        if isinstance(inline, dict) and mime.startswith("image/"):
             images.append(b64_image(inline.get("data"), f"image part {i} of Gemini's answer"))
         elif isinstance(part.get("text"), str):
             texts.append(part["text"])

@@ -32,7 +32,7 @@ from .. import catalog
 from ..errors import GatewayError, SubmissionUncertain, TaskFailed
 from .base import Generation, Job, Provider, TaskEvents
 from .gemini import gemini_images, gemini_request
-from .vendorclient import VendorClient
+from .vendorclient import Answer, VendorClient
 
 if TYPE_CHECKING:
     from ..state.journal import JournalRecord
@@ -179,7 +179,7 @@ class GeminiBatchProvider(Provider):
                     raise
                 return
         results = await asyncio.gather(*(self._collect(w, task_id) for w in started), return_exceptions=True)
-        for w, result in zip(started, results):
+        for w, result in zip(started, results, strict=True):
             if w.done.done():
                 continue
             if isinstance(result, BaseException):
@@ -192,19 +192,7 @@ class GeminiBatchProvider(Provider):
                                             w.job.target.unit_price if w.job.target else 0.0, str(w.job.body["model"]))
 
     async def _create(self, model: str, group: list[_Waiting]) -> tuple[str, list[_Waiting]]:
-        requests = []
-        started: list[_Waiting] = []
-        for w in group:
-            try:
-                w.events.intent(w.job.body)            # durable before the job is created
-            except Exception as exc:  # noqa: BLE001 -- stopped, superseded, journal unwritable: that target's answer
-                if not w.done.done():
-                    w.done.set_exception(exc)
-                continue
-            started.append(w)
-            requests += list(_requests(w.job))
-        if not started:
-            raise GatewayError("nothing left to submit")
+        started, requests = _start(group)
         body = {"batch": {"displayName": f"assetgen-{len(started)}-targets",
                           "inputConfig": {"requests": {"requests": requests}}}}
         if len(json.dumps(body)) > MAX_INLINE_BYTES:
@@ -212,6 +200,15 @@ class GeminiBatchProvider(Provider):
                 w.events.not_created()
             raise GatewayError(f"this batch's inline requests are over {MAX_INLINE_BYTES // 2**20} MB (references "
                                f"travel inline); build fewer targets at once, or without --batch")
+        answer = await self._post_batch(model, body, started)
+        task_id = _batch_task_id(answer.data, started)
+        for w in started:
+            w.events.submitted(task_id, model)       # fsynced per key before waiting
+        self.jobs_created.append(name_of(task_id))
+        return task_id, started
+
+    async def _post_batch(self, model: str, body: dict[str, Any], started: list[_Waiting]) -> Answer:
+        """Create the batch job, journaling each started key as uncertain or not created when that fails."""
         try:
             answer = await self.client.post(f"/v1beta/models/{model}:batchGenerateContent", json=body)
         except SubmissionUncertain as exc:
@@ -226,20 +223,40 @@ class GeminiBatchProvider(Provider):
             for w in started:
                 w.events.not_created()
             raise
-        name = answer.data.get("name") if isinstance(answer.data, dict) else None
-        task_id = task_id_of(name) if isinstance(name, str) else ""
-        if not catalog.safe_task_id(task_id) or not task_id.startswith(PREFIX):
-            for w in started:
-                w.events.uncertain("the batch job's name in Google's answer was unusable")
-            raise SubmissionUncertain("Google created a batch job but its name was unusable; its targets are "
-                                      "uncertain", code="bad_name")
-        for w in started:
-            w.events.submitted(task_id, model)       # fsynced per key before waiting
-        self.jobs_created.append(name_of(task_id))
-        return task_id, started
+        return answer
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _start(group: list[_Waiting]) -> tuple[list[_Waiting], list[dict[str, Any]]]:
+    """Journal each waiting key's intent; the keys that could start and their batch requests."""
+    requests: list[dict[str, Any]] = []
+    started: list[_Waiting] = []
+    for w in group:
+        try:
+            w.events.intent(w.job.body)            # durable before the job is created
+        except Exception as exc:  # noqa: BLE001 -- stopped, superseded, journal unwritable: that target's answer
+            if not w.done.done():
+                w.done.set_exception(exc)
+            continue
+        started.append(w)
+        requests += list(_requests(w.job))
+    if not started:
+        raise GatewayError("nothing left to submit")
+    return started, requests
+
+
+def _batch_task_id(data: Any, started: list[_Waiting]) -> str:
+    """The task id of the batch job Google created; its keys uncertain when its name is unusable."""
+    name = data.get("name") if isinstance(data, dict) else None
+    task_id = task_id_of(name) if isinstance(name, str) else ""
+    if not catalog.safe_task_id(task_id) or not task_id.startswith(PREFIX):
+        for w in started:
+            w.events.uncertain("the batch job's name in Google's answer was unusable")
+        raise SubmissionUncertain("Google created a batch job but its name was unusable; its targets are "
+                                  "uncertain", code="bad_name")
+    return task_id
 
 
 def _requests(job: Job) -> Iterable[dict[str, Any]]:

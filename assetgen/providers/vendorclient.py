@@ -81,7 +81,8 @@ class VendorClient:
             self.requests_made += 1
             try:
                 async with asyncio.timeout(self.deadline):
-                    async with self._http.stream("GET", url, headers={**self._headers, "Accept": "application/json"}) as r:
+                    sent = {**self._headers, "Accept": "application/json"}
+                    async with self._http.stream("GET", url, headers=sent) as r:
                         body = await r.aread()
                         status, headers = r.status_code, r.headers
             except (TimeoutError, httpx.HTTPError) as exc:
@@ -115,8 +116,9 @@ class VendorClient:
                     f"processed and paid, so it is not resent", code="deadline") from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 if last:
+                    why = self.clean(exc) or type(exc).__name__
                     raise GatewayUnreachable(f"could not reach {self.vendor} at {self.base_url} after "
-                                             f"{attempt + 1} attempts: {self.clean(exc) or type(exc).__name__}") from exc
+                                             f"{attempt + 1} attempts: {why}") from exc
                 await self._sleep(attempt, None)
                 continue
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:

@@ -116,7 +116,8 @@ class GeminiEmulator(VendorEmulator):
         if op["done"]:
             if "responses" not in batch:
                 batch["responses"] = [self._batch_item(batch["model"], item) for item in batch["requests"]]
-            op["response"] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+            op["response"] = {"@type": ("type.googleapis.com/google.ai.generativelanguage.v1main"
+                                        ".GenerateContentBatchOutput"),
                               "inlinedResponses": {"inlinedResponses": batch["responses"]}}
         return op
 
@@ -173,7 +174,10 @@ def _validate(body: Any, model: catalog.Model) -> str | None:
     unknown = set(body) - _FIELDS
     if unknown:
         return f"Invalid JSON payload received. Unknown name \"{min(unknown)}\": Cannot find field."
-    contents = body.get("contents")
+    return _validate_contents(body.get("contents")) or _validate_config(body.get("generationConfig", {}), model)
+
+
+def _validate_contents(contents: Any) -> str | None:
     if not isinstance(contents, list) or not contents or not isinstance(contents[0], dict):
         return "* GenerateContentRequest.contents: contents is not specified"
     parts = contents[0].get("parts")
@@ -183,22 +187,32 @@ def _validate(body: Any, model: catalog.Model) -> str | None:
         return "a text part (the prompt) is required"
     for i, part in enumerate(parts):
         inline = part.get("inlineData") if isinstance(part, dict) else None
-        if inline is None:
-            continue
-        if inline.get("mimeType") not in ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"):
-            return f"contents[0].parts[{i}].inlineData.mimeType: unsupported MIME type {inline.get('mimeType')!r}"
-        try:
-            with Image.open(io.BytesIO(base64.b64decode(inline.get("data", ""), validate=True))) as img:
-                img.verify()
-        except (binascii.Error, ValueError, OSError, SyntaxError):
-            return f"contents[0].parts[{i}].inlineData.data: Provided image is not valid."
-    config = body.get("generationConfig", {})
+        problem = None if inline is None else _validate_inline(i, inline)
+        if problem:
+            return problem
+    return None
+
+
+def _validate_inline(i: int, inline: Any) -> str | None:
+    if inline.get("mimeType") not in ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"):
+        return f"contents[0].parts[{i}].inlineData.mimeType: unsupported MIME type {inline.get('mimeType')!r}"
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(inline.get("data", ""), validate=True))) as img:
+            img.verify()
+    except (binascii.Error, ValueError, OSError, SyntaxError):
+        return f"contents[0].parts[{i}].inlineData.data: Provided image is not valid."
+    return None
+
+
+def _validate_config(config: Any, model: catalog.Model) -> str | None:
     if not isinstance(config, dict):
         return "generationConfig must be an object"
     image = config.get("imageConfig", {})
     if image.get("aspectRatio") is not None and image["aspectRatio"] not in model.ratios:
-        return f"imageConfig.aspectRatio {image['aspectRatio']!r} is not supported; use one of {', '.join(model.ratios)}"
-    if image.get("imageSize") is not None and (len(model.resolutions) == 1 or image["imageSize"] not in model.resolutions):
+        return (f"imageConfig.aspectRatio {image['aspectRatio']!r} is not supported; "
+                f"use one of {', '.join(model.ratios)}")
+    size = image.get("imageSize")
+    if size is not None and (len(model.resolutions) == 1 or size not in model.resolutions):
         return f"imageConfig.imageSize {image['imageSize']!r} is not supported by {model.id}"
     modalities = config.get("responseModalities")
     if modalities is not None and "IMAGE" not in modalities:

@@ -44,36 +44,14 @@ class OpenAIEmulator(VendorEmulator):
         fields = _fields(path, body)
         if fields is None:
             return 400, self._error(400, "Invalid body", "invalid_request"), {}
-        unknown = set(fields) - _FIELDS
-        if unknown:
-            return 400, self._error(400, f"Unknown parameter: '{min(unknown)}'.", "unknown_parameter"), {}
-        model = catalog.lookup("openai", str(fields.get("model")))
-        if model is None:
-            return 400, self._error(400, f"Invalid value for 'model': {fields.get('model')!r}.", "invalid_value"), {}
-        prompt = fields.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return 400, self._error(400, "Missing required parameter: 'prompt'.", "missing_required_parameter"), {}
-        try:
-            n = int(fields.get("n", 1))
-        except (TypeError, ValueError):
-            n = 0
-        if not 1 <= n <= catalog.OPENAI_MAX_N:
-            return 400, self._error(400, f"Invalid 'n': must be 1 to 10 (got {fields.get('n')!r}).", "invalid_value"), {}
-        sizes = {f"{w}x{h}" for _r, (w, h) in model.sizes} | {"auto"}
-        checks = (("size", sizes), ("quality", {"low", "medium", "high", "auto"}),
-                  ("background", {"transparent", "opaque", "auto"}), ("output_format", set(_FORMATS)))
-        for name, allowed in checks:
-            if name in fields and fields[name] not in allowed:
-                return 400, self._error(400, f"Invalid value: '{fields[name]}'. Supported values are: "
-                                             f"{', '.join(sorted(allowed))}.", "invalid_value"), {}
-        if fields.get("background") == "transparent" and fields.get("output_format", "png") == "jpeg":
-            return 400, self._error(400, "Transparent background requires output_format png or webp.",
-                                    "invalid_value"), {}
-        if path.endswith("/edits") and not [f for f in body["files"] if f[0] in ("image", "image[]")]:
-            return 400, self._error(400, "Missing required parameter: 'image'.", "missing_required_parameter"), {}
-        if BLOCKED_PROMPT in prompt:
-            return 400, self._error(400, "Your request was rejected as a result of our safety system.",
-                                    "moderation_blocked"), {}
+        problem = _check_fields(fields) or _check_options(fields)
+        if problem is None and path.endswith("/edits") and not _has_image(body):
+            problem = "Missing required parameter: 'image'.", "missing_required_parameter"
+        if problem is None and BLOCKED_PROMPT in fields["prompt"]:
+            problem = "Your request was rejected as a result of our safety system.", "moderation_blocked"
+        if problem is not None:
+            message, code = problem
+            return 400, self._error(400, message, code), {}
         return None
 
     def _answer(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
@@ -90,10 +68,52 @@ class OpenAIEmulator(VendorEmulator):
             if self.faults.wrong_size > 0:
                 self.faults.wrong_size -= 1
                 h = round(h * 0.75)
-        images = [render(f"{fields['prompt']}\0{time.time_ns()}", i, (w, h), _FORMATS[fmt], alpha) for i in range(count)]
-        return 200, {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(d).decode("ascii")} for d in images],
-                     "size": size, "quality": fields.get("quality", "auto"), "background": fields.get("background", "auto"),
+        images = [render(f"{fields['prompt']}\0{time.time_ns()}", i, (w, h), _FORMATS[fmt], alpha)
+                  for i in range(count)]
+        data = [{"b64_json": base64.b64encode(d).decode("ascii")} for d in images]
+        return 200, {"created": int(time.time()), "data": data,
+                     "size": size, "quality": fields.get("quality", "auto"),
+                     "background": fields.get("background", "auto"),
                      "output_format": fmt, "usage": {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210}}
+
+
+def _check_fields(fields: dict[str, Any]) -> tuple[str, str] | None:
+    """The (message, code) of a 400 for unknown fields, the model, the prompt or n; None if they are fine."""
+    unknown = set(fields) - _FIELDS
+    if unknown:
+        return f"Unknown parameter: '{min(unknown)}'.", "unknown_parameter"
+    if catalog.lookup("openai", str(fields.get("model"))) is None:
+        return f"Invalid value for 'model': {fields.get('model')!r}.", "invalid_value"
+    prompt = fields.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "Missing required parameter: 'prompt'.", "missing_required_parameter"
+    try:
+        n = int(fields.get("n", 1))
+    except (TypeError, ValueError):
+        n = 0
+    if not 1 <= n <= catalog.OPENAI_MAX_N:
+        return f"Invalid 'n': must be 1 to 10 (got {fields.get('n')!r}).", "invalid_value"
+    return None
+
+
+def _check_options(fields: dict[str, Any]) -> tuple[str, str] | None:
+    """The (message, code) of a 400 for size, quality, background or output_format (the model is known)."""
+    model = catalog.lookup("openai", str(fields.get("model")))
+    assert model is not None
+    sizes = {f"{w}x{h}" for _r, (w, h) in model.sizes} | {"auto"}
+    checks = (("size", sizes), ("quality", {"low", "medium", "high", "auto"}),
+              ("background", {"transparent", "opaque", "auto"}), ("output_format", set(_FORMATS)))
+    for name, allowed in checks:
+        if name in fields and fields[name] not in allowed:
+            return (f"Invalid value: '{fields[name]}'. Supported values are: "
+                    f"{', '.join(sorted(allowed))}.", "invalid_value")
+    if fields.get("background") == "transparent" and fields.get("output_format", "png") == "jpeg":
+        return "Transparent background requires output_format png or webp.", "invalid_value"
+    return None
+
+
+def _has_image(body: Any) -> bool:
+    return bool([f for f in body["files"] if f[0] in ("image", "image[]")])
 
 
 def _fields(path: str, body: Any) -> dict[str, Any] | None:

@@ -188,7 +188,8 @@ class VendorEmulator:
         path = target.split("?", 1)[0]
         ctype = headers.get("Content-Type", "")
         try:
-            body: Any = parse_multipart(ctype, raw) if ctype.startswith("multipart/") else (json.loads(raw) if raw else None)
+            body: Any = (parse_multipart(ctype, raw) if ctype.startswith("multipart/")
+                         else (json.loads(raw) if raw else None))
         except (ValueError, UnicodeDecodeError):
             body = None
         authorized = self._authorized(headers, target)
