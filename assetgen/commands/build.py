@@ -15,7 +15,8 @@ from ..engine.events import PlainReporter, Reporter
 from ..engine.plan import Plan
 from ..engine.project import Project, wait_for_build_lock
 from ..engine.scheduler import Builder, BuildReport, Controller
-from ..errors import BudgetExceeded, UsageError
+from ..engine.spending import check_limits, headroom
+from ..errors import BudgetExceeded, ConfirmationDeclined, UsageError
 from ..providers.base import Provider
 
 API_KEY_ENV = "ASSETGEN_API_KEY"
@@ -88,11 +89,26 @@ def check_budget(plan: Plan, budget: float | None) -> None:
                              f"(assetgen build TARGET…)")
 
 
+def effective_budget(manifest: float | None, flag: float | None) -> float | None:
+    """The per-build budget: the manifest's, or a lower one from the command line (never a higher one:
+    raising what a manifest allows is a reviewed change to the manifest)."""
+    if flag is None:
+        return manifest
+    if manifest is not None and flag > manifest + 1e-9:
+        raise UsageError(f"--budget {flag:g} would raise the manifest's [settings] budget of ${manifest:.2f}; "
+                         f"a command-line budget may only lower it. Edit [settings] budget to raise it")
+    return flag
+
+
 async def build(project: Project, options: BuildOptions | None = None, *, reporter: Reporter | None = None,
                 provider: Provider | None = None, controller: Controller | None = None,
                 on_wait: Callable[[], None] | None = None,
-                on_plan: Callable[[Plan], None] | None = None) -> BuildReport:
-    """Build the stale targets. Holds the manifest's build lock for the whole run."""
+                on_plan: Callable[[Plan], None] | None = None,
+                confirm: Callable[[Plan], bool] | None = None) -> BuildReport:
+    """Build the stale targets. Holds the manifest's build lock for the whole run.
+
+    ``confirm`` (a terminal's question) is asked before spending more than ``[settings] confirm_over``;
+    False submits nothing (``ConfirmationDeclined``)."""
     options = options or BuildOptions()
     offline = project.is_offline(options.offline)
     provider = provider or make_provider(project, offline=offline)   # a missing key fails before any work
@@ -109,14 +125,21 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
         project.reload_lock()                    # another build may have finished while we waited
         plan = project.plan(options.targets, offline=offline, force=options.force,
                             retry_uncertain=options.retry_uncertain)
-        budget = options.budget if options.budget is not None else project.manifest.settings.budget
+        budget = effective_budget(project.manifest.settings.budget, options.budget)
         check_budget(plan, budget)
+        limit = None
+        if not provider.placeholder:
+            limit = headroom(check_limits(project, plan.max_cost))     # before anything is submitted
+            if (confirm is not None and plan.max_cost > project.manifest.settings.confirm_over + 1e-9
+                    and not confirm(plan)):
+                raise ConfirmationDeclined("not confirmed; nothing was submitted")
         if on_plan is not None:
             on_plan(plan)
         builder = Builder(project, plan, provider, reporter=reporter,
                           jobs=options.jobs or project.manifest.settings.jobs, budget=budget,
                           keep_going=options.keep_going, controller=controller,
                           retry_uncertain=options.retry_uncertain)
+        builder.session.limit = limit
         return await builder.run()
     finally:
         project.store.stat.save()

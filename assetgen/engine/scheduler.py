@@ -39,6 +39,7 @@ from .leases import Leases
 from .outputs import OutputWriter
 from .plan import Plan, TargetPlan, price
 from .project import Project
+from .spending import note as note_spend
 
 if TYPE_CHECKING:
     from ..remote.cache import Lease
@@ -121,13 +122,15 @@ class Session:
     """
 
     budget: float | None = None
+    limit: float | None = None                      # what [settings] limits leave (from the ledger)
     committed: float = 0.0                          # upper bound of what submitted tasks may cost
     spent: float = 0.0
     generations: dict[str, asyncio.Task[IndexEntry]] = field(default_factory=dict)
     tasks: dict[str, tuple[str, str]] = field(default_factory=dict)   # key → (task id, last status)
 
     def can_afford(self, bound: float) -> bool:
-        return self.budget is None or self.committed + bound <= self.budget + 1e-9
+        return ((self.budget is None or self.committed + bound <= self.budget + 1e-9)
+                and (self.limit is None or self.committed + bound <= self.limit + 1e-9))
 
 
 class _Events:
@@ -137,6 +140,7 @@ class _Events:
                  lease: Lease | None = None) -> None:
         self.builder, self.job, self.name, self.record, self.lease = builder, job, name, record, lease
         self.started = time.monotonic()
+        self.status = ""                # the last polled status (a cancelled task is refunded)
 
     def _record(self) -> JournalRecord:
         if self.record is None:
@@ -186,6 +190,7 @@ class _Events:
             self.builder.journal.write(record)
         except (OSError, StateError) as exc:
             self.builder.unjournaled(self.name, task_id, exc)
+        self._spend("accepted", submission, task_id)
         leases = self.builder.leases
         if self.lease is not None and leases is not None:
             leases.update(self.lease, task_id=task_id)
@@ -195,12 +200,14 @@ class _Events:
         submission = self._record().submissions[-1]
         submission.state, submission.note = "uncertain", why[:300]
         self._save()            # (if this fails, the intent already says the same)
+        self._spend("uncertain", submission, None)
 
     def not_created(self) -> None:
         self._record().submissions.pop()
         self._save()
 
     def progress(self, status: str, progress: int) -> None:
+        self.status = status
         if self.record is not None:
             self.builder.session.tasks[self.job.key] = (self.record.task_id, status)
         self.builder.emit("progress", self.name, status, status=status, progress=progress,
@@ -219,8 +226,24 @@ class _Events:
     def task_ended(self, task_id: str) -> None:
         """The task will never give images (failed, cancelled, unknown to the gateway): forget it."""
         if self.record is not None:
+            ended = [s for s in self.record.submissions if s.task_id == task_id]
+            outcome = {"cancelled": "refunded", "failed": "failed"}.get(self.status)
+            if ended and outcome:
+                self._spend(outcome, ended[0], task_id)
             self.record.submissions = [s for s in self.record.submissions if s.task_id != task_id]
             self._save()
+
+    def _spend(self, outcome: str, submission: Submission, task_id: str | None) -> None:
+        """One ledger entry, fsynced before the build moves on; a ledger that cannot be written fails
+        the build (loudly: money moved that the ledger does not show)."""
+        model = self._record().model or str(self.job.body.get("model", ""))
+        try:
+            note_spend(self.builder.project, target=self.name, key=self.job.key, model=model, n=submission.n,
+                       outcome=outcome, task_id=task_id)
+        except OSError as exc:
+            message = f"{self.name}: the spend ledger could not record a {outcome} task ({_reason(exc)})"
+            _alarm(message)
+            self.builder.report.problems.append(message)
 
 
     def check(self, data: bytes) -> bytes:
@@ -574,6 +597,10 @@ class Builder:
         if bound is None:
             bound = self._bound(item)
         if not self.session.can_afford(bound):
+            budget = self.session.budget
+            if budget is None or (self.session.limit is not None and self.session.limit < budget):
+                raise _NotSubmitted(f"not submitted: it would cross a spend limit ([settings] limits leave "
+                                    f"${self.session.limit or 0:.4f} to this session)")
             raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
                                 f"${self.session.budget:.2f}")
 
