@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..engine.events import usd
 
 if TYPE_CHECKING:
     from ..commands.spend import MoneyCheck, SpendReport
@@ -88,7 +87,10 @@ def confirm_question(estimate: float, threshold: float) -> str:
 
 
 def _usd(value: float) -> str:
-    return usd(round(value, 6)) if value >= 0 else "-" + usd(round(-value, 6))
+    """Whole cents as cents ($20.00), anything finer to a hundredth of a cent ($0.0638)."""
+    sign, value = ("-" if value < 0 else ""), abs(round(value, 6))
+    cents = value * 100
+    return f"{sign}${value:.2f}" if abs(cents - round(cents)) < 1e-6 else f"{sign}${value:.4f}"
 
 
 def confirm_on_terminal(project: Project) -> Callable[[Plan], bool] | None:
