@@ -20,7 +20,15 @@ import pytest
 
 from assetgen.state.ledger import Ledger
 from assetgen.testing.emulator import Faults
-from tests.helpers.online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
+from tests.helpers.online import (
+    emulator,
+    env_for,
+    run,
+    start_build,
+    targets,
+    wait_for,
+    write_manifest,
+)
 
 FLASH = 0.031875
 pytestmark = pytest.mark.e2e

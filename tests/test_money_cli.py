@@ -64,9 +64,11 @@ def test_the_end_of_a_build_prints_spent_saved_and_the_month(tmp_path: Path) -> 
 # -- spend ------------------------------------------------------------------------------------------
 
 def _entry(day: str, **fields: object) -> LedgerEntry:
-    base = dict(time=f"{day}T12:00:00.000+00:00", manifest="assets.toml", target="a", key="k" * 64,
-                model="gemini-3.1-flash-image-preview", tier="standard", n=1, estimate=FLASH, reported=None,
-                outcome="accepted", amount=FLASH, task_id="t1", profile=None, machine="m1", person="ann@x")
+    base: dict[str, object] = {
+        "time": f"{day}T12:00:00.000+00:00", "manifest": "assets.toml", "target": "a", "key": "k" * 64,
+        "model": "gemini-3.1-flash-image-preview", "tier": "standard", "n": 1, "estimate": FLASH,
+        "reported": None, "outcome": "accepted", "amount": FLASH, "task_id": "t1", "profile": None,
+        "machine": "m1", "person": "ann@x"}
     base.update(fields)
     return LedgerEntry(**base)  # type: ignore[arg-type]
 
@@ -106,7 +108,7 @@ def test_spend_adds_up_by_day_model_target_profile_and_person(tmp_path: Path) ->
         csv_out = run(manifest, emu, "spend", "--by", "model", "--csv").output
         bad = run(manifest, emu, "spend", "--month", "April")
     total = 3 * FLASH + PRO
-    assert f"total" in text and f"${total:.4f}" in text and "Limits: none set" in text
+    assert "total" in text and f"${total:.4f}" in text and "Limits: none set" in text
     assert csv_out.splitlines()[0] == "model,spent,tasks,images,refunded"
     assert "gemini-3-pro-image-preview,0.042500,1,1,0.000000" in csv_out.splitlines()
     assert bad.exit_code == 2 and "--month 'April'" in bad.output

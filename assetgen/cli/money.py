@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from ..commands.spend import MoneyCheck, SpendReport
     from ..engine.plan import Plan

@@ -23,7 +23,7 @@ import os
 import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ class Totals:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def machine_name() -> str:
@@ -109,7 +109,7 @@ def person() -> str:
     if _person is None:
         try:
             found = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True,
-                                   timeout=5).stdout.strip()
+                                   timeout=5, check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             found = ""
         if not found:
@@ -224,7 +224,7 @@ def parse_line(line: bytes) -> LedgerEntry:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValueError("is not a JSON line (truncated or damaged)") from None
     if not isinstance(data, dict):
-        raise ValueError("is not a JSON object")
+        raise ValueError("is not a JSON object")  # noqa: TRY004 (a damaged line, in words)
     values: dict[str, Any] = {}
     for name, kinds, optional in _FIELDS:
         value = data.get(name)
@@ -234,7 +234,7 @@ def parse_line(line: bytes) -> LedgerEntry:
         if isinstance(value, int) and not isinstance(value, bool) and float in kinds:
             value = float(value)
         if not isinstance(value, kinds) or isinstance(value, bool):
-            raise ValueError(f"has a missing or wrongly typed field {name!r}")
+            raise ValueError(f"has a missing or wrongly typed field {name!r}")  # noqa: TRY004
         values[name] = value
     if values["outcome"] not in OUTCOMES:
         raise ValueError(f"has an unknown outcome {str(values['outcome'])[:40]!r}")
