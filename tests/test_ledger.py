@@ -208,3 +208,20 @@ def test_running_totals_are_reused_until_a_file_changes(tmp_path: Path) -> None:
         with open(ledger.folder / name, "a") as handle:            # the file changed: summed again
             handle.write("\n")
         assert ledger.totals().total == pytest.approx(FLASH)
+
+
+@pytest.mark.slow
+def test_watch_pauses_at_a_limit(tmp_path: Path) -> None:
+    with emulator() as emu:
+        manifest = write_manifest(tmp_path, targets("a", "b"), settings="limits = { day = 0.05 }")
+        log = tmp_path.parent / f"{tmp_path.name}-watch.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "assetgen", "-f", str(manifest), "watch", "--settle", "0.2"],
+                                    env={**os.environ, **env_for(emu)}, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: "Spend limit reached" in log.read_text(), timeout=20)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+        assert len(emu.submissions) == 1                    # $0.0319 of $0.05; the second would cross it
+        assert [e["outcome"] for e in entries(tmp_path)] == ["accepted"]
