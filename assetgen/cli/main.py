@@ -269,9 +269,10 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
 @click.option("--month", metavar="YYYY-MM", help="Only this month (UTC); 'this' for the current one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the totals and rows as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+@click.option("--team", is_flag=True, help="Add every other machine's entries from the remote cache's ledger.")
 @click.pass_obj
 def spend(obj: Context, by: str, since: str | None, until: str | None, month: str | None, as_json: bool,
-          as_csv: bool) -> None:
+          as_csv: bool, team: bool = False) -> None:
     """What was spent on this project (every manifest sharing .assetgen/), from the ledger."""
     from ..commands.spend import spend as spend_report
     from .money import spend_csv, spend_json, spend_text
@@ -283,7 +284,7 @@ def spend(obj: Context, by: str, since: str | None, until: str | None, month: st
             project = Project.open(path)
         except AssetgenError:
             project = None                     # the ledger is still readable without a valid manifest
-    report = spend_report(path, by=by, since=since, until=until, month=month, project=project)
+    report = spend_report(path, by=by, since=since, until=until, month=month, project=project, team=team)
     click.echo(spend_json(report) if as_json else spend_csv(report) if as_csv else spend_text(report),
                nl=not as_csv)
 

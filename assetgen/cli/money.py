@@ -69,10 +69,10 @@ def plan_money_lines(check: MoneyCheck) -> list[str]:
 
 def build_money_line(report: BuildReport, project: Project) -> str:
     """Spent, saved, and the month's total against its limit, in one line."""
-    from ..engine.spending import ledger_of, limit_states
+    from ..engine.spending import limit_states, project_totals
     from ..state.ledger import now_utc
 
-    totals = ledger_of(project).totals()
+    totals = project_totals(project)
     month = totals.month(now_utc().strftime("%Y-%m"))
     limit = next((s for s in limit_states(project, totals) if s.name == "month"), None)
     against = f" of its {_usd(limit.limit)} limit" if limit else " (no monthly limit)"

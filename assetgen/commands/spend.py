@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..engine.plan import Plan
 from ..engine.project import CACHE_DIR, Project
-from ..engine.spending import LimitState, limit_states, over_limits
+from ..engine.spending import LimitState, limit_states, over_limits, team_entries
 from ..errors import UsageError
 from ..state.ledger import Damage, Ledger, LedgerEntry, now_utc
 
@@ -74,13 +74,18 @@ def period(since: str | None, until: str | None, month: str | None) -> tuple[str
 
 
 def spend(manifest_path: Path, *, by: str = "day", since: str | None = None, until: str | None = None,
-          month: str | None = None, project: Project | None = None) -> SpendReport:
-    """The ledger of the cache beside ``manifest_path`` (every manifest sharing it), grouped."""
+          month: str | None = None, project: Project | None = None, team: bool = False) -> SpendReport:
+    """The ledger of the cache beside ``manifest_path`` (every manifest sharing it), grouped; with
+    ``team``, also every other machine's entries in the remote cache's ledger."""
     if by not in GROUPS:
         raise UsageError(f"--by {by!r}: choose one of {', '.join(GROUPS)}")
     since, until = period(since, until, month)
     ledger = Ledger(manifest_path.resolve().parent / CACHE_DIR / "ledger")
     entries, damaged = ledger.entries()
+    if team:
+        if project is None or project.remote is None:
+            raise UsageError("--team reads the remote cache's ledger: set [cache] remote in the manifest")
+        entries = sorted(entries + team_entries(project), key=lambda e: e.time)
     chosen = [e for e in entries if (since is None or e.day >= since) and (until is None or e.day <= until)]
     rows: dict[str, Row] = {}
     for entry in chosen:

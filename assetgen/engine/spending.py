@@ -14,7 +14,15 @@ from pathlib import Path
 
 from .. import catalog
 from ..errors import LimitExceeded
-from ..state.ledger import Ledger, LedgerEntry, Totals, machine_name, now_utc, person
+from ..state.ledger import (
+    Ledger,
+    LedgerEntry,
+    Totals,
+    machine_name,
+    now_utc,
+    parse_line,
+    person,
+)
 from .project import Project
 
 LIMIT_NAMES = ("total", "month", "day")
@@ -37,7 +45,35 @@ def note(project: Project, *, target: str, key: str, model: str, n: int, outcome
         reported=None, outcome=outcome, amount=sign * estimate, task_id=task_id, profile=manifest.profile,
         machine=machine_name(), person=person())
     ledger_of(project).append(entry)
+    remote = project.remote
+    if remote is not None:                 # the team's ledger: one object per entry (a remote that is
+        remote.put_ledger_entry(entry.object_name, entry.to_line())   # down warns once, never fails)
     return entry
+
+
+def team_entries(project: Project) -> list[LedgerEntry]:
+    """The remote's entries written by other machines (this machine's are in the local ledger)."""
+    remote = project.remote
+    if remote is None:
+        return []
+    here = machine_name()
+    found = []
+    for data in remote.ledger_entries().values():
+        try:
+            entry = parse_line(data.strip())
+        except ValueError:
+            continue
+        if entry.machine != here:
+            found.append(entry)
+    return found
+
+
+def project_totals(project: Project) -> Totals:
+    """This machine's ledger (running totals), plus, with a remote, every other machine's entries."""
+    totals = ledger_of(project).totals()
+    for entry in team_entries(project):
+        totals.days[entry.day] = totals.days.get(entry.day, 0.0) + entry.amount
+    return totals
 
 
 def _manifest_name(project: Project) -> str:
@@ -68,7 +104,7 @@ def limit_states(project: Project, totals: Totals | None = None) -> list[LimitSt
     limits = getattr(project.manifest.settings, "limits", None) or {}
     if not limits:
         return []
-    totals = totals if totals is not None else ledger_of(project).totals()
+    totals = totals if totals is not None else project_totals(project)
     now = now_utc()
     spent = {"total": totals.total, "month": totals.month(now.strftime("%Y-%m")),
              "day": totals.day(now.strftime("%Y-%m-%d"))}

@@ -18,6 +18,7 @@ line is reported (file and line number), never a traceback, and never counted.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -62,6 +63,12 @@ class LedgerEntry:
 
     def to_line(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode() + b"\n"
+
+    @property
+    def object_name(self) -> str:
+        """Its name in a remote's ``ledger/``: the day, then a digest of the entry (the same entry always
+        gets the same name, so writing it twice never counts it twice)."""
+        return f"{self.day}.{hashlib.sha256(self.to_line()).hexdigest()[:32]}.json"
 
 
 @dataclass
