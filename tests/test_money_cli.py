@@ -132,10 +132,11 @@ def test_spend_compares_with_the_limits_and_reports_damage(tmp_path: Path) -> No
 
 # -- confirmation on a terminal ---------------------------------------------------------------------
 
-def _build_on_pty(manifest: Path, emu: object, *args: str, answer: str | None) -> tuple[int, str]:
+def _build_on_pty(manifest: Path, emu: object, *args: str, answer: str | None,
+                  command: str = "build") -> tuple[int, str]:
     master, slave = pty.openpty()
     env = {**os.environ, **env_for(emu), "COLUMNS": "200"}  # type: ignore[arg-type]
-    proc = subprocess.Popen([sys.executable, "-m", "assetgen", "-f", str(manifest), "build", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "assetgen", "-f", str(manifest), command, *args],
                             stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
     os.close(slave)
     output = b""
@@ -188,3 +189,12 @@ def test_under_confirm_over_nothing_is_asked(tmp_path: Path) -> None:
         manifest = write_manifest(tmp_path, targets("a"))       # $0.0319 < the default $1.00
         code, output = _build_on_pty(manifest, emu, answer=None)
         assert code == 0 and "Spend it?" not in output and len(emu.submissions) == 1
+
+
+@pytest.mark.slow
+def test_the_first_build_of_a_watch_asks_too(tmp_path: Path) -> None:
+    with emulator() as emu:
+        manifest = write_manifest(tmp_path, targets("a"), settings="confirm_over = 0.01")
+        code, output = _build_on_pty(manifest, emu, answer="n", command="watch")
+        assert code == 1 and "may spend up to $0.0319" in output and "nothing was submitted" in output
+        assert emu.requests == []

@@ -23,7 +23,7 @@ from ..commands import DEFAULT_SETTLE
 from ..engine.events import PlainReporter, money, usd
 from ..engine.project import CACHE_DIR, Project, acquire_build_lock
 from ..errors import AssetgenError
-from .money import build_money_line, confirm_on_terminal
+from .money import ask_first_build, build_money_line, confirm_on_terminal
 from .reporters import render_markdown, render_plan, render_summary
 from .rendering import explain_lines, gc_lines, models_lines
 from .runtime import WAITING, Context, build_reporter, run_interruptible, run_watch, warn_limits
@@ -209,11 +209,13 @@ def _print_report(report: BuildReport, as_json: bool, stream: Any) -> None:
               help="Seconds to wait for a running build, watch or gc that uses this cache (.assetgen/).")
 @click.option("--gallery", "with_gallery", is_flag=True,
               help="Also serve the gallery on 127.0.0.1; open pages update as images arrive.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before the first build spends more than confirm_over.")
 @profile_option
 @remote_option
 @click.pass_obj
 def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float | None, offline: bool | None,
-          jobs: int | None, wait: float, with_gallery: bool, profile: str | None, no_remote: bool) -> None:
+          jobs: int | None, wait: float, with_gallery: bool, profile: str | None, no_remote: bool,
+          yes: bool = False) -> None:
     """Build, then rebuild what changes whenever the manifest or a reference file is saved."""
     from ..commands.build import make_provider
     from ..commands.watch import WatchOptions, Watcher
@@ -227,6 +229,8 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
         project = None                            # shown by the watch's first build, which then waits for a fix
     offline_now = project.is_offline(offline or None) if project is not None else bool(offline)
     provider = make_provider(project, offline=offline_now)
+    if project is not None and not offline_now and not yes:
+        ask_first_build(project, targets)
     if project is not None:
         project.close()
     lock = acquire_build_lock(path.resolve(), timeout=wait, on_wait=lambda: click.echo(WAITING, err=True))

@@ -105,3 +105,16 @@ def confirm_on_terminal(project: Project) -> Callable[[Plan], bool] | None:
     def ask(plan: Plan) -> bool:
         return click.confirm(confirm_question(plan.max_cost, threshold), default=False)
     return ask
+
+
+def ask_first_build(project: Project, targets: tuple[str, ...]) -> None:
+    """A watch's first build asks as ``build`` does (on a terminal, above ``confirm_over``)."""
+    from ..errors import ConfirmationDeclined
+
+    ask = confirm_on_terminal(project)
+    if ask is None:
+        return
+    plan = project.plan(targets)
+    if plan.max_cost > project.manifest.settings.confirm_over + 1e-9 and not ask(plan):
+        project.close()
+        raise ConfirmationDeclined("not confirmed; nothing was submitted")
