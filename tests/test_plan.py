@@ -245,7 +245,9 @@ def test_provider_offline_in_settings_makes_plan_offline(project: ProjectDir) ->
 
 def test_json_structure(project: ProjectDir) -> None:
     plan = project.plan()
-    assert set(plan) == {"offline", "targets", "stale", "up_to_date", "to_generate", "total_cost", "max_cost"}
+    assert set(plan) == {"offline", "targets", "stale", "up_to_date", "to_generate", "total_cost", "max_cost",
+                         "money"}
+    assert set(plan["money"]) == {"estimate", "budget", "refused", "limits"}
     item = plan["targets"][0]
     assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "n", "cost", "max_cost",
                          "shares_with", "outputs", "base"}
