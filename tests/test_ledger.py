@@ -225,3 +225,20 @@ def test_watch_pauses_at_a_limit(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         assert len(emu.submissions) == 1                    # $0.0319 of $0.05; the second would cross it
         assert [e["outcome"] for e in entries(tmp_path)] == ["accepted"]
+
+
+@pytest.mark.slow
+def test_kill_9_between_intent_and_task_id_is_an_uncertain_entry_written_once(tmp_path: Path) -> None:
+    with emulator(faults=Faults(submit_timeout=30.0)) as emu:
+        manifest = write_manifest(tmp_path, targets("a"))
+        proc = start_build(manifest, emu)
+        wait_for(lambda: any(r.method == "POST" for r in emu.requests))    # the intent is fsynced before
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert entries(tmp_path) == []                  # the answer never came: nothing known yet
+        again = run(manifest, emu, "build")
+        assert again.exit_code == 1 and "uncertain" in again.output
+        [entry] = entries(tmp_path)
+        assert entry["outcome"] == "uncertain" and entry["task_id"] is None and entry["amount"] == pytest.approx(FLASH)
+        assert run(manifest, emu, "build").exit_code == 1
+        assert len(entries(tmp_path)) == 1              # written once, however many builds see it

@@ -40,6 +40,7 @@ from .outputs import OutputWriter
 from .plan import Plan, TargetPlan, price
 from .project import Project
 from .spending import note as note_spend
+from .spending import note_lost_intents
 
 if TYPE_CHECKING:
     from ..remote.cache import Lease
@@ -345,6 +346,8 @@ class Builder:
         records = dict(scan.records)
         for key, why in scan.uncertain().items():
             names = names_by_key.get(key, [])
+            if key in scan.records and key not in self.session.generations:
+                self._ledger_lost_intents(scan.records[key])
             chosen = self.retry_uncertain
             # Only this manifest's keys: another manifest sharing the journal keeps its own. (A key no
             # target wants any more is this manifest's if its record names only targets of it.)
@@ -375,6 +378,14 @@ class Builder:
                 self.journal.remove(key)
                 records.pop(key)
         return records
+
+    def _ledger_lost_intents(self, record: JournalRecord) -> None:
+        """A killed build's intents without task ids go in the ledger as uncertain (once)."""
+        try:
+            note_lost_intents(self.project, record)
+        except OSError as exc:
+            self.report.problems.append(f"the spend ledger could not record an uncertain submission "
+                                        f"({_reason(exc)})")
 
     def unjournaled(self, name: str, task_id: str, exc: OSError | StateError) -> None:
         """A paid task whose id could not be journaled: say so at once (on stderr, whatever the

@@ -10,10 +10,12 @@ ledger, and so the limits, are this machine's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import catalog
 from ..errors import LimitExceeded
+from ..state.journal import JournalRecord
 from ..state.ledger import (
     Ledger,
     LedgerEntry,
@@ -33,14 +35,14 @@ def ledger_of(project: Project) -> Ledger:
 
 
 def note(project: Project, *, target: str, key: str, model: str, n: int, outcome: str,
-         task_id: str | None) -> LedgerEntry:
+         task_id: str | None, when: str | None = None) -> LedgerEntry:
     """Append (and fsync) one entry; ``OSError`` if the ledger cannot be written."""
     model_info = catalog.BY_ID.get(model)
     estimate = round(catalog.task_cost(model, n), 6)
     sign = {"accepted": 1, "uncertain": 1, "failed": -1, "refunded": -1}[outcome]
     manifest = project.manifest
     entry = LedgerEntry(
-        time=now_utc().isoformat(timespec="milliseconds"), manifest=_manifest_name(project), target=target,
+        time=when or now_utc().isoformat(timespec="milliseconds"), manifest=_manifest_name(project), target=target,
         key=key, model=model, tier=model_info.tier if model_info else "standard", n=n, estimate=estimate,
         reported=None, outcome=outcome, amount=sign * estimate, task_id=task_id, profile=manifest.profile,
         machine=machine_name(), person=person())
@@ -49,6 +51,26 @@ def note(project: Project, *, target: str, key: str, model: str, n: int, outcome
     if remote is not None:                 # the team's ledger: one object per entry (a remote that is
         remote.put_ledger_entry(entry.object_name, entry.to_line())   # down warns once, never fails)
     return entry
+
+
+def note_lost_intents(project: Project, record: JournalRecord) -> int:
+    """Intents a killed build left without a task id (it may have been paid): one ``uncertain`` entry
+    each, dated at the intent, written once (the next build finds it by key and time). Returns how many
+    were written."""
+    lost = [s for s in record.submissions if s.state == "intent" and s.task_id is None]
+    if not lost:
+        return 0
+    entries, _damaged = ledger_of(project).entries()
+    seen = {(e.key, e.time) for e in entries if e.outcome == "uncertain"}
+    written = 0
+    for submission in lost:
+        when = datetime.fromtimestamp(submission.intent_at, UTC).isoformat(timespec="milliseconds")
+        if (record.key, when) in seen:
+            continue
+        note(project, target=record.targets[0] if record.targets else record.key[:12], key=record.key,
+             model=record.model, n=submission.n, outcome="uncertain", task_id=None, when=when)
+        written += 1
+    return written
 
 
 def team_entries(project: Project) -> list[LedgerEntry]:
