@@ -85,8 +85,8 @@ def check_budget(plan: Plan, budget: float | None) -> None:
     if budget is not None and plan.max_cost > budget + 1e-9:
         bound = " (upper bound with official_fallback)" if plan.max_cost > plan.total_cost else ""
         raise BudgetExceeded(f"this build is estimated at ${plan.max_cost:.4f}{bound}, over the budget of "
-                             f"${budget:.2f}; nothing was submitted. Raise --budget, or build fewer targets "
-                             f"(assetgen build TARGET…)")
+                             f"${budget:.2f}; nothing was submitted. Raise [settings] budget (--budget may only "
+                             f"lower it), or build fewer targets (assetgen build TARGET…)")
 
 
 def effective_budget(manifest: float | None, flag: float | None) -> float | None:
