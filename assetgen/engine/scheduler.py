@@ -240,7 +240,8 @@ class _Events:
         model = self._record().model or str(self.job.body.get("model", ""))
         try:
             note_spend(self.builder.project, target=self.name, key=self.job.key, model=model, n=submission.n,
-                       outcome=outcome, task_id=task_id)
+                       outcome=outcome, task_id=task_id,
+                       spec=self.builder.spec_of(self.job.key) if outcome == "accepted" else None)
         except OSError as exc:
             message = f"{self.name}: the spend ledger could not record a {outcome} task ({_reason(exc)})"
             _alarm(message)
@@ -303,6 +304,14 @@ class Builder:
         self.outputs = OutputWriter(project)
         self.retry_uncertain = retry_uncertain
         self._uncertain: dict[str, str] = {}         # key → why it is not submitted again
+        self._items_by_key: dict[str, TargetPlan] | None = None
+
+    def spec_of(self, key: str) -> dict[str, Any] | None:
+        """The canonical spec of the planned target with this key (what the ledger keeps for history)."""
+        if self._items_by_key is None:
+            self._items_by_key = {i.key: i for i in self.plan.items}
+        item = self._items_by_key.get(key)
+        return item.spec if item is not None else None
 
     def emit(self, kind: str, target: str, message: str = "", **data: Any) -> None:
         self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))

@@ -35,7 +35,7 @@ def ledger_of(project: Project) -> Ledger:
 
 
 def note(project: Project, *, target: str, key: str, model: str, n: int, outcome: str,
-         task_id: str | None, when: str | None = None) -> LedgerEntry:
+         task_id: str | None, when: str | None = None, spec: dict[str, Any] | None = None) -> LedgerEntry:
     """Append (and fsync) one entry; ``OSError`` if the ledger cannot be written."""
     model_info = catalog.BY_ID.get(model)
     estimate = round(catalog.task_cost(model, n), 6)
@@ -45,7 +45,7 @@ def note(project: Project, *, target: str, key: str, model: str, n: int, outcome
         time=when or now_utc().isoformat(timespec="milliseconds"), manifest=_manifest_name(project), target=target,
         key=key, model=model, tier=model_info.tier if model_info else "standard", n=n, estimate=estimate,
         reported=None, outcome=outcome, amount=sign * estimate, task_id=task_id, profile=manifest.profile,
-        machine=machine_name(), person=person())
+        machine=machine_name(), person=person(), spec=spec)
     ledger_of(project).append(entry)
     remote = project.remote
     if remote is not None:                 # the team's ledger: one object per entry (a remote that is

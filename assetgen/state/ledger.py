@@ -52,6 +52,7 @@ class LedgerEntry:
     profile: str | None
     machine: str
     person: str
+    spec: dict[str, Any] | None = None     # accepted: the canonical spec that made the key (for history)
 
     @property
     def day(self) -> str:
@@ -259,7 +260,7 @@ _FIELDS: list[tuple[str, tuple[type, ...], bool]] = [
     ("model", (str,), False), ("tier", (str,), False), ("n", (int,), False), ("estimate", (float,), False),
     ("reported", (float,), True), ("outcome", (str,), False), ("amount", (float,), False),
     ("task_id", (str,), True), ("profile", (str,), True), ("machine", (str,), False),
-    ("person", (str,), False),
+    ("person", (str,), False), ("spec", (dict,), True),
 ]
 
 
