@@ -293,6 +293,38 @@ def spend(obj: Context, by: str, since: str | None, until: str | None, month: st
                nl=not as_csv)
 
 
+@cli.command()
+@click.argument("target")
+@profile_option
+@click.pass_obj
+def history(obj: Context, target: str, profile: str | None) -> None:
+    """Every generation of TARGET the ledger knows: when, what changed, cost, still cached."""
+    from ..commands.history import history as generations
+    from .money import history_lines
+
+    with obj.opened(profile) as project:
+        click.echo("\n".join(history_lines(target, generations(project, target))))
+
+
+@cli.command()
+@click.argument("target")
+@click.argument("number", type=int)
+@profile_option
+@click.pass_obj
+def restore(obj: Context, target: str, number: int, profile: str | None) -> None:
+    """Write generation NUMBER's spec of TARGET into the manifest and put its outputs back (free)."""
+    from ..commands.history import restore as restore_generation
+
+    done = restore_generation(Path(obj.file), target, number, profile=profile)
+    fields = ", ".join(done.written) or "no field (the manifest already had them)"
+    click.echo(f"{target}: generation {number} ({done.generation.time[:19]}) written back: {fields}.")
+    if done.applied:
+        click.echo("Restored its outputs from the cache; nothing was paid.")
+    else:
+        click.echo(f"Not restored: {done.note}.")
+        sys.exit(1)
+
+
 # -- models, explain, gc, init ----------------------------------------------------------------------
 
 @cli.command()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..commands.history import Generation
     from ..commands.spend import MoneyCheck, SpendReport
     from ..engine.plan import Plan
     from ..engine.project import Project
@@ -118,3 +119,20 @@ def ask_first_build(project: Project, targets: tuple[str, ...]) -> None:
     if plan.max_cost > project.manifest.settings.confirm_over + 1e-9 and not ask(plan):
         project.close()
         raise ConfirmationDeclined("not confirmed; nothing was submitted")
+
+
+def history_lines(target: str, generations: list[Generation]) -> list[str]:
+    if not generations:
+        return [f"{target}: no generation in the ledger yet."]
+    lines = [f"{target}: {len(generations)} generation(s), oldest first:"]
+    for g in generations:
+        cached = "cached" if g.cached else "not cached"
+        changed = "; ".join(f"{k}: {_short(a)} → {_short(b)}" for k, (a, b) in g.changed.items()) or "first"
+        lines.append(f"  {g.number:>3}  {g.time[:19].replace('T', ' ')}  {_usd(g.cost):>8}  {cached:<10}  {changed}")
+    lines.append(f"`assetgen restore {target} N` writes generation N back and restores it for free when cached.")
+    return lines
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit - 1] + "…")
