@@ -196,3 +196,12 @@ def safe_text(text: object, limit: int = 500) -> str:
     space), at most ``limit`` characters. Rich markup is escaped where it is rendered, not here."""
     clean = _CONTROL.sub(" ", _ANSI.sub("", str(text))).strip()
     return clean if len(clean) <= limit else clean[:limit - 1] + "…"
+
+
+class LimitExceeded(BudgetExceeded):
+    """A build that would cross a hard limit of ``[settings] limits`` (total, month, day): nothing is
+    submitted."""
+
+
+class ConfirmationDeclined(BudgetExceeded):
+    """The person at the terminal answered no to spending: nothing is submitted."""

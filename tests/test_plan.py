@@ -246,7 +246,8 @@ def test_provider_offline_in_settings_makes_plan_offline(project: ProjectDir) ->
 def test_json_structure(project: ProjectDir) -> None:
     plan = project.plan()
     assert set(plan) == {"offline", "targets", "stale", "up_to_date", "to_generate", "total_cost", "max_cost",
-                         "orphans"}
+                         "orphans", "money"}
+    assert set(plan["money"]) == {"estimate", "budget", "refused", "limits"}
     item = plan["targets"][0]
     assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "provider", "n", "cost", "max_cost",
                          "shares_with", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}

@@ -166,7 +166,8 @@ def test_build_writes_keys_and_images_through_to_the_bucket(tmp_path: Path, endp
         data = stored[f"{PREFIX}/objects/{image['sha256'][:2]}/{image['sha256']}.jpg"]
         assert data == outputs(manifest)[name]
         assert sha256(data) == image["sha256"] and len(data) == image["size"]
-    assert sorted(n.split("/")[2] for n in stored) == ["keys", "keys", "objects", "objects"]  # no leases left
+    assert sorted(n.split("/")[2] for n in stored) == ["keys", "keys", "ledger", "ledger", "objects",
+                                                       "objects"]  # no leases left; a spend entry per task
 
 
 def test_fresh_checkout_restores_from_the_remote_for_free(tmp_path: Path, endpoint: str, bucket: str,

@@ -23,6 +23,7 @@ from ..commands import DEFAULT_SETTLE
 from ..engine.events import PlainReporter, money, usd
 from ..engine.project import CACHE_DIR, Project, acquire_build_lock
 from ..errors import AssetgenError
+from .money import ask_first_build, build_money_line, confirm_on_terminal
 from .reporters import render_markdown, render_plan, render_summary
 from .rendering import explain_lines, gc_lines, models_lines
 from .runtime import WAITING, Context, build_reporter, run_interruptible, run_watch, warn_limits
@@ -98,6 +99,8 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
          no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
     from ..engine.plan import batch_prices
+    from ..commands.spend import money_check
+    from .money import plan_money_lines
 
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
@@ -105,14 +108,20 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
         result = project.plan(project.manifest.selection(targets, tags), offline=offline or None)
         if batch and not result.offline:
             batch_prices(result)
+        money_facts = money_check(project, result, offline=project.is_offline(offline or None))
     finally:
         project.close()
     if as_json or fmt == "json":
-        click.echo(json.dumps(result.to_json(), indent=2))
+        click.echo(json.dumps({**result.to_json(), "money": money_facts.to_json()}, indent=2))
     elif fmt == "markdown":
         click.echo(render_markdown(result), nl=False)
     else:
         click.echo(render_plan(result, list_all=list_all))
+        for line in plan_money_lines(money_facts):
+            click.echo(line)
+    if check and money_facts.refused:
+        click.echo("Error: `assetgen build` would refuse this build (see the budget and limits above); "
+                   "nothing would be submitted", err=True)
     if check and need_approved and result.unapproved:
         from .rendering import unapproved_lines
         for line in unapproved_lines(result):
@@ -136,6 +145,7 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds to wait for a running build, watch or gc that uses this cache (.assetgen/).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before spending more than [settings] confirm_over.")
 @click.option("--retry-uncertain", "retry_uncertain", is_flag=True,
               help="Submit again the uncertain targets (all, or the TARGETs named): an earlier submission "
                    "of theirs may have been paid for, so this may pay twice.")
@@ -148,7 +158,7 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
               retry_uncertain: bool, batch: bool, tags: tuple[str, ...], profile: str | None,
-              no_remote: bool) -> None:
+              no_remote: bool, yes: bool = False) -> None:
     """Build stale targets (and what they depend on)."""
     from ..commands.build import BuildOptions, build, make_provider
 
@@ -183,7 +193,8 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
     async def main(controller: Controller) -> BuildReport:
         try:
             return await build(project, options, reporter=reporter, provider=provider, controller=controller,
-                               on_wait=lambda: click.echo(WAITING, err=True), on_plan=on_plan)
+                               on_wait=lambda: click.echo(WAITING, err=True), on_plan=on_plan,
+                               confirm=None if yes or as_json else confirm_on_terminal(project))
         finally:
             reporter.close() if hasattr(reporter, "close") else None
 
@@ -191,6 +202,8 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
         report = run_interruptible(main)
     finally:
         project.close()
+    if not as_json and not project.is_offline(options.offline):
+        click.echo(build_money_line(report, project), file=stream)
     _print_report(report, as_json, stream)
 
 
@@ -220,12 +233,13 @@ def _print_report(report: BuildReport, as_json: bool, stream: Any) -> None:
 @click.option("--gallery", "with_gallery", is_flag=True,
               help="Also serve the gallery on 127.0.0.1; open pages update as images arrive.")
 @tag_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before the first build spends more than confirm_over.")
 @profile_option
 @remote_option
 @click.pass_obj
 def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float | None, offline: bool | None,
           jobs: int | None, wait: float, with_gallery: bool, tags: tuple[str, ...], profile: str | None,
-          no_remote: bool) -> None:
+          no_remote: bool, yes: bool = False) -> None:
     """Build, then rebuild what changes whenever the manifest or a reference file is saved."""
     from ..commands.build import make_provider
     from ..commands.watch import WatchOptions, Watcher
@@ -242,6 +256,8 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
             else project.manifest.selection(targets, tags)
     offline_now = project.is_offline(offline or None) if project is not None else bool(offline)
     provider = make_provider(project, offline=offline_now)
+    if project is not None and not offline_now and not yes:
+        ask_first_build(project, targets)
     if project is not None:
         project.close()
     lock = acquire_build_lock(path.resolve(), timeout=wait, on_wait=lambda: click.echo(WAITING, err=True))
@@ -272,6 +288,68 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
     click.echo(f"Stopped watching. Session spent {usd(watcher.session.spent)}.{note}")
     if stopped_by is not None:
         sys.exit(128 + stopped_by)
+
+
+# -- spend ------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--by", type=click.Choice(["day", "model", "target", "profile", "person"]), default="day",
+              show_default=True, help="Group the table by this.")
+@click.option("--since", metavar="YYYY-MM-DD", help="From this day on (UTC).")
+@click.option("--until", metavar="YYYY-MM-DD", help="Up to this day, included (UTC).")
+@click.option("--month", metavar="YYYY-MM", help="Only this month (UTC); 'this' for the current one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the totals and rows as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+@click.option("--team", is_flag=True, help="Add every other machine's entries from the remote cache's ledger.")
+@click.pass_obj
+def spend(obj: Context, by: str, since: str | None, until: str | None, month: str | None, as_json: bool,
+          as_csv: bool, team: bool = False) -> None:
+    """What was spent on this project (every manifest sharing .assetgen/), from the ledger."""
+    from ..commands.spend import spend as spend_report
+    from .money import spend_csv, spend_json, spend_text
+
+    path = Path(obj.file)
+    project = None
+    if path.exists():
+        try:
+            project = Project.open(path)
+        except AssetgenError:
+            project = None                     # the ledger is still readable without a valid manifest
+    report = spend_report(path, by=by, since=since, until=until, month=month, project=project, team=team)
+    click.echo(spend_json(report) if as_json else spend_csv(report) if as_csv else spend_text(report),
+               nl=not as_csv)
+
+
+@cli.command()
+@click.argument("target")
+@profile_option
+@click.pass_obj
+def history(obj: Context, target: str, profile: str | None) -> None:
+    """Every generation of TARGET the ledger knows: when, what changed, cost, still cached."""
+    from ..commands.history import history as generations
+    from .money import history_lines
+
+    with obj.opened(profile) as project:
+        click.echo("\n".join(history_lines(target, generations(project, target))))
+
+
+@cli.command()
+@click.argument("target")
+@click.argument("number", type=int)
+@profile_option
+@click.pass_obj
+def restore(obj: Context, target: str, number: int, profile: str | None) -> None:
+    """Write generation NUMBER's spec of TARGET into the manifest and put its outputs back (free)."""
+    from ..commands.history import restore as restore_generation
+
+    done = restore_generation(Path(obj.file), target, number, profile=profile)
+    fields = ", ".join(done.written) or "no field (the manifest already had them)"
+    click.echo(f"{target}: generation {number} ({done.generation.time[:19]}) written back: {fields}.")
+    if done.applied:
+        click.echo("Restored its outputs from the cache; nothing was paid.")
+    else:
+        click.echo(f"Not restored: {done.note}.")
+        sys.exit(1)
 
 
 # -- models, explain, gc, init ----------------------------------------------------------------------

@@ -16,7 +16,8 @@ from ..engine.orphans import drop_orphan_entries
 from ..engine.plan import Plan, batch_prices
 from ..engine.project import Project, wait_for_build_lock
 from ..engine.scheduler import Builder, BuildReport, Controller
-from ..errors import BudgetExceeded, UsageError
+from ..engine.spending import check_limits, headroom
+from ..errors import BudgetExceeded, ConfirmationDeclined, UsageError
 from ..providers.base import Provider
 
 API_KEY_ENV = "ASSETGEN_API_KEY"
@@ -143,15 +144,30 @@ def check_budget(plan: Plan, budget: float | None) -> None:
     if budget is not None and plan.max_cost > budget + 1e-9:
         bound = " (upper bound with official_fallback)" if plan.max_cost > plan.total_cost else ""
         raise BudgetExceeded(f"this build is estimated at ${plan.max_cost:.4f}{bound}, over the budget of "
-                             f"${budget:.2f}; nothing was submitted. Raise --budget, or build fewer targets "
-                             f"(assetgen build TARGET…)")
+                             f"${budget:.2f}; nothing was submitted. Raise [settings] budget (--budget may only "
+                             f"lower it), or build fewer targets (assetgen build TARGET…)")
+
+
+def effective_budget(manifest: float | None, flag: float | None) -> float | None:
+    """The per-build budget: the manifest's, or a lower one from the command line (never a higher one:
+    raising what a manifest allows is a reviewed change to the manifest)."""
+    if flag is None:
+        return manifest
+    if manifest is not None and flag > manifest + 1e-9:
+        raise UsageError(f"--budget {flag:g} would raise the manifest's [settings] budget of ${manifest:.2f}; "
+                         f"a command-line budget may only lower it. Edit [settings] budget to raise it")
+    return flag
 
 
 async def build(project: Project, options: BuildOptions | None = None, *, reporter: Reporter | None = None,
                 provider: Provider | None = None, controller: Controller | None = None,
                 on_wait: Callable[[], None] | None = None,
-                on_plan: Callable[[Plan], None] | None = None) -> BuildReport:
-    """Build the stale targets. Holds the manifest's build lock for the whole run."""
+                on_plan: Callable[[Plan], None] | None = None,
+                confirm: Callable[[Plan], bool] | None = None) -> BuildReport:
+    """Build the stale targets. Holds the manifest's build lock for the whole run.
+
+    ``confirm`` (a terminal's question) is asked before spending more than ``[settings] confirm_over``;
+    False submits nothing (``ConfirmationDeclined``)."""
     options = options or BuildOptions()
     offline = project.is_offline(options.offline)
     provider = provider or make_provider(project, offline=offline, batch=options.batch)   # a missing key fails first
@@ -170,10 +186,16 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
                             retry_uncertain=options.retry_uncertain)
         if options.batch and not offline:
             batch_prices(plan)
-        budget = options.budget if options.budget is not None else project.manifest.settings.budget
+        budget = effective_budget(project.manifest.settings.budget, options.budget)
         check_budget(plan, budget)
         if drop_orphan_entries(project.manifest.targets, project.lock, project.orphans_record):
             project.lock.save()                 # the lock describes exactly the manifest's targets
+        limit = None
+        if not provider.placeholder:
+            limit = headroom(check_limits(project, plan.max_cost))     # before anything is submitted
+            if (confirm is not None and plan.max_cost > project.manifest.settings.confirm_over + 1e-9
+                    and not confirm(plan)):
+                raise ConfirmationDeclined("not confirmed; nothing was submitted")
         if on_plan is not None:
             on_plan(plan)
         jobs = options.jobs or project.manifest.settings.jobs
@@ -183,6 +205,7 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
                           jobs=jobs, budget=budget,
                           keep_going=options.keep_going, controller=controller,
                           retry_uncertain=options.retry_uncertain)
+        builder.session.limit = limit
         return await builder.run()
     finally:
         project.store.stat.save()

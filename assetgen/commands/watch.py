@@ -31,6 +31,7 @@ import watchfiles
 from ..engine.events import Reporter, usd
 from ..engine.project import CACHE_DIR, Project, lock_path
 from ..engine.scheduler import Builder, BuildReport, Controller, Session, Status
+from ..engine.spending import headroom, limit_states
 from ..errors import AssetgenError, ManifestError
 from ..providers.base import Provider
 from ..state.lockfile import Lock
@@ -120,6 +121,8 @@ class Watcher:
         self._show_limits(project.manifest.warnings)
         if self._project is None and self.session.budget is None:
             self.session.budget = project.manifest.settings.budget
+        if self._project is None and not self.options.offline:
+            self.session.limit = headroom(limit_states(project))   # [settings] limits, from the ledger
         self._project = project
         keys = {i.name: i.key for i in plan.items}
         being_built: dict[str, str] = {}
@@ -159,10 +162,14 @@ class Watcher:
         report = task.result()
         if self.after_build is not None and self._project is not None:
             self.after_build(self._project, report)
-        if not self._paused_said and any("budget" in r.message for r in report.results if r.status == Status.SKIPPED):
+        if not self._paused_said and any("budget" in r.message or "spend limit" in r.message
+                                        for r in report.results if r.status == Status.SKIPPED):
             self._paused_said = True
-            self.echo(f"Budget reached: this session has spent {usd(self.session.spent)} of "
-                      f"{usd(self.session.budget or 0)}; paused submitting (restart the watch to go on).")
+            if any("spend limit" in r.message for r in report.results if r.status == "skipped"):
+                self.echo("Spend limit reached ([settings] limits); paused submitting (see `assetgen spend`).")
+            else:
+                self.echo(f"Budget reached: this session has spent {usd(self.session.spent)} of "
+                          f"{usd(self.session.budget or 0)}; paused submitting (restart the watch to go on).")
         budget = f" of {usd(self.session.budget)}" if self.session.budget is not None else ""
         self.echo(f"Built {len(report.results)} target(s); session spent {usd(self.session.spent)}{budget}. "
                   f"Watching for changes…")

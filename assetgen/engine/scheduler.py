@@ -41,6 +41,8 @@ from .leases import Leases
 from .outputs import OutputWriter
 from .plan import Action, Plan, ReasonKind, TargetPlan, price
 from .project import Project
+from .spending import note as note_spend
+from .spending import note_lost_intents
 
 if TYPE_CHECKING:
     from ..remote.cache import Lease
@@ -139,13 +141,15 @@ class Session:
     """
 
     budget: float | None = None
+    limit: float | None = None                      # what [settings] limits leave (from the ledger)
     committed: float = 0.0                          # upper bound of what submitted tasks may cost
     spent: float = 0.0
     generations: dict[str, asyncio.Task[IndexEntry]] = field(default_factory=dict)
     tasks: dict[str, tuple[str, str]] = field(default_factory=dict)   # key → (task id, last status)
 
     def can_afford(self, bound: float) -> bool:
-        return self.budget is None or self.committed + bound <= self.budget + 1e-9
+        return ((self.budget is None or self.committed + bound <= self.budget + 1e-9)
+                and (self.limit is None or self.committed + bound <= self.limit + 1e-9))
 
 
 class _Events:
@@ -155,6 +159,7 @@ class _Events:
                  lease: Lease | None = None) -> None:
         self.builder, self.job, self.name, self.record, self.lease = builder, job, name, record, lease
         self.started = time.monotonic()
+        self.status = ""                # the last polled status (a cancelled task is refunded)
 
     def _record(self) -> JournalRecord:
         if self.record is None:
@@ -204,6 +209,7 @@ class _Events:
             self.builder.journal.write(record)
         except (OSError, StateError) as exc:
             self.builder.unjournaled(self.name, task_id, exc)
+        self._spend("accepted", submission, task_id)
         leases = self.builder.leases
         if self.lease is not None and leases is not None:
             leases.update(self.lease, task_id=task_id)
@@ -213,12 +219,14 @@ class _Events:
         submission = self._record().submissions[-1]
         submission.state, submission.note = SubmissionState.UNCERTAIN, why[:300]
         self._save()            # (if this fails, the intent already says the same)
+        self._spend("uncertain", submission, None)
 
     def not_created(self) -> None:
         self._record().submissions.pop()
         self._save()
 
     def progress(self, status: str, progress: int) -> None:
+        self.status = status
         if self.record is not None:
             self.builder.session.tasks[self.job.key] = (self.record.task_id, status)
         self.builder.emit(EventKind.PROGRESS, self.name, status, status=status, progress=progress,
@@ -237,8 +245,25 @@ class _Events:
     def task_ended(self, task_id: str) -> None:
         """The task will never give images (failed, cancelled, unknown to the gateway): forget it."""
         if self.record is not None:
+            ended = [s for s in self.record.submissions if s.task_id == task_id]
+            outcome = {"cancelled": "refunded", "failed": "failed"}.get(self.status)
+            if ended and outcome:
+                self._spend(outcome, ended[0], task_id)
             self.record.submissions = [s for s in self.record.submissions if s.task_id != task_id]
             self._save()
+
+    def _spend(self, outcome: str, submission: Submission, task_id: str | None) -> None:
+        """One ledger entry, fsynced before the build moves on; a ledger that cannot be written fails
+        the build (loudly: money moved that the ledger does not show)."""
+        model = self._record().model or str(self.job.body.get("model", ""))
+        try:
+            note_spend(self.builder.project, target=self.name, key=self.job.key, model=model, n=submission.n,
+                       outcome=outcome, task_id=task_id,
+                       spec=self.builder.spec_of(self.job.key) if outcome == "accepted" else None)
+        except OSError as exc:
+            message = f"{self.name}: the spend ledger could not record a {outcome} task ({_reason(exc)})"
+            _alarm(message)
+            self.builder.report.problems.append(message)
 
 
     def check(self, data: bytes) -> bytes:
@@ -299,6 +324,14 @@ class Builder:
         self.outputs = OutputWriter(project)
         self.retry_uncertain = retry_uncertain
         self._uncertain: dict[str, str] = {}         # key → why it is not submitted again
+        self._items_by_key: dict[str, TargetPlan] | None = None
+
+    def spec_of(self, key: str) -> dict[str, Any] | None:
+        """The canonical spec of the planned target with this key (what the ledger keeps for history)."""
+        if self._items_by_key is None:
+            self._items_by_key = {i.key: i for i in self.plan.items}
+        item = self._items_by_key.get(key)
+        return item.spec if item is not None else None
 
     def emit(self, kind: EventKind, target: str, message: str = "", **data: Any) -> None:
         self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
@@ -344,6 +377,8 @@ class Builder:
         records = dict(scan.records)
         for key, why in scan.uncertain().items():
             names = names_by_key.get(key, [])
+            if key in scan.records and key not in self.session.generations:
+                self._ledger_lost_intents(scan.records[key])
             chosen = self.retry_uncertain
             # Only this manifest's keys: another manifest sharing the journal keeps its own. (A key no
             # target wants any more is this manifest's if its record names only targets of it.)
@@ -374,6 +409,14 @@ class Builder:
                 self.journal.remove(key)
                 records.pop(key)
         return records
+
+    def _ledger_lost_intents(self, record: JournalRecord) -> None:
+        """A killed build's intents without task ids go in the ledger as uncertain (once)."""
+        try:
+            note_lost_intents(self.project, record)
+        except OSError as exc:
+            self.report.problems.append(f"the spend ledger could not record an uncertain submission "
+                                        f"({_reason(exc)})")
 
     def unjournaled(self, name: str, task_id: str, exc: OSError | StateError) -> None:
         """A paid task whose id could not be journaled: say so at once (on stderr, whatever the
@@ -604,6 +647,10 @@ class Builder:
         if bound is None:
             bound = self._bound(item)
         if not self.session.can_afford(bound):
+            budget = self.session.budget
+            if budget is None or (self.session.limit is not None and self.session.limit < budget):
+                raise _NotSubmitted(f"not submitted: it would cross a spend limit ([settings] limits leave "
+                                    f"${self.session.limit or 0:.4f} to this session)")
             raise _NotSubmitted(f"not submitted: it would take spending above the budget of "
                                 f"${self.session.budget:.2f}")
 

@@ -106,6 +106,8 @@ class Settings:
     task_timeout: float
     gateway_fields: str = "both"               # which ratio field(s) the submit body carries
     allow_outside: bool = False                # out_dir and reference files may lie outside the folder
+    limits: dict[str, float] | None = None     # hard spend limits: total / month / day (USD, UTC)
+    confirm_over: float = 1.0                  # a build on a terminal asks before spending more
 
 
 @dataclass(frozen=True)

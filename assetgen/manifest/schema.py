@@ -24,6 +24,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LimitsModel(_Strict):
+    total: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
+    month: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
+    day: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
+
+
 class SettingsModel(_Strict):
     out_dir: StrictStr = "assets/generated"
     # More tasks in flight than this only queues them at the gateway (and holds as many connections).
@@ -39,6 +45,9 @@ class SettingsModel(_Strict):
     # Let out_dir (and profiles' out_dir) and reference files lie outside the manifest's folder.
     allow_outside: StrictBool = False
     gateway_fields: Literal["both", "aspect_ratio", "size"] = "both"   # ratio field(s) sent
+    # Hard spend limits in USD over this project's ledger (days and months in UTC); no flag raises them.
+    limits: LimitsModel | None = None
+    confirm_over: confloat(ge=0, allow_inf_nan=False) = 1.0  # type: ignore[valid-type]   # ask on a terminal above
 
 
 class KeyOutModel(_Strict):
@@ -234,7 +243,10 @@ def settings_from(model: SettingsModel, lines: LineIndex, problems: list[Problem
     return Settings(out_dir=posixpath.normpath(out_dir.replace("\0", "") or "."), jobs=model.jobs,
                     budget=model.budget, provider=model.provider, reference_base_url=model.reference_base_url,
                     poll_interval=model.poll_interval, task_timeout=model.task_timeout,
-                    allow_outside=model.allow_outside, gateway_fields=model.gateway_fields)
+                    allow_outside=model.allow_outside, gateway_fields=model.gateway_fields,
+                    limits=({k: v for k, v in model.limits.model_dump().items() if v is not None}
+                            if model.limits else None),
+                    confirm_over=model.confirm_over)
 
 
 def out_dir_problem(out_dir: str, allow_outside: bool) -> str | None:

@@ -46,6 +46,7 @@ __all__ = ["Lease", "RemoteCache", "redact_url"]
 T = TypeVar("T")
 
 # A key becomes a file name on every storage: refuse anything that could climb out of its folder.
+_LEDGER_NAME = re.compile(r"\d{4}-\d{2}-\d{2}\.[0-9a-f]{32}\.json")
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
@@ -210,6 +211,27 @@ class RemoteCache:
             return {stem for stem in stems if _KEY.fullmatch(stem)}
 
         return self._run(set(), op)
+
+    # -- the team ledger: one object per entry, never a shared file to rewrite --------------------------
+
+    def put_ledger_entry(self, name: str, data: bytes) -> None:
+        """``ledger/<name>``: one spend entry (``state.ledger``); writing it again writes the same bytes."""
+        if not _LEDGER_NAME.fullmatch(name):
+            raise ValueError(f"not a ledger object name: {name!r}")
+        self._run(None, lambda storage: storage.write(f"ledger/{name}", data))
+
+    def ledger_entries(self) -> dict[str, bytes]:
+        """Every ledger object, by name (unreadable ones left out; a remote that is down gives none)."""
+        def op(storage: Storage) -> dict[str, bytes]:
+            found = {}
+            for name in storage.list("ledger"):
+                if _LEDGER_NAME.fullmatch(name):
+                    data = storage.read(f"ledger/{name}")
+                    if data is not None:
+                        found[name] = data
+            return found
+
+        return self._run({}, op)
 
     # -- leases -------------------------------------------------------------------------------------
 
