@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write
+from .atomic import atomic_write, fsync_dir
 
 OUTCOMES = {"accepted": 1, "uncertain": 1, "failed": -1, "refunded": -1}   # outcome → sign of amount
 TOTALS_FILE = "totals.json"
@@ -146,7 +146,7 @@ class Ledger:
         finally:
             os.close(fd)
         if new:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         return path
 
     def files(self) -> list[Path]:
@@ -273,15 +273,3 @@ def _safe(name: str) -> str:
     clean = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     return clean[:64] or "machine"
 
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
