@@ -155,3 +155,12 @@ def check_limits(project: Project, estimate: float) -> list[LimitState]:
 def headroom(states: list[LimitState]) -> float | None:
     """The most this build may still reserve under every limit (None: no limits)."""
     return min((s.left for s in states), default=None)
+
+
+def session_limit(project: Project, committed: float) -> float | None:
+    """The cap a session (a watch) reserves against, read again at each of its builds: what the limits
+    leave now (from the running totals, so a new UTC day or spend by other processes sharing the cache
+    counts) plus what the session has already committed (its reservations are in ``committed``; its
+    accepted tasks are in the ledger too, so adding them back does not count them twice)."""
+    room = headroom(limit_states(project))
+    return None if room is None else committed + room
