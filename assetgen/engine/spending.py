@@ -74,6 +74,23 @@ def note_lost_intents(project: Project, record: JournalRecord) -> int:
     return written
 
 
+def upload_missing(project: Project) -> int:
+    """This machine's entries the remote lacks (written while it was down), uploaded by their digest
+    names; one listing, once per build. Returns how many were uploaded (0 without a remote or when down)."""
+    remote = project.remote
+    if remote is None:
+        return 0
+    there = remote.ledger_names()
+    if there is None:
+        return 0
+    here = machine_name()
+    entries, _damaged = ledger_of(project).entries()
+    missing = {e.object_name: e for e in entries if e.machine == here and e.object_name not in there}
+    for name, entry in missing.items():
+        remote.put_ledger_entry(name, entry.to_line())
+    return len(missing)
+
+
 def team_entries(project: Project) -> list[LedgerEntry]:
     """The remote's entries written by other machines (this machine's are in the local ledger)."""
     remote = project.remote
