@@ -55,3 +55,23 @@ def test_two_checkouts_share_a_team_ledger_and_its_limits(tmp_path: Path, endpoi
     assert team["total"] == pytest.approx(3 * FLASH)
     assert machines["total"] == pytest.approx(3 * FLASH)          # Ann's view: her two and Bob's one
     assert {lim["name"]: round(lim["spent"], 6) for lim in team["limits"]} == {"month": round(3 * FLASH, 6)}
+
+
+def test_entries_written_while_the_remote_was_down_are_uploaded_by_the_next_build(tmp_path: Path,
+                                                                                  endpoint: str) -> None:
+    bucket = f"team-{uuid.uuid4().hex[:12]}"
+    make_bucket(endpoint, bucket)
+    down = f'[cache]\nremote = "s3://{bucket}/assets"\nremote_options = {{ endpoint_url = "http://127.0.0.1:9" }}\n\n'
+    with emulator() as emu:
+        ann = write_manifest(tmp_path, down + targets("a", "b"))
+        as_ann = env_for(emu, ASSETGEN_MACHINE="ann-laptop")
+        assert run(ann, emu, "build", env=as_ann).exit_code == 0          # paid; the remote was down
+        ann.write_text(ann.read_text().replace("http://127.0.0.1:9", endpoint))
+        emu.requests.clear()
+        assert run(ann, emu, "build", env=as_ann).exit_code == 0          # up to date: uploads, pays nothing
+        assert emu.requests == []
+        (tmp_path / "bob").mkdir()
+        bob = write_manifest(tmp_path / "bob", down.replace("http://127.0.0.1:9", endpoint) + targets("c"))
+        team = json.loads(run(bob, emu, "spend", "--json", "--team",
+                              env=env_for(emu, ASSETGEN_MACHINE="bob-desktop")).output)
+    assert team["total"] == pytest.approx(2 * FLASH)      # Bob's view of the remote: Ann's two entries

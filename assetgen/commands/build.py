@@ -16,7 +16,7 @@ from ..engine.orphans import drop_orphan_entries
 from ..engine.plan import Plan, batch_prices
 from ..engine.project import Project, wait_for_build_lock
 from ..engine.scheduler import Builder, BuildReport, Controller
-from ..engine.spending import check_limits, headroom
+from ..engine.spending import check_limits, headroom, upload_missing
 from ..errors import BudgetExceeded, ConfirmationDeclined, UsageError
 from ..providers.base import Provider
 
@@ -192,6 +192,7 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
             project.lock.save()                 # the lock describes exactly the manifest's targets
         limit = None
         if not provider.placeholder:
+            upload_missing(project)            # entries written while the remote was down, once per build
             limit = headroom(check_limits(project, plan.max_cost))     # before anything is submitted
             if (confirm is not None and plan.max_cost > project.manifest.settings.confirm_over + 1e-9
                     and not confirm(plan)):

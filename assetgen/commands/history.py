@@ -17,8 +17,9 @@ from typing import Any
 from ..engine.events import QuietReporter
 from ..engine.project import Project
 from ..engine.spending import ledger_of
-from ..errors import UsageError
-from ..manifest.edits import set_target_field
+from ..errors import ManifestError, UsageError
+from ..manifest.edits import with_target_fields, write_text
+from ..manifest.loader import parse
 from ..providers.offline import OfflineProvider
 from .build import BuildOptions, build
 
@@ -79,19 +80,17 @@ def restore(path: Path, target: str, number: int, *, profile: str | None = None)
         generation = generations[number - 1]
         current = project.plan([target]).items
         now = next(i.spec for i in current if i.name == target)
+        wanted = {f: generation.spec[f] for f in RESTORABLE
+                  if f in generation.spec and generation.spec[f] != now.get(f)}
+        new_text = _reproducing_text(project, path, target, number, generation, wanted, profile)
     finally:
         project.close()
-    written = [f for f in RESTORABLE if f in generation.spec and generation.spec[f] != now.get(f)]
-    for name in written:
-        set_target_field(path, target, name, generation.spec[name])
+    if new_text is not None:              # checked in memory first: a restore that fails writes nothing
+        write_text(path, new_text)
+    written = list(wanted)
     project = Project.open(path, profile=profile)
     try:
         plan = project.plan([target])
-        item = next(i for i in plan.items if i.name == target)
-        if item.key != generation.key:
-            return Restored(generation, written, False,
-                            note="its spec differs in fields a manifest cannot be set to from here (model "
-                                 "family, references or style); `assetgen plan` shows what a build would do")
         if not all(i.action in ("none", "restore") for i in plan.items):
             return Restored(generation, written, False, note="its images are no longer cached: a build pays anew")
         asyncio.run(build(project, BuildOptions(targets=(target,), offline=True), provider=OfflineProvider(),
@@ -99,3 +98,57 @@ def restore(path: Path, target: str, number: int, *, profile: str | None = None)
         return Restored(generation, written, True)
     finally:
         project.close()
+
+
+def _reproducing_text(project: Project, path: Path, target: str, number: int, generation: Generation,
+                      wanted: dict[str, Any], profile: str | None) -> str | None:
+    """The manifest text that gives ``target`` generation N's key (None: the manifest already does), or
+    ``UsageError`` saying why no edit of its own fields can, with nothing written.
+
+    The ledger keeps the composed prompt (the target's, then its style's fragment after a blank line), so
+    with a style the candidates are the prompt with a trailing fragment cut off; each candidate is loaded
+    and keyed in memory and only one that reproduces the key is accepted."""
+    if not wanted:
+        if project.keyed[target].key == generation.key:
+            return None
+        raise UsageError(_cannot(target, number, generation, project, "fields a manifest cannot be set to from "
+                                 "here (model family, references or style)"))
+    base = project.manifest.targets[target].base or target
+    if base != target:
+        raise UsageError(_cannot(target, number, generation, project,
+                                 f"{', '.join(sorted(wanted))}, and '{target}' is a row of the matrix "
+                                 f"[targets.{base}], whose fields every row shares (its prompt is a template)"))
+    prompts = [wanted["prompt"]] if "prompt" in wanted else [None]
+    if project.manifest.targets[target].style and "prompt" in wanted:
+        composed: str = wanted["prompt"]
+        prompts = [composed[:i].strip() for i in _blank_lines(composed)] + prompts
+    for prompt in prompts:
+        fields = dict(wanted) if prompt is None else {**wanted, "prompt": prompt}
+        text = with_target_fields(path, target, fields)
+        try:
+            manifest = parse(text, path.resolve(), shown=str(path), profile=profile)
+        except ManifestError:
+            continue
+        trial = Project(manifest, store=project.store, lock=project.lock, use_remote=False)
+        if target in trial.keyed and trial.keyed[target].key == generation.key:
+            return text
+    raise UsageError(_cannot(target, number, generation, project,
+                             f"{', '.join(sorted(wanted))} in a way that writing them back does not reproduce "
+                             "(the ledger keeps the prompt composed with the style's fragment, or its style, model "
+                             "family or references changed since)"))
+
+
+def _blank_lines(text: str) -> list[int]:
+    """Where a style's fragment may begin: each blank line, the last first."""
+    found, at = [], text.rfind("\n\n")
+    while at > 0:
+        found.append(at)
+        at = text.rfind("\n\n", 0, at)
+    return found
+
+
+def _cannot(target: str, number: int, generation: Generation, project: Project, why: str) -> str:
+    return (f"cannot restore generation {number} of '{target}' ({generation.time[:19]}): it differs from "
+            f"{project.manifest.path.name} in {why}; nothing was written. Edit [targets."
+            f"{project.manifest.targets[target].base or target}] by hand (`assetgen history {target}` shows "
+            f"generation {number}'s fields) and `assetgen plan` shows whether it is restored for free")

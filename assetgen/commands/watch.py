@@ -31,7 +31,7 @@ import watchfiles
 from ..engine.events import Reporter, usd
 from ..engine.project import CACHE_DIR, Project, lock_path
 from ..engine.scheduler import Builder, BuildReport, Controller, Session, Status
-from ..engine.spending import headroom, limit_states
+from ..engine.spending import session_limit
 from ..errors import AssetgenError, ManifestError
 from ..providers.base import Provider
 from ..state.lockfile import Lock
@@ -121,8 +121,8 @@ class Watcher:
         self._show_limits(project.manifest.warnings)
         if self._project is None and self.session.budget is None:
             self.session.budget = project.manifest.settings.budget
-        if self._project is None and not self.options.offline:
-            self.session.limit = headroom(limit_states(project))   # [settings] limits, from the ledger
+        if not self.options.offline:       # [settings] limits, from the ledger: again at every build
+            self.session.limit = session_limit(project, self.session.committed)
         self._project = project
         keys = {i.name: i.key for i in plan.items}
         being_built: dict[str, str] = {}

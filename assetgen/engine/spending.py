@@ -74,6 +74,23 @@ def note_lost_intents(project: Project, record: JournalRecord) -> int:
     return written
 
 
+def upload_missing(project: Project) -> int:
+    """This machine's entries the remote lacks (written while it was down), uploaded by their digest
+    names; one listing, once per build. Returns how many were uploaded (0 without a remote or when down)."""
+    remote = project.remote
+    if remote is None:
+        return 0
+    there = remote.ledger_names()
+    if there is None:
+        return 0
+    here = machine_name()
+    entries, _damaged = ledger_of(project).entries()
+    missing = {e.object_name: e for e in entries if e.machine == here and e.object_name not in there}
+    for name, entry in missing.items():
+        remote.put_ledger_entry(name, entry.to_line())
+    return len(missing)
+
+
 def team_entries(project: Project) -> list[LedgerEntry]:
     """The remote's entries written by other machines (this machine's are in the local ledger)."""
     remote = project.remote
@@ -155,3 +172,12 @@ def check_limits(project: Project, estimate: float) -> list[LimitState]:
 def headroom(states: list[LimitState]) -> float | None:
     """The most this build may still reserve under every limit (None: no limits)."""
     return min((s.left for s in states), default=None)
+
+
+def session_limit(project: Project, committed: float) -> float | None:
+    """The cap a session (a watch) reserves against, read again at each of its builds: what the limits
+    leave now (from the running totals, so a new UTC day or spend by other processes sharing the cache
+    counts) plus what the session has already committed (its reservations are in ``committed``; its
+    accepted tasks are in the ledger too, so adding them back does not count them twice)."""
+    room = headroom(limit_states(project))
+    return None if room is None else committed + room

@@ -19,6 +19,11 @@ from .loader import parse
 
 def set_target_field(path: Path, target: str, field: str, value: Any) -> None:
     """Set ``[targets.<target>] field = value`` in the manifest at ``path``."""
+    write_text(path, with_target_fields(path, target, {field: value}))
+
+
+def with_target_fields(path: Path, target: str, fields: dict[str, Any]) -> str:
+    """The manifest at ``path`` with ``[targets.<target>]``'s ``fields`` set, as text; nothing is written."""
     text = path.read_text(encoding="utf-8")
     document = tomlkit.parse(text)
     targets = document.get("targets")
@@ -27,8 +32,13 @@ def set_target_field(path: Path, target: str, field: str, value: Any) -> None:
     table = targets[target]
     if not isinstance(table, (Table, InlineTable)):
         raise UsageError(f"{path}: [targets.{target}] is not a table")
-    _set(table, field, value)
-    new_text = tomlkit.dumps(document)
+    for field, value in fields.items():
+        _set(table, field, value)
+    return tomlkit.dumps(document)
+
+
+def write_text(path: Path, new_text: str) -> None:
+    """Replace the manifest with ``new_text`` (atomically), after checking that it loads."""
     parse(new_text, path.resolve(), shown=str(path))     # never write a manifest that does not load
     atomic_write(path, new_text.encode("utf-8"), durable=True)
 

@@ -220,6 +220,13 @@ class RemoteCache:
             raise ValueError(f"not a ledger object name: {name!r}")
         self._run(None, lambda storage: storage.write(f"ledger/{name}", data))
 
+    def ledger_names(self) -> set[str] | None:
+        """The names of the ledger objects (a listing, nothing read); None if the remote is down."""
+        def op(storage: Storage) -> set[str] | None:
+            return {name for name in storage.list("ledger") if _LEDGER_NAME.fullmatch(name)}
+
+        return self._run(None, op)
+
     def ledger_entries(self) -> dict[str, bytes]:
         """Every ledger object, by name (unreadable ones left out; a remote that is down gives none)."""
         def op(storage: Storage) -> dict[str, bytes]:
