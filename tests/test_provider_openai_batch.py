@@ -4,6 +4,7 @@ kill -9 without paying again, a failed line failing only its target."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -128,3 +129,24 @@ def test_kill_9_while_waiting_then_build_collects_without_resubmitting(project: 
         assert len(creates(openai)) == 1 and openai.count("/v1/images/") == 0, result.output
         assert (project.root / "out" / "coin.png").exists() and (project.root / "out" / "banner-2.jpg").exists()
         assert list((project.cache / "journal").glob("*.json")) == []
+
+
+def test_watch_never_batches(project: Project, openai: OpenAIEmulator) -> None:
+    from assetgen.commands.build import make_provider
+    from assetgen.engine.project import Project as Opened
+    from assetgen.providers.openai import OpenAIProvider
+    from assetgen.providers.openai_batch import OpenAIBatchProvider
+    from assetgen.providers.router import RoutingProvider
+
+    project.write(MANIFEST)
+    assert project.run("watch", "--batch").exit_code == 2               # no such option
+    opened = Opened.open(project.manifest)
+    as_watch = make_provider(opened, offline=False, env=env(openai))      # what watch calls
+    as_batch = make_provider(opened, offline=False, env=env(openai), batch=True)
+    try:
+        assert isinstance(as_watch, RoutingProvider) and isinstance(as_batch, RoutingProvider)
+        assert type(as_watch.providers["openai"]) is OpenAIProvider
+        assert isinstance(as_batch.providers["openai"], OpenAIBatchProvider)
+    finally:
+        asyncio.run(as_watch.aclose())
+        asyncio.run(as_batch.aclose())
