@@ -89,7 +89,7 @@ def cli(ctx: click.Context, file: str) -> None:
               help="With --check: also exit 1 if any target's art is not approved as it stands.")
 @click.option("--offline", is_flag=True, default=None, help="Plan an offline build (placeholders count as built).")
 @click.option("--all", "list_all", is_flag=True, help="List every target, with each matrix row on its own line.")
-@click.option("--batch", is_flag=True, help="Price Gemini targets as `build --batch` would (batch job: half price).")
+@click.option("--batch", is_flag=True, help="Price Gemini, OpenAI targets as `build --batch` would (half price).")
 @tag_option
 @profile_option
 @remote_option
@@ -150,7 +150,7 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
               help="Submit again the uncertain targets (all, or the TARGETs named): an earlier submission "
                    "of theirs may have been paid for, so this may pay twice.")
 @tag_option
-@click.option("--batch", is_flag=True, help="Send Gemini targets in one batch job (half price; results in "
+@click.option("--batch", is_flag=True, help="Send Gemini and OpenAI targets in batch jobs (half price; results in "
                                             "minutes to hours; Ctrl-C leaves it for the next build to collect).")
 @profile_option
 @remote_option

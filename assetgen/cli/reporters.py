@@ -42,8 +42,9 @@ def _why(item: TargetPlan) -> str:
             text += " (images in the remote cache)" if item.remote else " (images in cache)"
         case Action.SHARE:
             text += f" (same key as {item.shares_with}: one generation)"
-        case Action.RESUME if item.target.provider == "gemini":   # only a batch job leaves Gemini tasks
-            text += " (in a pending Gemini batch job submitted by an earlier build: collected, no new payment)"
+        case Action.RESUME if item.target.provider in ("gemini", "openai"):   # only a batch job leaves their tasks
+            vendor = "Gemini" if item.target.provider == "gemini" else "OpenAI"
+            text += f" (in a pending {vendor} batch job submitted by an earlier build: collected, no new payment)"
         case Action.RESUME if item.cost:
             text += " (some of its one-image tasks were submitted by an earlier build: collected; the rest is paid)"
         case Action.RESUME:

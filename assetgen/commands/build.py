@@ -38,7 +38,7 @@ class BuildOptions:
     budget: float | None = None
     lock_timeout: float = 600.0
     retry_uncertain: bool | frozenset[str] = False   # True, or target names: see Builder
-    batch: bool = False                  # Gemini targets go in one batch job (half price, slower)
+    batch: bool = False                  # Gemini and OpenAI targets go in batch jobs (half price, slower)
 
 
 def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None,
@@ -110,6 +110,9 @@ def _vendor(name: str, project: Project | None, env: Mapping[str, str], batch: b
     if name == "gemini" and batch:
         from ..providers.gemini_batch import GeminiBatchProvider
         return GeminiBatchProvider(client, poll_interval=poll)
+    if name == "openai" and batch:
+        from ..providers.openai_batch import OpenAIBatchProvider
+        return OpenAIBatchProvider(client, poll_interval=poll)
     if name == "gemini":
         from ..providers.gemini import GeminiProvider
         return GeminiProvider(client, poll_interval=poll)

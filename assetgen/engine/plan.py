@@ -204,7 +204,7 @@ class Plan:
         }
 
 
-BATCHED = ("gemini",)              # providers whose targets `--batch` sends in a batch job (half price)
+BATCHED = ("gemini", "openai")            # providers whose targets `--batch` sends in a batch job (half price)
 
 
 def batch_prices(plan: Plan) -> Plan:

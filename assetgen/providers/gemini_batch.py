@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import catalog
 from ..errors import GatewayError, SubmissionUncertain, TaskFailed
@@ -140,7 +140,7 @@ class GeminiBatchProvider(Provider):
     def __init__(self, client: VendorClient, poll_interval: float = 10.0) -> None:
         self.client = client
         self.poll_interval = poll_interval
-        self.collector = BatchCollector(client, poll_interval)
+        self.collector: Collector = BatchCollector(client, poll_interval)
         self._waiting: list[_Waiting] = []
         self._timer: asyncio.TimerHandle | None = None
         self._create_lock: asyncio.Lock | None = None
@@ -192,7 +192,7 @@ class GeminiBatchProvider(Provider):
                                             w.job.target.unit_price if w.job.target else 0.0, str(w.job.body["model"]))
 
     async def _create(self, model: str, group: list[_Waiting]) -> tuple[str, list[_Waiting]]:
-        started, requests = _start(group)
+        started, requests = start_batch(group, _requests)
         body = {"batch": {"displayName": f"assetgen-{len(started)}-targets",
                           "inputConfig": {"requests": {"requests": requests}}}}
         if len(json.dumps(body)) > MAX_INLINE_BYTES:
@@ -200,17 +200,17 @@ class GeminiBatchProvider(Provider):
                 w.events.not_created()
             raise GatewayError(f"this batch's inline requests are over {MAX_INLINE_BYTES // 2**20} MB (references "
                                f"travel inline); build fewer targets at once, or without --batch")
-        answer = await self._post_batch(model, body, started)
+        answer = await self._post_batch(f"/v1beta/models/{model}:batchGenerateContent", body, started)
         task_id = _batch_task_id(answer.data, started)
         for w in started:
             w.events.submitted(task_id, model)       # fsynced per key before waiting
         self.jobs_created.append(name_of(task_id))
         return task_id, started
 
-    async def _post_batch(self, model: str, body: dict[str, Any], started: list[_Waiting]) -> Answer:
+    async def _post_batch(self, path: str, body: dict[str, Any], started: list[_Waiting]) -> Answer:
         """Create the batch job, journaling each started key as uncertain or not created when that fails."""
         try:
-            answer = await self.client.post(f"/v1beta/models/{model}:batchGenerateContent", json=body)
+            answer = await self.client.post(path, json=body)
         except SubmissionUncertain as exc:
             for w in started:
                 w.events.uncertain(str(exc))
@@ -229,19 +229,22 @@ class GeminiBatchProvider(Provider):
         await self.client.aclose()
 
 
-def _start(group: list[_Waiting]) -> tuple[list[_Waiting], list[dict[str, Any]]]:
-    """Journal each waiting key's intent; the keys that could start and their batch requests."""
+def start_batch(group: list[_Waiting], requests_of: Callable[[Job], Iterable[dict[str, Any]]],
+                ) -> tuple[list[_Waiting], list[dict[str, Any]]]:
+    """Journal each waiting key's intent; the keys that could start and their batch requests (a job whose
+    requests cannot be made fails alone, before its intent)."""
     requests: list[dict[str, Any]] = []
     started: list[_Waiting] = []
     for w in group:
         try:
+            mine = list(requests_of(w.job))
             w.events.intent(w.job.body)            # durable before the job is created
         except Exception as exc:  # noqa: BLE001 -- stopped, superseded, journal unwritable: that target's answer
             if not w.done.done():
                 w.done.set_exception(exc)
             continue
         started.append(w)
-        requests += list(_requests(w.job))
+        requests += mine
     if not started:
         raise GatewayError("nothing left to submit")
     return started, requests
@@ -268,13 +271,18 @@ def _requests(job: Job) -> Iterable[dict[str, Any]]:
         yield {"request": gemini_request(body), "metadata": {"key": job.key, "image": i}}
 
 
-async def resume_batch(collector: BatchCollector, record: JournalRecord, events: TaskEvents,
-                       job: Job | None = None) -> Generation:
+class Collector(Protocol):
+    async def collect(self, task_id: str, key: str, n: int, events: TaskEvents, unit: float,
+                      model: str) -> Generation: ...
+
+
+async def resume_batch(collector: Collector, record: JournalRecord, events: TaskEvents,
+                       job: Job | None = None, prefix: str = PREFIX, provider: str = "gemini") -> Generation:
     """Collect a key whose images an earlier build's batch job makes (nothing is submitted again)."""
-    task_id = next((t for t in record.task_ids if t.startswith(PREFIX)), "")
+    task_id = next((t for t in record.task_ids if t.startswith(prefix)), "")
     if not task_id:
         raise GatewayError("this record holds no batch job")
     n = sum(s.n for s in record.submissions if s.task_id == task_id)
-    model = catalog.lookup("gemini", record.model)
+    model = catalog.lookup(provider, record.model)
     unit = job.target.unit_price if job is not None and job.target is not None else (model.price if model else 0.0)
     return await collector.collect(task_id, record.key, n, events, unit, record.model)

@@ -1,7 +1,7 @@
 """One build, several sellers: each job goes to its target's provider (``Target.provider``).
 
-Only the gateway leaves tasks to collect later (sync calls answer with their images or leave an
-uncertain intent), so resuming and cancelling go to the gateway.
+Only the gateway and the batch jobs of Google and OpenAI leave tasks to collect later (sync calls answer
+with their images or leave an uncertain intent), so resuming goes to them; cancelling to the gateway.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from ..errors import GatewayError
 from .base import Generation, Job, Provider, TaskEvents
 from .gemini_batch import BatchCollector, GeminiBatchProvider, resume_batch
+from .openai_batch import PREFIX as OPENAI_PREFIX
+from .openai_batch import OpenAIBatchCollector, OpenAIBatchProvider
 from .sync import SyncProvider
 
 if TYPE_CHECKING:
@@ -49,6 +51,16 @@ class RoutingProvider(Provider):
             assert isinstance(gemini, SyncProvider)
             collector = BatchCollector(gemini.client, float(getattr(gemini, "poll_interval", 10.0)))
             return await resume_batch(collector, record, events, job)
+        if any(t.startswith(OPENAI_PREFIX) for t in record.task_ids):     # an OpenAI batch job
+            openai = self.providers.get("openai")
+            if openai is None:
+                raise GatewayError(f"{record.task_id} is an OpenAI batch job; set OPENAI_API_KEY so this build "
+                                   f"can collect it")
+            if isinstance(openai, OpenAIBatchProvider):
+                return await openai.resume(record, events, job)
+            assert isinstance(openai, SyncProvider)
+            poller = OpenAIBatchCollector(openai.client, self.poll_interval)
+            return await resume_batch(poller, record, events, job, prefix=OPENAI_PREFIX, provider="openai")
         gateway = self.providers.get("gateway")
         if gateway is None:
             raise GatewayError(f"task {record.task_id} was submitted to the gateway; set ASSETGEN_API_KEY so "

@@ -76,6 +76,14 @@ class VendorClient:
 
     async def get(self, path: str) -> Answer:
         """A GET (polling a batch job): safe to repeat, so every failure but a 4xx is retried."""
+        return await self._get(path, parse=True)
+
+    async def get_bytes(self, path: str) -> bytes:
+        """A GET of a file's content (a batch's JSONL output), retried like ``get``."""
+        answer = await self._get(path, parse=False)
+        return bytes(answer.data)
+
+    async def _get(self, path: str, *, parse: bool) -> Answer:
         url = self.base_url + path
         for attempt in range(self.max_retries + 1):
             self.requests_made += 1
@@ -91,6 +99,8 @@ class VendorClient:
                 await self._sleep(attempt, None)
                 continue
             if 200 <= status < 300:
+                if not parse:
+                    return Answer(status, body)
                 try:
                     return Answer(status, jsonlib.loads(body))
                 except (ValueError, RecursionError):

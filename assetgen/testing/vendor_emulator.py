@@ -73,10 +73,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         status, payload, headers = self.server.emulator._dispatch(self.command, self.path, self.headers, raw)
-        data = json.dumps(payload).encode()
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()   # bytes: a file's content
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "application/octet-stream" if isinstance(payload, bytes)
+                             else "application/json")
             self.send_header("Content-Length", str(len(data)))
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -172,8 +173,9 @@ class VendorEmulator:
     def _authorized(self, headers: Any, path: str) -> bool:
         raise NotImplementedError
 
-    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any], dict[str, str]] | None:
-        """Validate; None for a valid call (then ``_answer`` makes the billed answer)."""
+    def _route(self, method: str, path: str, body: Any) -> tuple[int, Any, dict[str, str]] | None:
+        """Validate; None for a valid call (then ``_answer`` makes the billed answer). A ``bytes`` payload
+        is sent as it is (a file's content)."""
         raise NotImplementedError
 
     def _answer(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
