@@ -331,6 +331,32 @@ def test_the_commands_on_a_matrix_rows_card_work(empty_project: ProjectDir) -> N
     assert set(data["rows"]) == {"sword"} and "seed" in data["rows"]["sword"] and "seed" not in data
 
 
+def test_every_output_of_a_target_is_shown_on_a_checkerboard(empty_project: ProjectDir) -> None:
+    p = empty_project
+    p.write("""\
+        [settings]
+        out_dir = "out"
+
+        [targets.logo]
+        prompt = "A logo"
+        tags = ["UI", "brand"]
+        outputs = [
+          { output = "logo.png" },
+          { output = "logo@256.png", resize = [32, 32] },
+          { output = "logo@64.webp", resize = [16, 16], key_out = { color = "#ffffff" } },
+        ]
+        """)
+    p.ok("build", "--offline")
+    index = write(p, out_dir=p.root / "g")
+    card = cards_of(index)["logo"]
+    links = [unquote(a.attrs["href"]) for a in card.all("a", "shot")]
+    assert links == ["../out/logo.png", "../out/logo@256.png", "../out/logo@64.webp"]
+    assert [c.text() for c in card.all("figcaption")] == ["out/logo@256.png", "out/logo@64.webp"]
+    assert all(a.one("img").attrs["src"] for a in card.all("a", "shot"))       # each has a thumbnail
+    assert card.attrs["data-search"] == "logo a logo ui brand"                # tags are searchable
+    assert re.search(r"\.shot \{[^}]*repeating-conic-gradient", index.read_text(encoding="utf-8"))
+
+
 # -- the live server -----------------------------------------------------------------------------------
 
 def get(port: int, path: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
