@@ -579,8 +579,6 @@ def test_reroll_writes_a_seed_says_the_cost_and_the_next_build_pays_once(empty_p
 def test_pick_and_reroll_apply_to_a_whole_matrix_table(icons: ProjectDir) -> None:
     icons.edit('references = ["refs/{item}.png"]', 'references = ["refs/{item}.png"]\ncandidates = 2')
     icons.ok("build", "--offline", "icon")
-    result = icons.run("pick", "icon.sword.wood", "2")
-    assert result.exit_code == 2 and "use 'icon'" in result.output
     icons.ok("pick", "icon", "2")
     for row in ROWS:
         key = lock_of(icons)[row]["key"]
@@ -590,3 +588,128 @@ def test_pick_and_reroll_apply_to_a_whole_matrix_table(icons: ProjectDir) -> Non
         assert image.format == "PNG"
     with Image.open(io.BytesIO((icons.root / "out" / "icon.sword.wood.jpg").read_bytes())) as image:
         assert image.format == "JPEG"
+
+
+# -- matrix rows: per-row overrides -------------------------------------------------------------------
+
+ROW_OVERRIDES = HEAD + """
+[profiles.draft]
+resolution = "1K"
+
+[targets.icon]
+prompt = "A {item} icon made of {tier}"
+matrix = { item = ["sword", "shield"], tier = ["wood", "iron"] }
+seed = 3
+aspect_ratio = "4:3"
+
+[targets.icon.rows."sword.iron"]   # the iron sword needs more care
+seed = 7
+prompt = "A gleaming {item} of {tier}"
+resolution = "2K"
+"""
+
+
+def test_a_row_override_sits_between_target_and_profile(empty_project: ProjectDir) -> None:
+    p = empty_project
+    p.write(ROW_OVERRIDES)
+
+    def shown(name: str, *args: str) -> tuple[str, ...]:
+        out = p.ok("explain", name, *args).output
+        found = re.search(r"^  size +(\S+) at (\S+) = .*seed=(-?\d+)\n(?:.*\n)*?  prompt +(.*)$", out, re.M)
+        assert found is not None, out
+        return found.groups()
+
+    assert shown("icon.sword.iron") == ("4:3", "2K", "7", "A gleaming sword of iron")
+    assert shown("icon.sword.wood") == ("4:3", "0.5K", "3", "A sword icon made of wood")   # untouched
+    assert shown("icon.sword.iron", "--profile", "draft") == ("4:3", "1K", "7", "A gleaming sword of iron")
+    # A bad value in a row table is reported at its line, saying where it was set.
+    text = ROW_OVERRIDES.replace('resolution = "2K"', 'resolution = "9K"  # HERE')
+    p.write(text)
+    result = p.run("plan")
+    assert result.exit_code == 2
+    assert f"assets.toml:{line_of(text)}: target 'icon.sword.iron', field 'resolution'" in result.output
+    assert '(set in [targets.icon.rows."sword.iron"])' in result.output
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    ('[targets.icon.rows."sword.gold"]  # HERE',
+     ('rows."sword.gold" is not a row of this matrix (did you mean \'sword.wood\'?); rows: "sword.wood", '
+      '"sword.iron", "shield.wood", "shield.iron"',)),
+    ('[targets.icon.rows."sword.iron"]\nsed = 1  # HERE', ("unknown field 'sed' (did you mean 'seed'?)",)),
+])
+def test_unknown_rows_and_row_fields_are_errors_with_lines(empty_project: ProjectDir, edit: str,
+                                                          expected: tuple[str, ...]) -> None:
+    text = ROW_OVERRIDES.replace('[targets.icon.rows."sword.iron"]   # the iron sword needs more care', edit)
+    empty_project.write(text)
+    result = empty_project.run("plan")
+    assert result.exit_code == 2, result.output
+    assert f"assets.toml:{line_of(text)}: target 'icon', field 'rows'" in result.output
+    for part in expected:
+        assert part in result.output
+
+
+def test_rows_on_a_target_without_a_matrix_are_an_error(empty_project: ProjectDir) -> None:
+    text = HEAD + """
+[targets.logo]
+prompt = "A logo"
+
+[targets.logo.rows."big"]  # HERE
+seed = 1
+"""
+    empty_project.write(text)
+    result = empty_project.run("plan")
+    assert result.exit_code == 2
+    assert f"assets.toml:{line_of(text)}: target 'logo', field 'rows': rows.\"big\": only a matrix target " \
+           f"has rows" in result.output
+
+
+ROW_TABLE = HEAD + """
+# The icons: one table, four rows.
+[targets.icon]
+prompt = "A {item} icon made of {tier}"   # keep this comment
+matrix = { item = ["sword", "shield"], tier = ["wood", "iron"] }
+candidates = 2
+
+# The banner is unrelated.
+[targets.banner]
+prompt = "A banner"
+"""
+
+
+def test_pick_and_reroll_of_one_row_write_its_override_and_rebuild_only_it(empty_project: ProjectDir,
+                                                                           gateway: GatewayEmulator) -> None:
+    p = empty_project
+    p.write(ROW_TABLE)
+    env = env_for(gateway)
+    p.ok("build", env=env)
+    assert len(gateway.submissions) == 5
+    rows = ["icon.sword.wood", "icon.sword.iron", "icon.shield.wood", "icon.shield.iron"]
+    before = {row: (p.root / "out" / f"{row}.jpg").read_bytes() for row in rows}
+    takes = cached_images(p, lock_of(p)["icon.sword.iron"]["key"])
+
+    result = p.ok("pick", "icon.sword.iron", "2", env=env)
+    assert "Set pick = 2 for icon.sword.iron" in result.output
+    assert (p.root / "out" / "icon.sword.iron.jpg").read_bytes() == takes[1]
+    assert all((p.root / "out" / f"{r}.jpg").read_bytes() == before[r] for r in rows if r != "icon.sword.iron")
+    result = p.ok("reroll", "icon.sword.iron", env=env)
+    assert len(gateway.submissions) == 5                                  # editing pays nothing
+    seed = tomllib.loads(p.manifest.read_text(encoding="utf-8"))["targets"]["icon"]["rows"]["sword.iron"]["seed"]
+    assert f"Set seed = {seed} for icon.sword.iron" in result.output
+    # Comments kept; the row's table goes right after the target's keys, before the next table's comment.
+    assert p.manifest.read_text(encoding="utf-8") == ROW_TABLE.replace(
+        "candidates = 2\n", f'candidates = 2\n\n[targets.icon.rows."sword.iron"]\npick = 2\nseed = {seed}\n')
+
+    plan = p.items()
+    assert [n for n, item in plan.items() if item["stale"]] == ["icon.sword.iron"]
+    p.ok("build", env=env)
+    assert len(gateway.submissions) == 6                                  # exactly one task: the row
+    assert gateway.submissions[-1]["seed"] == seed and "sword icon made of iron" in gateway.submissions[-1]["prompt"]
+    assert all((p.root / "out" / f"{r}.jpg").read_bytes() == before[r] for r in rows if r != "icon.sword.iron")
+    assert "Nothing to build" in p.ok("build", env=env).output
+
+    # A second row gets a table of its own; the whole table still takes `pick` for every row.
+    p.ok("reroll", "icon.shield.wood", env=env)
+    data = tomllib.loads(p.manifest.read_text(encoding="utf-8"))["targets"]["icon"]
+    assert set(data["rows"]) == {"sword.iron", "shield.wood"} and "seed" not in data
+    assert p.manifest.read_text(encoding="utf-8").index("shield.wood") < \
+        p.manifest.read_text(encoding="utf-8").index("# The banner is unrelated.")

@@ -12,6 +12,8 @@ import dataclasses
 import http.client
 import json
 import re
+import shlex
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -303,6 +305,56 @@ def test_dotted_matrix_names_make_valid_ids_and_commands(project: ProjectDir) ->
     assert card.attrs["id"] == "card-icon.sword.wood"
     assert card.one("h2").attrs["id"] == "card-icon.sword.wood-name"
     assert card_id("icon.fire sword") == "card-icon.fire~20~sword" != card_id("icon.fire~20~sword")
+
+
+def test_the_commands_on_a_matrix_rows_card_work(empty_project: ProjectDir) -> None:
+    p = empty_project
+    p.write("""\
+        [settings]
+        out_dir = "out"
+
+        [targets.icon]
+        prompt = "A {item} icon"
+        matrix = { item = ["sword", "shield"] }
+        candidates = 2
+        """)
+    p.ok("build", "--offline")
+    card = cards_of(write(p, out_dir=p.root / "g"))["icon.sword"]
+    shown = commands(card)
+    assert shown[-1].endswith("reroll icon.sword") and len(shown) == 3
+    for command in shown:
+        args = shlex.split(command)
+        assert args[0] == "assetgen"
+        args = args[3:] if args[1:2] == ["-f"] else args[1:]
+        p.ok(*args)                                   # each one works as shown (no "whole table" refusal)
+    data = tomllib.loads(p.manifest.read_text(encoding="utf-8"))["targets"]["icon"]
+    assert set(data["rows"]) == {"sword"} and "seed" in data["rows"]["sword"] and "seed" not in data
+
+
+def test_every_output_of_a_target_is_shown_on_a_checkerboard(empty_project: ProjectDir) -> None:
+    p = empty_project
+    p.write("""\
+        [settings]
+        out_dir = "out"
+
+        [targets.logo]
+        prompt = "A logo"
+        tags = ["UI", "brand"]
+        outputs = [
+          { output = "logo.png" },
+          { output = "logo@256.png", resize = [32, 32] },
+          { output = "logo@64.webp", resize = [16, 16], key_out = { color = "#ffffff" } },
+        ]
+        """)
+    p.ok("build", "--offline")
+    index = write(p, out_dir=p.root / "g")
+    card = cards_of(index)["logo"]
+    links = [unquote(a.attrs["href"]) for a in card.all("a", "shot")]
+    assert links == ["../out/logo.png", "../out/logo@256.png", "../out/logo@64.webp"]
+    assert [c.text() for c in card.all("figcaption")] == ["out/logo@256.png", "out/logo@64.webp"]
+    assert all(a.one("img").attrs["src"] for a in card.all("a", "shot"))       # each has a thumbnail
+    assert card.attrs["data-search"] == "logo a logo ui brand"                # tags are searchable
+    assert re.search(r"\.shot \{[^}]*repeating-conic-gradient", index.read_text(encoding="utf-8"))
 
 
 # -- the live server -----------------------------------------------------------------------------------

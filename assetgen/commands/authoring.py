@@ -1,6 +1,7 @@
 """Review decisions as commands: ``pick`` a candidate, ``reroll`` for fresh ones, a contact sheet.
 
-``pick`` and ``reroll`` edit the manifest in place (``manifest.edits``, comments kept); neither submits
+``pick`` and ``reroll`` edit the manifest in place (``manifest.edits``, comments kept): a matrix table's
+``pick``/``seed``, or one row's override in ``[targets.X.rows."a.b"]``; neither submits
 anything. ``pick`` applies the choice at once when the candidates are cached (a local derivation), and
 ``reroll`` reports what the next build will pay.
 """
@@ -28,25 +29,26 @@ class Outcome:
     cost: float                     # what the next build will pay for them
 
 
-def _candidates_target(project: Project, name: str) -> tuple[str, list[Target]]:
-    """The ``[targets.X]`` table behind ``name`` and the targets it makes (matrix rows share a table)."""
+def _candidates_target(project: Project, name: str) -> tuple[str, str | None, list[Target]]:
+    """The ``[targets.X]`` table behind ``name``, the matrix row named (None: the whole table) and the
+    targets the edit affects: all of a table's rows, or the one row."""
     manifest = project.manifest
     rows = [manifest.targets[n] for n in manifest.expand([name])]
     if name not in manifest.groups and rows[0].base != name:
-        raise UsageError(f"'{name}' is a row of matrix target '{rows[0].base}'; pick and reroll apply to "
-                         f"the whole table: use '{rows[0].base}'")
-    return rows[0].base or name, rows
+        base = rows[0].base
+        return base, name[len(base) + 1:], rows          # one row: its override table is edited
+    return rows[0].base or name, None, rows
 
 
 def pick(path: Path, name: str, choice: int, *, profile: str | None = None) -> Outcome:
     project = Project.open(path, profile=profile)
-    base, rows = _candidates_target(project, name)
+    base, row, rows = _candidates_target(project, name)
     if not rows[0].candidates:
         raise UsageError(f"target '{name}' has no candidates to pick from; set `candidates = N` on it first")
     if not 1 <= choice <= rows[0].n:
         raise UsageError(f"target '{name}' has {rows[0].n} candidates: pick one of 1 … {rows[0].n}")
     project.close()
-    set_target_field(path, base, "pick", choice)
+    set_target_field(path, base, "pick", choice, row=row)
     project = Project.open(path, profile=profile)
     try:
         names = [t.name for t in rows]
@@ -78,13 +80,13 @@ def _say_waiting() -> None:
 
 def reroll(path: Path, name: str, *, profile: str | None = None, seed: int | None = None) -> tuple[int, Outcome]:
     project = Project.open(path, profile=profile)
-    base, rows = _candidates_target(project, name)
+    base, row, rows = _candidates_target(project, name)
     old = rows[0].seed
     project.close()
     new = seed if seed is not None else old
     while new == old:
         new = secrets.randbelow(MAX_SEED + 1)
-    set_target_field(path, base, "seed", new)
+    set_target_field(path, base, "seed", new, row=row)
     project = Project.open(path, profile=profile)
     try:
         names = [t.name for t in rows]

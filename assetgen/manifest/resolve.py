@@ -1,9 +1,10 @@
 """Pass 2 of loading a manifest: validated tables → resolved ``Target``s, every problem reported.
 
 For each ``[targets.X]``: expand its ``matrix`` into rows (``X.a.b``), merge fields in precedence order
-defaults < style < target < profile, compose the prompt (the target's, then the style's fragment after
-a blank line), check the result against the model catalog, resolve references and outputs with their
-derivations (pick, resize, fit, format, quality, key_out).
+defaults < style < target < row override (``[targets.X.rows."a.b"]``) < profile, compose the prompt
+(the target's or the row's, then the style's fragment after a blank line), check the result against
+the model catalog, resolve references and outputs with their derivations (pick, resize, fit, format,
+quality, key_out).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 }
 _GENERATION_FIELDS = tuple(BUILTIN_DEFAULTS) + ("candidates",)
 _DERIVE_FIELDS = ("resize", "fit", "format", "quality", "background", "key_out")
-_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick", "meta"})
+_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick", "meta", "rows"})
 _OWN_FIELDS = frozenset({"tags", "notes"})      # the project's own: out of the style's digest and the key
 _EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 _FORMAT_BY_SUFFIX = {suffix: fmt for fmt, suffixes in _EXTENSIONS.items() for suffix in suffixes}
@@ -169,8 +170,12 @@ class _Resolver:
         style_fields, style_digest = self.styles[spec.style] if style and spec.style else ({}, None)
         # The table as written (validated above) holds exactly the fields set: no model_dump needed.
         own = {k: v for k, v in self.raw_targets[base].items() if k not in _STRUCTURAL}
+        row = row_override(spec, name, base)
+        if row is not None:
+            own = _over_row(own, row.model_dump(exclude_none=True, exclude={"prompt", "pick"}))
         values = merge_fields(self.defaults, style_fields, own, self.profile_fields, subs)
-        prompt = compose_prompt(spec.prompt, style.prompt if style else None, subs)
+        prompt = compose_prompt(row.prompt if row is not None and row.prompt is not None else spec.prompt,
+                                style.prompt if style else None, subs)
         # OpenAI's request fields merge key by key, like a table of their own (never post-processing).
         values["openai"] = {**self.defaults.get("openai", {}), **style_fields.get("openai", {}),
                             **(own.get("openai") or {}), **self.profile_fields.get("openai", {})}
@@ -180,7 +185,8 @@ class _Resolver:
         if not prompt:
             report("must not be empty", "prompt")
             ok = False
-        n, candidates, pick, counted = _count(values, spec.pick, report)
+        chosen = row.pick if row is not None and row.pick is not None else spec.pick
+        n, candidates, pick, counted = _count(values, chosen, report)
         ok = counted and ok
         refs = _references(values["references"], self.known, self.root, report, self.checked,
                            self.settings.allow_outside)
@@ -216,8 +222,11 @@ class _Resolver:
         doc, profile = self.doc, self.profile
         spec = doc.targets[base]
         style = doc.styles.get(spec.style) if spec.style else None
+        row = row_override(spec, name, base)
         sources: list[tuple[tuple[str, ...], set[str], str]] = [
             (("profiles", profile or ""), set(self.profile_fields), f"[profiles.{profile}]"),
+            (("targets", base, "rows", name[len(base) + 1:]), row.model_fields_set if row else set(),
+             f'[targets.{base}.rows."{name[len(base) + 1:]}"]'),
             (("targets", base), spec.model_fields_set, ""),
             (("styles", spec.style or ""), style.model_fields_set if style else set(), f"[styles.{spec.style}]"),
             (("defaults",), doc.defaults.model_fields_set, "[defaults]"),
@@ -234,6 +243,23 @@ class _Resolver:
             self.problems.append(Problem(message, target=name, field=fieldname,
                                          line=self.lines.line(where + ((fieldname,) if fieldname else ()))))
         return report
+
+
+def row_override(spec: Any, name: str, base: str) -> Any:
+    """The ``[targets.base.rows."a.b"]`` table of the row ``name`` (a ``RowModel``), or None."""
+    if not spec.rows or name == base:
+        return None
+    return spec.rows.get(name[len(base) + 1:])
+
+
+def _over_row(own: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """A target's own fields with one row's overrides on top: ``openai`` merges key by key, tags add."""
+    merged = {**own, **row}
+    if "openai" in row:
+        merged["openai"] = {**(own.get("openai") or {}), **row["openai"]}
+    if "tags" in row:
+        merged["tags"] = [*own.get("tags", []), *row["tags"]]
+    return merged
 
 
 def _digest(data: dict[str, Any]) -> str:
@@ -270,6 +296,7 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         if axes and spec.output is None and not spec.outputs and not _row_names_fit(base, axes, report):
             continue
         combos = itertools.product(*axes.values()) if axes else [()]
+        before = len(rows)
         for combo in combos:
             subs = dict(zip(axes, combo, strict=True))
             name = ".".join([base, *(_SLUG_RE.sub("-", v).strip("-") or "x" for v in combo)])
@@ -278,7 +305,27 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
                 continue
             seen[name] = base
             rows.append((name, base, subs))
+        if spec.rows:
+            _rows_known(base, spec.rows, [n for n, _b, _s in rows[before:]], axes, lines, problems)
     return rows
+
+
+def _rows_known(base: str, overrides: Mapping[str, Any], names: list[str], axes: dict[str, list[str]],
+                lines: LineIndex, problems: list[Problem]) -> None:
+    """Every ``[targets.base.rows.ROW]`` must name a row of the matrix (a typo would silently apply
+    nothing)."""
+    valid = [n[len(base) + 1:] for n in names]
+    for row in overrides:
+        if row in valid:
+            continue
+        if not axes:
+            message = (f"rows.\"{row}\": only a matrix target has rows to override; add "
+                       f"matrix = {{ … }} or set the field on the target itself")
+        else:
+            shown = ", ".join(f'"{v}"' for v in valid[:20]) + (f" … ({len(valid)} rows)" if len(valid) > 20 else "")
+            message = f"rows.\"{row}\" is not a row of this matrix{did_you_mean(row, valid)}; rows: {shown}"
+        problems.append(Problem(message, target=base, field="rows",
+                                line=lines.line(("targets", base, "rows", row))))
 
 
 def _matrix_problem(axes: dict[str, list[str]], *, has_matrix: bool) -> str | None:
@@ -305,6 +352,7 @@ def _texts(doc: DocumentModel, spec: Any, profile_refs: list[str] | None) -> lis
     texts = [("prompt", "", spec.prompt), ("output", "", spec.output or "")]
     texts += [("references", "", r) for r in (profile_refs if profile_refs is not None else own)]
     texts += [("outputs", "", o.output) for o in spec.outputs or []]
+    texts += [("prompt", f'rows."{row}" ', r.prompt) for row, r in (spec.rows or {}).items() if r.prompt]
     style = doc.styles.get(spec.style) if spec.style else None
     if style is not None:
         texts += [("style", f"[styles.{spec.style}] ", t) for t in [style.prompt or "", *(style.references or [])]]

@@ -109,6 +109,13 @@ class OutputModel(DeriveModel):
     output: StrictStr
 
 
+class RowModel(FieldsModel):
+    """One matrix row's overrides (``[targets.X.rows."a.b"]``): over the target, under the profile."""
+
+    prompt: StrictStr | None = None          # replaces the target's prompt for this row
+    pick: PositiveInt | None = None
+
+
 class TargetModel(FieldsModel):
     prompt: StrictStr
     output: StrictStr | None = None
@@ -117,6 +124,7 @@ class TargetModel(FieldsModel):
     matrix: dict[str, list[StrictStr | StrictInt]] | None = None
     pick: PositiveInt | None = None
     meta: dict[str, Any] | None = None       # free: display names, status, owner… (never in the key)
+    rows: dict[str, RowModel] | None = None  # per-row overrides, by row name without the target's
 
 
 class CacheModel(_Strict):
@@ -194,6 +202,8 @@ def _valid_fields(loc: tuple[str, ...]) -> list[str]:
         model = OpenAIModel
     elif loc[0] == "targets" and "outputs" in loc[:-1]:
         model = OutputModel
+    elif loc[0] == "targets" and len(loc) >= 5 and loc[2] == "rows":
+        model = RowModel
     return list(model.model_fields)
 
 

@@ -46,7 +46,9 @@ class Card:
     estimate: str = ""      # what a rebuild would cost, if stale
     built_at: str = ""
     error: str = ""
+    tags: tuple[str, ...] = ()     # searchable
     main: Shot | None = None
+    others: list[tuple[str, Shot]] = field(default_factory=list)   # every output after the first: (path, image)
     candidates: list[Shot] = field(default_factory=list)
     picked: int = 0         # index into candidates
     drafts: list[tuple[str, list[Shot]]] = field(default_factory=list)   # (profile, its images)
@@ -112,10 +114,12 @@ class CardCollector:
             model += f" (built with {locked.model})"
         card = Card(name=item.name, status=_status(item, failure), reasons=[str(r) for r in item.reasons],
                      prompt=target.prompt, model=model, size=size + _count(target),
-                     error=failure or "", estimate=money(item.cost) if item.cost else "")
+                     error=failure or "", estimate=money(item.cost) if item.cost else "",
+                     tags=tuple(target.tags))
         if locked is not None:
             card.cost, card.built_at = money(locked.cost), locked.built_at
             card.main = self.output(locked.outputs[0]) if locked.outputs else None
+            card.others = [(o.path, s) for o in locked.outputs[1:] if (s := self.output(o)) is not None]
             card.candidates, card.picked = self.candidates(locked)
         for profile, lock in self.profiles.items():
             entry = lock.entries.get(item.name)

@@ -64,7 +64,7 @@ def render_card(card: Card, cli: str) -> str:
     cid = card_id(card.name)
     name = shlex.quote(card.name)
     parts = [f'<article class="card s-{card.status}" id="{_e(cid)}" tabindex="0" data-name="{_e(card.name)}" '
-             f'data-status="{card.status}" data-search="{_e((card.name + " " + card.prompt).lower())}" '
+             f'data-status="{card.status}" data-search="{_e(" ".join([card.name, card.prompt, *card.tags]).lower())}" '
              f'aria-labelledby="{_e(cid)}-name">',
              f'<div class="main">{_img(card.main, card.prompt)}</div><div class="body">',
              f'<h2 class="name" id="{_e(cid)}-name">{_e(card.name)}</h2>',
@@ -91,6 +91,10 @@ def render_card(card: Card, cli: str) -> str:
             picks.append(f"<li>{_command(f'{cli} pick {name} {k}')}</li>")
         parts.append(_strip(f"Candidates ({len(figures)})", "candidates", figures))
         parts.append(f'<ol class="picks" aria-label="Pick a candidate">{"".join(picks)}</ol>')
+    if card.others:
+        figures = [f'<figure class="output">{_img(shot, f"{path}: {card.prompt}")}<figcaption>{_e(path)}</figcaption>'
+                   f'</figure>' for path, shot in card.others]
+        parts.append(_strip(f"Other outputs ({len(figures)})", "outputs", figures))
     for profile, shots in card.drafts:
         figures = [f"<figure>{_img(s, f'{profile}: {card.prompt}')}</figure>" for s in shots]
         parts.append(_strip(profile, "drafts", figures, f' data-profile="{_e(profile)}"'))
