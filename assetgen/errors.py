@@ -205,3 +205,12 @@ class LimitExceeded(BudgetExceeded):
 
 class ConfirmationDeclined(BudgetExceeded):
     """The person at the terminal answered no to spending: nothing is submitted."""
+
+
+class BatchPending(GatewayError):
+    """``build --batch --no-wait``: the target is in a batch job created and journaled, not waited for;
+    the next ``assetgen build`` collects it (not a failure)."""
+
+    def __init__(self, message: str, *, task_id: str) -> None:
+        super().__init__(message, code="pending")
+        self.task_id = task_id

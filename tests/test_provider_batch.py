@@ -125,3 +125,38 @@ def test_stopped_while_waiting_leaves_the_job_for_the_next_build(project: Projec
         google.batch_latency = 0.0
         project.ok("build", "--batch", env=env(google))
         assert len(creates(google)) == 1 and (project.root / "out" / "hero.jpg").exists()
+
+
+def test_build_batch_prints_the_job_name_and_its_turnaround(project: Project, google: GeminiEmulator) -> None:
+    project.write(MANIFEST)
+    result = project.ok("build", "--batch", env=env(google))
+    line = next(li for li in result.output.splitlines() if "Google batch job batches/" in li)
+    assert "created and journaled for 2 target(s)" in line and "estimated turnaround up to 24 h" in line, line
+    assert "Google's stated target turnaround" in line and "--no-wait" not in line
+
+
+def test_no_wait_returns_at_once_and_a_later_build_collects(project: Project) -> None:
+    project.write(MANIFEST + '\n[targets.hero_edit]\nprompt = "The knight, at night"\nreferences = ["@hero"]\n')
+    with GeminiEmulator(api_key=KEY, batch_latency=600) as google:
+        started = time.monotonic()
+        result = project.ok("build", "--batch", "--no-wait", env=env(google))
+        assert time.monotonic() - started < 15
+        out = result.output
+        assert "Done: 3 pending. Spent $0.00" in out, out        # hero_edit waits for hero, not a failure
+        assert "Google batch job batches/" in out and "; not waiting for it (--no-wait): `assetgen build` " \
+            "collects it later" in out
+        assert "`assetgen build` collects them later without submitting them again" in out
+        assert len(creates(google)) == 1
+        assert not [r for r in google.requests if r.method == "GET"]           # nothing polled
+        assert "in a pending Gemini batch job" in project.run("plan").output
+        google.batch_latency = 0.0
+        project.ok("build", env=env(google))            # without --batch: collects, then builds the edit
+        assert len(creates(google)) == 1 and google.count(":generateContent") == 1
+        assert (project.root / "out" / "hero.jpg").exists() and (project.root / "out" / "icons.jpg").exists()
+        assert list((project.cache / "journal").glob("*.json")) == []
+
+
+def test_no_wait_needs_batch(project: Project) -> None:
+    project.write(MANIFEST)
+    result = project.run("build", "--no-wait")
+    assert result.exit_code == 2 and "--no-wait only applies to --batch" in result.output

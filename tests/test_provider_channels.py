@@ -138,3 +138,22 @@ def test_the_bundled_example_builds_with_only_a_google_key(empty_project: Projec
         result = empty_project.run("build", env={"GEMINI_API_KEY": "g-key", "GEMINI_BASE_URL": google.base_url})
         assert result.exit_code == 0, result.output
         assert google.billed and "Traceback" not in result.output
+
+
+def test_the_bundled_example_builds_with_only_an_openai_key(empty_project: Project) -> None:
+    """The README's path for an OpenAI key: OPENAI_API_KEY, `build --profile openai` (the bundled profile)."""
+    import shutil
+    from pathlib import Path
+
+    from assetgen.testing.openai_emulator import OpenAIEmulator
+
+    repo = Path(__file__).parent.parent
+    shutil.copytree(repo / "examples", empty_project.root / "examples", dirs_exist_ok=True)
+    empty_project.write((repo / "assets.toml").read_text(encoding="utf-8"))
+    with OpenAIEmulator(api_key="sk-only") as openai:
+        env = {"OPENAI_API_KEY": "sk-only", "OPENAI_BASE_URL": openai.base_url}
+        result = empty_project.run("build", "--profile", "openai", env=env)
+        assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+        assert openai.count("/v1/images/generations") and openai.count("/v1/images/edits") == 1
+        out = empty_project.root / "assets" / "generated" / "openai"
+        assert (out / "characters" / "hero_walk.jpg").exists() and (out / "ui" / "title.jpg").exists()

@@ -150,3 +150,20 @@ def test_watch_never_batches(project: Project, openai: OpenAIEmulator) -> None:
     finally:
         asyncio.run(as_watch.aclose())
         asyncio.run(as_batch.aclose())
+
+
+def test_no_wait_prints_the_openai_job_and_a_later_build_collects(project: Project) -> None:
+    project.write(MANIFEST)
+    with OpenAIEmulator(api_key=KEY, batch_latency=600) as openai:
+        started = time.monotonic()
+        out = project.ok("build", "--batch", "--no-wait", env=env(openai)).output
+        assert time.monotonic() - started < 15
+        line = next(li for li in out.splitlines() if "OpenAI batch job batch_" in li)
+        assert "estimated turnaround up to 24h (the job's completion_window" in line and "--no-wait" in line
+        assert "Done: 2 pending. Spent $0.00" in out, out
+        assert len(creates(openai)) == 1 and pending(project) == 2
+        assert not [r for r in openai.requests if r.method == "GET"]           # nothing polled
+        openai.batch_latency = 0.0
+        project.ok("build", "--batch", env=env(openai))
+        assert len(creates(openai)) == 1 and openai.count("/v1/images") == 0 and pending(project) == 0
+        assert (project.root / "out" / "coin.png").exists()

@@ -152,15 +152,21 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
 @tag_option
 @click.option("--batch", is_flag=True, help="Send Gemini and OpenAI targets in batch jobs (half price; results in "
                                             "minutes to hours; Ctrl-C leaves it for the next build to collect).")
+@click.option("--no-wait", "no_wait", is_flag=True, help="With --batch: create and journal the batch jobs, print "
+                                                         "their names and exit; `assetgen build` collects them.")
 @profile_option
 @remote_option
 @click.pass_obj
 def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int | None, budget: float | None,
               keep_going: bool, force: bool, offline: bool | None, quiet: bool, as_json: bool, wait: float,
               retry_uncertain: bool, batch: bool, tags: tuple[str, ...], profile: str | None,
-              no_remote: bool, yes: bool = False) -> None:
+              no_remote: bool, yes: bool = False, no_wait: bool = False) -> None:
     """Build stale targets (and what they depend on)."""
     from ..commands.build import BuildOptions, build, make_provider
+
+    if no_wait and not batch:
+        raise click.UsageError("--no-wait only applies to --batch (a batch job can be collected later; a sync call "
+                               "or a gateway task is waited for): use `assetgen build --batch --no-wait`")
 
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
@@ -177,8 +183,10 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
             project.close()
         return
     options = BuildOptions(targets=targets, offline=offline or None, force=force, keep_going=keep_going,
-                           jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry, batch=batch)
-    provider = make_provider(project, offline=project.is_offline(options.offline), batch=batch)   # no key: exit 2
+                           jobs=jobs, budget=budget, lock_timeout=wait, retry_uncertain=retry, batch=batch,
+                           no_wait=no_wait)
+    provider = make_provider(project, offline=project.is_offline(options.offline), batch=batch,
+                             no_wait=no_wait)   # no key: exit 2
     live = not (quiet or as_json) and sys.stdout.isatty()
     stream = sys.stderr if as_json else sys.stdout
     reporter = build_reporter(quiet=quiet, as_json=as_json, live=live, stream=stream)

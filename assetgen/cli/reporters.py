@@ -191,6 +191,10 @@ def render_summary(report: BuildReport) -> str:
     if report.resumed:
         text += f"; collected {report.resumed} task(s) from an earlier build"
     text += "."
+    pending = [r for r in report.results if r.status == "pending"]
+    if pending:
+        text += (f"\n{len(pending)} target(s) pending in batch jobs (journaled, paid on completion): "
+                 f"`assetgen build` collects them later without submitting them again.")
     if report.uncertain:
         names = " ".join(r.name for r in report.uncertain)
         text += (f"\n{len(report.uncertain)} target(s) uncertain (an earlier submission may have been paid "

@@ -39,10 +39,11 @@ class BuildOptions:
     lock_timeout: float = 600.0
     retry_uncertain: bool | frozenset[str] = False   # True, or target names: see Builder
     batch: bool = False                  # Gemini and OpenAI targets go in batch jobs (half price, slower)
+    no_wait: bool = False                # with batch: create and journal the jobs, do not wait for them
 
 
 def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, str] | None = None,
-                  batch: bool = False) -> Provider:
+                  batch: bool = False, no_wait: bool = False) -> Provider:
     """The offline provider, or the providers the manifest's targets use, each with its key from the
     environment (never from files): all keys are checked before any work."""
     if offline:
@@ -57,7 +58,7 @@ def make_provider(project: Project | None, *, offline: bool, env: Mapping[str, s
     built: dict[str, Provider] = {}
     try:
         for name in used:
-            built[name] = _gateway(project, env) if name == "gateway" else _vendor(name, project, env, batch)
+            built[name] = _gateway(project, env) if name == "gateway" else _vendor(name, project, env, batch, no_wait)
     except BaseException:
         for provider in built.values():
             _close_now(provider)
@@ -89,7 +90,8 @@ def _gateway(project: Project | None, env: Mapping[str, str]) -> Provider:
                            task_timeout=settings.task_timeout if settings else 600.0)
 
 
-def _vendor(name: str, project: Project | None, env: Mapping[str, str], batch: bool = False) -> Provider:
+def _vendor(name: str, project: Project | None, env: Mapping[str, str], batch: bool = False,
+            no_wait: bool = False) -> Provider:
     """Google's or OpenAI's provider (sync calls), with the key of the first of its variables set."""
     from .. import catalog
     from ..providers.vendorclient import DEFAULT_DEADLINE, VendorClient
@@ -109,10 +111,10 @@ def _vendor(name: str, project: Project | None, env: Mapping[str, str], batch: b
     poll = _seconds(env, POLL_ENV, project.manifest.settings.poll_interval if project else 10.0, bounds=POLL_BOUNDS)
     if name == "gemini" and batch:
         from ..providers.gemini_batch import GeminiBatchProvider
-        return GeminiBatchProvider(client, poll_interval=poll)
+        return GeminiBatchProvider(client, poll_interval=poll, no_wait=no_wait)
     if name == "openai" and batch:
         from ..providers.openai_batch import OpenAIBatchProvider
-        return OpenAIBatchProvider(client, poll_interval=poll)
+        return OpenAIBatchProvider(client, poll_interval=poll, no_wait=no_wait)
     if name == "gemini":
         from ..providers.gemini import GeminiProvider
         return GeminiProvider(client, poll_interval=poll)
@@ -173,7 +175,8 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
     False submits nothing (``ConfirmationDeclined``)."""
     options = options or BuildOptions()
     offline = project.is_offline(options.offline)
-    provider = provider or make_provider(project, offline=offline, batch=options.batch)   # a missing key fails first
+    provider = provider or make_provider(project, offline=offline, batch=options.batch,
+                                         no_wait=options.no_wait)   # a missing key fails first
     reporter = reporter or PlainReporter()
     controller = controller or Controller()
     try:

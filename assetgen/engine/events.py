@@ -48,6 +48,7 @@ class EventKind(StrEnum):
     SKIPPED = "skipped"
     SUPERSEDED = "superseded"
     UNCERTAIN = "uncertain"
+    PENDING = "pending"
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
-from ..errors import (AssetgenError, AuthenticationFailed, DownloadFailed, GatewayError, ImageSizeMismatch,
-                      IncompleteResult, InsufficientBalance, JournalUnwritable, StateError, SubmissionUncertain,
-                      TaskFailed, TaskNotFound, UncertainSubmission)
+from ..errors import (AssetgenError, AuthenticationFailed, BatchPending, DownloadFailed, GatewayError,
+                      ImageSizeMismatch, IncompleteResult, InsufficientBalance, JournalUnwritable, StateError,
+                      SubmissionUncertain, TaskFailed, TaskNotFound, UncertainSubmission)
 from ..images import check as imagecheck
 from ..providers.base import Generation, Job, Provider
 from ..providers.request import submit_body
@@ -60,6 +60,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     SUPERSEDED = "superseded"       # a watch's newer spec replaced it (not a failure: the newer build runs)
     UNCERTAIN = "uncertain"
+    PENDING = "pending"             # in a batch job not waited for (--no-wait): the next build collects it
 
 
 FAILED_STATES = (Status.FAILED, Status.BLOCKED, Status.SKIPPED, Status.UNCERTAIN)
@@ -266,6 +267,9 @@ class _Events:
             self.builder.report.problems.append(message)
 
 
+    def notice(self, message: str) -> None:
+        self.builder.emit(EventKind.NOTICE, self.name, message)
+
     def check(self, data: bytes) -> bytes:
         """Validate one downloaded image before anything of it is kept; returns the bytes to keep.
 
@@ -317,6 +321,7 @@ class Builder:
         self._superseded: set[str] = set()
         self._done: dict[str, asyncio.Event] = {}
         self._ok: dict[str, bool] = {}
+        self._pending: set[str] = set()              # targets in a batch job not waited for (--no-wait)
         self._fatal: BaseException | None = None
         self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
         self._paid_cost: dict[str, float] = {}       # ... when only part of the key's images were
@@ -433,6 +438,8 @@ class Builder:
             result = await self._build_one(item, pending)
         except _NotSubmitted as exc:
             result = TargetResult(item.name, Status.SKIPPED, str(exc))
+        except BatchPending as exc:
+            result = TargetResult(item.name, Status.PENDING, _message(exc), task_id=exc.task_id)
         except (UncertainSubmission, SubmissionUncertain) as exc:
             message = _message(exc)
             if isinstance(exc, SubmissionUncertain):
@@ -456,6 +463,8 @@ class Builder:
     def _finish(self, item: TargetPlan, result: TargetResult) -> None:
         self.session.spent += result.cost
         self._ok[item.name] = result.status in SUCCEEDED_STATES
+        if result.status == Status.PENDING:
+            self._pending.add(item.name)
         self.report.results.append(result)
         self.emit(EventKind(result.status), item.name, result.message, cost=result.cost, spent=self.session.spent)
         self._done[item.name].set()
@@ -477,11 +486,9 @@ class Builder:
                 where = "from the remote cache" if item.remote else "from cache"
                 return TargetResult(item.name, Status.RESTORED, where, saved=entry.cost)
             # The remote copy was unusable (reported already): generate it after all.
-        for up in item.target.upstream:
-            if up in self._done:
-                await self._done[up].wait()
-                if not self._ok.get(up):
-                    return TargetResult(item.name, Status.SKIPPED, f"upstream target '{up}' was not built")
+        waited = await self._upstream(item)
+        if waited is not None:
+            return waited
         entry_task = self._generations.get(item.key) or self.session.generations.get(item.key)
         owner = entry_task is None
         if entry_task is None and item.key in self._uncertain:
@@ -505,6 +512,18 @@ class Builder:
             return TargetResult(item.name, Status.SHARED, f"same image as {item.shares_with or 'another target'}",
                                 saved=entry.cost, task_id=entry.task_id)
         return self._built(item, entry, paid_now)
+
+    async def _upstream(self, item: TargetPlan) -> TargetResult | None:
+        """Wait for the upstream built in this build; the result instead of building ``item`` if one was not."""
+        for up in item.target.upstream:
+            if up in self._done:
+                await self._done[up].wait()
+                if up in self._pending:         # its image comes with a later build: so does this one
+                    return TargetResult(item.name, Status.PENDING, f"upstream target '{up}' is in a pending "
+                                                                   f"batch job; a later build builds it")
+                if not self._ok.get(up):
+                    return TargetResult(item.name, Status.SKIPPED, f"upstream target '{up}' was not built")
+        return None
 
     def _built(self, item: TargetPlan, entry: IndexEntry, paid_now: float) -> TargetResult:
         """The result of a target whose own generation (this build's, or collected) wrote its outputs."""

@@ -4,7 +4,8 @@ The build owns ordering, concurrency, the journal and the files; a provider only
 images. A provider that submits paid tasks calls ``TaskEvents.intent`` before each submit (it returns
 once the intent is durable), then exactly one of ``submitted`` (the task id: recorded durably before
 the provider waits on anything), ``uncertain`` (the answer was lost: the task may exist) or
-``not_created`` (the gateway refused it: nothing was paid).
+``not_created`` (the gateway refused it: nothing was paid). ``notice`` tells the person something worth
+a line (a batch job's name and its expected turnaround).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class TaskEvents(Protocol):
     def completed(self, images: list[dict[str, Any]], *, task_id: str | None = None) -> None: ...
     def task_ended(self, task_id: str) -> None: ...
     def check(self, data: bytes) -> bytes: ...
+    def notice(self, message: str) -> None: ...
 
 
 class Provider(ABC):

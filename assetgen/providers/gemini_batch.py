@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import catalog
-from ..errors import GatewayError, SubmissionUncertain, TaskFailed
+from ..errors import BatchPending, GatewayError, SubmissionUncertain, TaskFailed
 from .base import Generation, Job, Provider, TaskEvents
 from .gemini import gemini_images, gemini_request
 from .vendorclient import Answer, VendorClient
@@ -136,10 +136,15 @@ class GeminiBatchProvider(Provider):
     batch job per model."""
 
     name = "gemini"
+    vendor = "Google"
+    # Google's stated target turnaround for a batch job (Batch API guide; "results within 24 hours", Gemini
+    # API batch mode announcement, 2025-07-07); read 2026-12-02.
+    turnaround = "up to 24 h (Google's stated target turnaround for batch jobs; most finish sooner)"
 
-    def __init__(self, client: VendorClient, poll_interval: float = 10.0) -> None:
+    def __init__(self, client: VendorClient, poll_interval: float = 10.0, *, no_wait: bool = False) -> None:
         self.client = client
         self.poll_interval = poll_interval
+        self.no_wait = no_wait            # --no-wait: create and journal the jobs, never poll them
         self.collector: Collector = BatchCollector(client, poll_interval)
         self._waiting: list[_Waiting] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -156,7 +161,17 @@ class GeminiBatchProvider(Provider):
         return await waiting.done
 
     async def resume(self, record: JournalRecord, events: TaskEvents, job: Job | None = None) -> Generation:
+        self._not_waiting(record)
         return await resume_batch(self.collector, record, events, job)
+
+    def _not_waiting(self, record: JournalRecord) -> None:
+        """--no-wait: a journaled batch job stays pending, unpolled (the build that waits collects it)."""
+        if self.no_wait:
+            raise BatchPending(f"in batch job {record.task_id} of an earlier build, not checked (--no-wait); "
+                               f"`assetgen build` collects it", task_id=record.task_id)
+
+    def job_name(self, task_id: str) -> str:
+        return name_of(task_id)
 
     async def _flush(self) -> None:
         batch, self._waiting = self._waiting, []
@@ -178,6 +193,16 @@ class GeminiBatchProvider(Provider):
                 if not isinstance(exc, Exception):
                     raise
                 return
+        name = self.job_name(task_id)
+        later = "; not waiting for it (--no-wait): `assetgen build` collects it later" if self.no_wait else ""
+        started[0].events.notice(f"{self.vendor} batch job {name} created and journaled for {len(started)} "
+                                 f"target(s); estimated turnaround {self.turnaround}{later}")
+        if self.no_wait:
+            for w in started:
+                if not w.done.done():
+                    w.done.set_exception(BatchPending(f"in {self.vendor} batch job {name}; `assetgen build` "
+                                                      f"collects it", task_id=task_id))
+            return
         results = await asyncio.gather(*(self._collect(w, task_id) for w in started), return_exceptions=True)
         for w, result in zip(started, results, strict=True):
             if w.done.done():

@@ -162,12 +162,18 @@ class OpenAIBatchProvider(GeminiBatchProvider):
     """``build --batch`` for OpenAI targets: the Gemini batch's windowing, OpenAI's upload and job."""
 
     name = "openai"
+    vendor = "OpenAI"
+    turnaround = f"up to {WINDOW} (the job's completion_window, the only one OpenAI documents)"
 
-    def __init__(self, client: VendorClient, poll_interval: float = 10.0) -> None:
-        super().__init__(client, poll_interval)
+    def __init__(self, client: VendorClient, poll_interval: float = 10.0, *, no_wait: bool = False) -> None:
+        super().__init__(client, poll_interval, no_wait=no_wait)
         self.collector = OpenAIBatchCollector(client, poll_interval)
 
+    def job_name(self, task_id: str) -> str:
+        return name_of(task_id)
+
     async def resume(self, record: JournalRecord, events: TaskEvents, job: Job | None = None) -> Generation:
+        self._not_waiting(record)
         return await resume_batch(self.collector, record, events, job, prefix=PREFIX, provider="openai")
 
     async def _create(self, model: str, group: list[_Waiting]) -> tuple[str, list[_Waiting]]:

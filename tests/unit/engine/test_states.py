@@ -22,9 +22,10 @@ def test_values_are_the_strings_written_to_files_and_json() -> None:
 
 def test_result_statuses_are_the_ones_produced() -> None:
     assert {s.value for s in Status} == {"built", "restored", "shared", "failed", "blocked", "skipped",
-                                         "superseded", "uncertain"}      # "lost" was never produced
+                                         "superseded", "uncertain", "pending"}   # "lost" was never produced
     assert not set(FAILED_STATES) & set(SUCCEEDED_STATES)
     assert Status.SUPERSEDED not in FAILED_STATES          # a watch's newer build replaces it: not a failure
+    assert Status.PENDING not in FAILED_STATES             # --no-wait: the next build collects it
 
 
 def test_every_status_is_an_event_kind_shown_as_a_line() -> None:
