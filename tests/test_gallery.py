@@ -185,7 +185,9 @@ def test_every_state_is_shown_as_it_is(states: tuple[ProjectDir, dict[str, str]]
     assert not castle.all("ul", "reasons") and not castle.all("dd", "estimate")
     main = castle.one("div", "main").one("img")
     assert main.attrs["alt"] == "A castle on a hill at dawn"
-    assert commands(castle) == ["assetgen reroll castle"]
+    assert commands(castle) == ["assetgen approve castle", "assetgen reject castle --note 'what is wrong'",
+                                "assetgen reroll castle"]
+    assert castle.attrs["data-review"] == "needs" and not castle.all("button", "act")   # static: no buttons
     full = castle.one("a", "full").attrs["href"]
     assert (index.parent / unquote(full)).resolve() == p.root / "out" / "castle.jpg"
 
@@ -214,7 +216,8 @@ def test_every_state_is_shown_as_it_is(states: tuple[ProjectDir, dict[str, str]]
                                                             "Candidate 2: A round potion bottle"]
     assert ["picked" in f.classes for f in figures] == [True, False]
     assert figures[0].one("span", "mark").text() == "✓ picked" and not figures[1].all("span", "mark")
-    assert commands(potion) == ["assetgen pick potion 1", "assetgen pick potion 2", "assetgen reroll potion"]
+    assert commands(potion) == ["assetgen pick potion 1", "assetgen pick potion 2", "assetgen approve potion",
+                                "assetgen reject potion --note 'what is wrong'", "assetgen reroll potion"]
 
     rock = cards["rock"]
     assert [li.text() for li in rock.one("ul", "reasons").all("li")] == ["new target"]
@@ -222,7 +225,8 @@ def test_every_state_is_shown_as_it_is(states: tuple[ProjectDir, dict[str, str]]
 
     page = parse(text)
     counts = {s.attrs["data-count-for"]: s.text() for s in page.all("span") if "data-count-for" in s.attrs}
-    assert counts == {"all": "6", "ok": "2", "stale": "1", "placeholder": "1", "failed": "1", "new": "1"}
+    assert counts == {"all": "6", "ok": "2", "stale": "1", "placeholder": "1", "failed": "1", "new": "1",
+                      "needs": "4", "rejected": "0"}
     assert page.one("label").attrs["for"] == "q" and page.one("input").attrs["id"] == "q"
     assert all(b.attrs["type"] == "button" for b in page.one("div", "filters").all("button"))
     assert page.one("html").attrs["data-live"] == "0"
