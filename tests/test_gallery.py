@@ -405,3 +405,68 @@ def test_server_serves_the_gallery_and_images_only_and_pushes_updates(project: P
         conn.close()
     finally:
         server.stop()
+
+
+# -- the review server's buttons -----------------------------------------------------------------------
+
+def post(port: int, body: object, *, host: str | None = None) -> tuple[int, dict[str, str]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    data = json.dumps(body).encode()
+    conn.request("POST", "/action", body=data, headers={"Host": host or f"127.0.0.1:{port}",
+                                                          "Content-Type": "application/json"})
+    response = conn.getresponse()
+    raw = response.read()
+    result = response.status, json.loads(raw) if response.getheader("Content-Type") == "application/json" else {}
+    conn.close()
+    return result
+
+
+def without_time(lock: Path) -> dict[str, object]:
+    data = tomllib.loads(lock.read_text(encoding="utf-8"))
+    for entry in data.get("targets", data).values():
+        if isinstance(entry, dict) and isinstance(entry.get("review"), dict):
+            entry["review"].pop("at")
+    return data
+
+
+def test_review_server_refuses_a_post_without_the_token_and_approves_as_the_command_does(
+        empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
+    from assetgen.commands.review import gallery_actions
+
+    p = empty_project
+    p.write(MANIFEST)
+    p.ok("build", "castle", "knight", env=env_for(gateway))
+    gallery_dir = p.cache / "gallery"
+    write(p, out_dir=gallery_dir, live=True)
+    server = GalleryServer(gallery_dir, actions=gallery_actions(p.manifest, gallery_dir))
+    server.start()
+    try:
+        port = server.port
+        status, _, page = get(port, "/.assetgen/gallery/")
+        assert status == 200 and f'data-token="{server.token}"'.encode() in page
+        assert b'data-action="approve" data-target="castle"' in page
+        assert b"data-token" in (gallery_dir / "index.html").read_bytes()
+        assert server.token.encode() not in (gallery_dir / "index.html").read_bytes()   # only as served
+        before = p.lock.read_bytes(), p.manifest.read_bytes()
+        for body in ({"action": "approve", "target": "castle"},
+                     {"token": "", "action": "approve", "target": "castle"},
+                     {"token": server.token[:-1] + "x", "action": "approve", "target": "castle"},
+                     {"token": server.token[:-1] + "x", "action": "reroll", "target": "castle"}):
+            assert post(port, body)[0] == 403
+        assert post(port, {"token": server.token, "action": "approve", "target": "castle"},
+                    host=f"evil.example:{port}")[0] == 403
+        assert get(port, "/action")[0] == 404                          # GET never acts
+        assert (p.lock.read_bytes(), p.manifest.read_bytes()) == before
+
+        status, reply = post(port, {"token": server.token, "action": "approve", "target": "castle"})
+        assert status == 200 and reply["message"] == "Approved castle."
+        by_page = without_time(p.lock)
+        assert b'data-review="approved"' in get(port, "/.assetgen/gallery/")[2]   # the page was rewritten
+        status, reply = post(port, {"token": server.token, "action": "reject", "target": "knight"})
+        assert status == 400 and "note" in reply["error"]
+    finally:
+        server.stop()
+    p.ok("unapprove", "castle")
+    p.ok("approve", "castle")
+    assert without_time(p.lock) == by_page
+    assert "review" in p.lock.read_text()
