@@ -185,7 +185,9 @@ def test_every_state_is_shown_as_it_is(states: tuple[ProjectDir, dict[str, str]]
     assert not castle.all("ul", "reasons") and not castle.all("dd", "estimate")
     main = castle.one("div", "main").one("img")
     assert main.attrs["alt"] == "A castle on a hill at dawn"
-    assert commands(castle) == ["assetgen reroll castle"]
+    assert commands(castle) == ["assetgen approve castle", "assetgen reject castle --note 'what is wrong'",
+                                "assetgen reroll castle"]
+    assert castle.attrs["data-review"] == "needs" and not castle.all("button", "act")   # static: no buttons
     full = castle.one("a", "full").attrs["href"]
     assert (index.parent / unquote(full)).resolve() == p.root / "out" / "castle.jpg"
 
@@ -214,7 +216,8 @@ def test_every_state_is_shown_as_it_is(states: tuple[ProjectDir, dict[str, str]]
                                                             "Candidate 2: A round potion bottle"]
     assert ["picked" in f.classes for f in figures] == [True, False]
     assert figures[0].one("span", "mark").text() == "✓ picked" and not figures[1].all("span", "mark")
-    assert commands(potion) == ["assetgen pick potion 1", "assetgen pick potion 2", "assetgen reroll potion"]
+    assert commands(potion) == ["assetgen pick potion 1", "assetgen pick potion 2", "assetgen approve potion",
+                                "assetgen reject potion --note 'what is wrong'", "assetgen reroll potion"]
 
     rock = cards["rock"]
     assert [li.text() for li in rock.one("ul", "reasons").all("li")] == ["new target"]
@@ -222,7 +225,8 @@ def test_every_state_is_shown_as_it_is(states: tuple[ProjectDir, dict[str, str]]
 
     page = parse(text)
     counts = {s.attrs["data-count-for"]: s.text() for s in page.all("span") if "data-count-for" in s.attrs}
-    assert counts == {"all": "6", "ok": "2", "stale": "1", "placeholder": "1", "failed": "1", "new": "1"}
+    assert counts == {"all": "6", "ok": "2", "stale": "1", "placeholder": "1", "failed": "1", "new": "1",
+                      "needs": "4", "rejected": "0"}
     assert page.one("label").attrs["for"] == "q" and page.one("input").attrs["id"] == "q"
     assert all(b.attrs["type"] == "button" for b in page.one("div", "filters").all("button"))
     assert page.one("html").attrs["data-live"] == "0"
@@ -401,3 +405,67 @@ def test_server_serves_the_gallery_and_images_only_and_pushes_updates(project: P
         conn.close()
     finally:
         server.stop()
+
+
+# -- the review server's buttons -----------------------------------------------------------------------
+
+def post(port: int, body: object, *, host: str | None = None) -> tuple[int, dict[str, str]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    data = json.dumps(body).encode()
+    conn.request("POST", "/action", body=data, headers={"Host": host or f"127.0.0.1:{port}",
+                                                          "Content-Type": "application/json"})
+    response = conn.getresponse()
+    raw = response.read()
+    result = response.status, json.loads(raw) if response.getheader("Content-Type") == "application/json" else {}
+    conn.close()
+    return result
+
+
+def without_time(lock: Path) -> dict[str, object]:
+    data = tomllib.loads(lock.read_text(encoding="utf-8"))
+    reviews = [e["review"] for e in data.get("targets", data).values() if isinstance(e, dict) and "review" in e]
+    assert [r.pop("at") for r in reviews]                     # when differs; everything else is the same
+    return data
+
+
+def test_review_server_refuses_a_post_without_the_token_and_approves_as_the_command_does(
+        empty_project: ProjectDir, gateway: GatewayEmulator) -> None:
+    from assetgen.commands.review import gallery_actions
+
+    p = empty_project
+    p.write(MANIFEST)
+    p.ok("build", "castle", "knight", env=env_for(gateway))
+    gallery_dir = p.cache / "gallery"
+    write(p, out_dir=gallery_dir, live=True)
+    server = GalleryServer(gallery_dir, actions=gallery_actions(p.manifest, gallery_dir))
+    server.start()
+    try:
+        port = server.port
+        status, _, page = get(port, "/.assetgen/gallery/")
+        assert status == 200 and f'data-token="{server.token}"'.encode() in page
+        assert b'data-action="approve" data-target="castle"' in page
+        assert b"data-token" in (gallery_dir / "index.html").read_bytes()
+        assert server.token.encode() not in (gallery_dir / "index.html").read_bytes()   # only as served
+        before = p.lock.read_bytes(), p.manifest.read_bytes()
+        for body in ({"action": "approve", "target": "castle"},
+                     {"token": "", "action": "approve", "target": "castle"},
+                     {"token": server.token[:-1] + "x", "action": "approve", "target": "castle"},
+                     {"token": server.token[:-1] + "x", "action": "reroll", "target": "castle"}):
+            assert post(port, body)[0] == 403
+        assert post(port, {"token": server.token, "action": "approve", "target": "castle"},
+                    host=f"evil.example:{port}")[0] == 403
+        assert get(port, "/action")[0] == 404                          # GET never acts
+        assert (p.lock.read_bytes(), p.manifest.read_bytes()) == before
+
+        status, reply = post(port, {"token": server.token, "action": "approve", "target": "castle"})
+        assert status == 200 and reply["message"] == "Approved castle."
+        by_page = without_time(p.lock)
+        assert b'data-review="approved"' in get(port, "/.assetgen/gallery/")[2]   # the page was rewritten
+        status, reply = post(port, {"token": server.token, "action": "reject", "target": "knight"})
+        assert status == 400 and "note" in reply["error"]
+    finally:
+        server.stop()
+    p.ok("unapprove", "castle")
+    p.ok("approve", "castle")
+    assert without_time(p.lock) == by_page
+    assert "review" in p.lock.read_text()

@@ -203,3 +203,60 @@ def test_watch_gallery_updates_the_open_page_when_an_edit_rebuilds(reviewed: Pro
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
+
+
+def test_review_buttons_approve_and_reject_change_the_lock_and_refuse_without_the_token(
+        empty_project: ProjectDir, page: Page) -> None:
+    """`assetgen review`'s page: clicking Approve writes the verdict into the lock as `assetgen approve`
+    would; Reject needs a note; a page without the token (another origin's form) changes nothing."""
+    import tomllib
+
+    from assetgen.commands.review import gallery_actions
+    from helpers.online import emulator, env_for
+
+    p = empty_project
+    p.write(MANIFEST)
+    with emulator(latency=0.02) as gateway:
+        process = p.spawn("build", "castle", "knight", env=env_for(gateway))
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, out + err
+    gallery_dir = p.cache / "gallery"
+    project = AssetProject.open(p.manifest)
+    try:
+        write_gallery(project, out_dir=gallery_dir, live=True)
+    finally:
+        project.close()
+    server = GalleryServer(gallery_dir, actions=gallery_actions(p.manifest, gallery_dir))
+    url = server.start()
+    try:
+        page.goto(url)
+        page.wait_for_function("document.documentElement.dataset.refreshed >= '1'")
+        page.get_by_role("button", name=re.compile(r"^needs review")).click()
+        assert visible_names(page) == ["castle", "knight"]
+        before = p.lock.read_bytes()
+        refused = page.evaluate("""async () => (await fetch('/action', {method: 'POST',
+            body: JSON.stringify({action: 'approve', target: 'castle'})})).status""")
+        assert refused == 403 and p.lock.read_bytes() == before
+
+        castle = page.locator('[id="card-castle"]')
+        castle.get_by_role("button", name="Approve").click()
+        expect(page.locator("#progress")).to_have_text("Approved castle.")
+        review = tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]["castle"]["review"]
+        assert review["verdict"] == "approved" and set(review["outputs"]) == {"out/castle.jpg"}
+        page.wait_for_function("document.querySelector('#card-castle').dataset.review === 'approved'")
+        assert visible_names(page) == ["knight"]                      # the filter still applies
+
+        knight = page.locator('[id="card-knight"]')
+        knight.get_by_role("button", name="Reject").click()
+        expect(page.locator("#progress")).to_have_text("Reject: write what is wrong first")
+        knight.get_by_label("Note for rejecting knight").fill("the armour is gold, not silver")
+        knight.get_by_role("button", name="Reject").click()
+        expect(page.locator("#progress")).to_have_text("Rejected knight.")
+        review = tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]["knight"]["review"]
+        assert review["verdict"] == "rejected" and review["note"] == "the armour is gold, not silver"
+        page.wait_for_function("document.querySelector('#card-knight').dataset.review === 'rejected'")
+        assert visible_names(page) == []
+        page.get_by_role("button", name=re.compile(r"^rejected")).click()        # instead of "needs review"
+        assert visible_names(page) == ["knight"]
+    finally:
+        server.stop()

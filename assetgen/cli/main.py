@@ -276,7 +276,11 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
     if with_gallery:
         from ..review.live import LiveGallery
 
-        server = LiveGallery(path.resolve().parent / CACHE_DIR / "gallery", project)
+        from ..commands.review import gallery_actions
+
+        gallery_dir = path.resolve().parent / CACHE_DIR / "gallery"
+        server = LiveGallery(gallery_dir, project, gallery_actions(path, gallery_dir, profile=profile,
+                                                                   take_lock=False))
         reporter = server.reporter(reporter)
         click.echo(f"Gallery: {server.start()}")
     watcher = Watcher(path, provider, options, reporter=reporter, echo=click.echo)
@@ -416,6 +420,34 @@ def gallery(obj: Context, out_dir: Path | None, open_it: bool, targets: tuple[st
         import webbrowser
 
         webbrowser.open(index.resolve().as_uri())
+
+
+@cli.command(name="review")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, help="Port [default: any free one].")
+@profile_option
+@click.pass_obj
+def review_cmd(obj: Context, port: int, profile: str | None) -> None:
+    """Serve the gallery on 127.0.0.1 with Approve / Reject / Pick / Reroll buttons, until Ctrl-C."""
+    import time
+
+    from ..commands.review import gallery_actions
+    from ..review.page import write_gallery
+    from ..review.server import GalleryServer
+
+    path = Path(obj.file)
+    with obj.opened(profile, remote=False) as project:
+        gallery_dir = project.cache_dir / "gallery"
+        write_gallery(project, out_dir=gallery_dir, live=True)
+    server = GalleryServer(gallery_dir, port=port, actions=gallery_actions(path, gallery_dir, profile=profile))
+    click.echo(f"Reviewing at {server.start()} (127.0.0.1 only). Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    click.echo("Stopped reviewing.")
 
 
 # -- push, pull -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,14 +64,15 @@ def _reviewable(item: TargetPlan, verdict: str) -> None:
 
 def set_verdict(path: Path, names: list[str], verdict: str | None, *, tags: tuple[str, ...] = (),
                 note: str = "", profile: str | None = None, timeout: float = 600.0,
-                by: str | None = None) -> list[Reviewed]:
+                by: str | None = None, lock_held: bool = False) -> list[Reviewed]:
     """Record ``verdict`` (approved, rejected; None: withdraw it) for the named targets (names, globs,
-    matrix names, ``tags``); every target is checked before the lock is written."""
+    matrix names, ``tags``); every target is checked before the lock is written. ``lock_held``: the caller
+    already holds the build lock (a watch serving the gallery)."""
     if not names and not tags:
         raise UsageError("name the targets to review (globs such as 'icon.*' and --tag TAG work)")
     project = Project.open(path, profile=profile)
     try:
-        held = project.build_lock(timeout=timeout)
+        held = None if lock_held else project.build_lock(timeout=timeout)
         try:
             project.reload_lock()
             chosen = project.manifest.expand(project.manifest.selection(names, tags))
@@ -93,6 +95,54 @@ def set_verdict(path: Path, names: list[str], verdict: str | None, *, tags: tupl
             project.lock.save()
             return done
         finally:
-            held.release()
+            if held is not None:
+                held.release()
     finally:
         project.close()
+
+
+# -- the gallery's buttons ---------------------------------------------------------------------------
+
+ACTIONS = ("approve", "unapprove", "reject", "pick", "reroll")
+
+
+def gallery_actions(path: Path, gallery_dir: Path, *, profile: str | None = None, timeout: float = 5.0,
+                    take_lock: bool = True) -> Callable[[dict[str, str]], str]:
+    """The live gallery's buttons as one callable for ``GalleryServer(actions=…)``: it runs the same
+    function as the command (``set_verdict``, ``authoring.pick``/``reroll``), rewrites the page and
+    returns what to tell the reviewer. ``take_lock=False`` under a watch, which holds the build lock."""
+    from ..review.page import write_gallery
+    from .authoring import pick, reroll
+
+    def act(params: dict[str, str]) -> str:
+        action, target = params.get("action", ""), params.get("target", "")
+        if action not in ACTIONS:
+            raise UsageError(f"unknown gallery action {action!r}; one of {', '.join(ACTIONS)}")
+        if not target:
+            raise UsageError(f"{action}: name the target")
+        if action == "pick":
+            choice = params.get("choice", "")
+            if not choice.isdigit():
+                raise UsageError(f"pick {target}: the candidate must be a number, not {choice!r}")
+            pick(path, target, int(choice), profile=profile)
+            message = f"Set pick = {choice} for {target}."
+        elif action == "reroll":
+            seed, outcome = reroll(path, target, profile=profile)
+            message = f"Set seed = {seed} for {target}; the next build pays ${outcome.cost:.2f}."
+        else:
+            verdict = {"approve": "approved", "reject": "rejected", "unapprove": None}[action]
+            note = params.get("note", "").strip()
+            if verdict == "rejected" and not note:
+                raise UsageError(f"reject {target}: say what is wrong (a note is required)")
+            set_verdict(path, [target], verdict, note=note, profile=profile, timeout=timeout,
+                        lock_held=not take_lock)
+            message = {"approve": "Approved", "reject": "Rejected", "unapprove": "Withdrew the verdict on"}[
+                action] + f" {target}."
+        project = Project.open(path, profile=profile)
+        try:
+            write_gallery(project, out_dir=gallery_dir, live=True)
+        finally:
+            project.close()
+        return message
+
+    return act

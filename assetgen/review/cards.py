@@ -46,7 +46,9 @@ class Card:
     estimate: str = ""      # what a rebuild would cost, if stale
     built_at: str = ""
     error: str = ""
-    tags: tuple[str, ...] = ()     # searchable
+    tags: tuple[str, ...] = ()     # searchable, and a filter each
+    review: str = "unreviewed"     # approved | rejected | lapsed | unreviewed (``TargetPlan.review``)
+    review_note: str = ""          # the verdict's note, by whom
     main: Shot | None = None
     others: list[tuple[str, Shot]] = field(default_factory=list)   # every output after the first: (path, image)
     candidates: list[Shot] = field(default_factory=list)
@@ -118,6 +120,10 @@ class CardCollector:
                      tags=tuple(target.tags))
         if locked is not None:
             card.cost, card.built_at = money(locked.cost), locked.built_at
+            card.review = item.review
+            if locked.review is not None:
+                note = f": {locked.review.note}" if locked.review.note else ""
+                card.review_note = f"{locked.review.verdict} by {locked.review.by}{note}"
             card.main = self.output(locked.outputs[0]) if locked.outputs else None
             card.others = [(o.path, s) for o in locked.outputs[1:] if (s := self.output(o)) is not None]
             card.candidates, card.picked = self.candidates(locked)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.events import Event, EventKind, Reporter, usd
 from ..engine.scheduler import SUCCEEDED_STATES, Status
 from .page import write_gallery
-from .server import GalleryServer
+from .server import Actions, GalleryServer
 
 if TYPE_CHECKING:
     from ..engine.project import Project
@@ -24,9 +24,9 @@ _MIN_INTERVAL = 0.25      # seconds between progress pushes
 
 
 class LiveGallery:
-    def __init__(self, gallery_dir: Path, project: Project | None) -> None:
+    def __init__(self, gallery_dir: Path, project: Project | None, actions: Actions | None = None) -> None:
         self.gallery_dir = gallery_dir
-        self.server = GalleryServer(gallery_dir)
+        self.server = GalleryServer(gallery_dir, actions=actions)
         self.failures: dict[str, str] = {}
         self._active: set[str] = set()
         self._done = 0

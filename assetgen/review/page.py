@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 STATUS_LABELS = {"ok": "up to date", "stale": "stale", "placeholder": "placeholder", "failed": "failed",
                  "new": "never built"}
+REVIEW_LABELS = {"approved": "approved", "rejected": "rejected", "lapsed": "needs review (changed)",
+                 "unreviewed": "needs review"}
 
 
 def card_id(name: str) -> str:
@@ -59,16 +61,46 @@ def _strip(title: str, cls: str, figures: list[str], extra: str = "") -> str:
     return f'<div class="row {cls}"{extra}><h3>{_e(title)}</h3><div class="strip">{"".join(figures)}</div></div>'
 
 
-def render_card(card: Card, cli: str) -> str:
-    """One ``<article class="card">``; ``cli`` is how the user runs assetgen (``assetgen -f x.toml``)."""
+def _needs_review(card: Card) -> bool:
+    """Built (perhaps stale) and without a verdict for what is on disk now."""
+    return card.status not in ("new", "failed") and card.review in ("unreviewed", "lapsed")
+
+
+def _button(action: str, label: str, name: str, **data: object) -> str:
+    extra = "".join(f' data-{k}="{_e(v)}"' for k, v in data.items())
+    return (f'<button type="button" class="act" data-action="{action}" data-target="{_e(name)}"{extra}>'
+            f'{_e(label)}</button>')
+
+
+def _review_controls(card: Card, cli: str, live: bool) -> str:
+    """Approve / Reject (with a note) as buttons when served live, else the exact commands."""
+    name = shlex.quote(card.name)
+    if not live:
+        return (f'<div class="commands review">{_command(f"{cli} approve {name}")}'
+                f'{_command(f"{cli} reject {name} --note " + shlex.quote("what is wrong"))}</div>')
+    undo = _button("unapprove", "Withdraw verdict", card.name) if card.review in ("approved", "rejected") else ""
+    return (f'<div class="actions review">{_button("approve", "Approve", card.name)}'
+            f'<input class="note" type="text" placeholder="what is wrong" aria-label="Note for rejecting '
+            f'{_e(card.name)}">{_button("reject", "Reject", card.name)}{undo}</div>')
+
+
+def render_card(card: Card, cli: str, live: bool = False) -> str:
+    """One ``<article class="card">``; ``cli`` is how the user runs assetgen (``assetgen -f x.toml``);
+    ``live``: buttons that POST to the server instead of commands to copy."""
     cid = card_id(card.name)
     name = shlex.quote(card.name)
+    needs = _needs_review(card)
+    label = REVIEW_LABELS[card.review]
+    review = "" if card.status == "new" else f' <span class="verdict v-{card.review}">{label}</span>'
     parts = [f'<article class="card s-{card.status}" id="{_e(cid)}" tabindex="0" data-name="{_e(card.name)}" '
              f'data-status="{card.status}" data-search="{_e(" ".join([card.name, card.prompt, *card.tags]).lower())}" '
+             f'data-review="{"needs" if needs else card.review}" data-tags="{_e(" ".join(card.tags))}" '
              f'aria-labelledby="{_e(cid)}-name">',
              f'<div class="main">{_img(card.main, card.prompt)}</div><div class="body">',
              f'<h2 class="name" id="{_e(cid)}-name">{_e(card.name)}</h2>',
-             f'<p class="status"><span class="badge">{STATUS_LABELS[card.status]}</span></p>']
+             f'<p class="status"><span class="badge">{STATUS_LABELS[card.status]}</span>{review}</p>']
+    if card.review_note:
+        parts.append(f'<p class="review-note">{_e(card.review_note)}</p>')
     if card.error:
         parts.append(f'<p class="error">{_e(card.error)}</p>')
     if card.reasons:
@@ -88,7 +120,8 @@ def render_card(card: Card, cli: str) -> str:
             mark = ' <span class="mark">✓ picked</span>' if picked else ""
             figures.append(f'<figure class="candidate{" picked" if picked else ""}" data-k="{k}">'
                            f'{_img(shot, f"Candidate {k}: {card.prompt}")}<figcaption>#{k}{mark}</figcaption></figure>')
-            picks.append(f"<li>{_command(f'{cli} pick {name} {k}')}</li>")
+            picks.append(f"<li>{_button('pick', f'Pick #{k}', card.name, choice=k)}</li>" if live
+                         else f"<li>{_command(f'{cli} pick {name} {k}')}</li>")
         parts.append(_strip(f"Candidates ({len(figures)})", "candidates", figures))
         parts.append(f'<ol class="picks" aria-label="Pick a candidate">{"".join(picks)}</ol>')
     if card.others:
@@ -98,8 +131,11 @@ def render_card(card: Card, cli: str) -> str:
     for profile, shots in card.drafts:
         figures = [f"<figure>{_img(s, f'{profile}: {card.prompt}')}</figure>" for s in shots]
         parts.append(_strip(profile, "drafts", figures, f' data-profile="{_e(profile)}"'))
+    if card.status == "ok":         # only what is built for real and up to date can be approved
+        parts.append(_review_controls(card, cli, live))
     if card.status != "new":
-        parts.append(f'<div class="commands">{_command(f"{cli} reroll {name}")}</div>')
+        parts.append(f'<div class="actions">{_button("reroll", "Reroll", card.name)}</div>' if live
+                     else f'<div class="commands">{_command(f"{cli} reroll {name}")}</div>')
     if card.main is not None and card.main.href:
         parts.append(f'<a class="full" href="{_e(card.main.href)}">Full-size image'
                      f'<span class="sr-only"> of {_e(card.name)}</span></a>')
@@ -114,11 +150,19 @@ def render_page(cards: list[Card], *, title: str, cli: str, summary: str, live: 
                f'<span data-count-for="all">{len(cards)}</span></button>']
     buttons += [f'<button type="button" data-status="{s}" aria-pressed="false">{label} '
                 f'<span data-count-for="{s}">{counts[s]}</span></button>' for s, label in STATUS_LABELS.items()]
+    needs = sum(1 for c in cards if _needs_review(c))
+    rejected = sum(1 for c in cards if c.review == "rejected")
+    buttons += [f'<button type="button" data-review="needs" aria-pressed="false">needs review '
+                f'<span data-count-for="needs">{needs}</span></button>',
+                f'<button type="button" data-review="rejected" aria-pressed="false">rejected '
+                f'<span data-count-for="rejected">{rejected}</span></button>']
+    tags = sorted({t for c in cards for t in c.tags})
+    buttons += [f'<button type="button" data-tag="{_e(t)}" aria-pressed="false">#{_e(t)}</button>' for t in tags]
     tally = " · ".join(f"{n} {STATUS_LABELS[s]}" for s, n in counts.items() if n)
     slots = {"live": "1" if live else "0", "title": _e(title),
              "summary": _e(f"{len(cards)} targets · {tally} · {summary}" if cards else summary),
              "progress_hidden": "" if live else " hidden", "filters": "".join(buttons),
-             "cards": "\n".join(render_card(c, cli) for c in cards), "css": CSS, "js": JS}
+             "cards": "\n".join(render_card(c, cli, live) for c in cards), "css": CSS, "js": JS}
     page = PAGE
     for slot, value in slots.items():
         page = page.replace("{{" + slot + "}}", value)
@@ -217,6 +261,15 @@ code { font-family: ui-monospace, monospace; font-size: .8rem; background: #8882
 .copy { font: inherit; font-size: .75rem; padding: .05rem .4rem; border-radius: 4px; cursor: pointer;
   border: 1px solid var(--line); background: transparent; color: var(--fg); }
 .full { font-size: .9rem; color: var(--accent); }
+.verdict { margin-left: .4rem; font-size: .8rem; font-weight: 600; }
+.v-approved { color: var(--ok); } .v-rejected { color: var(--fail); }
+.v-unreviewed, .v-lapsed { color: var(--stale); }
+.review-note { margin: 0; font-size: .85rem; color: var(--muted); overflow-wrap: anywhere; }
+.actions { display: flex; flex-wrap: wrap; gap: .3rem; align-items: center; }
+.actions .note { font: inherit; font-size: .85rem; flex: 1 1 8rem; min-width: 0; padding: .15rem .4rem;
+  border-radius: 4px; border: 1px solid var(--line); background: var(--card); color: var(--fg); }
+.act { font: inherit; font-size: .85rem; padding: .15rem .6rem; border-radius: 4px; cursor: pointer;
+  border: 1px solid var(--accent); background: transparent; color: var(--accent); }
 .empty { padding: 2rem; text-align: center; color: var(--muted); }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 @media (max-width: 560px) {
@@ -228,7 +281,7 @@ code { font-family: ui-monospace, monospace; font-size: .8rem; background: #8882
 
 JS = r"""
 (() => {
-  const state = { status: "all", query: "" };
+  const state = { status: "all", query: "", review: null, tag: null };
   const cards = () => Array.from(document.querySelectorAll("#cards .card"));
   const visible = () => cards().filter((c) => !c.hidden);
 
@@ -238,6 +291,8 @@ JS = r"""
     const all = cards();
     for (const card of all) {
       const ok = (state.status === "all" || card.dataset.status === state.status)
+        && (!state.review || card.dataset.review === state.review)
+        && (!state.tag || card.dataset.tags.split(" ").includes(state.tag))
         && (!q || card.dataset.search.includes(q));
       card.hidden = !ok;
       if (ok) shown += 1;
@@ -246,13 +301,49 @@ JS = r"""
       shown === all.length ? `${all.length} shown` : `${shown} of ${all.length} shown`;
     document.getElementById("empty").hidden = shown > 0;
     for (const b of document.querySelectorAll(".filters button")) {
-      b.setAttribute("aria-pressed", String(b.dataset.status === state.status));
+      const pressed = b.dataset.status ? b.dataset.status === state.status
+        : b.dataset.review ? b.dataset.review === state.review : b.dataset.tag === state.tag;
+      b.setAttribute("aria-pressed", String(pressed));
     }
   }
 
   document.querySelector(".filters").addEventListener("click", (ev) => {
-    const button = ev.target.closest("button[data-status]");
-    if (button) { state.status = button.dataset.status; apply(); }
+    const button = ev.target.closest("button");
+    if (!button) return;
+    const d = button.dataset;
+    if (d.status) state.status = d.status;
+    else if (d.review) state.review = state.review === d.review ? null : d.review;   // a toggle
+    else if (d.tag) state.tag = state.tag === d.tag ? null : d.tag;
+    apply();
+  });
+
+  // Served live: the buttons POST the same action a command would, with the page's token.
+  document.addEventListener("click", async (ev) => {
+    const button = ev.target.closest("button.act");
+    const token = document.documentElement.dataset.token;
+    if (!button || !token) return;
+    const body = { token, action: button.dataset.action, target: button.dataset.target };
+    if (button.dataset.choice) body.choice = button.dataset.choice;
+    const note = button.closest(".actions") && button.closest(".actions").querySelector("input.note");
+    if (body.action === "reject") {
+      body.note = note ? note.value : "";
+      if (!body.note.trim()) {
+        if (note) note.focus();
+        document.getElementById("progress").textContent = "Reject: write what is wrong first";
+        return;
+      }
+    }
+    button.disabled = true;
+    try {
+      const response = await fetch("/action", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                body: JSON.stringify(body) });
+      const data = await response.json();
+      document.getElementById("progress").textContent = data.message || ("Error: " + data.error);
+    } catch (err) {
+      document.getElementById("progress").textContent = "Error: " + err;
+    } finally {
+      button.disabled = false;
+    }
   });
   const search = document.getElementById("q");
   search.addEventListener("input", () => { state.query = search.value; apply(); });
@@ -331,7 +422,7 @@ JS = r"""
 """
 
 PAGE = """<!doctype html>
-<html lang="en" data-live="{{live}}">
+<html lang="en" data-live="{{live}}" data-token="">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -344,7 +435,7 @@ PAGE = """<!doctype html>
 <p id="summary">{{summary}}</p>
 <p id="progress" role="status" aria-live="polite"{{progress_hidden}}></p>
 <div class="controls">
-<div class="filters" role="group" aria-label="Filter by status">{{filters}}</div>
+<div class="filters" role="group" aria-label="Filter by status, review and tag">{{filters}}</div>
 <div class="search" role="search"><label for="q">Search</label>
 <input id="q" type="search" placeholder="name or prompt  ( / )" autocomplete="off"
  aria-describedby="shown"></div>

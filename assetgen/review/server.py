@@ -7,23 +7,36 @@
 
 Serves on 127.0.0.1 only, to Host 127.0.0.1 or localhost only, and pushes "update" server-sent events
 on ``/events``; the page then fetches fresh cards by itself. Prints nothing.
+
+With ``actions`` (a callable from ``commands``, which this layer may not import), the page's buttons
+POST ``{"token", "action", "target", …}`` as JSON to ``/action``. The token is random per server and
+written into the page only as it is served (``data-token``), so another page in the browser cannot
+read it; a POST without it, or with a wrong one (compared in constant time), is refused with 403 and
+changes nothing. GET never changes anything.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import queue
+import secrets
 import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ..engine.project import CACHE_DIR
+from ..errors import AssetgenError
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+_MAX_BODY = 64 * 1024
+_TOKEN_SLOT = b'data-token=""'
+Actions = Callable[[dict[str, str]], str]      # the request's fields → what to tell the reviewer
 _TYPES = {".html": "text/html; charset=utf-8", ".webp": "image/webp", ".png": "image/png"}
 
 
@@ -36,7 +49,8 @@ class GalleryServer:
     localhost (a page elsewhere cannot read them through DNS rebinding).
     """
 
-    def __init__(self, gallery_dir: Path, *, port: int = 0, root: Path | None = None) -> None:
+    def __init__(self, gallery_dir: Path, *, port: int = 0, root: Path | None = None,
+                 actions: Actions | None = None) -> None:
         self.gallery_dir = gallery_dir.resolve()
         if root is None:
             root = self.gallery_dir.parent.parent if self.gallery_dir.parent.name == CACHE_DIR else self.gallery_dir
@@ -44,6 +58,8 @@ class GalleryServer:
         if not self.gallery_dir.is_relative_to(self.root):
             raise ValueError(f"the gallery {self.gallery_dir} is not inside the served folder {self.root}")
         self.port = port
+        self.actions = actions
+        self.token = secrets.token_urlsafe(32)
         self._clients: list[queue.Queue[str | None]] = []
         self._lock = threading.Condition()
         self._last = self._event(None)
@@ -127,10 +143,56 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET(body=False)
 
+    def _host_ok(self) -> bool:
+        port = self.gallery.port
+        if self.headers.get("Host") in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            return True
+        self.send_error(HTTPStatus.FORBIDDEN, "unexpected Host")
+        return False
+
+    def do_POST(self) -> None:
+        server = self.gallery
+        if not self._host_ok():
+            return
+        if urlsplit(self.path).path != "/action" or server.actions is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_BODY:
+            self.send_error(HTTPStatus.BAD_REQUEST, "a JSON body with a Content-Length is expected")
+            return
+        try:
+            params = json.loads(self.rfile.read(length))
+        except (ValueError, UnicodeDecodeError):
+            params = None
+        token = params.get("token") if isinstance(params, dict) else None
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), server.token.encode()):
+            self._json(HTTPStatus.FORBIDDEN, {"error": "refused: this request does not carry the page's token"})
+            return
+        assert isinstance(params, dict)
+        try:
+            message = server.actions({k: str(v) for k, v in params.items() if k != "token"})
+        except AssetgenError as exc:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return
+        server.notify({"line": message})
+        self._json(HTTPStatus.OK, {"message": message})
+
+    def _json(self, status: HTTPStatus, data: dict[str, str]) -> None:
+        body = json.dumps(data).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_GET(self, body: bool = True) -> None:
         server = self.gallery
-        if self.headers.get("Host") not in (f"127.0.0.1:{server.port}", f"localhost:{server.port}"):
-            self.send_error(HTTPStatus.FORBIDDEN, "unexpected Host")
+        if not self._host_ok():
             return
         path = unquote(urlsplit(self.path).path)
         if path == "/events":
@@ -156,10 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
         if data is None:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
+        if server.actions is not None and file.suffix == ".html":
+            data = data.replace(_TOKEN_SLOT, f'data-token="{server.token}"'.encode(), 1)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", _TYPES.get(file.suffix.lower(), "image/jpeg"))
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Cache-Control", "no-store" if file.suffix == ".html" else "no-cache")
         self.end_headers()
         if body:
             self.wfile.write(data)
