@@ -31,12 +31,13 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import catalog
+from .server import LoopbackEmulator, LoopbackServer
 
 __all__ = ["EmulatedTask", "Faults", "GatewayEmulator", "Hostile", "RecordedRequest"]
 
@@ -191,20 +192,11 @@ def _check_image_url(url: Any) -> str | None:
     return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256      # socketserver's default backlog of 5 drops connections at --jobs 32
-    emulator: GatewayEmulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hung up (e.g. after its timeout) is expected, not worth a traceback
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real gateway would
     disable_nagle_algorithm = True  # headers and body go out in two writes: avoid a 40 ms stall
     timeout = 30  # idle keep-alive connections must not hold a thread forever
-    server: _Server
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests and benchmarks read `emulator.requests` instead
@@ -217,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             malformed = False
         except ValueError:
             body, malformed = None, True
-        emulator = self.server.emulator
+        emulator: GatewayEmulator = self.server.emulator
         path = self.path.split("?", 1)[0]
         status, payload, headers = emulator._handle(
             self.command, path, body, malformed, self.headers.get("Authorization"),
@@ -263,8 +255,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST
 
 
-class GatewayEmulator:
+class GatewayEmulator(LoopbackEmulator):
     """The gateway on 127.0.0.1; ``start()`` returns its base URL. Use as a context manager."""
+
+    handler = _Handler
+    thread_name = "gateway-emulator"
 
     def __init__(
         self,
@@ -306,8 +301,7 @@ class GatewayEmulator:
         self.timestamps_in_seconds = timestamps_in_seconds
         self.image_size = image_size
         self.faults = faults or Faults()
-        self.port = port
-        self.base_url = ""
+        super().__init__(port=port)
         self.lock = threading.RLock()
         self.requests: list[RecordedRequest] = []
         self.tasks: dict[str, EmulatedTask] = {}
@@ -316,41 +310,6 @@ class GatewayEmulator:
         self._images: dict[tuple[str, int], bytes] = {}
         self._errors_sent = 0
         self._ids = 0
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> str:
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.emulator = self
-        self._server = server
-        self.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="gateway-emulator", daemon=True,
-        )
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes handlers sleeping in submit_timeout
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> GatewayEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- for tests ---------------------------------------------------------------------------
 

@@ -20,10 +20,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from PIL import Image
+
+from .server import LoopbackEmulator, LoopbackServer
 
 BLOCKED_PROMPT = "emulate:blocked-prompt"
 IMAGE_SAFETY = "emulate:image-safety"
@@ -51,20 +53,11 @@ class Recorded:
     time: float
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    emulator: VendorEmulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     timeout = 30
-    server: _Server
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -72,7 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        status, payload, headers = self.server.emulator._dispatch(self.command, self.path, self.headers, raw)
+        emulator: VendorEmulator = self.server.emulator
+        status, payload, headers = emulator._dispatch(self.command, self.path, self.headers, raw)
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()   # bytes: a file's content
         try:
             self.send_response(status)
@@ -117,52 +111,22 @@ def render(prompt: str, index: int, size: tuple[int, int], fmt: str = "PNG", alp
     return out.getvalue()
 
 
-class VendorEmulator:
+class VendorEmulator(LoopbackEmulator):
     """Lifecycle, faults and the record; subclasses answer ``_route``."""
 
     vendor = "vendor"
+    handler = _Handler
+    thread_name = "vendor-emulator"
 
     def __init__(self, *, api_key: str = "test-key", latency: float = 0.0, faults: VendorFaults | None = None,
                  port: int = 0) -> None:
         self.api_key = api_key
         self.latency = latency
         self.faults = faults or VendorFaults()
-        self.port = port
-        self.base_url = ""
+        super().__init__(port=port)
         self.lock = threading.RLock()
         self.requests: list[Recorded] = []
         self.billed: list[Recorded] = []         # calls that were processed: paid for
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> str:
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.emulator = self
-        self._server = server
-        self.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._stopping.clear()
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"{self.vendor}-emulator", daemon=True)
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> VendorEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def count(self, path_part: str = "") -> int:
         with self.lock:
