@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from assetgen.testing import emulator as _emulator
+from assetgen.testing.server import LoopbackServer
 from assetgen.testing.emulator import GatewayEmulator
 
 __all__ = [
@@ -49,7 +49,7 @@ def start_emulator(*, latency: float, backlog: int = BACKLOG, **kwargs: Any) -> 
     it is not walked again while the emulator serves (the throughput build ran 5 % slower without)."""
     gc.collect()
     gc.freeze()
-    _emulator._Server.request_queue_size = backlog        # socketserver's class attribute (default 5)
+    LoopbackServer.request_queue_size = backlog           # socketserver's class attribute (default 5)
     kwargs.setdefault("image_size", IMAGE_SIZE)
     emu = GatewayEmulator(api_key=API_KEY, latency=latency, **kwargs)
     emu.start()
