@@ -102,8 +102,8 @@ def cli(ctx: click.Context, file: str | None) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
-              help="Output format (markdown: a table for a pull-request comment).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              help="Output format (markdown: a table for a pull-request comment) [default: text].")
 @click.option("--check", is_flag=True, help="Exit 1 if anything is stale (for CI).")
 @click.option("--approved", "need_approved", is_flag=True,
               help="With --check: also exit 1 if any target's art is not approved as it stands.")
@@ -114,7 +114,7 @@ def cli(ctx: click.Context, file: str | None) -> None:
 @profile_option
 @remote_option
 @click.pass_obj
-def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, need_approved: bool,
+def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str | None, check: bool, need_approved: bool,
          offline: bool | None, list_all: bool, batch: bool, tags: tuple[str, ...], profile: str | None,
          no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
@@ -122,6 +122,9 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
     from ..commands.spend import money_check
     from .money import plan_money_lines
 
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} ask for two outputs: use one of them "
+                               f"(--json is --format json)")
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
     try:
