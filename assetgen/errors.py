@@ -82,9 +82,13 @@ class ManifestError(AssetgenError):
     def __init__(self, file: str, problems: list[Problem]) -> None:
         self.file = file
         self.problems = sorted(problems, key=lambda p: (p.line or 0, p.target or "", p.field or ""))
+        super().__init__(self.render())
+
+    def render(self, outcome: str = "nothing was built") -> str:
+        """The message, with what the command did not do (``plan`` builds nothing to begin with)."""
         count = len(self.problems)
-        head = f"{file}: {count} problem{'s' if count != 1 else ''} in the manifest; nothing was built"
-        super().__init__("\n".join([head, *("  " + p.render(file) for p in self.problems)]))
+        head = f"{self.file}: {count} problem{'s' if count != 1 else ''} in the manifest; {outcome}"
+        return "\n".join([head, *("  " + p.render(self.file) for p in self.problems)])
 
 
 class GatewayError(AssetgenError):
@@ -214,3 +218,9 @@ class BatchPending(GatewayError):
     def __init__(self, message: str, *, task_id: str) -> None:
         super().__init__(message, code="pending")
         self.task_id = task_id
+
+
+class ManifestNotFound(UsageError):
+    """No ``-f``, no ``ASSETGEN_FILE``, and no ``assets.toml`` in the working folder or above it."""
+
+    exit_code = 2

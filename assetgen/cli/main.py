@@ -22,7 +22,7 @@ from .. import catalog
 from ..commands import DEFAULT_SETTLE
 from ..engine.events import PlainReporter, money, usd
 from ..engine.project import CACHE_DIR, Project, acquire_build_lock
-from ..errors import AssetgenError
+from ..errors import AssetgenError, ManifestError
 from .money import ask_first_build, build_money_line, confirm_on_terminal
 from .reporters import render_markdown, render_plan, render_summary
 from .rendering import explain_lines, gc_lines, models_lines
@@ -54,9 +54,22 @@ def remote_option(command: F) -> F:
                         help="Ignore [cache] remote: local cache only.")(command)
 
 
-def _fail(exc: AssetgenError) -> None:
-    click.echo(f"Error: {exc}", err=True)
+# What a broken manifest stopped: only the commands that build say "nothing was built".
+_NOT_DONE = {"build": "nothing was built", "watch": "nothing was built", "plan": "no plan was made",
+             "explain": "nothing to explain until it is fixed"}
+
+
+def _fail(exc: AssetgenError, command: str | None = None) -> None:
+    if isinstance(exc, ManifestError):
+        click.echo(f"Error: {exc.render(_NOT_DONE.get(command or '', 'nothing was changed'))}", err=True)
+    else:
+        click.echo(f"Error: {exc}", err=True)
     sys.exit(exc.exit_code)
+
+
+def _file_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:          # `assetgen plan -f x.toml`: as `assetgen -f x.toml plan`
+        ctx.ensure_object(Context).requested = value
 
 
 class _Group(click.Group):
@@ -64,15 +77,22 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except AssetgenError as exc:
-            _fail(exc)
+            _fail(exc, ctx.invoked_subcommand)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Every command also takes -f/--file after its name (git-style tools accept it on either side)."""
+        if not any("-f" in p.opts or "--file" in p.opts for p in cmd.params if isinstance(p, click.Option)):
+            cmd.params.append(click.Option(["-f", "--file"], metavar="PATH", expose_value=False,
+                                           callback=_file_after_command, help="The manifest (as before the command)."))
+        super().add_command(cmd, name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-f", "--file", "file", default="assets.toml", show_default=True, metavar="PATH",
-              help="The manifest to use.")
+@click.option("-f", "--file", "file", envvar="ASSETGEN_FILE", show_envvar=True, metavar="PATH",
+              help="The manifest [default: the nearest assets.toml in this folder or above].")
 @click.version_option(package_name="assetgen-build", prog_name="assetgen")
 @click.pass_context
-def cli(ctx: click.Context, file: str) -> None:
+def cli(ctx: click.Context, file: str | None) -> None:
     """Declare AI-generated images once; build only what changed; never pay twice."""
     ctx.obj = Context(file)
 
@@ -82,8 +102,8 @@ def cli(ctx: click.Context, file: str) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
-              help="Output format (markdown: a table for a pull-request comment).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              help="Output format (markdown: a table for a pull-request comment) [default: text].")
 @click.option("--check", is_flag=True, help="Exit 1 if anything is stale (for CI).")
 @click.option("--approved", "need_approved", is_flag=True,
               help="With --check: also exit 1 if any target's art is not approved as it stands.")
@@ -94,7 +114,7 @@ def cli(ctx: click.Context, file: str) -> None:
 @profile_option
 @remote_option
 @click.pass_obj
-def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check: bool, need_approved: bool,
+def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str | None, check: bool, need_approved: bool,
          offline: bool | None, list_all: bool, batch: bool, tags: tuple[str, ...], profile: str | None,
          no_remote: bool) -> None:
     """Show what a build would do, why, and what it would cost. Never calls the gateway."""
@@ -102,6 +122,9 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str, check:
     from ..commands.spend import money_check
     from .money import plan_money_lines
 
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} ask for two outputs: use one of them "
+                               f"(--json is --format json)")
     project = obj.project(profile, remote=not no_remote)
     warn_limits(project)
     try:
@@ -320,7 +343,7 @@ def spend(obj: Context, by: str, since: str | None, until: str | None, month: st
     from ..commands.spend import spend as spend_report
     from .money import spend_csv, spend_json, spend_text
 
-    path = Path(obj.file)
+    path = Path(obj.file_or_here)
     project = None
     if path.exists():
         try:
@@ -647,7 +670,7 @@ def gc(obj: Context, dry_run: bool, grace: float, forget_missing: bool, wait: fl
 @click.pass_obj
 def init(obj: Context, force: bool) -> None:
     """Write a commented starter assets.toml and ignore .assetgen/ in git."""
-    path = Path(obj.file)
+    path = Path(obj.requested or "assets.toml")     # here, never a manifest found further up
     if path.exists() and not force:
         raise click.UsageError(f"{path} already exists (use --force to overwrite it)")
     from ..commands.init import init as do_init

@@ -36,7 +36,13 @@ def _percent(value: object) -> int:
 # -- plans ------------------------------------------------------------------------------------------
 
 def _why(item: TargetPlan) -> str:
-    text = "; ".join(str(r) for r in item.reasons)
+    return "; ".join(_why_parts(item))
+
+
+def _why_parts(item: TargetPlan) -> list[str]:
+    """Each reason once, in order; what the action adds goes with the last one."""
+    parts = list(dict.fromkeys(str(r) for r in item.reasons)) or [""]
+    text = ""
     match item.action:
         case Action.RESTORE:
             text += " (images in the remote cache)" if item.remote else " (images in cache)"
@@ -62,7 +68,8 @@ def _why(item: TargetPlan) -> str:
             pass
         case _:
             assert_never(item.action)
-    return text
+    parts[-1] += text
+    return parts
 
 
 def render_plan(plan: Plan, *, list_all: bool = False) -> str:
@@ -93,11 +100,26 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
     if free:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
+    placeholder = _placeholder_line(plan)
+    if placeholder:
+        lines.append(placeholder)
     lines.extend(_orphan_lines(plan))
     sync = _sync_note(plan)
     if sync:
         lines.append(sync)
     return "\n".join(lines)
+
+
+def _placeholder_line(plan: Plan) -> str:
+    """Why an online plan disagrees with `build --offline` right after it: the placeholders it locked."""
+    if plan.offline:
+        return ""
+    replaced = [i for i in plan.stale if any(r.kind == ReasonKind.PLACEHOLDER for r in i.reasons)]
+    if not replaced:
+        return ""
+    count = len(replaced)
+    return (f"{count} placeholder{'s' if count != 1 else ''} would be replaced by an online build: "
+            f"{usd(sum(i.cost for i in replaced))}; `plan --offline` shows what `build --offline` would do")
 
 
 def _orphan_lines(plan: Plan) -> list[str]:
@@ -143,7 +165,7 @@ def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tup
             of = sum(1 for i in plan.items if i.target.base == name)
             name = f"{name} ({len(members)} of {of} rows)"
         cost = money(sum(i.cost for i in members)) if first.stale else ""
-        whys = list(dict.fromkeys(_why(i) for i in members)) if first.stale else []
+        whys = list(dict.fromkeys(p for i in members for p in _why_parts(i) if p)) if first.stale else []
         why = "; ".join(whys[:2]) + (f"; … ({len(whys) - 2} more reasons)" if len(whys) > 2 else "")
         if action == "none":
             why = _fresh_note(members, reviewing=any(i.locked is not None and i.locked.review is not None

@@ -33,8 +33,28 @@ STOP_SIGNALS = ("SIGTERM", "SIGHUP")     # a container stop, a CI cancel, a clos
 
 
 class Context:
-    def __init__(self, file: str) -> None:
-        self.file = file
+    def __init__(self, file: str | None) -> None:
+        self.requested = file        # -f or ASSETGEN_FILE; None: search upward (``discovery``)
+        self._found: str | None = None
+
+    @property
+    def file(self) -> str:
+        """The manifest: as requested, else the nearest ``assets.toml`` (relative to the working folder)."""
+        if self.requested is not None:
+            return self.requested
+        if self._found is None:
+            from .discovery import find_manifest
+            self._found = find_manifest()
+        return self._found
+
+    @property
+    def file_or_here(self) -> str:
+        """``file``, or ``assets.toml`` in the working folder when there is none (``spend`` reads the ledger)."""
+        from ..errors import ManifestNotFound
+        try:
+            return self.file
+        except ManifestNotFound:
+            return "assets.toml"
 
     def project(self, profile: str | None = None, *, remote: bool = True) -> Project:
         forget_sweeps()           # this command's writes remove stale temporaries where they write
