@@ -250,6 +250,32 @@ def _print_report(report: BuildReport, as_json: bool, stream: Any) -> None:
     sys.exit(report.exit_code)
 
 
+# -- export -----------------------------------------------------------------------------------------
+
+@cli.command(name="export")
+@click.option("--format", "fmt", type=click.Choice(["json", "ts", "gdscript"]), required=True,
+              help="json: a sorted list; ts: a typed `assets` object; gdscript: a `const ASSETS` dictionary.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here (only if the content changed) [default: print it].")
+@click.option("--res-root", type=click.Path(file_okay=False, path_type=Path),
+              help="gdscript: the Godot project's folder, for res:// paths [default: the manifest's folder].")
+@click.pass_obj
+def export_cmd(obj: Context, fmt: str, output: Path | None, res_root: Path | None) -> None:
+    """Write an index of the built outputs (path, size, format, alt text, tags) for web or game code."""
+    from ..commands.export import collect, render, write_if_changed
+
+    with obj.opened() as project:
+        index = collect(project)
+        text = render(index, fmt, root=project.root, res_root=res_root)
+    for target, why in index.skipped:
+        click.echo(f"Skipped {target}: {why}", err=True)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        changed = write_if_changed(output, text)
+        click.echo(f"{'Wrote' if changed else 'Unchanged:'} {output} ({len(index.outputs)} outputs)", err=True)
+
+
 # -- watch ------------------------------------------------------------------------------------------
 
 @cli.command()

@@ -15,9 +15,9 @@ from ..engine.events import PlainReporter, Reporter
 from ..engine.orphans import drop_orphan_entries
 from ..engine.plan import Plan, batch_prices
 from ..engine.project import Project, wait_for_build_lock
-from ..engine.scheduler import Builder, BuildReport, Controller
+from ..engine.scheduler import SUCCEEDED_STATES, Builder, BuildReport, Controller
 from ..engine.spending import check_limits, headroom, upload_missing
-from ..errors import BudgetExceeded, ConfirmationDeclined, UsageError
+from ..errors import AssetgenError, BudgetExceeded, ConfirmationDeclined, UsageError
 from ..providers.base import Provider
 
 API_KEY_ENV = "ASSETGEN_API_KEY"
@@ -164,6 +164,20 @@ def effective_budget(manifest: float | None, flag: float | None) -> float | None
     return flag
 
 
+def export_after(project: Project, report: BuildReport) -> None:
+    """Rewrite the ``[settings] export`` indexes after a build that changed anything (or when one is
+    missing); a failure to write one is a problem of the build (exit 1), not a traceback."""
+    from .export import export_configured
+
+    exports = project.manifest.settings.exports
+    changed = any(r.status in SUCCEEDED_STATES for r in report.results)
+    if exports and (changed or not all((project.root / e.output).exists() for e in exports)):
+        try:
+            export_configured(project)
+        except (AssetgenError, OSError) as exc:
+            report.problems.append(f"[settings] export: {exc}")
+
+
 async def build(project: Project, options: BuildOptions | None = None, *, reporter: Reporter | None = None,
                 provider: Provider | None = None, controller: Controller | None = None,
                 on_wait: Callable[[], None] | None = None,
@@ -213,7 +227,9 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
                           keep_going=options.keep_going, controller=controller,
                           retry_uncertain=options.retry_uncertain)
         builder.session.limit = limit
-        return await builder.run()
+        report = await builder.run()
+        export_after(project, report)
+        return report
     finally:
         project.store.stat.save()
         lock.release()

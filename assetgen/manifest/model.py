@@ -96,6 +96,13 @@ class Target:
 
 
 @dataclass(frozen=True)
+class ExportSetting:
+    format: str                                # json | ts | gdscript
+    output: str                                # manifest-relative posix path of the index file
+    res_root: str | None = None                # gdscript: the Godot project's folder (default: the manifest's)
+
+
+@dataclass(frozen=True)
 class Settings:
     out_dir: str                               # manifest-relative posix path
     jobs: int
@@ -108,6 +115,7 @@ class Settings:
     allow_outside: bool = False                # out_dir and reference files may lie outside the folder
     limits: dict[str, float] | None = None     # hard spend limits: total / month / day (USD, UTC)
     confirm_over: float = 1.0                  # a build on a terminal asks before spending more
+    exports: tuple[ExportSetting, ...] = ()    # [settings] export: indexes a build rewrites (``commands.export``)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pydantic import PositiveInt, confloat, conint, conlist
 
 from ..catalog import MAX_IMAGES_PER_TASK
 from ..errors import Problem, did_you_mean
-from .model import MAX_JOBS, MAX_SEED, Settings
+from .model import MAX_JOBS, MAX_SEED, ExportSetting, Settings
 from .positions import LineIndex
 
 
@@ -28,6 +28,12 @@ class LimitsModel(_Strict):
     total: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
     month: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
     day: confloat(ge=0, allow_inf_nan=False) | None = None  # type: ignore[valid-type]
+
+
+class ExportModel(_Strict):
+    format: Literal["json", "ts", "gdscript"]
+    output: StrictStr
+    res_root: StrictStr | None = None
 
 
 class SettingsModel(_Strict):
@@ -48,6 +54,7 @@ class SettingsModel(_Strict):
     # Hard spend limits in USD over this project's ledger (days and months in UTC); no flag raises them.
     limits: LimitsModel | None = None
     confirm_over: confloat(ge=0, allow_inf_nan=False) = 1.0  # type: ignore[valid-type]   # ask on a terminal above
+    export: tuple[ExportModel, ...] = ()    # indexes of the outputs for code, rewritten by a build
 
 
 class KeyOutModel(_Strict):
@@ -256,7 +263,9 @@ def settings_from(model: SettingsModel, lines: LineIndex, problems: list[Problem
                     allow_outside=model.allow_outside, gateway_fields=model.gateway_fields,
                     limits=({k: v for k, v in model.limits.model_dump().items() if v is not None}
                             if model.limits else None),
-                    confirm_over=model.confirm_over)
+                    confirm_over=model.confirm_over,
+                    exports=tuple(ExportSetting(e.format, e.output.replace("\\", "/"), e.res_root)
+                                  for e in model.export))
 
 
 def out_dir_problem(out_dir: str, allow_outside: bool) -> str | None:
