@@ -430,6 +430,14 @@ def models(as_json: bool) -> None:
 
 
 @cli.command()
+def schema() -> None:
+    """The JSON Schema of assets.toml (for editors: completion, hover docs; see the README's Editor support)."""
+    from ..manifest.schema import json_schema_text
+
+    click.echo(json_schema_text(), nl=False)
+
+
+@cli.command()
 @click.argument("targets", nargs=-1)
 @tag_option
 @profile_option

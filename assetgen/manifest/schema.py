@@ -7,6 +7,7 @@ why pydantic is imported here and not by ``loader``.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from typing import Any, Literal
@@ -283,3 +284,127 @@ def out_dir_problem(out_dir: str, allow_outside: bool) -> str | None:
         return (f"'{out_dir}' {how}; out_dir is relative to the manifest's folder and stays inside it "
                 f"unless [settings] allow_outside = true")
     return None
+
+
+# --- the JSON Schema for editors (``assetgen schema``) --------------------------------------------------
+# Generated from the models above (one source of truth), then post-processed: draft-07 (what taplo and
+# SchemaStore read), the catalogue's values as enums, a description on every field, a few examples.
+
+SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
+
+# Descriptions by field name; "Model.field" overrides one model's field (README: the manifest's table).
+FIELD_DOCS: dict[str, str] = {
+    "settings": "Project-wide settings.",
+    "defaults": "Fields applied to every target unless it sets the field itself.",
+    "styles": "Named sets of fields (and a prompt fragment) a target uses with `style = \"NAME\"`.",
+    "profiles": "Named overrides (`--profile NAME`, e.g. cheap drafts); their outputs and lock are their own.",
+    "cache": "The shared remote cache (team scale).",
+    "targets": "Every generated image, by target name: `[targets.NAME]`.",
+    "out_dir": "Folder for outputs, relative to the manifest; stays inside its folder unless `allow_outside`.",
+    "ProfileModel.out_dir": "This profile's output folder (default: <out_dir>/<profile>).",
+    "jobs": "Tasks in flight at once (`--jobs` overrides), 1-256.",
+    "budget": "Refuse a build whose estimate (upper bound) exceeds this many USD.",
+    "provider": "Who draws the images: `gateway`, `gemini`, `openai` or `offline` (placeholders).",
+    "reference_base_url": "Send local reference files as `<url>/<path>` instead of `data:` URLs.",
+    "poll_interval": "Seconds between polls of one task (jittered ±33 %), 0.05-3600.",
+    "task_timeout": "Seconds to wait on one task before leaving it for the next build, 1-86400.",
+    "allow_outside": "Allow an out_dir or reference files outside the manifest's folder.",
+    "gateway_fields": "Which ratio field(s) the gateway's submit body carries; never part of a key.",
+    "limits": "Hard spend limits in USD over this project's ledger (UTC days and months).",
+    "total": "Hard limit on everything this project's ledger records, in USD.",
+    "month": "Hard limit per UTC month, in USD.",
+    "day": "Hard limit per UTC day, in USD.",
+    "confirm_over": "On a terminal, `build` asks before spending more than this many USD (`-y` skips).",
+    "prompt": "What to draw (required on a target).",
+    "StyleModel.prompt": "A fragment appended to the prompt of every target using this style.",
+    "RowModel.prompt": "Replaces the target's prompt for this matrix row.",
+    "model": "Model id, one of `assetgen models`.",
+    "action": "generate, image2image, edit, reference or search_grounded (per model).",
+    "aspect_ratio": "Aspect ratio of the image (extended ratios only on 3.1 Flash).",
+    "resolution": "0.5K (3.1 Flash), 1K, 2K, 4K (not 2.5 Flash).",
+    "n": "Images from one task, 1-8; outputs become <stem>-1.jpg … unless `output` contains {i}.",
+    "candidates": "Draw this many candidates (1-8) and keep the one `pick` chooses.",
+    "seed": "-1 random; a fixed value reproduces similar results.",
+    "references": "Reference images: files relative to the manifest, `@target` outputs, or http(s) URLs.",
+    "google_search": "Google search grounding (3.1 Flash only).",
+    "google_image_search": "Google image search grounding (3.1 Flash only).",
+    "official_fallback": "On a standard-tier model, let the gateway switch to the official channel.",
+    "openai": "OpenAI's own request fields, sent to OpenAI only.",
+    "OpenAIModel.quality": "OpenAI's rendering quality.",
+    "OpenAIModel.background": "OpenAI's background handling.",
+    "output_format": "The format OpenAI returns.",
+    "tags": "The project's own labels (`--tag` selects by them); never part of a key.",
+    "notes": "Free notes; never part of a key.",
+    "output": "Path under out_dir ending in .jpg, .png or .webp (default <name>.jpg); may use {axis} and {i}.",
+    "outputs": "Several derived outputs of one generated image, each with its own post-processing.",
+    "style": "Name of a [styles.NAME] table whose fields and prompt fragment this target uses.",
+    "matrix": "Axes whose combinations make one row each (`{axis}` is substituted in prompt, output…).",
+    "pick": "Which candidate (1-based) becomes the output.",
+    "meta": "Free table (display names, status, owner…); never part of a key.",
+    "rows": "Per-row overrides of a matrix target, by row name (e.g. \"sword.iron\").",
+    "resize": "Resize the output to [width, height] pixels (made locally, free).",
+    "fit": "How `resize` fits a different ratio: cover (crop), contain (pad) or stretch.",
+    "format": "Output format (otherwise it follows the output's extension).",
+    "quality": "JPEG/WEBP quality of the output, 1-100.",
+    "background": "Background colour used by `fit = \"contain\"` and when dropping transparency.",
+    "key_out": "Make a colour transparent (e.g. a white background).",
+    "color": "The colour made transparent, e.g. \"#ffffff\".",
+    "tolerance": "How far (0-255) a pixel may be from `color` and still be keyed out.",
+    "remote": "Storage URL of the shared cache: s3://bucket/prefix, gs://…, az://… or file:///folder.",
+    "remote_options": "Options passed to the storage (never credentials: the manifest is committed).",
+}
+
+_EXAMPLES: dict[str, list[Any]] = {
+    "out_dir": ["assets/generated"], "budget": [5.0], "limits": [{"month": 20.0, "day": 5.0}],
+    "prompt": ["A knight in silver armour, side view, flat pastel style, plain white background"],
+    "output": ["characters/hero.png", "icons/{item}-{tier}.png"], "references": [["@hero", "art/sketch.png"]],
+    "matrix": [{"item": ["sword", "shield"], "tier": ["wood", "iron"]}], "resize": [[64, 64]],
+    "key_out": [{"color": "#ffffff", "tolerance": 12}], "tags": [["ui", "icons"]], "remote": ["s3://bucket/assets"],
+}
+
+
+def _catalogue_enums() -> dict[str, list[str]]:
+    from ..catalog import ALL_ACTIONS, EXTENDED_RATIOS, MODELS_OF, RESOLUTIONS, STANDARD_RATIOS
+
+    models = sorted({m.id for every in MODELS_OF.values() for m in every})
+    return {"model": models, "action": list(ALL_ACTIONS), "aspect_ratio": list(STANDARD_RATIOS + EXTENDED_RATIOS),
+            "resolution": list(RESOLUTIONS)}
+
+
+def _drop_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """TOML has no null: an ``X | None`` field is just an optional X."""
+    options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
+    if "anyOf" in prop and len(options) == 1:
+        prop = {k: v for k, v in prop.items() if k != "anyOf"} | options[0]
+    if prop.get("default", 0) is None:
+        del prop["default"]
+    return prop
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft-07) of ``assets.toml``: what editors use for completion and hover docs."""
+    raw = DocumentModel.model_json_schema(ref_template="#/definitions/{model}")
+    definitions: dict[str, Any] = raw.pop("$defs", {})
+    enums = _catalogue_enums()
+    for name, schema in [("DocumentModel", raw), *definitions.items()]:
+        schema.pop("title", None)
+        for field, prop in list(schema.get("properties", {}).items()):
+            prop = _drop_null(prop)
+            prop.pop("title", None)
+            if "$ref" in prop:      # draft-07 ignores siblings of $ref: wrap it
+                prop = {"allOf": [{"$ref": prop.pop("$ref")}], **prop}
+            prop["description"] = FIELD_DOCS.get(f"{name}.{field}", FIELD_DOCS[field])
+            if field in enums and prop.get("type") == "string":
+                prop["enum"] = enums[field]
+            if field in _EXAMPLES:
+                prop["examples"] = _EXAMPLES[field]
+            schema["properties"][field] = prop
+    return {"$schema": SCHEMA_DRAFT, "title": "assets.toml (assetgen)",
+            "description": "An assetgen manifest: every generated image of a project, declared once.",
+            **raw, "definitions": definitions}
+
+
+def json_schema_text() -> str:
+    """``json_schema()`` as ``assetgen schema`` prints it and ``schema/assets.schema.json`` holds it:
+    sorted keys, so the output is the same on every run and a diff shows only real changes."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,6 +1,11 @@
 """The commented starter manifest that ``assetgen init`` writes."""
 
-STARTER_MANIFEST = '''\
+# Where the JSON Schema of assets.toml is published (the repository's committed schema/assets.schema.json,
+# equal to `assetgen schema`); taplo (Even Better TOML) reads the `#:schema` directive on the first line.
+SCHEMA_URL = "https://raw.githubusercontent.com/assetgen/assetgen/main/schema/assets.schema.json"
+
+STARTER_MANIFEST = f'''\
+#:schema {SCHEMA_URL}
 # assets.toml: every generated image of this project, declared once.
 # `assetgen plan` shows what would be built and what it costs; `assetgen build` builds only what changed.
 # Reference: https://pypi.org/project/assetgen-build/ (README) and `assetgen models`.
