@@ -630,14 +630,7 @@ def main(argv: list[str] | None = None) -> None:
         n_fixed_at_1=args.n_fixed_at_1, prompt_limit=args.prompt_limit,
         result_shape=args.result_shape, submit_latency=args.submit_latency,
     )
-    print(emulator.start(), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
+    emulator.serve_until_interrupted()
 
 
 if __name__ == "__main__":

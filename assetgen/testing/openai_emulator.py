@@ -251,14 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=2.0, help="seconds a call takes")
     args = parser.parse_args(argv)
     emulator = OpenAIEmulator(api_key=args.api_key, latency=args.latency, port=args.port)
-    print(emulator.start(), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
+    emulator.serve_until_interrupted()
 
 
 if __name__ == "__main__":

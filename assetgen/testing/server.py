@@ -8,6 +8,7 @@ request handler and answers the requests.
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
@@ -54,6 +55,17 @@ class LoopbackEmulator:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def serve_until_interrupted(self) -> None:
+        """Start, print the base URL, serve until Ctrl-C, stop: ``python -m`` of every emulator."""
+        print(self.start(), flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def __enter__(self) -> Self:
         self.start()
