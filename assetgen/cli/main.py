@@ -243,6 +243,8 @@ def _print_report(report: BuildReport, as_json: bool, stream: Any) -> None:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(render_summary(report), file=stream)
+        if report.sheets:
+            click.echo(f"Sheets made: {', '.join(report.sheets)} (free)", file=stream)
         for failure in report.failed:
             click.echo(f"  {failure.name}: {failure.status}: {failure.message}", err=True)
         for problem in report.problems:
