@@ -51,7 +51,6 @@ def assemble(data: dict[str, Any], lines: LineIndex, path: Path, shown: str, pro
     table's name in file order in ``tables``; the result is what the whole document would give."""
     from .resolve import check_self_references, resolve   # (pydantic: only when text is validated)
     from .schema import SettingsModel, check_cache, settings_from, validate_shape
-    from .sheets import resolve_sheets
 
     check_depth(data, shown)
     problems: list[Problem] = []
@@ -86,16 +85,27 @@ def assemble(data: dict[str, Any], lines: LineIndex, path: Path, shown: str, pro
     if problems:
         raise ManifestError(shown, problems)
     cache = CacheSettings(remote=doc.cache.remote, remote_options=dict(doc.cache.remote_options))
-    sheets = {}
-    if doc.sheets:           # beside the targets' outputs: a profile's sheets go to its folder
-        chosen = doc.profiles.get(profile) if profile else None
-        out_dir = (chosen.out_dir if chosen and chosen.out_dir else f"{settings.out_dir}/{profile}") \
-            if profile else settings.out_dir
-        sheets = resolve_sheets(doc.sheets, ordered, groups, out_dir, lines, problems)
-    if problems:
-        raise ManifestError(shown, problems)
+    sheets = _sheets(doc, ordered, groups, settings.out_dir, profile, lines, shown)
     return Manifest(path=path, settings=settings, targets=ordered, lines=lines, groups=groups,
                     profile=profile, profiles=tuple(doc.profiles), cache=cache, sheets=sheets)
+
+
+def _sheets(doc: Any, targets: dict[str, Target], groups: dict[str, list[str]], out_dir: str,
+            profile: str | None, lines: LineIndex, shown: str) -> dict[str, Any]:
+    """The ``[sheets.*]`` (``manifest.sheets``), beside the targets' outputs: a profile's sheets go to
+    its folder. Raises ``ManifestError`` for every problem."""
+    if not doc.sheets:
+        return {}
+    from .sheets import resolve_sheets
+
+    chosen = doc.profiles.get(profile) if profile else None
+    if profile:
+        out_dir = chosen.out_dir if chosen and chosen.out_dir else f"{out_dir}/{profile}"
+    problems: list[Problem] = []
+    sheets = resolve_sheets(doc.sheets, targets, groups, out_dir, lines, problems)
+    if problems:
+        raise ManifestError(shown, problems)
+    return sheets
 
 
 # --- pass 3: graph ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
 from ..state.atomic import not_a_file
 from .model import Output, Reference, Settings, Target
 from .providers import choose_provider
-from .sheets import grid_cell, grid_problem, grid_rows
+from .sheets import grid_cell, grid_rows
 from .positions import LineIndex
 
 if TYPE_CHECKING:
@@ -287,16 +287,11 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
             problems.append(Problem(f"a target name may be at most {MAX_NAME} characters; this one has "
                                     f"{len(base)}", target=f"{base[:40]}…", line=lines.line(("targets", base))))
             continue
-        grid = grid_problem(spec)
-        if grid is not None:
-            report(grid[1], grid[0])
-            continue
-        if spec.grid is not None:        # cells r<row>c<col>: one generation (``manifest.sheets``)
-            if not _placeholders_ok(_texts(doc, spec, profile_refs), {"row", "col", "name"}, report):
-                continue
-            for name, subs in grid_rows(base, spec.grid):
-                seen[name] = base
-                rows.append((name, base, subs))
+        if spec.grid is not None or spec.grid_trim is not None:   # cells r<row>c<col> (``manifest.sheets``)
+            cells = grid_rows(base, spec, report, lambda axes, s=spec: _placeholders_ok(
+                _texts(doc, s, profile_refs), axes, report))
+            seen.update(dict.fromkeys((name for name, _subs in cells), base))
+            rows += [(name, base, subs) for name, subs in cells]
             continue
         axes = {axis: [str(v) for v in values] for axis, values in (spec.matrix or {}).items()}
         problem = _matrix_problem(axes, has_matrix=spec.matrix is not None)

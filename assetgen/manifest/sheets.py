@@ -147,9 +147,16 @@ def member_output_index(sheet: Sheet, target: Target) -> int:
 
 # -- grids ---------------------------------------------------------------------------------------------
 
-def grid_rows(base: str, grid: list[int]) -> list[tuple[str, dict[str, str]]]:
-    """(row name, placeholder values) of every cell of a grid target, row by row, 1-based."""
-    cols, rows = grid
+def grid_rows(base: str, spec: Any, report: Any, placeholders_ok: Any) -> list[tuple[str, dict[str, str]]]:
+    """(row name, placeholder values) of every cell of a grid target, row by row, 1-based; none (reported)
+    if the grid is wrong. ``placeholders_ok(axes)`` checks the target's texts against ``{row}``…"""
+    problem = grid_problem(spec)
+    if problem is not None:
+        report(problem[1], problem[0])
+        return []
+    if not placeholders_ok({"row", "col", "name"}):
+        return []
+    cols, rows = spec.grid
     return [(f"{base}.r{r}c{c}", {"row": str(r), "col": str(c), "name": f"{base}.r{r}c{c}"})
             for r in range(1, rows + 1) for c in range(1, cols + 1)]
 
