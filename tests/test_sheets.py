@@ -9,6 +9,7 @@ size and ``meta.image`` its file beside the JSON), not from our writer.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
@@ -240,3 +241,30 @@ def test_a_sheet_too_big_for_max_size_is_an_error_naming_the_line(tmp_path: Path
         line = manifest.read_text().splitlines().index("max_size = 64") + 1
         assert f"assets.toml:{line}: field 'max_size': [sheets.icons] is too big for max_size = 64" in result.output
         assert not (tmp_path / "out/sheets/icons.png").exists()
+
+
+@pytest.mark.slow          # a real `assetgen watch` process
+def test_watch_remakes_a_sheet_when_a_member_is_rebuilt(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers.online import env_for, wait_for
+
+    manifest = write_manifest(tmp_path, SHEET)
+    log = tmp_path.parent / f"{tmp_path.name}-watch.log"
+    with emulator(latency=0.05) as gateway, open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "assetgen", "-f", str(manifest), "watch", "--settle", "0.2"],
+                                env={**os.environ, **env_for(gateway)}, stdout=out, stderr=subprocess.STDOUT,
+                                text=True)
+        try:
+            wait_for(lambda: "Sheets made: icons" in log.read_text())
+            manifest.write_text(manifest.read_text().replace('"A {item} icon"', '"A shiny {item} icon"'))
+            wait_for(lambda: log.read_text().count("Sheets made: icons") == 2 and len(gateway.submissions) == 6)
+            lock = tomllib.loads((tmp_path / "assets.lock").read_text())
+            png = next(o for o in lock["sheets"]["icons"]["outputs"] if o["path"].endswith(".png"))
+            assert png["sha256"] == hashlib.sha256((tmp_path / "out/sheets/icons.png").read_bytes()).hexdigest()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=15)
