@@ -132,6 +132,7 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str | None,
         if batch and not result.offline:
             batch_prices(result)
         money_facts = money_check(project, result, offline=project.is_offline(offline or None))
+        sheets = sheet_lines(project, result)
     finally:
         project.close()
     if as_json or fmt == "json":
@@ -140,6 +141,8 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str | None,
         click.echo(render_markdown(result), nl=False)
     else:
         click.echo(render_plan(result, list_all=list_all))
+        for line in sheets:
+            click.echo(line)
         for line in plan_money_lines(money_facts):
             click.echo(line)
     if check and money_facts.refused:
@@ -150,8 +153,18 @@ def plan(obj: Context, targets: tuple[str, ...], as_json: bool, fmt: str | None,
         for line in unapproved_lines(result):
             click.echo(line, err=True)
         sys.exit(1)
-    if check and result.stale:
+    if check and (result.stale or any("stale" in line for line in sheets)):
         sys.exit(1)
+
+
+def sheet_lines(project: Any, result: Any) -> list[str]:
+    """One line per ``[sheets.*]``: up to date, or stale and why (``engine.sheets``)."""
+    if not project.manifest.sheets:
+        return []
+    from ..engine.sheets import sheet_states
+
+    return [f"  sheet {s.name}: " + (f"stale ({s.why}); the next build remakes it, free" if s.stale else "up to date")
+            for s in sheet_states(project, result)]
 
 
 # -- build ------------------------------------------------------------------------------------------
@@ -243,6 +256,8 @@ def _print_report(report: BuildReport, as_json: bool, stream: Any) -> None:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(render_summary(report), file=stream)
+        if report.sheets:
+            click.echo(f"Sheets made: {', '.join(report.sheets)} (free)", file=stream)
         for failure in report.failed:
             click.echo(f"  {failure.name}: {failure.status}: {failure.message}", err=True)
         for problem in report.problems:

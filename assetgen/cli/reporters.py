@@ -48,6 +48,9 @@ def _why_parts(item: TargetPlan) -> list[str]:
             text += " (images in the remote cache)" if item.remote else " (images in cache)"
         case Action.SHARE:
             text += f" (same key as {item.shares_with}: one generation)"
+        case Action.GENERATE if item.target.grid and item.cost:     # one image pays for every cell
+            cols, rows = item.target.grid
+            text += f" (one {cols}×{rows} grid image: {money(item.cost / (cols * rows))} per cell)"
         case Action.RESUME if item.target.provider in ("gemini", "openai"):   # only a batch job leaves their tasks
             vendor = "Gemini" if item.target.provider == "gemini" else "OpenAI"
             text += f" (in a pending {vendor} batch job submitted by an earlier build: collected, no new payment)"

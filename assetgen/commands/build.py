@@ -178,6 +178,21 @@ def export_after(project: Project, report: BuildReport) -> None:
             report.problems.append(f"[settings] export: {exc}")
 
 
+def sheets_after(project: Project, report: BuildReport) -> None:
+    """Remake the stale ``[sheets.*]`` from the outputs just written (``engine.sheets``): free, with no
+    submission; a sheet that cannot be made is a problem of the build (exit 1)."""
+    if not project.manifest.sheets and not project.lock.sheets:
+        return
+    from ..engine.sheets import build_sheets
+
+    try:
+        report.sheets, problems = build_sheets(project)
+    except OSError as exc:
+        problems = [f"sheets: {exc}"]
+    if not report.interrupted:        # members not built yet are a problem only if the build finished
+        report.problems.extend(p for p in problems if "not built yet" not in p or not report.failed)
+
+
 async def build(project: Project, options: BuildOptions | None = None, *, reporter: Reporter | None = None,
                 provider: Provider | None = None, controller: Controller | None = None,
                 on_wait: Callable[[], None] | None = None,
@@ -228,6 +243,7 @@ async def build(project: Project, options: BuildOptions | None = None, *, report
                           retry_uncertain=options.retry_uncertain)
         builder.session.limit = limit
         report = await builder.run()
+        sheets_after(project, report)
         export_after(project, report)
         return report
     finally:

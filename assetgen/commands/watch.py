@@ -160,6 +160,11 @@ class Watcher:
             self.echo(f"Error: {exc}")
             return
         report = task.result()
+        if self._project is not None and (self._project.manifest.sheets or self._project.lock.sheets):
+            from .build import sheets_after       # [sheets.*] remade from what this build wrote, free
+            sheets_after(self._project, report)
+            if report.sheets:
+                self.echo(f"Sheets made: {', '.join(report.sheets)} (free)")
         if self.after_build is not None and self._project is not None:
             self.after_build(self._project, report)
         if not self._paused_said and any("budget" in r.message or "spend limit" in r.message

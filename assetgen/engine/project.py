@@ -137,7 +137,8 @@ class Project:
         targets = self.manifest.targets
         if all(name in targets for name in self.lock.entries) and not self.orphans_record.exists():
             return []
-        in_use = {path for t in targets.values() for path in t.output_paths}
+        in_use = {path for t in targets.values() for path in t.output_paths} | \
+            {path for sheet in self.manifest.sheets.values() for path in sheet.paths}
         return find_orphans(targets, in_use, self.lock, self.store, self.root, self.orphans_record)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:

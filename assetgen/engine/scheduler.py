@@ -85,6 +85,7 @@ class BuildReport:
     resumed: int = 0
     interrupted: bool = False
     problems: list[str] = field(default_factory=list)   # e.g. a journal write that failed after paying
+    sheets: list[str] = field(default_factory=list)     # sprite sheets remade after the build (engine.sheets)
 
     @property
     def spent(self) -> float:

@@ -33,6 +33,17 @@ class KeyOut:
 
 
 @dataclass(frozen=True)
+class Cell:
+    """One cell of a grid generation (``grid = [cols, rows]``): 1-based column and row; ``trim`` is
+    "auto" (detected gutters) or a margin in pixels."""
+    cols: int
+    rows: int
+    col: int
+    row: int
+    trim: str | int = "auto"
+
+
+@dataclass(frozen=True)
 class Derivation:
     format: str = "jpg"
     resize: tuple[int, int] | None = None
@@ -41,6 +52,7 @@ class Derivation:
     background: str | None = None          # contain's padding; default white for jpg, transparent otherwise
     key_out: KeyOut | None = None
     pick: int | None = None                # the chosen candidate (1-based) of a target with candidates
+    cell: Cell | None = None               # a grid's cell, cut out first (``images.grid``)
 
     @property
     def passthrough(self) -> bool:
@@ -49,7 +61,7 @@ class Derivation:
         A ``quality`` other than the default asks for a re-encode: the user wants smaller (or better) files.
         """
         return (self.format == "jpg" and self.resize is None and self.key_out is None
-                and self.quality == DEFAULT_QUALITY)
+                and self.quality == DEFAULT_QUALITY and self.cell is None)
 
     @property
     def identity(self) -> bool:
@@ -65,6 +77,8 @@ class Derivation:
         data["resize"] = list(self.resize) if self.resize else None
         if self.pick is None:
             del data["pick"]            # keys of outputs without candidates stay as they were
+        if self.cell is None:
+            del data["cell"]            # likewise for outputs that are not a grid's cell
         return data
 
 
@@ -95,6 +109,10 @@ def derive(source: bytes, derivation: Derivation) -> bytes:
         return source       # a PNG or WEBP served for a .jpg output is converted below
     with Image.open(io.BytesIO(source)) as opened:
         image = opened.convert("RGBA")
+    if derivation.cell is not None:
+        from .grid import crop_cell
+        cell = derivation.cell
+        image = crop_cell(image, cell.cols, cell.rows, cell.col, cell.row, cell.trim)
     if derivation.key_out is not None and derivation.format != "jpg":
         image = _key_out(image, derivation.key_out)
     if derivation.resize is not None:

@@ -85,8 +85,27 @@ def assemble(data: dict[str, Any], lines: LineIndex, path: Path, shown: str, pro
     if problems:
         raise ManifestError(shown, problems)
     cache = CacheSettings(remote=doc.cache.remote, remote_options=dict(doc.cache.remote_options))
+    sheets = _sheets(doc, ordered, groups, settings.out_dir, profile, lines, shown)
     return Manifest(path=path, settings=settings, targets=ordered, lines=lines, groups=groups,
-                    profile=profile, profiles=tuple(doc.profiles), cache=cache)
+                    profile=profile, profiles=tuple(doc.profiles), cache=cache, sheets=sheets)
+
+
+def _sheets(doc: Any, targets: dict[str, Target], groups: dict[str, list[str]], out_dir: str,
+            profile: str | None, lines: LineIndex, shown: str) -> dict[str, Any]:
+    """The ``[sheets.*]`` (``manifest.sheets``), beside the targets' outputs: a profile's sheets go to
+    its folder. Raises ``ManifestError`` for every problem."""
+    if not doc.sheets:
+        return {}
+    from .sheets import resolve_sheets
+
+    chosen = doc.profiles.get(profile) if profile else None
+    if profile:
+        out_dir = chosen.out_dir if chosen and chosen.out_dir else f"{out_dir}/{profile}"
+    problems: list[Problem] = []
+    sheets = resolve_sheets(doc.sheets, targets, groups, out_dir, lines, problems)
+    if problems:
+        raise ManifestError(shown, problems)
+    return sheets
 
 
 # --- pass 3: graph ---------------------------------------------------------------------------------

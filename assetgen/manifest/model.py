@@ -71,6 +71,7 @@ class Target:
     tags: tuple[str, ...] = ()
     notes: str = ""
     meta: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    grid: tuple[int, int] | None = None        # a grid's cell: (cols, rows) of the one generation
 
     @property
     def spec_model(self) -> catalog.Model:
@@ -134,6 +135,7 @@ class Manifest:
     profile: str | None = None
     profiles: tuple[str, ...] = ()
     cache: CacheSettings = field(default_factory=CacheSettings)
+    sheets: dict[str, Any] = field(default_factory=dict)         # [sheets.NAME] → ``sheets.Sheet``
 
     @property
     def root(self) -> Path:

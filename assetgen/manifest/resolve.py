@@ -28,6 +28,7 @@ from ..images.derive import DEFAULT_QUALITY, Derivation, KeyOut, is_colour
 from ..state.atomic import not_a_file
 from .model import Output, Reference, Settings, Target
 from .providers import choose_provider
+from .sheets import grid_cell, grid_rows
 from .positions import LineIndex
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ class _Resolver:
         ok = self._own_outputs(name, outputs, report) and ok
         if not (ok and refs is not None and outputs):
             return None
-        return Target(
+        target = Target(
             name=name, prompt=prompt, model=values["model"], action=values["action"],
             aspect_ratio=values["aspect_ratio"], resolution=values["resolution"], n=n,
             seed=values["seed"], references=refs, google_search=values["google_search"],
@@ -204,6 +205,7 @@ class _Resolver:
             candidates=candidates, pick=pick, style=spec.style, style_digest=style_digest,
             provider=values["provider"], openai=values["openai"],
             **_own_fields(self.defaults, style_fields, own, spec.meta))
+        return grid_cell(target, spec.grid, spec.grid_trim, subs) if spec.grid is not None else target
 
     def _own_outputs(self, name: str, outputs: tuple[Output, ...], report: Report) -> bool:
         """Claim ``outputs`` for ``name``; False (reported) if another target writes one of them."""
@@ -284,6 +286,12 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         if len(base) > MAX_NAME:
             problems.append(Problem(f"a target name may be at most {MAX_NAME} characters; this one has "
                                     f"{len(base)}", target=f"{base[:40]}…", line=lines.line(("targets", base))))
+            continue
+        if spec.grid is not None or spec.grid_trim is not None:   # cells r<row>c<col> (``manifest.sheets``)
+            cells = grid_rows(base, spec, report, lambda axes, s=spec: _placeholders_ok(
+                _texts(doc, s, profile_refs), axes, report))
+            seen.update(dict.fromkeys((name for name, _subs in cells), base))
+            rows += [(name, base, subs) for name, subs in cells]
             continue
         axes = {axis: [str(v) for v in values] for axis, values in (spec.matrix or {}).items()}
         problem = _matrix_problem(axes, has_matrix=spec.matrix is not None)

@@ -133,6 +133,23 @@ class TargetModel(FieldsModel):
     pick: PositiveInt | None = None
     meta: dict[str, Any] | None = None       # free: display names, status, owner… (never in the key)
     rows: dict[str, RowModel] | None = None  # per-row overrides, by row name without the target's
+    # One generation sliced into cols × rows cells, rows "<target>.r<row>c<col>" (``manifest.sheets``).
+    grid: conlist(conint(strict=True, ge=1, le=16), min_length=2, max_length=2) | None = None  # type: ignore[valid-type]
+    grid_trim: Literal["auto"] | conint(strict=True, ge=0, le=4096) | None = None  # type: ignore[valid-type]
+
+
+class SheetModel(_Strict):
+    """A sprite sheet ``[sheets.NAME]``: members' outputs packed into one PNG plus frame metadata."""
+
+    members: list[StrictStr] = []
+    tags: list[StrictStr] = []
+    output: StrictStr
+    member_output: conint(strict=True, ge=0) | StrictStr = 0  # type: ignore[valid-type]
+    padding: conint(strict=True, ge=0, le=256) = 0  # type: ignore[valid-type]
+    power_of_two: StrictBool = False
+    max_size: conint(strict=True, ge=1, le=16384) = 4096  # type: ignore[valid-type]
+    metadata: list[StrictStr] = ["texturepacker-hash"]
+    res_root: StrictStr | None = None
 
 
 class CacheModel(_Strict):
@@ -147,16 +164,17 @@ class DocumentModel(_Strict):
     profiles: dict[str, ProfileModel] = {}
     cache: CacheModel = CacheModel()
     targets: dict[str, TargetModel] = {}
+    sheets: dict[str, SheetModel] = {}
 
 
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "settings": SettingsModel, "defaults": FieldsModel, "styles": StyleModel, "profiles": ProfileModel,
-    "cache": CacheModel, "targets": TargetModel,
+    "cache": CacheModel, "targets": TargetModel, "sheets": SheetModel,
 }
 
 
 
-_NAMED_SECTIONS = ("targets", "styles", "profiles")
+_NAMED_SECTIONS = ("targets", "styles", "profiles", "sheets")
 _FLAT_SECTIONS = ("settings", "defaults", "cache")
 
 
@@ -356,6 +374,18 @@ FIELD_DOCS: dict[str, str] = {
     "tolerance": "How far (0-255) a pixel may be from `color` and still be keyed out.",
     "remote": "Storage URL of the shared cache: s3://bucket/prefix, gs://…, az://… or file:///folder.",
     "remote_options": "Options passed to the storage (never credentials: the manifest is committed).",
+    "grid": "[cols, rows]: one generation sliced into cells, rows named <target>.r<row>c<col> (1-based).",
+    "grid_trim": "How a grid's gutters are cut: \"auto\" (detected uniform lines) or a margin in pixels.",
+    "sheets": "Sprite sheets: members' outputs packed into one PNG with frame metadata, `[sheets.NAME]`.",
+    "members": "Targets packed into the sheet: names, matrix or grid names, globs like 'icon.*'.",
+    "SheetModel.tags": "Targets with any of these tags are members too.",
+    "SheetModel.output": "The sheet's PNG, relative to out_dir; metadata files are written beside it.",
+    "member_output": "Which output of each member: its index (0-based) or a glob on its path ('*@64.png').",
+    "padding": "Pixels between frames.",
+    "power_of_two": "Round the sheet's width and height up to powers of two.",
+    "max_size": "The largest sheet side in pixels; members that do not fit are an error.",
+    "metadata": "texturepacker-hash, texturepacker-array (Phaser, PixiJS), godot (SpriteFrames .tres), json.",
+    "SheetModel.res_root": "Godot: the folder res:// stands for, relative to the manifest (default: its folder).",
 }
 
 _EXAMPLES: dict[str, list[Any]] = {

@@ -19,6 +19,10 @@ class OfflineProvider(Provider):
         n = int(job.body["n"])
 
         def render() -> list[bytes]:
+            if target.grid is not None:         # the grid drawn, so slicing shows before paying
+                from ..images.grid import grid_placeholder
+                return [grid_placeholder(name=target.name, prompt=target.prompt, width=width, height=height,
+                                         cols=target.grid[0], rows=target.grid[1]) for _i in range(n)]
             return [render_placeholder(name=target.name, prompt=target.prompt, width=width,
                                        height=height, index=i, total=n) for i in range(n)]
 

@@ -137,6 +137,25 @@ def _entries(raw: bytes, path: Path) -> dict[str, LockEntry]:
                          f"(git checkout -- {path.name}); deleting it makes every target look new.") from exc
 
 
+def _sheets(raw: bytes, path: Path) -> dict[str, dict[str, Any]]:
+    """The ``[sheets.*]`` records, from the text before the first target entry (where ``render`` puts
+    them); each names files by 64-hex hashes, or the lock is damaged."""
+    if b"[sheets." not in raw:
+        return {}
+    text = raw.decode("utf-8", "replace")
+    head = text[:match.start()] if (match := _HEADER_RE.search("\n" + text)) else text
+    try:
+        found = tomllib.loads(head).get("sheets", {})
+        for name, record in found.items():
+            if not _SHA256_RE.fullmatch(str(record["key"])) or not all(
+                    _SHA256_RE.fullmatch(str(o["sha256"])) and isinstance(o["path"], str) for o in record["outputs"]):
+                raise ValueError(f"sheet {name!r}: not a record assetgen wrote")
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StateError(f"{path} is damaged and cannot be read: {exc}. Restore it from git "
+                         f"(git checkout -- {path.name})") from exc
+    return {str(k): dict(v) for k, v in found.items()}
+
+
 Pairs = dict[str, tuple["LockEntry", str]]      # entry name → (the entry, its text in the file)
 
 
@@ -259,6 +278,9 @@ class Lock:
     saved: bool = False                                                         # written by this process
     _memo: LockMemo | None = field(default=None, repr=False)     # where the parsed entries are remembered
     _on_disk: dict[str, LockEntry] = field(default_factory=dict, repr=False)      # what _written holds
+    # Sprite sheets (``engine.sheets``): name → {key, outputs: [{path, sha256, size}]}. Written before
+    # the targets (tomli_w's sorted order), so the per-entry cutting of [targets.*] never sees them.
+    sheets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:           # short: the default one lists every entry
         return f"Lock({str(self.path)!r}, {len(self.entries)} entries)"
@@ -284,7 +306,7 @@ class Lock:
         found = lock_memo.read(raw) if lock_memo is not None else None
         entries, pairs = found if found is not None else (_entries(raw, path), {})
         lock = cls(path=path, entries=entries, _written=raw, _loaded=dict(entries), _chunks=pairs,
-                   _memo=lock_memo, _on_disk=dict(entries))
+                   _memo=lock_memo, _on_disk=dict(entries), sheets=_sheets(raw, path))
         lock.remember()
         return lock
 
@@ -302,6 +324,8 @@ class Lock:
             for name, text in (cut[1] if cut else {}).items():   # paired with the entry read from it
                 self._chunks[name] = (self._loaded[name], text)
         parts = [HEADER, f"version = {LOCK_VERSION}\n"]
+        if self.sheets:
+            parts.append("\n" + tomli_w.dumps(_sorted({"sheets": self.sheets})))
         for name in sorted(self.entries):
             entry = self.entries[name]
             cached = self._chunks.get(name)

@@ -1,0 +1,170 @@
+"""Grid generation: ``grid = [cols, rows]`` is one image sliced into cells ``<target>.r<row>c<col>``."""
+
+from __future__ import annotations
+
+import io
+import random
+import tomllib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from assetgen.images.derive import Cell, Derivation, derive
+from assetgen.images.grid import cell_box, crop_cell, layout_sentence
+from helpers.online import emulator, run, write_manifest
+
+
+def _noise(w: int, h: int, seed: int) -> Image.Image:
+    """A cell's picture: noise, so no line of it is one colour and a crop off by one pixel shows."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (w, h))
+    image.putdata([(rng.randrange(40, 200), rng.randrange(40, 200), rng.randrange(40, 200)) for _ in range(w * h)])
+    return image
+
+
+def _grid(cols: int, rows: int, cell: tuple[int, int], gutter: int, border: int,
+          background: tuple[int, int, int] = (255, 255, 255)) -> tuple[Image.Image, dict[tuple[int, int], Image.Image]]:
+    """A grid image with ``gutter`` pixels between cells and ``border`` around them, and each cell's picture."""
+    w, h = cell
+    image = Image.new("RGB", (2 * border + cols * w + (cols - 1) * gutter,
+                              2 * border + rows * h + (rows - 1) * gutter), background)
+    cells = {}
+    for r in range(1, rows + 1):
+        for c in range(1, cols + 1):
+            picture = _noise(w, h, r * 100 + c)
+            image.paste(picture, (border + (c - 1) * (w + gutter), border + (r - 1) * (h + gutter)))
+            cells[(r, c)] = picture
+    return image, cells
+
+
+@pytest.mark.parametrize(("cols", "rows", "cell", "gutter", "border"), [
+    (4, 4, (30, 30), 6, 4),           # gutters and a border
+    (3, 2, (41, 27), 9, 0),           # gutters, no border, odd sizes
+    (4, 3, (25, 25), 1, 1),           # one-pixel gutters
+    (4, 4, (32, 32), 0, 0),           # no gutters: the equal division
+    (3, 3, (33, 31), 0, 0),
+])
+def test_slicing_is_exact_to_the_pixel(cols: int, rows: int, cell: tuple[int, int], gutter: int, border: int) -> None:
+    image, cells = _grid(cols, rows, cell, gutter, border, background=(250, 250, 248))
+    for (r, c), picture in cells.items():
+        sliced = crop_cell(image, cols, rows, c, r)
+        assert sliced.size == picture.size, (r, c, cell_box(image, cols, rows, c, r))
+        assert sliced.tobytes() == picture.tobytes(), (r, c)
+
+
+def test_a_fixed_trim_cuts_that_many_pixels_from_every_equal_cell() -> None:
+    image, _cells = _grid(4, 2, (40, 40), 0, 0)
+    assert cell_box(image, 4, 2, 2, 1, trim=5) == (45, 5, 75, 35)
+    assert crop_cell(image, 4, 2, 4, 2, trim=0).size == (40, 40)
+
+
+def test_a_cell_derivation_cuts_the_cell_first_then_resizes() -> None:
+    image, cells = _grid(2, 2, (20, 20), 4, 2)
+    source = io.BytesIO()
+    image.save(source, "PNG")
+    out = derive(source.getvalue(), Derivation(format="png", cell=Cell(2, 2, col=2, row=1)))
+    with Image.open(io.BytesIO(out)) as opened:
+        assert opened.convert("RGB").tobytes() == cells[(1, 2)].tobytes()
+    small = derive(source.getvalue(), Derivation(format="png", resize=(10, 10), cell=Cell(2, 2, col=1, row=2)))
+    with Image.open(io.BytesIO(small)) as opened:
+        assert opened.size == (10, 10)
+    # The cell is part of the derivation key; outputs without one keep their keys.
+    assert "cell" not in Derivation(format="png").fields()
+    assert Derivation(format="png", cell=Cell(2, 2, 1, 1)).fields()["cell"] == {
+        "cols": 2, "rows": 2, "col": 1, "row": 1, "trim": "auto"}
+
+
+GRID = """\
+[targets.icons]
+prompt = "a fantasy item icon, flat colours"
+grid = [4, 4]
+outputs = [
+  { output = "icons/r{row}c{col}.png" },
+  { output = "icons/small/{name}.png", resize = [16, 16] },
+]
+
+[targets.hero]
+action = "edit"
+prompt = "hold this item"
+references = ["@icons.r2c3"]
+"""
+
+
+def test_a_4x4_grid_is_one_submission_sliced_into_16_cells(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, GRID)
+    with emulator() as gateway:
+        plan = run(manifest, gateway, "plan")
+        assert "one 4×4 grid image: $0.002 per cell" in plan.output, plan.output
+        result = run(manifest, gateway, "build")
+        assert result.exit_code == 0, result.output
+        grids = [s for s in gateway.submissions if s["prompt"].startswith("A grid")]
+        assert len(grids) == 1 and len(gateway.submissions) == 2       # the grid, then the edit
+        assert grids[0]["prompt"] == f"{layout_sentence(4, 4)} a fantasy item icon, flat colours"
+        lock = tomllib.loads((tmp_path / "assets.lock").read_text())["targets"]
+        sources = {o["source"] for r in range(1, 5) for c in range(1, 5) for o in lock[f"icons.r{r}c{c}"]["outputs"]}
+        assert len(sources) == 1 and len({lock[f"icons.r{r}c1"]["key"] for r in range(1, 5)}) == 1
+        source = list((tmp_path / ".assetgen/objects").rglob(f"{sources.pop()}*"))
+        with Image.open(source[0]) as opened:
+            whole = opened.convert("RGBA")
+        for r in range(1, 5):
+            for c in range(1, 5):
+                with Image.open(tmp_path / f"out/icons/r{r}c{c}.png") as cell:
+                    assert cell.convert("RGBA").tobytes() == crop_cell(whole, 4, 4, c, r).tobytes()
+                assert _size(tmp_path / f"out/icons/small/icons.r{r}c{c}.png") == (16, 16)
+        again = run(manifest, gateway, "build", "icons.r2c3")
+        assert "Nothing to build" in again.output and len(gateway.submissions) == 2
+
+
+def _size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as opened:
+        return opened.size
+
+
+def test_the_offline_placeholder_draws_the_grid_so_slicing_shows(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, GRID)
+    with emulator() as gateway:
+        result = run(manifest, gateway, "build", "--offline")
+        assert result.exit_code == 0, result.output
+        assert gateway.submissions == []
+    # 512 px / 4 = 128 px cells, each drawn inside an 8 px white gutter: the slices lose the gutters.
+    for r, c in ((1, 1), (2, 3), (4, 4)):
+        w, h = _size(tmp_path / f"out/icons/r{r}c{c}.png")
+        assert 108 <= w <= 116 and 108 <= h <= 116, (r, c, w, h)
+        with Image.open(tmp_path / f"out/icons/r{r}c{c}.png") as cell:
+            corner = cell.convert("RGB").getpixel((w // 2, 3))
+        assert corner != (255, 255, 255)           # the cell's own placeholder, not the gutter
+
+
+@pytest.mark.parametrize(("extra", "field", "message"), [
+    ('matrix = { item = ["a", "b"] }', "grid", "a target is a grid or a matrix, never both"),
+    ("grid_trim = 4", "grid_trim", None),
+    ("n = 2", "n", "a grid is one image"),
+    ('[targets.icons.rows."r1c1"]\nseed = 3', "rows", "cannot override"),
+])
+def test_grid_errors_name_the_field_and_line(tmp_path: Path, extra: str, field: str, message: str | None) -> None:
+    body = GRID.split("[targets.hero]")[0]
+    grid = "grid = [4, 4]\n"
+    body = body + extra + "\n" if extra.startswith("[") else body.replace(grid, f"{grid}{extra}\n")
+    if field == "grid_trim":
+        body = body.replace("grid = [4, 4]\n", "")
+        message = "grid_trim applies to a grid target"
+    manifest = write_manifest(tmp_path, body)
+    with emulator() as gateway:
+        result = run(manifest, gateway, "plan")
+    assert result.exit_code == 2, result.output
+    assert f"target 'icons', field '{field}'" in result.output and message in result.output, result.output
+    assert "assets.toml:" in result.output
+
+
+def test_a_grid_prompt_may_not_vary_by_cell_and_outputs_know_only_row_col_name(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, GRID.replace("a fantasy item icon", "icon {row}").split("[targets.hero]")[0])
+    with emulator() as gateway:
+        result = run(manifest, gateway, "plan")
+        assert result.exit_code == 2 and "a grid's cells share one prompt" in result.output, result.output
+        manifest = write_manifest(tmp_path, GRID.replace("r{row}c{col}", "{item}").split("[targets.hero]")[0])
+        result = run(manifest, gateway, "plan")
+        assert result.exit_code == 2 and "unknown placeholder {item}" in result.output, result.output
+        manifest = write_manifest(tmp_path, GRID.replace("grid = [4, 4]", "grid = [1, 1]"))
+        result = run(manifest, gateway, "plan")
+        assert result.exit_code == 2 and "is one cell" in result.output, result.output
