@@ -419,3 +419,25 @@ def test_a_crossed_three_axis_matrix_of_hundreds_of_rows_plans(empty_project: Pr
     took = time.perf_counter() - started
     assert len(items) == 360 and len({i["key"] for i in items.values()}) == 360
     print(f"\n360-row crossed matrix (12 × 6 × 5, 720 outputs): plan --json in {took * 1000:.0f} ms")
+
+
+# -- explain: where each piece of the prompt came from ------------------------------------------------------
+
+def test_explain_shows_the_composed_prompt_and_its_sources(empty_project: ProjectDir) -> None:
+    empty_project.write(HEAD + 'prompt_template = "{style}, {prompt}"\nstyle_joiner = ", "\n'
+                        '[styles.base]\nprompt = "isometric game icon"\n[styles.ink]\nextends = "base"\n'
+                        'prompt = "ink lines"\n' + CROSSED.replace('output = "icons/{subject}/{rendering}.png"',
+                                                                    'output = "icons/{subject}/{rendering}.png"\n'
+                                                                    'style = "ink"'))
+    out = empty_project.ok("explain", "icon.robot.ink").output
+    choice = expected_choice("icon.robot.ink")
+    assert f"  prompt     isometric game icon, ink lines, a small robot, ink lines, {choice}\n" in out
+    assert ('  from       {prompt} from [targets.icon] prompt: "{subject.clause}, {rendering.how}, '
+            '{choose:composition}"\n') in out
+    for line in ['{style} from [styles.base] prompt: "isometric game icon"',
+                 '{style} from [styles.ink] prompt: "ink lines"',
+                 'prompt_template from [defaults]: "{style}, {prompt}"',
+                 f'{{choose:composition}} = "{choice}"  ([targets.icon.choices] composition)',
+                 '{subject.clause} = "a small robot"  ([targets.icon.matrix.subject.robot] clause)',
+                 '{rendering.how} = "ink lines"  ([targets.icon.matrix.rendering.ink] how)']:
+        assert f"             {line}\n" in out, out

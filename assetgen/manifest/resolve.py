@@ -239,7 +239,8 @@ class _Resolver:
             official_fallback=values["official_fallback"], outputs=outputs, base=base,
             candidates=candidates, pick=pick, style=styles.name, style_digest=style_digest,
             provider=values["provider"], openai=values["openai"],
-            prompt_parts=_prompt_parts(prompt_from, styles, shape, self._shape_source(styles, own, base), subs),
+            prompt_parts=_prompt_parts(base, prompt_from, styles, shape, self._shape_source(styles, own, base),
+                                       subs),
             **_own_fields(self.defaults, style_fields, own, spec.meta))
 
     def styles_of(self, spec: Any, report: Report) -> _Styles | None:
@@ -463,7 +464,7 @@ def _shape(layer: Mapping[str, Any]) -> dict[str, Any]:
     return {k: layer[k] for k in _COMPOSING if layer.get(k) is not None}
 
 
-def _prompt_parts(prompt_from: tuple[str, str], styles: _Styles, shape: dict[str, Any],
+def _prompt_parts(base: str, prompt_from: tuple[str, str], styles: _Styles, shape: dict[str, Any],
                   shape_from: dict[str, str], subs: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
     """(piece, where it was set, its text) for ``explain``: the prompt, each style's fragment, the
     template and joiner when set, and each placeholder's value."""
@@ -472,8 +473,17 @@ def _prompt_parts(prompt_from: tuple[str, str], styles: _Styles, shape: dict[str
     parts += [(key, shape_from.get(key, "?"), shape[key]) for key in _COMPOSING if key in shape]
     texts = [prompt_from[1], *(text for _s, text in styles.prompts)]
     used = {f for t in texts if "{" in t for f in _fields(t)}
-    parts += [(f"{{{f}}}", "choices" if f.startswith("choose:") else "matrix", subs[f])
-              for f in sorted(used) if f in subs]
+    for name in sorted(used):
+        if name not in subs:
+            continue
+        axis, dot, field = name.partition(".")
+        if name.startswith("choose:"):
+            where = f"[targets.{base}.choices] {name[7:]}"
+        elif dot:
+            where = f"[targets.{base}.matrix.{axis}.{subs.get(axis, '?')}] {field}"
+        else:
+            where = f"matrix axis {name}"
+        parts.append((f"{{{name}}}", where, subs[name]))
     return tuple(parts)
 
 
