@@ -8,9 +8,11 @@ unchanged by ``test_keys_golden``; here the new features' precedence, order and 
 from __future__ import annotations
 
 import hashlib
+import tomllib
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.project import ProjectDir
@@ -441,3 +443,33 @@ def test_explain_shows_the_composed_prompt_and_its_sources(empty_project: Projec
                  '{subject.clause} = "a small robot"  ([targets.icon.matrix.subject.robot] clause)',
                  '{rendering.how} = "ink lines"  ([targets.icon.matrix.rendering.ink] how)']:
         assert f"             {line}\n" in out, out
+
+
+# -- the README's composition snippets are a working manifest ---------------------------------------------
+
+def test_the_readmes_composition_snippets_resolve_as_described(tmp_path: Path) -> None:
+    from assetgen.manifest.loader import assemble
+    from assetgen.manifest.positions import LineIndex
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Composition:", 1)[1].split("\n## ", 1)[0]
+    data: dict[str, Any] = {"settings": {"out_dir": "out"}}
+    def merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+        for key, value in more.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    for block in re.findall(r"```toml\n(.*?)```", section, re.DOTALL):
+        merge(data, tomllib.loads(block))
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "palette.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    manifest = assemble(data, LineIndex(""), tmp_path / "assets.toml", "README", None)
+    shield = manifest.targets["shield"]
+    assert shield.prompt == ("isometric game icon, soft light, ink outlines, at night, deep blue shadows, "
+                             "A round wooden shield")
+    assert shield.output_paths == ("out/icons/shield.png", "out/icons/256/shield.png", "out/icons/64/shield.png")
+    assert len(manifest.groups["card"]) == 6 and manifest.targets["card.robot.ink"].seed == 11
+    assert manifest.targets["card.cat.oil"].prompt.startswith("a sleeping cat, thick oil paint, ")
+    assert len(manifest.targets["coin"].outputs) == 6
