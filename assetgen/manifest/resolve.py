@@ -172,6 +172,7 @@ class _Resolver:
         self.defaults = doc.defaults.model_dump(exclude_none=True)
         self.owners = {path: name for name, target in elsewhere.items() for path in target.output_paths}
         self.chains = chains
+        self.overrides: dict[int, dict[str, Any]] = {}      # a value table's target fields, by table
         self.styles: dict[tuple[str, ...], _Styles] = {}
         self.settings_shape = {k: v for k, v in doc.settings.model_dump(include=set(_COMPOSING)).items()
                                if v is not None}
@@ -191,7 +192,10 @@ class _Resolver:
         own = {k: v for k, v in self.raw_targets[base].items() if k not in _STRUCTURAL}
         prompt_from = (f"[targets.{base}] prompt", spec.prompt)
         for axis, value, table in value_tables(spec, subs):
-            overrides = table.model_dump(exclude_none=True, include=set(type(table).model_fields) - {"prompt"})
+            overrides = self.overrides.get(id(table))
+            if overrides is None:        # one dump per value, not one per row (a crossed matrix has hundreds)
+                overrides = self.overrides[id(table)] = table.model_dump(
+                    exclude_none=True, include=set(type(table).model_fields) - {"prompt"})
             own = _over_row(own, overrides)
             if table.prompt is not None:
                 prompt_from = (f"[targets.{base}.matrix.{axis}.{value}] prompt", table.prompt)
