@@ -62,6 +62,7 @@ def explain_lines(item: TargetPlan) -> list[str]:
     lines += [f"  {flag:<10} true" for flag in ("google_search", "google_image_search", "official_fallback")
               if getattr(t, flag)]
     lines.append("  prompt     " + t.prompt.replace("\n", "\n             "))
+    lines += prompt_part_lines(t.prompt_parts)
     limit = catalog.DOCUMENTED_PROMPT_CHARS
     lines.append(f"  length     {len(t.prompt):,} characters (composed; the gateway documents at most {limit:,})"
                  + ("  ← over the documented limit" if len(t.prompt) > limit else ""))
@@ -76,6 +77,18 @@ def explain_lines(item: TargetPlan) -> list[str]:
     lines.append(_lock_line(item))
     lines += _own_lines(item)
     return lines
+
+
+def prompt_part_lines(parts: tuple[tuple[str, str, str], ...]) -> list[str]:
+    """Where each piece of the composed prompt came from (``Target.prompt_parts``)."""
+    shown = []
+    for piece, where, text in parts:
+        quoted = json.dumps(text if len(text) <= 70 else text[:70] + "…", ensure_ascii=False)
+        shown.append(f"{piece} = {quoted}  ({where})" if piece.startswith("{") and piece not in ("{prompt}", "{style}")
+                     else f"{piece} from {where}: {quoted}")
+    if len(shown) < 2:
+        return []                        # the target's own prompt alone: nothing to say
+    return [("  from       " if i == 0 else "             ") + line for i, line in enumerate(shown)]
 
 
 def _own_lines(item: TargetPlan) -> list[str]:

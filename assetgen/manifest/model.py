@@ -47,7 +47,7 @@ class Output:
 @dataclass(frozen=True)
 class Target:
     name: str
-    prompt: str                                # composed: target prompt, then the style's fragment
+    prompt: str                                # composed: prompt_template over the prompt and styles' fragments
     model: str
     action: str
     aspect_ratio: str
@@ -72,6 +72,8 @@ class Target:
     notes: str = ""
     meta: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     grid: tuple[int, int] | None = None        # a grid's cell: (cols, rows) of the one generation
+    # Where each piece of the composed prompt came from, for ``explain``: (piece, table, text).
+    prompt_parts: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def spec_model(self) -> catalog.Model:
