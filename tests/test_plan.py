@@ -116,7 +116,7 @@ def test_shared_key_costs_once_and_says_with_whom(empty_project: ProjectDir) -> 
 
     text = empty_project.ok("plan").output
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("coin_copy"))
-    assert "share" in line and "free" in line and "same key as coin" in line
+    assert "share" in line and "free" in line and "shares with coin: paid once" in line
     assert "Total: $0.0956 for 3 images" in text          # 3 × 0.031875 = 0.095625
     assert "1 target reuses images for free" in text
 

@@ -47,7 +47,7 @@ def _why_parts(item: TargetPlan) -> list[str]:
         case Action.RESTORE:
             text += " (images in the remote cache)" if item.remote else " (images in cache)"
         case Action.SHARE:
-            text += f" (same key as {item.shares_with}: one generation)"
+            text += f" ({item.sharing})"
         case Action.RESUME if item.target.provider in ("gemini", "openai"):   # only a batch job leaves their tasks
             vendor = "Gemini" if item.target.provider == "gemini" else "OpenAI"
             text += f" (in a pending {vendor} batch job submitted by an earlier build: collected, no new payment)"
