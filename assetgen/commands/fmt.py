@@ -97,6 +97,7 @@ def _container(container: Container) -> None:
             continue
         if isinstance(item, Table):
             _trivia(item)
+            item.invalidate_display_name()     # the header as written; made again from the keys
             _container(item.value)
         elif isinstance(item, AoT):
             for table in item.body:

@@ -73,11 +73,13 @@ def _merged(fields: list[Suggestion], prompts: list[Suggestion]) -> list[Suggest
         if same is None:
             continue
         fields.remove(same)
+        prompt.per_target = prompt.per_target.replace(f'"{prompt.name}"', f'"{same.name}"')
+        prompt.name = same.name
         merged = {**same.fields, "prompt": prompt.fields["prompt"], "prompt_template": prompt.fields["prompt_template"]}
         prompt.toml = _table(f"[styles.{prompt.name}]", merged)
         prompt.per_target += f", without {', '.join(same.fields)}"
         prompt.fields = {**merged, "prompts": prompt.fields["prompts"]}
-    return fields + prompts
+    return [s for s in fields if s.saves > 0] + prompts
 
 
 # -- repeated fields ---------------------------------------------------------------------------------
@@ -107,10 +109,9 @@ def _field_styles(data: dict[str, Any], targets: dict[str, dict[str, Any]], leas
             found.append(_suggest("defaults", "", names, fields, targets,
                                   len(names) * len(fields) - cost))
             continue
-        name = _name(names, "style", taken)
+        name = _name(names, "shared", taken)
         saves = len(names) * len(fields) - (len(names) - styled) - (len(fields) + 2)
-        if saves > 0:
-            found.append(_suggest("style", name, names, fields, targets, saves))
+        found.append(_suggest("style", name, names, fields, targets, saves))    # (kept if > 0, or merged)
     return found
 
 
@@ -122,9 +123,11 @@ def _suggest(kind: str, name: str, names: list[str], fields: dict[str, Any], tar
     if kind == "defaults":
         per = f"remove {removed}"
     else:
-        plain = [n for n in names if not _styles_of(targets[n])]
+        lists = {tuple(_styles_of(targets[n])) for n in names} - {()}
         per = f'style = "{name}" instead of {removed}'
-        if len(plain) < len(names):
+        if len(lists) == 1:
+            per += f" (a target with styles lists it last: style = {json.dumps([*next(iter(lists)), name])})"
+        elif lists:
             per += f' (a target with styles lists it last: style = [..., "{name}"])'
     return Suggestion(kind, name, names, toml, per, saves, fields)
 
