@@ -47,7 +47,7 @@ class Output:
 @dataclass(frozen=True)
 class Target:
     name: str
-    prompt: str                                # composed: target prompt, then the style's fragment
+    prompt: str                                # composed: prompt_template over the prompt and styles' fragments
     model: str
     action: str
     aspect_ratio: str
@@ -71,6 +71,8 @@ class Target:
     tags: tuple[str, ...] = ()
     notes: str = ""
     meta: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    # Where each piece of the composed prompt came from, for ``explain``: (piece, table, text).
+    prompt_parts: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def spec_model(self) -> catalog.Model:

@@ -1,10 +1,12 @@
 """Pass 2 of loading a manifest: validated tables → resolved ``Target``s, every problem reported.
 
-For each ``[targets.X]``: expand its ``matrix`` into rows (``X.a.b``), merge fields in precedence order
-defaults < style < target < row override (``[targets.X.rows."a.b"]``) < profile, compose the prompt
-(the target's or the row's, then the style's fragment after a blank line), check the result against
-the model catalog, resolve references and outputs with their derivations (pick, resize, fit, format,
-quality, key_out).
+For each ``[targets.X]``: expand its ``matrix`` into rows (``X.a.b``; an axis may be a table of values
+with fields), merge fields in precedence order defaults < styles (in order, each after what it
+``extends``) < target < matrix value fields < row override (``[targets.X.rows."a.b"]``) < profile,
+compose the prompt (``prompt_template``; by default the target's or the row's prompt, then the styles'
+fragments after a blank line), check the result against the model catalog, resolve references and
+outputs (the target's own or an ``[output_sets.NAME]``) with their derivations (pick, resize, fit,
+format, quality, key_out).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import re
 import string
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +44,10 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 }
 _GENERATION_FIELDS = tuple(BUILTIN_DEFAULTS) + ("candidates",)
 _DERIVE_FIELDS = ("resize", "fit", "format", "quality", "background", "key_out")
-_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick", "meta", "rows"})
+_STRUCTURAL = frozenset({"prompt", "output", "outputs", "style", "matrix", "pick", "meta", "rows", "choices"})
+_COMPOSING = ("prompt_template", "style_joiner")   # shape the prompt; merged like fields, never in values
+DEFAULT_JOINER = "\n\n"
+_OUTPUT_NAMES = frozenset({"i", "name", "width", "height"})   # placeholders of output paths only
 _OWN_FIELDS = frozenset({"tags", "notes"})      # the project's own: out of the style's digest and the key
 _EXTENSIONS = {"jpg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 _FORMAT_BY_SUFFIX = {suffix: fmt for fmt, suffixes in _EXTENSIONS.items() for suffix in suffixes}
@@ -64,19 +71,20 @@ def resolve(doc: DocumentModel | None, data: dict[str, Any], broken: dict[str, s
         return {}, {}
     profile_fields, out_dir = chosen
     raw_targets: dict[str, Any] = data["targets"] if isinstance(data.get("targets"), dict) else {}
-    rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields.get("references"))
+    chains = style_chains(doc, broken, lines, problems)
+    rows = _expand(doc, raw_targets, broken, lines, problems, profile_fields, chains)
     elsewhere = elsewhere or {}
     known = {name for name, _b, _s in rows} | (broken["targets"] & set(raw_targets)) | set(elsewhere)
     resolver = _Resolver(doc, raw_targets, broken, root, settings, lines, problems, profile, profile_fields,
-                         out_dir, known, elsewhere)
+                         out_dir, known, elsewhere, chains)
     targets: dict[str, Target] = {}
     for name, base, subs in rows:
         target = resolver.target(name, base, subs)
         if target is not None:
             targets[name] = target
     groups: dict[str, list[str]] = {}
-    for name, base, subs in rows:
-        if subs:
+    for name, base, _subs in rows:
+        if name != base:
             groups.setdefault(base, []).append(name)
     return targets, groups
 
@@ -130,10 +138,24 @@ def _own_fields(defaults: dict[str, Any], style: dict[str, Any], own: dict[str, 
 
 def compose_prompt(prompt: str, style_prompt: str | None, subs: dict[str, str]) -> str:
     """The target's prompt, then the style's fragment after a blank line, matrix values filled in."""
+    return compose(prompt, [style_prompt] if style_prompt else [], subs)
+
+
+def compose(prompt: str, style_prompts: list[str], subs: dict[str, str], template: str | None = None,
+            joiner: str | None = None) -> str:
+    """The composed prompt: ``template`` with ``{prompt}`` (the target's, placeholders filled) and
+    ``{style}`` (the styles' fragments, each stripped, joined by ``joiner``, default a blank line).
+
+    Without a template it is what it always was (keys depend on it): the prompt, then ``{style}``
+    after a blank line, or the prompt alone when no style has a prompt. With one, a missing ``{style}``
+    leaves no stray separator at either end (``"{style}, {prompt}"`` with no style is the prompt)."""
     composed = _sub(prompt, subs).strip()
-    if style_prompt:
-        composed = f"{composed}\n\n{_sub(style_prompt, subs).strip()}"
-    return composed
+    fragments = [_sub(p, subs).strip() for p in style_prompts if p]
+    style = (DEFAULT_JOINER if joiner is None else joiner).join(fragments)
+    if template is None:
+        return f"{composed}\n\n{style}" if fragments else composed
+    filled = _fill(template, {"prompt": composed, "style": style})
+    return filled.strip() if style else filled.strip().strip(",;").strip()
 
 
 class _Resolver:
@@ -143,39 +165,50 @@ class _Resolver:
     def __init__(self, doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, set[str]], root: Path,
                  settings: Settings, lines: LineIndex, problems: list[Problem], profile: str | None,
                  profile_fields: dict[str, Any], out_dir: str, known: set[str],
-                 elsewhere: Mapping[str, Target]) -> None:
+                 elsewhere: Mapping[str, Target], chains: dict[str, list[str] | None]) -> None:
         self.doc, self.raw_targets, self.broken, self.root = doc, raw_targets, broken, root
         self.settings, self.lines, self.problems = settings, lines, problems
         self.profile, self.profile_fields, self.out_dir, self.known = profile, profile_fields, out_dir, known
         self.defaults = doc.defaults.model_dump(exclude_none=True)
         self.owners = {path: name for name, target in elsewhere.items() for path in target.output_paths}
-        self.styles: dict[str, tuple[dict[str, Any], str]] = {
-            n: (st.model_dump(exclude_none=True, exclude={"prompt"}),
-                _digest(st.model_dump(exclude_none=True, exclude=set(_OWN_FIELDS))))
-            for n, st in doc.styles.items()}
+        self.chains = chains
+        self.styles: dict[tuple[str, ...], _Styles] = {}
+        self.settings_shape = {k: v for k, v in doc.settings.model_dump(include=set(_COMPOSING)).items()
+                               if v is not None}
         self.checked: dict[Path, str | None] = {}
         self.derivations: dict[tuple[Any, ...], Derivation] = {}
         self.places = _Places(root, settings.allow_outside)
 
     def target(self, name: str, base: str, subs: dict[str, str]) -> Target | None:
         """The row ``name`` of ``[targets.base]``; None (every problem reported) if it does not resolve."""
-        doc, spec = self.doc, self.doc.targets[base]
-        report = self.reporter(name, base)
-        style = doc.styles.get(spec.style) if spec.style else None
-        if spec.style and style is None:
-            if spec.style not in self.broken["styles"]:
-                report(f"unknown style '{spec.style}'{did_you_mean(spec.style, list(doc.styles))}; "
-                       f"styles: {', '.join(doc.styles) or 'none (add [styles.NAME])'}", "style")
+        spec = self.doc.targets[base]
+        report = self.reporter(name, base, subs)
+        styles = self.styles_of(spec, report)
+        if styles is None:
             return None
-        style_fields, style_digest = self.styles[spec.style] if style and spec.style else ({}, None)
+        style_fields, style_digest = styles.fields, styles.digest
         # The table as written (validated above) holds exactly the fields set: no model_dump needed.
         own = {k: v for k, v in self.raw_targets[base].items() if k not in _STRUCTURAL}
+        prompt_from = (f"[targets.{base}] prompt", spec.prompt)
+        for axis, value, table in value_tables(spec, subs):
+            overrides = table.model_dump(exclude_none=True, include=set(type(table).model_fields) - {"prompt"})
+            own = _over_row(own, overrides)
+            if table.prompt is not None:
+                prompt_from = (f"[targets.{base}.matrix.{axis}.{value}] prompt", table.prompt)
         row = row_override(spec, name, base)
         if row is not None:
             own = _over_row(own, row.model_dump(exclude_none=True, exclude={"prompt", "pick"}))
+            if row.prompt is not None:
+                prompt_from = (f'[targets.{base}.rows."{name[len(base) + 1:]}"] prompt', row.prompt)
+        if spec.choices:
+            subs = {**subs, **choose(name, spec.choices)}
+        shape = {**self.settings_shape, **_shape(self.defaults), **_shape(style_fields), **_shape(own),
+                 **_shape(self.profile_fields)}
         values = merge_fields(self.defaults, style_fields, own, self.profile_fields, subs)
-        prompt = compose_prompt(row.prompt if row is not None and row.prompt is not None else spec.prompt,
-                                style.prompt if style else None, subs)
+        template, joiner = shape.get("prompt_template"), shape.get("style_joiner")
+        if template is not None and not self._template_ok(template, report):
+            return None
+        prompt = compose(prompt_from[1], [p for _w, p in styles.prompts], subs, template, joiner)
         # OpenAI's request fields merge key by key, like a table of their own (never post-processing).
         values["openai"] = {**self.defaults.get("openai", {}), **style_fields.get("openai", {}),
                             **(own.get("openai") or {}), **self.profile_fields.get("openai", {})}
@@ -190,8 +223,11 @@ class _Resolver:
         ok = counted and ok
         refs = _references(values["references"], self.known, self.root, report, self.checked,
                            self.settings.allow_outside)
+        listed = self.listed_outputs(spec, base, name, own, styles, report)
+        if listed is None:
+            return None
         outputs = _outputs(spec, name, subs, values, n, candidates, pick, self.out_dir, report, self.derivations,
-                           self.places)
+                           self.places, listed)
         ok = self._own_outputs(name, outputs, report) and ok
         if not (ok and refs is not None and outputs):
             return None
@@ -201,9 +237,82 @@ class _Resolver:
             seed=values["seed"], references=refs, google_search=values["google_search"],
             google_image_search=values["google_image_search"],
             official_fallback=values["official_fallback"], outputs=outputs, base=base,
-            candidates=candidates, pick=pick, style=spec.style, style_digest=style_digest,
+            candidates=candidates, pick=pick, style=styles.name, style_digest=style_digest,
             provider=values["provider"], openai=values["openai"],
+            prompt_parts=_prompt_parts(prompt_from, styles, shape, self._shape_source(styles, own, base), subs),
             **_own_fields(self.defaults, style_fields, own, spec.meta))
+
+    def styles_of(self, spec: Any, report: Report) -> _Styles | None:
+        """The target's styles, composed (memoised per list); None (reported) for an unknown one."""
+        names = _names(spec.style)
+        memo = self.styles.get(tuple(names))
+        if memo is not None:
+            return memo
+        chain: list[str] = []
+        for style in names:
+            flat = self.chains.get(style)
+            if flat is None:
+                if style not in self.chains and style not in self.broken["styles"]:
+                    report(f"unknown style '{style}'{did_you_mean(style, list(self.doc.styles))}; "
+                           f"styles: {', '.join(self.doc.styles) or 'none (add [styles.NAME])'}", "style")
+                return None              # (a broken style or a cycle is reported once, at its table)
+            chain += [s for s in flat if s not in chain]
+        self.styles[tuple(names)] = made = compose_styles(self.doc, names, chain)
+        return made
+
+    def listed_outputs(self, spec: Any, base: str, name: str, own: dict[str, Any], styles: _Styles,
+                       report: Report) -> tuple[str, list[Any]] | None:
+        """(where they come from, output rows) when the target writes listed outputs: its own
+        ``outputs`` or the ``[output_sets.NAME]`` the most specific layer names; ("", []) when it writes
+        ``output`` (or its default name); None (reported) for an unknown set."""
+        chosen = self.profile_fields.get("outputs")
+        if chosen is None:
+            chosen = own.get("outputs") if isinstance(own.get("outputs"), str) else None
+        if chosen is None:
+            if spec.output is not None or isinstance(spec.outputs, list):
+                return ("", list(spec.outputs or []))
+            if isinstance(spec.outputs, str):
+                chosen = spec.outputs
+            else:
+                chosen = styles.fields.get("outputs", self.defaults.get("outputs"))
+        if chosen is None:
+            return ("", [])
+        found = self.doc.output_sets.get(chosen)
+        if found is None:
+            if chosen not in self.broken["output_sets"]:
+                sets = list(self.doc.output_sets)
+                report(f"unknown output set '{chosen}'{did_you_mean(chosen, sets)}; output sets: "
+                       f"{', '.join(sets) or 'none (add [output_sets.NAME] outputs = [ … ])'}", "outputs")
+            return None
+        if spec.output is not None and self.profile_fields.get("outputs") is None:
+            report(f"set either `output` or `outputs` (here the output set '{chosen}'), not both", "outputs")
+            return None
+        return (chosen, list(found.outputs))
+
+    def _template_ok(self, template: str, report: Report) -> bool:
+        try:
+            used = {f for _l, f, _s, _c in string.Formatter().parse(template) if f is not None}
+        except ValueError as exc:
+            report(f"'{template}': {exc} (write {{{{ and }}}} for literal braces)", "prompt_template")
+            return False
+        if used - {"prompt", "style"} or "prompt" not in used:
+            report(f"'{template}' may use {{prompt}} (required) and {{style}} only; matrix values go into "
+                   f"the prompt itself", "prompt_template")
+            return False
+        return True
+
+    def _shape_source(self, styles: _Styles, own: dict[str, Any], base: str) -> dict[str, str]:
+        """Where ``prompt_template`` came from (for ``explain``)."""
+        layers = [("[settings]", self.settings_shape), ("[defaults]", self.defaults),
+                  *[(f"[styles.{s}]", self.doc.styles[s].model_dump(include=set(_COMPOSING), exclude_none=True))
+                    for s in styles.chain],
+                  (f"[targets.{base}] (or its row)", own), (f"[profiles.{self.profile}]", self.profile_fields)]
+        found: dict[str, str] = {}
+        for label, layer in layers:
+            for key in _COMPOSING:
+                if layer.get(key) is not None:
+                    found[key] = label
+        return found
 
     def _own_outputs(self, name: str, outputs: tuple[Output, ...], report: Report) -> bool:
         """Claim ``outputs`` for ``name``; False (reported) if another target writes one of them."""
@@ -216,19 +325,25 @@ class _Resolver:
                 ok = False
         return ok
 
-    def reporter(self, name: str, base: str) -> Report:
+    def reporter(self, name: str, base: str, subs: Mapping[str, str] | None = None) -> Report:
         """Reports a problem of the row ``name``, pointing at the line that set the field: the
         profile, the target, its style, or [defaults]."""
         doc, profile = self.doc, self.profile
         spec = doc.targets[base]
-        style = doc.styles.get(spec.style) if spec.style else None
         row = row_override(spec, name, base)
+        styles: list[str] = []
+        for style in _names(spec.style):
+            styles += [s for s in self.chains.get(style) or [] if s not in styles]
+        values = [(("targets", base, "matrix", axis, value), table.model_fields_set,
+                   f"[targets.{base}.matrix.{axis}.{value}]")
+                  for axis, value, table in reversed(value_tables(spec, subs))]
         sources: list[tuple[tuple[str, ...], set[str], str]] = [
             (("profiles", profile or ""), set(self.profile_fields), f"[profiles.{profile}]"),
             (("targets", base, "rows", name[len(base) + 1:]), row.model_fields_set if row else set(),
              f'[targets.{base}.rows."{name[len(base) + 1:]}"]'),
+            *values,
             (("targets", base), spec.model_fields_set, ""),
-            (("styles", spec.style or ""), style.model_fields_set if style else set(), f"[styles.{spec.style}]"),
+            *[(("styles", s), doc.styles[s].model_fields_set, f"[styles.{s}]") for s in reversed(styles)],
             (("defaults",), doc.defaults.model_fields_set, "[defaults]"),
         ]
 
@@ -243,6 +358,123 @@ class _Resolver:
             self.problems.append(Problem(message, target=name, field=fieldname,
                                          line=self.lines.line(where + ((fieldname,) if fieldname else ()))))
         return report
+
+
+@dataclass(frozen=True)
+class _Styles:
+    """A target's styles composed: what they contribute, in order."""
+
+    name: str | None                      # as the target names them ("a, b"); None without a style
+    chain: tuple[str, ...]                # every style applied, each after what it extends, once
+    fields: dict[str, Any]                # merged in order; references and tags add up
+    prompts: tuple[tuple[str, str], ...]  # (style, its prompt fragment) in order
+    digest: str | None
+
+
+_NO_STYLES = _Styles(None, (), {}, (), None)
+
+
+def _names(style: str | list[str] | None) -> list[str]:
+    return [] if style is None else [style] if isinstance(style, str) else list(style)
+
+
+def style_chains(doc: DocumentModel, broken: dict[str, set[str]], lines: LineIndex,
+                 problems: list[Problem]) -> dict[str, list[str] | None]:
+    """Each style's chain: what it ``extends`` (depth first, in order, once each), then itself. None for
+    a style in a cycle or extending an unknown one (reported here, once, at its ``extends`` line)."""
+    chains: dict[str, list[str] | None] = {}
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in chains:
+            return chains[name]
+        if name in path:
+            cycle = path[path.index(name):] + [name]
+            problems.append(Problem(f"[styles.{name}] styles extend each other in a cycle: "
+                                    f"{' -> '.join(cycle)}; remove one `extends`", field="extends",
+                                    line=lines.line(("styles", name, "extends"))))
+            for member in cycle:
+                chains[member] = None
+            return None
+        chain: list[str] = []
+        for parent in _names(doc.styles[name].extends):
+            if parent not in doc.styles:
+                if parent not in broken["styles"]:
+                    problems.append(Problem(
+                        f"[styles.{name}] extends unknown style '{parent}'{did_you_mean(parent, list(doc.styles))}"
+                        f"; styles: {', '.join(doc.styles)}", field="extends",
+                        line=lines.line(("styles", name, "extends"))))
+                chains[name] = None
+                return None
+            flat = visit(parent, path + [name])
+            if flat is None:
+                chains.setdefault(name, None)
+                return None
+            chain += [s for s in flat if s not in chain]
+        if name in chains:        # set while visiting: part of a cycle found below
+            return chains[name]
+        chains[name] = made = [*(s for s in chain if s != name), name]
+        return made
+
+    for style in doc.styles:
+        visit(style, [])
+    return chains
+
+
+def compose_styles(doc: DocumentModel, names: list[str], chain: list[str]) -> _Styles:
+    """Merge the fields of ``chain`` in order: a later style overrides an earlier one's field; their
+    ``references`` and ``tags`` add up in order; ``openai`` merges key by key."""
+    if not chain:
+        return _NO_STYLES
+    fields: dict[str, Any] = {}
+    dumps = []
+    for style in chain:
+        model = doc.styles[style]
+        dumps.append(model.model_dump(exclude_none=True, exclude=set(_OWN_FIELDS)))
+        own = model.model_dump(exclude_none=True, exclude={"prompt", "extends"})
+        merged = {**fields, **own}
+        for listed in ("references", "tags"):
+            if listed in own and listed in fields:
+                merged[listed] = [*fields[listed], *own[listed]]
+        if "openai" in own and "openai" in fields:
+            merged["openai"] = {**fields["openai"], **own["openai"]}
+        fields = merged
+    # One style as before (the digest is recorded in the lock, for diffs); several: all of them.
+    digest = _digest(dumps[0]) if len(dumps) == 1 else _digest({"styles": dumps})
+    prompts = tuple((s, doc.styles[s].prompt or "") for s in chain)
+    return _Styles(", ".join(names), tuple(chain), fields, prompts, digest)
+
+
+def value_tables(spec: Any, subs: Mapping[str, str] | None) -> list[tuple[str, str, Any]]:
+    """(axis, value, its ``AxisValueModel``) for each axis of the row ``subs`` written as a table."""
+    if not spec.matrix or not subs:
+        return []
+    return [(axis, subs[axis], values[subs[axis]]) for axis, values in spec.matrix.items()
+            if isinstance(values, dict) and subs.get(axis) in values]
+
+
+def choose(row: str, choices: Mapping[str, list[str]]) -> dict[str, str]:
+    """``{choose:NAME}`` of the row ``row``: the item at the first 8 bytes of SHA-256(row name), big
+    endian, modulo the list's length. Fixed forever: it decides prompts, hence keys."""
+    index = int.from_bytes(hashlib.sha256(row.encode()).digest()[:8], "big")
+    return {f"choose:{name}": items[index % len(items)] for name, items in choices.items() if items}
+
+
+def _shape(layer: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: layer[k] for k in _COMPOSING if layer.get(k) is not None}
+
+
+def _prompt_parts(prompt_from: tuple[str, str], styles: _Styles, shape: dict[str, Any],
+                  shape_from: dict[str, str], subs: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
+    """(piece, where it was set, its text) for ``explain``: the prompt, each style's fragment, the
+    template and joiner when set, and each placeholder's value."""
+    parts = [("{prompt}", prompt_from[0], prompt_from[1])]
+    parts += [("{style}", f"[styles.{s}] prompt", text) for s, text in styles.prompts if text]
+    parts += [(key, shape_from.get(key, "?"), shape[key]) for key in _COMPOSING if key in shape]
+    texts = [prompt_from[1], *(text for _s, text in styles.prompts)]
+    used = {f for t in texts if "{" in t for f in _fields(t)}
+    parts += [(f"{{{f}}}", "choices" if f.startswith("choose:") else "matrix", subs[f])
+              for f in sorted(used) if f in subs]
+    return tuple(parts)
 
 
 def row_override(spec: Any, name: str, base: str) -> Any:
@@ -269,8 +501,10 @@ def _digest(data: dict[str, Any]) -> str:
 # -- matrix ---------------------------------------------------------------------------------------------
 
 def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, set[str]], lines: LineIndex,
-            problems: list[Problem], profile_refs: list[str] | None) -> list[tuple[str, str, dict[str, str]]]:
-    """(row name, target table, placeholder values) for every target; plain targets have no values."""
+            problems: list[Problem], profile_fields: dict[str, Any],
+            chains: dict[str, list[str] | None]) -> list[tuple[str, str, dict[str, str]]]:
+    """(row name, target table, placeholder values) for every target; plain targets have no values.
+    A row's values are its axes' (``{axis}``) and their value tables' fields (``{axis.field}``)."""
     rows: list[tuple[str, str, dict[str, str]]] = []
     seen: dict[str, str] = {}
     for base, spec in doc.targets.items():
@@ -285,29 +519,44 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
             problems.append(Problem(f"a target name may be at most {MAX_NAME} characters; this one has "
                                     f"{len(base)}", target=f"{base[:40]}…", line=lines.line(("targets", base))))
             continue
-        axes = {axis: [str(v) for v in values] for axis, values in (spec.matrix or {}).items()}
+        axes = {axis: list(values) if isinstance(values, dict) else [str(v) for v in values]
+                for axis, values in (spec.matrix or {}).items()}
         problem = _matrix_problem(axes, has_matrix=spec.matrix is not None)
         if problem is not None:
             report(problem)
             continue
-        texts = _texts(doc, spec, profile_refs)
-        if not _placeholders_ok(texts, set(axes), report) or not _path_values_ok(texts, axes, report):
+        fields = _value_fields(base, spec, lines, problems)
+        if fields is None:
+            continue
+        texts = _texts(doc, spec, profile_fields, chains)
+        if not _placeholders_ok(texts, axes, report, fields, spec.choices or {}) or \
+                not _path_values_ok(texts, axes, report):
             continue
         if axes and spec.output is None and not spec.outputs and not _row_names_fit(base, axes, report):
             continue
-        combos = itertools.product(*axes.values()) if axes else [()]
         before = len(rows)
-        for combo in combos:
-            subs = dict(zip(axes, combo, strict=True))
-            name = ".".join([base, *(_SLUG_RE.sub("-", v).strip("-") or "x" for v in combo)])
-            if name in seen:
-                report(f"rows {subs} and an earlier row are both named '{name}'; make the axis values distinct")
-                continue
-            seen[name] = base
-            rows.append((name, base, subs))
+        _add_rows(base, axes, fields, rows, seen, report)
         if spec.rows:
             _rows_known(base, spec.rows, [n for n, _b, _s in rows[before:]], axes, lines, problems)
     return rows
+
+
+def _add_rows(base: str, axes: dict[str, list[str]], fields: dict[str, dict[str, dict[str, str]]],
+              rows: list[tuple[str, str, dict[str, str]]], seen: dict[str, str], report: Report) -> None:
+    """Append the rows of ``[targets.base]``: one per combination of its axes' values, with the
+    values' fields (``axis.field``) among its placeholder values."""
+    combos = itertools.product(*axes.values()) if axes else [()]
+    for combo in combos:
+        subs = dict(zip(axes, combo, strict=True))
+        for axis, value in zip(axes, combo, strict=True) if fields else ():
+            subs.update(fields.get(axis, {}).get(value, {}))
+        name = ".".join([base, *(_SLUG_RE.sub("-", v).strip("-") or "x" for v in combo)])
+        if name in seen:
+            shown = {a: subs[a] for a in axes}
+            report(f"rows {shown} and an earlier row are both named '{name}'; make the axis values distinct")
+            continue
+        seen[name] = base
+        rows.append((name, base, subs))
 
 
 def _rows_known(base: str, overrides: Mapping[str, Any], names: list[str], axes: dict[str, list[str]],
@@ -342,24 +591,84 @@ def _matrix_problem(axes: dict[str, list[str]], *, has_matrix: bool) -> str | No
     return None
 
 
-def _texts(doc: DocumentModel, spec: Any, profile_refs: list[str] | None) -> list[tuple[str, str, str]]:
+def _texts(doc: DocumentModel, spec: Any, profile_fields: dict[str, Any],
+           chains: dict[str, list[str] | None]) -> list[tuple[str, str, str]]:
     """(field, where, text) for every string ``_sub`` will fill in for this target's rows.
 
-    Inherited strings count too (a style's prompt and references, the references of ``[defaults]`` or
-    of the profile): a placeholder there is filled from the target's axes, so it is checked against them.
+    Inherited strings count too (its styles' prompts and references, the references of ``[defaults]``
+    or of the profile, the output sets it may write): a placeholder there is filled from the target's
+    axes, so it is checked against them.
     """
+    profile_refs = profile_fields.get("references")
     own = list(spec.references) if spec.references is not None else list(doc.defaults.references or [])
     texts = [("prompt", "", spec.prompt), ("output", "", spec.output or "")]
     texts += [("references", "", r) for r in (profile_refs if profile_refs is not None else own)]
-    texts += [("outputs", "", o.output) for o in spec.outputs or []]
+    texts += [("outputs", "", o.output) for o in spec.outputs or [] if not isinstance(spec.outputs, str)]
     texts += [("prompt", f'rows."{row}" ', r.prompt) for row, r in (spec.rows or {}).items() if r.prompt]
-    style = doc.styles.get(spec.style) if spec.style else None
-    if style is not None:
-        texts += [("style", f"[styles.{spec.style}] ", t) for t in [style.prompt or "", *(style.references or [])]]
+    tables = [(f"matrix.{axis}.{value} ", table) for axis, values in (spec.matrix or {}).items()
+              if isinstance(values, dict) for value, table in values.items()]
+    for where, table in tables:
+        texts += [("prompt", where, table.prompt or ""), *(("references", where, r) for r in table.references or [])]
+    styles: list[str] = []
+    for style in _names(spec.style):
+        styles += [s for s in chains.get(style) or [] if s not in styles]
+    for style in styles:
+        st = doc.styles[style]
+        texts += [("style", f"[styles.{style}] ", t) for t in [st.prompt or "", *(st.references or [])]]
+    sets = [spec.outputs if isinstance(spec.outputs, str) else None, profile_fields.get("outputs"),
+            doc.defaults.outputs, *(doc.styles[s].outputs for s in styles), *(t.outputs for _w, t in tables),
+            *(r.outputs for r in (spec.rows or {}).values())]
+    for name in dict.fromkeys(n for n in sets if n and n in doc.output_sets):
+        texts += [("outputs", f"[output_sets.{name}] ", o.output) for o in doc.output_sets[name].outputs]
     return texts
 
 
-def _placeholders_ok(texts: list[tuple[str, str, str]], axes: set[str], report: Report) -> bool:
+def _value_fields(base: str, spec: Any, lines: LineIndex,
+                  problems: list[Problem]) -> dict[str, dict[str, dict[str, str]]] | None:
+    """axis → value → {"axis.field": text} of the axes written as tables of values; None (reported)
+    when a field's value is not text, a number, a boolean or a list of texts."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    ok = True
+    for axis, values in (spec.matrix or {}).items():
+        if not isinstance(values, dict):
+            continue
+        found[axis] = {}
+        for value, table in values.items():
+            texts: dict[str, str] = {}
+            for field, got in table.model_dump(exclude_none=True).items():
+                text = _as_text(got)
+                if text is None:
+                    if field in (table.model_extra or {}):
+                        problems.append(Problem(
+                            f"matrix.{axis}.{value}: field '{field}' is {type(got).__name__}; a value's own "
+                            f"field is text, a number, true/false or a list of texts", target=base, field="matrix",
+                            line=lines.line(("targets", base, "matrix", axis, value, field))))
+                        ok = False
+                    continue
+                texts[f"{axis}.{field}"] = text
+            found[axis][value] = texts
+    return found if ok else None
+
+
+def _as_text(value: Any) -> str | None:
+    """A value's field as ``{axis.field}`` writes it: lists joined by ", "."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(str(v) for v in value)
+    return None
+
+
+def _placeholders_ok(texts: list[tuple[str, str, str]], axes: Mapping[str, list[str]], report: Report,
+                     fields: Mapping[str, dict[str, dict[str, str]]] | None = None,
+                     choices: Mapping[str, list[str]] | None = None) -> bool:
+    """Every placeholder names something a row has: an axis, a field every value of its axis has,
+    a ``choices`` list (``{choose:NAME}``); output paths also ``{i}``, ``{name}``, ``{width}``, ``{height}``."""
+    fields, choices = fields or {}, choices or {}
+    shared = {f for by_value in fields.values() for f in set.intersection(*(set(v) for v in by_value.values()))}
+    known = set(axes) | shared | {f"choose:{c}" for c in choices}
     ok = True
     for fieldname, where, text in texts:
         if "{" not in text and "}" not in text:
@@ -370,19 +679,44 @@ def _placeholders_ok(texts: list[tuple[str, str, str]], axes: set[str], report: 
             report(f"{where}'{text}': {exc} (write {{{{ and }}}} for literal braces)", fieldname)
             ok = False
             continue
-        if any(f is not None and (spec or conv) for _lit, f, spec, conv in parsed):
+        if any(f is not None and (conv or (spec and f != "choose")) for _lit, f, spec, conv in parsed):
             report(f"{where}'{text}': a placeholder is a bare axis name like {{item}}, without ! or : "
                    f"(write {{{{ and }}}} for literal braces)", fieldname)
             ok = False
             continue
-        used = {f for _lit, f, _spec, _conv in parsed if f is not None}
-        unknown = used - axes - ({"i"} if fieldname in ("output", "outputs") else set())
+        used = {f"choose:{spec}" if f == "choose" else f for _lit, f, spec, _conv in parsed if f is not None}
+        unknown = used - known - (_OUTPUT_NAMES if fieldname in ("output", "outputs") else set())
         if unknown:
-            known = ", ".join(sorted(axes)) or "none (this target has no matrix)"
-            report(f"{where}unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))}; "
-                   f"matrix axes: {known}", fieldname)
+            report(where + _unknown_placeholders(sorted(unknown), axes, fields, choices), fieldname)
             ok = False
     return ok
+
+
+def _unknown_placeholders(unknown: list[str], axes: Mapping[str, list[str]],
+                          fields: Mapping[str, dict[str, dict[str, str]]], choices: Mapping[str, list[str]]) -> str:
+    """Why these placeholders are unknown, in words, with what would be valid."""
+    first = unknown[0]
+    if first.startswith("choose"):
+        name = first.partition(":")[2]
+        if not name:
+            return "{choose} needs a list's name: {choose:NAME} with [targets.X.choices] NAME = [ … ]"
+        lists = ", ".join(choices) or "none (add [targets.X.choices] NAME = [ … ])"
+        return (f"{{{first}}}: no list '{name}' in this target's choices{did_you_mean(name, list(choices))}; "
+                f"lists: {lists}")
+    axis, dot, field = first.partition(".")
+    if dot and axis in axes:
+        if axis not in fields:
+            return (f"unknown placeholder {{{first}}}: the values of axis '{axis}' are plain; write them as "
+                    f"tables ([targets.X.matrix.{axis}.VALUE] {field} = …) to give them fields")
+        missing = [v for v, got in fields[axis].items() if first not in got]
+        every = sorted({f.partition(".")[2] for got in fields[axis].values() for f in got})
+        if len(missing) < len(fields[axis]):
+            return (f"{{{first}}}: value(s) {', '.join(missing[:5])} of axis '{axis}' have no field '{field}'; "
+                    f"give every value one")
+        return (f"unknown placeholder {{{first}}}{did_you_mean(field, every)}; values of axis '{axis}' have: "
+                f"{', '.join(every) or 'no fields'}")
+    known = ", ".join(sorted(axes)) or "none (this target has no matrix)"
+    return f"unknown placeholder {', '.join('{' + u + '}' for u in unknown)}; matrix axes: {known}"
 
 
 def _path_values_ok(texts: list[tuple[str, str, str]], axes: dict[str, list[str]], report: Report) -> bool:
@@ -441,10 +775,35 @@ def _short(text: str, limit: int = 60) -> str:
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
 
 
-def _sub(text: str, subs: dict[str, str]) -> str:
+def _sub(text: str, subs: Mapping[str, str]) -> str:
+    """``text`` with placeholders filled from ``subs`` (``{choose:NAME}`` by its "choose:NAME" entry);
+    ``{i}``, and any name ``subs`` lacks, stays for a later pass (output paths: ``{i}``, ``{width}``)."""
     if not subs and "{" not in text:
         return text
-    return text.format_map({**subs, "i": "{i}"})
+    return _fill(text, subs)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> tuple[tuple[str, str | None, str | None, str | None], ...]:
+    return tuple(string.Formatter().parse(text))
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    """``str.format_map`` over flat names: "{a.b}" is the key "a.b", not an attribute; unknown names stay."""
+    out: list[str] = []
+    for literal, name, spec, _conv in _parsed(text):
+        out.append(literal)
+        if name is not None:
+            key = f"choose:{spec}" if name == "choose" and spec else name
+            out.append(values.get(key, "{" + key + "}") if key != "i" else "{i}")
+    return "".join(out)
+
+
+def _fields(text: str) -> set[str]:
+    try:
+        return {f"choose:{spec}" if f == "choose" else f for _l, f, spec, _c in _parsed(text) if f is not None}
+    except ValueError:
+        return set()
 
 
 # -- fields -----------------------------------------------------------------------------------------
@@ -626,24 +985,38 @@ class _Places:
 
 def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any], n: int, candidates: bool,
              pick: int, out_dir: str, report: Report,
-             derivations: dict[tuple[Any, ...], Derivation], places: _Places) -> tuple[Output, ...]:
+             derivations: dict[tuple[Any, ...], Derivation], places: _Places,
+             listed: tuple[str, list[Any]] = ("", [])) -> tuple[Output, ...]:
+    """The files a row writes. ``listed``: (output set's name or "", output rows) when it writes listed
+    outputs; with n > 1 (not candidates) each row writes every image, ``{i}`` telling them apart."""
     base_fields = {k: values[k] for k in _DERIVE_FIELDS if values.get(k) is not None}
-    if spec.outputs:
-        if spec.output is not None:
+    path_subs = {**subs, "name": name}
+    set_name, rows = listed
+    if rows:
+        if spec.output is not None and not set_name:
             report("set either `output` or `outputs`, not both", "outputs")
             return ()
-        if n > 1 and not candidates:
-            report("`outputs` makes several files from one image; with n > 1 use `output` with {i}, "
-                   "or `candidates`", "outputs")
+        every = n > 1 and not candidates
+        lacking = next((o.output for o in rows if every and "{i}" not in o.output), None)
+        if lacking is not None:
+            stem, suffix = posixpath.splitext(lacking)
+            report(f"n = {n} writes {n} images through each output, so each path needs {{i}}: '{lacking}'"
+                   + (f" (in [output_sets.{set_name}])" if set_name else "")
+                   + f", e.g. '{stem}-{{i}}{suffix}'; or use `candidates = {n}` to keep only the picked one",
+                   "outputs")
             return ()
-        listed = [(_sub(o.output, subs), {**base_fields, **o.model_dump(exclude_none=True, exclude={"output"})})
-                  for o in spec.outputs]
-        made = [_output(path, fields, pick - 1, out_dir, "outputs", report, derivations, places, candidates)
-                for path, fields in listed]
+        made: list[Output | None] = []
+        for row in rows:
+            fields = {**base_fields, **row.model_dump(exclude_none=True, exclude={"output"})}
+            path = _sub(row.output, {**path_subs, **_size_subs(row.output, fields, values)})
+            for i in (range(1, n + 1) if every else [pick]):
+                made.append(_output(path.replace("{i}", str(i) if every else "1"), fields, i - 1, out_dir,
+                                    "outputs", report, derivations, places, candidates))
         return tuple(o for o in made if o is not None) if all(made) else ()
     fields = base_fields
     ext = _EXTENSIONS[fields.get("format", "jpg")][0]
-    pattern = _sub(spec.output, subs) if spec.output is not None else f"{name}{ext}"
+    pattern = _sub(spec.output, {**path_subs, **_size_subs(spec.output, fields, values)}) \
+        if spec.output is not None else f"{name}{ext}"
     if candidates or n == 1:
         paths = [(pattern.replace("{i}", "1"), pick - 1)]
     elif "{i}" in pattern:
@@ -654,6 +1027,22 @@ def _outputs(spec: Any, name: str, subs: dict[str, str], values: dict[str, Any],
     made = [_output(path, fields, source, out_dir, "output", report, derivations, places, candidates)
             for path, source in paths]
     return tuple(o for o in made if o is not None) if all(made) else ()
+
+
+def _size_subs(path: str, fields: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, str]:
+    """``{width}``/``{height}`` of an output: its ``resize``, else the generated image's size."""
+    if "{width}" not in path and "{height}" not in path:
+        return {}
+    if fields.get("resize"):
+        width, height = fields["resize"]
+    else:
+        model = catalog.lookup(values.get("provider", "gateway"), values["model"])
+        try:
+            width, height = catalog.size_of(model or catalog.get(values["model"]), values["aspect_ratio"],
+                                            values["resolution"])
+        except (KeyError, ValueError, LookupError):
+            return {}                 # an unknown model or size: reported where it was set
+    return {"width": str(width), "height": str(height)}
 
 
 def _output(path: str, fields: dict[str, Any], source: int, out_dir: str, fieldname: str,

@@ -56,6 +56,9 @@ class SettingsModel(_Strict):
     limits: LimitsModel | None = None
     confirm_over: confloat(ge=0, allow_inf_nan=False) = 1.0  # type: ignore[valid-type]   # ask on a terminal above
     export: tuple[ExportModel, ...] = ()    # indexes of the outputs for code, rewritten by a build
+    # The prompt's shape (``resolve.compose_prompt``): the lowest layer; [defaults], styles, targets override.
+    prompt_template: StrictStr | None = None
+    style_joiner: StrictStr | None = None
 
 
 class KeyOutModel(_Strict):
@@ -103,10 +106,15 @@ class FieldsModel(DeriveModel):
     # The project's own fields: never part of the key (``Target.tags``, ``notes``, ``meta``).
     tags: list[StrictStr] | None = None
     notes: StrictStr | None = None
+    # Composition (issue 17): how the prompt is shaped, and a named [output_sets.NAME] to write.
+    prompt_template: StrictStr | None = None
+    style_joiner: StrictStr | None = None
+    outputs: StrictStr | None = None
 
 
 class StyleModel(FieldsModel):
-    prompt: StrictStr | None = None          # a fragment appended to the target's prompt
+    prompt: StrictStr | None = None          # a fragment placed by the prompt template ({style})
+    extends: StrictStr | list[StrictStr] | None = None   # styles applied before this one
 
 
 class ProfileModel(FieldsModel):
@@ -117,6 +125,12 @@ class OutputModel(DeriveModel):
     output: StrictStr
 
 
+class OutputSetModel(_Strict):
+    """``[output_sets.NAME]``: output rows a target, style, [defaults] or profile uses by name."""
+
+    outputs: list[OutputModel]
+
+
 class RowModel(FieldsModel):
     """One matrix row's overrides (``[targets.X.rows."a.b"]``): over the target, under the profile."""
 
@@ -124,12 +138,21 @@ class RowModel(FieldsModel):
     pick: PositiveInt | None = None
 
 
+class AxisValueModel(FieldsModel):
+    """One value of a matrix axis written as a table (``[targets.X.matrix.AXIS.VALUE]``): a field named
+    like a target field overrides it for the value's rows; every field is ``{AXIS.FIELD}`` in texts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    prompt: StrictStr | None = None          # replaces the target's prompt for this value's rows
+
+
 class TargetModel(FieldsModel):
     prompt: StrictStr
     output: StrictStr | None = None
-    outputs: list[OutputModel] | None = None
-    style: StrictStr | None = None
-    matrix: dict[str, list[StrictStr | StrictInt]] | None = None
+    outputs: list[OutputModel] | StrictStr | None = None  # type: ignore[assignment]  # rows, or an output set's name
+    style: StrictStr | list[StrictStr] | None = None
+    matrix: dict[str, list[StrictStr | StrictInt] | dict[str, AxisValueModel]] | None = None
+    choices: dict[str, list[StrictStr]] | None = None         # {choose:NAME}: one per row, by its name's hash
     pick: PositiveInt | None = None
     meta: dict[str, Any] | None = None       # free: display names, status, owner… (never in the key)
     rows: dict[str, RowModel] | None = None  # per-row overrides, by row name without the target's
@@ -147,16 +170,17 @@ class DocumentModel(_Strict):
     profiles: dict[str, ProfileModel] = {}
     cache: CacheModel = CacheModel()
     targets: dict[str, TargetModel] = {}
+    output_sets: dict[str, OutputSetModel] = {}
 
 
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "settings": SettingsModel, "defaults": FieldsModel, "styles": StyleModel, "profiles": ProfileModel,
-    "cache": CacheModel, "targets": TargetModel,
+    "cache": CacheModel, "targets": TargetModel, "output_sets": OutputSetModel,
 }
 
 
 
-_NAMED_SECTIONS = ("targets", "styles", "profiles")
+_NAMED_SECTIONS = ("targets", "styles", "profiles", "output_sets")
 _FLAT_SECTIONS = ("settings", "defaults", "cache")
 
 
@@ -208,7 +232,7 @@ def _valid_fields(loc: tuple[str, ...]) -> list[str]:
         model = KeyOutModel
     elif "openai" in loc[:-1]:
         model = OpenAIModel
-    elif loc[0] == "targets" and "outputs" in loc[:-1]:
+    elif loc[0] in ("targets", "output_sets") and "outputs" in loc[:-1]:
         model = OutputModel
     elif loc[0] == "targets" and len(loc) >= 5 and loc[2] == "rows":
         model = RowModel
@@ -340,9 +364,26 @@ FIELD_DOCS: dict[str, str] = {
     "tags": "The project's own labels (`--tag` selects by them); never part of a key.",
     "notes": "Free notes; never part of a key.",
     "output": "Path under out_dir ending in .jpg, .png or .webp (default <name>.jpg); may use {axis} and {i}.",
-    "outputs": "Several derived outputs of one generated image, each with its own post-processing.",
-    "style": "Name of a [styles.NAME] table whose fields and prompt fragment this target uses.",
-    "matrix": "Axes whose combinations make one row each (`{axis}` is substituted in prompt, output…).",
+    "outputs": "Several derived outputs of one generated image, each with its own post-processing; or the "
+               "name of an [output_sets.NAME] (paths may use {name}, {axis}, {width}, {height}, {i}).",
+    "FieldsModel.outputs": "The name of an [output_sets.NAME] whose outputs targets write (unless they set their own).",
+    "StyleModel.outputs": "The name of an [output_sets.NAME] whose outputs this style's targets write.",
+    "ProfileModel.outputs": "The name of an [output_sets.NAME] every target writes under this profile.",
+    "RowModel.outputs": "The name of an [output_sets.NAME] this row writes.",
+    "AxisValueModel.outputs": "The name of an [output_sets.NAME] this value's rows write.",
+    "OutputSetModel.outputs": "Output rows (as a target's `outputs`); paths may use {name}, {axis}, {width}, "
+                              "{height} and {i}.",
+    "output_sets": "Named lists of outputs a target, style, [defaults] or profile uses with `outputs = \"NAME\"`.",
+    "style": "A [styles.NAME] or a list of them, applied in order: their fields, and their prompt fragments "
+             "joined as {style}.",
+    "extends": "Styles (a name or a list) applied before this one: their fields, references and prompt fragments.",
+    "prompt_template": "The composed prompt's shape, from {prompt} and {style} (default \"{prompt}\\n\\n{style}\"; "
+                       "with no style prompt, just the prompt).",
+    "style_joiner": "What joins the styles' prompt fragments into {style} (default a blank line).",
+    "matrix": "Axes whose combinations make one row each (`{axis}` is substituted in prompt, output…); an axis "
+              "may be a table of values with fields (`{axis.field}`; a target field overrides it).",
+    "choices": "Lists for `{choose:NAME}`: each row gets one item, by a hash of its name (fixed forever).",
+    "AxisValueModel.prompt": "Replaces the target's prompt for this value's rows.",
     "pick": "Which candidate (1-based) becomes the output.",
     "meta": "Free table (display names, status, owner…); never part of a key.",
     "rows": "Per-row overrides of a matrix target, by row name (e.g. \"sword.iron\").",
