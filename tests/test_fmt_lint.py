@@ -283,3 +283,9 @@ def test_lint_text_is_a_suggestion_only(empty_project: ProjectDir) -> None:
     before = path.read_bytes()
     assert empty_project.run("lint").exit_code == 0
     assert path.read_bytes() == before
+
+
+def test_fmt_keeps_dotted_keys_dotted() -> None:
+    # `x.is = …` inside a table (matrix values written one per line) stays a dotted key, not a new header.
+    text = '[targets.t.matrix.asset]\nx.is = "1"\n  y.is="2"\n'
+    assert format_text(text) == '[targets.t.matrix.asset]\nx.is = "1"\ny.is = "2"\n'

@@ -250,7 +250,7 @@ def test_json_structure(project: ProjectDir) -> None:
     assert set(plan["money"]) == {"estimate", "budget", "refused", "limits"}
     item = plan["targets"][0]
     assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "provider", "n", "cost", "max_cost",
-                         "shares_with", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}
+                         "shares_with", "sharing", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}
     assert item["model"] == "gemini-3.1-flash-image-preview"
     assert {t["name"]: t["outputs"] for t in plan["targets"]} == OUTPUTS
     assert all(set(r) == {"kind", "detail", "text"} for t in plan["targets"] for r in t["reasons"])

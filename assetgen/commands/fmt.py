@@ -95,6 +95,9 @@ def _container(container: Container) -> None:
     for index, (key, item) in enumerate(body):
         if key is None:                 # a comment line keeps its indent: it may continue one above
             continue
+        if isinstance(item, Table) and key.is_dotted():     # `x.is = 1`: a table with no header of its own
+            _container(item.value)
+            continue
         if isinstance(item, Table):
             _trivia(item)
             item.invalidate_display_name()     # the header as written; made again from the keys
