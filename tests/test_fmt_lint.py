@@ -289,3 +289,21 @@ def test_fmt_keeps_dotted_keys_dotted() -> None:
     # `x.is = …` inside a table (matrix values written one per line) stays a dotted key, not a new header.
     text = '[targets.t.matrix.asset]\nx.is = "1"\n  y.is="2"\n'
     assert format_text(text) == '[targets.t.matrix.asset]\nx.is = "1"\ny.is = "2"\n'
+
+
+def test_lint_suggestions_applied_change_no_key_or_output(empty_project: ProjectDir) -> None:
+    empty_project.write(ICONS)
+    before = empty_project.items()
+    found = lint_json(empty_project)
+    style = next(s for s in found if s["kind"] == "prompt")
+    output_set = next(s for s in found if s["kind"] == "output_set")
+    applied = ['[defaults]\nresolution = "1K"\n', style["toml"], output_set["toml"],
+               '[targets.gem]\nprompt = "A gem"\n']
+    for name, rest in style["fields"]["prompts"].items():
+        applied.append(f'[targets.{name}]\nstyle = "{style["name"]}"\nprompt = "{rest}"\n'
+                       f'outputs = "{output_set["name"]}"\n')
+    empty_project.write("\n".join(applied))
+    after = empty_project.items()
+    assert {n: (i["key"], i["outputs"]) for n, i in after.items()} == \
+        {n: (i["key"], i["outputs"]) for n, i in before.items()}
+    assert len(empty_project.manifest.read_text().splitlines()) <= len(ICONS.splitlines())   # 3 targets: even
