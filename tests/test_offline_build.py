@@ -130,7 +130,7 @@ def test_shared_key_is_rendered_once_and_written_twice(empty_project: ProjectDir
         output = "shop/coin.jpg"
         """)
     result = empty_project.ok("build", "--offline")
-    assert "coin_shop: shared (same image as coin)" in result.output
+    assert "coin_shop: shared (shares with coin: paid once)" in result.output
     root = empty_project.root / "assets" / "generated"
     assert (root / "coin.jpg").read_bytes() == (root / "shop" / "coin.jpg").read_bytes()
     assert len(empty_project.objects()) == 1

@@ -116,7 +116,7 @@ def test_shared_key_costs_once_and_says_with_whom(empty_project: ProjectDir) -> 
 
     text = empty_project.ok("plan").output
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("coin_copy"))
-    assert "share" in line and "free" in line and "same key as coin" in line
+    assert "share" in line and "free" in line and "shares with coin: paid once" in line
     assert "Total: $0.0956 for 3 images" in text          # 3 × 0.031875 = 0.095625
     assert "1 target reuses images for free" in text
 
@@ -250,7 +250,7 @@ def test_json_structure(project: ProjectDir) -> None:
     assert set(plan["money"]) == {"estimate", "budget", "refused", "limits"}
     item = plan["targets"][0]
     assert set(item) == {"name", "key", "action", "stale", "reasons", "model", "provider", "n", "cost", "max_cost",
-                         "shares_with", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}
+                         "shares_with", "sharing", "outputs", "base", "retouched", "tags", "notes", "meta", "review"}
     assert item["model"] == "gemini-3.1-flash-image-preview"
     assert {t["name"]: t["outputs"] for t in plan["targets"]} == OUTPUTS
     assert all(set(r) == {"kind", "detail", "text"} for t in plan["targets"] for r in t["reasons"])

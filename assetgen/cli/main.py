@@ -469,6 +469,49 @@ def explain(obj: Context, targets: tuple[str, ...], tags: tuple[str, ...], profi
             click.echo(line)
 
 
+# -- fmt, lint: migration help (issue 17) -----------------------------------------------------------
+
+@cli.command(name="fmt")
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file is not formatted (for CI).")
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print what would change.")
+@click.pass_obj
+def fmt_cmd(obj: Context, paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
+    """Normalise the layout of the manifest (or PATHs): comments kept, keys never change."""
+    from ..commands.fmt import format_file
+
+    results = [format_file(p, write=not (check or show_diff)) for p in paths or (Path(obj.file),)]
+    for result in results:
+        if show_diff and result.changed:
+            click.echo(result.diff(), nl=False)
+        elif check and result.changed:
+            click.echo(f"would reformat {result.path}", err=True)
+        elif result.changed:
+            click.echo(f"reformatted {result.path}")
+    unchanged = sum(1 for r in results if not r.changed)
+    if unchanged and not show_diff:
+        click.echo(f"{unchanged} file{'s' if unchanged != 1 else ''} already formatted", err=check)
+    if check and any(r.changed for r in results):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the suggestions as JSON.")
+@click.option("--min-targets", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Suggest a style only for a pattern on at least this many targets.")
+@click.pass_obj
+def lint(obj: Context, as_json: bool, min_targets: int) -> None:
+    """Suggest styles and output sets for repeated fields, prompt fragments and output rows (changes nothing)."""
+    from ..commands.lint import lint_file, render
+
+    suggestions = lint_file(Path(obj.file), min_targets=min_targets)
+    if as_json:
+        click.echo(json.dumps({"manifest": obj.file, "suggestions": [s.to_json() for s in suggestions]}, indent=2))
+        return
+    for line in render(suggestions, obj.file):
+        click.echo(line)
+
+
 # -- gallery ----------------------------------------------------------------------------------------
 
 @cli.command()

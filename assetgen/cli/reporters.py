@@ -47,7 +47,7 @@ def _why_parts(item: TargetPlan) -> list[str]:
         case Action.RESTORE:
             text += " (images in the remote cache)" if item.remote else " (images in cache)"
         case Action.SHARE:
-            text += f" (same key as {item.shares_with}: one generation)"
+            text += f" ({item.sharing})"
         case Action.GENERATE if item.target.grid and item.cost:     # one image pays for every cell
             cols, rows = item.target.grid
             text += f" (one {cols}×{rows} grid image: {money(item.cost / (cols * rows))} per cell)"

@@ -129,6 +129,11 @@ class TargetPlan:
     review: str = "unreviewed"                  # approved | rejected | lapsed | unreviewed (``verdicts``)
 
     @property
+    def sharing(self) -> str | None:
+        """What ``plan`` and ``build`` say of a target whose generation another target pays for."""
+        return f"shares with {self.shares_with}: paid once" if self.shares_with else None
+
+    @property
     def needs_review(self) -> bool:
         return self.review in ("unreviewed", "lapsed")
 
@@ -154,7 +159,7 @@ class TargetPlan:
             "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in self.reasons],
             "model": self.target.model, "provider": self.target.provider, "n": self.target.n,
             "cost": round(self.cost, 6),
-            "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with,
+            "max_cost": round(self.max_cost, 6), "shares_with": self.shares_with, "sharing": self.sharing,
             **({"retry_cost": round(self.retry_cost, 6)} if self.action == Action.UNCERTAIN else {}),
             "outputs": list(self.target.output_paths), "base": self.target.base,
             "retouched": self.retouched,

@@ -510,7 +510,7 @@ class Builder:
                                 cost=paid)
         await self.outputs.write(item, entry)
         if not owner:
-            return TargetResult(item.name, Status.SHARED, f"same image as {item.shares_with or 'another target'}",
+            return TargetResult(item.name, Status.SHARED, item.sharing or "shares with another target: paid once",
                                 saved=entry.cost, task_id=entry.task_id)
         return self._built(item, entry, paid_now)
 
