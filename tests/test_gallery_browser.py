@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from assetgen.review.page import write_gallery
+from assetgen.review.page import card_id, write_gallery
 from assetgen.review.server import GalleryServer
 from assetgen.engine.project import Project as AssetProject
 from helpers.project import ProjectDir
@@ -258,5 +258,72 @@ def test_review_buttons_approve_and_reject_change_the_lock_and_refuse_without_th
         assert visible_names(page) == []
         page.get_by_role("button", name=re.compile(r"^rejected")).click()        # instead of "needs review"
         assert visible_names(page) == ["knight"]
+    finally:
+        server.stop()
+
+
+PICKS = """\
+[settings]
+out_dir = "out"
+
+[defaults]
+resolution = "0.5K"
+
+[targets.potion]
+prompt = "A round potion bottle"
+candidates = 2
+
+[targets.item]
+prompt = "A {kind} icon"
+matrix = { kind = ["sword", "shield"] }
+"""
+
+
+def test_pick_and_reroll_buttons_change_the_manifest_exactly_as_the_commands(
+        empty_project: ProjectDir, page: Page, tmp_path: Path) -> None:
+    """`assetgen review`'s Pick and Reroll buttons, clicked in Chromium, leave the manifest byte for byte as
+    `assetgen pick` / `assetgen reroll` leave a twin of the project (reroll's seed is random: the twin's
+    seed is compared in its place); a request without the token changes nothing."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from assetgen.commands.review import gallery_actions
+
+    p = empty_project
+    p.write(PICKS)
+    assetgen(p, "build", "--offline")
+    twin = ProjectDir(root=tmp_path / "twin", runner=CliRunner())
+    shutil.copytree(p.root, twin.root)
+    gallery_dir = p.cache / "gallery"
+    gallery(p, live=True)
+    server = GalleryServer(gallery_dir, actions=gallery_actions(p.manifest, gallery_dir))
+    url = server.start()
+    try:
+        page.goto(url)
+        page.wait_for_function("document.documentElement.dataset.refreshed >= '1'")
+        before = p.manifest.read_bytes()
+        refused = page.evaluate("""async () => (await fetch('/action', {method: 'POST',
+            body: JSON.stringify({action: 'pick', target: 'potion', choice: '2'})})).status""")
+        assert refused == 403 and p.manifest.read_bytes() == before
+
+        page.locator('[id="card-potion"]').get_by_role("button", name="Pick #2").click()
+        expect(page.locator("#progress")).to_have_text("Set pick = 2 for potion.")
+        assetgen(twin, "pick", "potion", "2")
+        assert p.manifest.read_bytes() == twin.manifest.read_bytes() != before
+        assert (p.root / "out" / "potion.jpg").read_bytes() == (twin.root / "out" / "potion.jpg").read_bytes()
+
+        row = page.locator('[id="' + card_id("item.sword") + '"]')
+        row.get_by_role("button", name="Reroll").click()
+        expect(page.locator("#progress")).to_contain_text("Set seed = ")
+        seed = re.search(r"seed = (\d+) for item\.sword", page.locator("#progress").inner_text())
+        process = twin.spawn("reroll", "item.sword")
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0 and seed is not None, out + err
+        twin_seed = re.search(r"seed = (\d+) for item\.sword", out)
+        assert twin_seed is not None, out
+        ours = p.manifest.read_text(encoding="utf-8")
+        assert f"seed = {seed.group(1)}" in ours.split("[targets.item")[-1]         # the row's override only
+        assert ours == twin.manifest.read_text(encoding="utf-8").replace(twin_seed.group(1), seed.group(1))
     finally:
         server.stop()

@@ -176,6 +176,35 @@ class VendorClient:
             wait = random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** attempt))
         await asyncio.sleep(min(self.backoff_max, wait))
 
+    async def exchange(self, method: str, url: str, *, headers: dict[str, str], auth: bool,
+                       content: bytes | None = None, json: dict[str, Any] | None = None,
+                       max_bytes: int) -> tuple[int, httpx.Headers, bytes]:
+        """One request, not retried (a file upload or download: the caller knows what a failure costs).
+        ``url`` is a path under the base URL or an absolute URL; ``auth`` adds the key header (never to a
+        URL a server named). Raises ``GatewayUnreachable`` on any transport failure or timeout, and
+        ``GatewayError`` when the answer is over ``max_bytes``; a non-2xx status comes back as it is."""
+        full = url if "://" in url else self.base_url + url
+        sent = {**(self._headers if auth else {}), **headers}
+        self.requests_made += 1
+        try:
+            async with asyncio.timeout(self.deadline):
+                async with self._http.stream(method, full, headers=sent, content=content, json=json) as r:
+                    body = bytearray()
+                    async for chunk in r.aiter_bytes():
+                        body += chunk
+                        if len(body) > max_bytes:
+                            raise _TooBig()
+                    return r.status_code, r.headers, bytes(body)
+        except _TooBig:
+            raise GatewayError(f"{self.vendor}'s answer was over {max_bytes // 2**20} MB and was refused") from None
+        except (TimeoutError, httpx.HTTPError) as exc:
+            why = self.clean(exc) or type(exc).__name__
+            raise GatewayUnreachable(f"{self.vendor} did not complete the exchange ({why})") from None
+
+    def error_of(self, status: int, body: bytes) -> GatewayError:
+        """The vendor's error answer, in its words (as ``post`` raises it)."""
+        return self._error(status, body, 1)
+
     def _error(self, status: int, body: bytes, attempts: int) -> GatewayError:
         """The vendor's error, in its words. Both vendors answer ``{"error": {"message", …}}``: Google
         adds ``status`` ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", …), OpenAI ``type`` and ``code``."""

@@ -51,6 +51,8 @@ class Card:
     review_note: str = ""          # the verdict's note, by whom
     main: Shot | None = None
     others: list[tuple[str, Shot]] = field(default_factory=list)   # every output after the first: (path, image)
+    # Outputs retouched by hand (``adopt``): (path, the file as it is now, what assetgen generated or None)
+    retouched: list[tuple[str, Shot | None, Shot | None]] = field(default_factory=list)
     candidates: list[Shot] = field(default_factory=list)
     picked: int = 0         # index into candidates
     drafts: list[tuple[str, list[Shot]]] = field(default_factory=list)   # (profile, its images)
@@ -93,6 +95,14 @@ class CardCollector:
             return self.shot(out.sha256, cached)
         return None
 
+    def generated(self, out: LockedOutput) -> Shot | None:
+        """What assetgen generated for a retouched output: the output as it wrote it if the cache holds
+        it, else the generated image it was made from (before resizing or conversion)."""
+        for sha in (out.generated, out.source):
+            if sha and self.project.store.image_path(sha).is_file():
+                return self.shot(sha, self.project.store.image_path(sha))
+        return None
+
     def candidates(self, locked: LockEntry) -> tuple[list[Shot], int]:
         """Every image of the locked generation if there are several, and the index of the picked one:
         the image the first output was made from (its ``source``), else the first."""
@@ -127,6 +137,8 @@ class CardCollector:
             card.main = self.output(locked.outputs[0]) if locked.outputs else None
             card.others = [(o.path, s) for o in locked.outputs[1:] if (s := self.output(o)) is not None]
             card.candidates, card.picked = self.candidates(locked)
+            card.retouched = [(o.path, self.output(o), self.generated(o)) for o in locked.outputs
+                              if o.generated and o.generated != o.sha256]
         for profile, lock in self.profiles.items():
             entry = lock.entries.get(item.name)
             if entry is not None:

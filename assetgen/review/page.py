@@ -84,6 +84,32 @@ def _review_controls(card: Card, cli: str, live: bool) -> str:
             f'{_e(card.name)}">{_button("reject", "Reject", card.name)}{undo}</div>')
 
 
+def _output_strips(card: Card) -> list[str]:
+    """Retouches beside what was generated, the other outputs, the drafts of each profile."""
+    strips = [_retouches(card)] if card.retouched else []
+    if card.others:
+        figures = [f'<figure class="output">{_img(shot, f"{path}: {card.prompt}")}<figcaption>{_e(path)}</figcaption>'
+                   f'</figure>' for path, shot in card.others]
+        strips.append(_strip(f"Other outputs ({len(figures)})", "outputs", figures))
+    for profile, shots in card.drafts:
+        figures = [f"<figure>{_img(s, f'{profile}: {card.prompt}')}</figure>" for s in shots]
+        strips.append(_strip(profile, "drafts", figures, f' data-profile="{_e(profile)}"'))
+    return strips
+
+
+def _retouches(card: Card) -> str:
+    """Each retouched output as it is now, beside the image assetgen generated for it."""
+    figures = []
+    for path, now, generated in card.retouched:
+        figures.append(f'<figure class="retouched" data-path="{_e(path)}">'
+                       f'{_img(now, f"{path}, retouched: {card.prompt}")}'
+                       f'<figcaption>{_e(path)} · retouched</figcaption></figure>'
+                       f'<figure class="generated" data-path="{_e(path)}">'
+                       f'{_img(generated, f"{path}, as generated: {card.prompt}")}'
+                       f'<figcaption>as generated</figcaption></figure>')
+    return _strip(f"Retouched ({len(card.retouched)}), beside what was generated", "retouches", figures)
+
+
 def render_card(card: Card, cli: str, live: bool = False) -> str:
     """One ``<article class="card">``; ``cli`` is how the user runs assetgen (``assetgen -f x.toml``);
     ``live``: buttons that POST to the server instead of commands to copy."""
@@ -124,13 +150,7 @@ def render_card(card: Card, cli: str, live: bool = False) -> str:
                          else f"<li>{_command(f'{cli} pick {name} {k}')}</li>")
         parts.append(_strip(f"Candidates ({len(figures)})", "candidates", figures))
         parts.append(f'<ol class="picks" aria-label="Pick a candidate">{"".join(picks)}</ol>')
-    if card.others:
-        figures = [f'<figure class="output">{_img(shot, f"{path}: {card.prompt}")}<figcaption>{_e(path)}</figcaption>'
-                   f'</figure>' for path, shot in card.others]
-        parts.append(_strip(f"Other outputs ({len(figures)})", "outputs", figures))
-    for profile, shots in card.drafts:
-        figures = [f"<figure>{_img(s, f'{profile}: {card.prompt}')}</figure>" for s in shots]
-        parts.append(_strip(profile, "drafts", figures, f' data-profile="{_e(profile)}"'))
+    parts += _output_strips(card)
     if card.status == "ok":         # only what is built for real and up to date can be approved
         parts.append(_review_controls(card, cli, live))
     if card.status != "new":

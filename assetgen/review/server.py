@@ -12,7 +12,9 @@ With ``actions`` (a callable from ``commands``, which this layer may not import)
 POST ``{"token", "action", "target", …}`` as JSON to ``/action``. The token is random per server and
 written into the page only as it is served (``data-token``), so another page in the browser cannot
 read it; a POST without it, or with a wrong one (compared in constant time), is refused with 403 and
-changes nothing. GET never changes anything.
+changes nothing. GET never changes anything. An action that writes the lock takes the build lock first
+(as ``approve`` does); while a build holds it past the action's wait, the answer is 409 (busy) and
+nothing is changed: the reviewer clicks again once the build is done.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ..engine.project import CACHE_DIR
-from ..errors import AssetgenError
+from ..errors import AssetgenError, BuildLocked
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _MAX_BODY = 64 * 1024
@@ -175,6 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
         assert isinstance(params, dict)
         try:
             message = server.actions({k: str(v) for k, v in params.items() if k != "token"})
+        except BuildLocked as exc:          # a build is writing the lock: busy, nothing was changed
+            self._json(HTTPStatus.CONFLICT, {"error": f"busy, nothing was changed: {exc}"})
+            return
         except AssetgenError as exc:
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
             return

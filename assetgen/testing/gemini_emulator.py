@@ -7,6 +7,16 @@ against the model's lists; unknown top-level fields refused) and answers with ``
 resolution. The no-image answers: ``promptFeedback.blockReason`` with no candidates, a candidate with
 ``finishReason: IMAGE_SAFETY`` and no parts, a text-only candidate (see ``vendor_emulator``).
 
+The Batch API with inline requests (refused over ``inline_limit``, the guide's 20 MB) or with an input file,
+from the same references as ``providers.gemini_batch``: the Files API's resumable upload (``POST
+/upload/v1beta/files`` with ``X-Goog-Upload-Command: start`` answers an ``X-Goog-Upload-URL``; ``upload,
+finalize`` at that URL, offset 0 and exactly the announced length, answers ``{"file": {"name": "files/…"}}``),
+``inputConfig.fileName``, a done job's ``response.responsesFile`` and ``GET
+/download/v1beta/files/{id}:download?alt=media``. Hostile answers on request (``file_faults``):
+``bad_upload_url`` (the upload URL is on another host), ``no_file_name`` (finalize names no file),
+``garbled_line`` (the first results line is not JSON), ``huge_line`` (the first results line is padded
+to ``huge_line_bytes``), ``no_responses_file`` (a done job names no results file), ``download_500``.
+
 Manual trials: ``python -m assetgen.testing.gemini_emulator --port 8766 --latency 2`` prints the base URL;
 then ``GEMINI_API_KEY=test-key GEMINI_BASE_URL=<url> assetgen build``.
 """
@@ -17,6 +27,7 @@ import argparse
 import base64
 import binascii
 import io
+import json
 import re
 import time
 import uuid
@@ -29,6 +40,7 @@ from .vendor_emulator import (
     BLOCKED_PROMPT,
     IMAGE_SAFETY,
     TEXT_ONLY,
+    Recorded,
     VendorEmulator,
     VendorFaults,
     render,
@@ -39,7 +51,10 @@ __all__ = ["GeminiEmulator", "VendorFaults"]
 _PATH = re.compile(r"/v1beta/models/([^/:]+):generateContent")
 _BATCH_PATH = re.compile(r"/v1beta/models/([^/:]+):batchGenerateContent")
 _GET_BATCH = re.compile(r"/v1beta/batches/([A-Za-z0-9_-]+)")
+_UPLOAD = "/upload/v1beta/files"
+_DOWNLOAD = re.compile(r"/download/v1beta/files/([a-z0-9-]{1,40}):download")
 BATCH_ITEM_ERROR = "emulate:batch-item-error"      # this request of a batch fails alone
+FILE_FAULTS = {"bad_upload_url", "no_file_name", "garbled_line", "huge_line", "no_responses_file", "download_500"}
 _FIELDS = {"contents", "generationConfig", "safetySettings", "systemInstruction", "tools", "toolConfig",
            "cachedContent"}
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
@@ -51,10 +66,82 @@ class GeminiEmulator(VendorEmulator):
 
     vendor = "gemini"
 
-    def __init__(self, *, batch_latency: float = 0.5, **kwargs: Any) -> None:
+    def __init__(self, *, batch_latency: float = 0.5, inline_limit: int = 20 * 1024 * 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batch_latency = batch_latency
+        self.inline_limit = inline_limit
         self.batches: dict[str, dict[str, Any]] = {}     # id → {"model", "requests", "created", "display"}
+        self.files: dict[str, bytes] = {}                # "files/{id}" → content (inputs and results)
+        self.uploads: dict[str, dict[str, Any]] = {}     # upload id → {"length", "mime", "display"}
+        self.file_faults: set[str] = set()
+        self.huge_line_bytes = 4096
+
+    # -- the Files API: resumable upload and media download (ai.google.dev/api/files) ---------------
+
+    def _dispatch(self, method: str, target: str, headers: Any, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        path = target.split("?", 1)[0]
+        if path == _UPLOAD and method == "POST":
+            return self._upload(target, headers, raw)
+        download = _DOWNLOAD.fullmatch(path)
+        if download and method == "GET":
+            return self._download(target, headers, f"files/{download.group(1)}")
+        if path.endswith(":batchGenerateContent") and len(raw) > self.inline_limit:
+            self._record(method, path, None, headers, target)
+            return 400, self._error(400, f"Request payload size exceeds the limit: {self.inline_limit} bytes.",
+                                    "invalid"), {}
+        return super()._dispatch(method, target, headers, raw)
+
+    def _record(self, method: str, path: str, body: Any, headers: Any, target: str) -> bool:
+        authorized = self._authorized(headers, target)
+        auth = "valid" if authorized else ("invalid" if self._auth_sent(headers, target) else None)
+        with self.lock:
+            self.requests.append(Recorded(method, path, body, auth, time.time()))
+        return authorized
+
+    def _upload(self, target: str, headers: Any, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        command = (headers.get("X-Goog-Upload-Command") or "").replace(" ", "").lower()
+        if command == "start":
+            if not self._record("POST", _UPLOAD, {"start": json.loads(raw or b"{}")}, headers, target):
+                return 401, self._error(401, "API key not valid. Please pass a valid API key.", "auth"), {}
+            length = headers.get("X-Goog-Upload-Header-Content-Length") or ""
+            if headers.get("X-Goog-Upload-Protocol") != "resumable" or not length.isdigit():
+                return 400, self._error(400, "X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Header-"
+                                        "Content-Length are required", "invalid"), {}
+            upload_id = uuid.uuid4().hex
+            with self.lock:
+                self.uploads[upload_id] = {"length": int(length),
+                                           "mime": headers.get("X-Goog-Upload-Header-Content-Type") or ""}
+            base = "http://example.invalid" if "bad_upload_url" in self.file_faults else self.base_url
+            return 200, b"", {"X-Goog-Upload-URL": f"{base}{_UPLOAD}?upload_id={upload_id}&upload_protocol=resumable",
+                              "X-Goog-Upload-Status": "active"}
+        found = re.search(r"[?&]upload_id=([0-9a-f]+)", target)
+        session = self.uploads.pop(found.group(1), None) if found else None
+        # The upload URL carries its session: no key is needed (the record shows whether one was sent).
+        self._record("POST", _UPLOAD, {"upload": raw}, headers, target)
+        if session is None or command != "upload,finalize":
+            return 400, self._error(400, "unknown upload session, or not 'upload, finalize'", "invalid"), {}
+        if headers.get("X-Goog-Upload-Offset") != "0" or len(raw) != session["length"]:
+            return 400, self._error(400, f"expected {session['length']} bytes at offset 0, got {len(raw)}",
+                                    "invalid"), {}
+        name = f"files/{uuid.uuid4().hex[:12]}"
+        with self.lock:
+            self.files[name] = raw
+        file = {} if "no_file_name" in self.file_faults else {
+            "name": name, "mimeType": session["mime"], "sizeBytes": str(len(raw)), "state": "ACTIVE"}
+        return 200, {"file": file}, {}
+
+    def _download(self, target: str, headers: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        if not self._record("GET", f"/download/v1beta/{name}:download", None, headers, target):
+            return 401, self._error(401, "API key not valid. Please pass a valid API key.", "auth"), {}
+        if "alt=media" not in target:
+            return 400, self._error(400, "media download needs alt=media", "invalid"), {}
+        if "download_500" in self.file_faults:
+            return 500, self._error(500, "An internal error has occurred (emulated)", "internal"), {}
+        with self.lock:
+            content = self.files.get(name)
+        if content is None:
+            return 404, self._error(404, f"{name} not found", "nf"), {}
+        return 200, content, {}
 
     def _authorized(self, headers: Any, path: str) -> bool:
         return headers.get("x-goog-api-key") == self.api_key or f"key={self.api_key}" in path
@@ -85,10 +172,14 @@ class GeminiEmulator(VendorEmulator):
         if model is None:
             return 404, self._error(404, f"models/{model_id} is not found", "nf"), {}
         try:
-            inline = body["batch"]["inputConfig"]["requests"]["requests"]
-            assert isinstance(body["batch"]["displayName"], str) and isinstance(inline, list) and inline
-        except (KeyError, TypeError, AssertionError):
-            return 400, self._error(400, "batch.displayName and batch.inputConfig.requests.requests are required",
+            config = body["batch"]["inputConfig"]
+            assert isinstance(body["batch"]["displayName"], str) and isinstance(config, dict)
+            assert ("fileName" in config) != ("requests" in config)          # one or the other, never both
+            inline = self._file_requests(config["fileName"]) if "fileName" in config else config["requests"]["requests"]
+            assert isinstance(inline, list) and inline
+        except (KeyError, TypeError, AssertionError, ValueError):
+            return 400, self._error(400, "batch.displayName and batch.inputConfig (requests.requests, or the "
+                                    "fileName of an uploaded JSONL file of {key, request} lines) are required",
                                     "invalid"), {}
         for i, item in enumerate(inline):
             problem = _validate(item.get("request") if isinstance(item, dict) else None, model)
@@ -96,12 +187,25 @@ class GeminiEmulator(VendorEmulator):
                 return 400, self._error(400, f"requests[{i}]: {problem}", "invalid"), {}
         return None
 
+    def _file_requests(self, name: str) -> list[dict[str, Any]]:
+        """An uploaded input file's lines ``{"key", "request"}`` (ValueError: not such a file)."""
+        with self.lock:
+            content = self.files.get(name)
+        if content is None:
+            raise ValueError(name)
+        lines = [json.loads(line) for line in content.splitlines() if line.strip()]
+        if not all(isinstance(line, dict) and isinstance(line.get("key"), str) for line in lines):
+            raise ValueError("every line needs a key")
+        return lines
+
     def _create_batch(self, model_id: str, body: Any) -> dict[str, Any]:
         batch_id = uuid.uuid4().hex[:16]
+        config = body["batch"]["inputConfig"]
+        from_file = "fileName" in config
+        requests = self._file_requests(config["fileName"]) if from_file else config["requests"]["requests"]
         with self.lock:
             self.batches[batch_id] = {"model": model_id, "display": body["batch"]["displayName"],
-                                      "requests": body["batch"]["inputConfig"]["requests"]["requests"],
-                                      "created": time.time()}
+                                      "requests": requests, "from_file": from_file, "created": time.time()}
         return self._operation(batch_id)
 
     def _operation(self, batch_id: str) -> dict[str, Any]:
@@ -116,15 +220,31 @@ class GeminiEmulator(VendorEmulator):
         if op["done"]:
             if "responses" not in batch:
                 batch["responses"] = [self._batch_item(batch["model"], item) for item in batch["requests"]]
-            op["response"] = {"@type": ("type.googleapis.com/google.ai.generativelanguage.v1main"
-                                        ".GenerateContentBatchOutput"),
-                              "inlinedResponses": {"inlinedResponses": batch["responses"]}}
+            output: dict[str, Any] = {"@type": ("type.googleapis.com/google.ai.generativelanguage.v1main"
+                                                ".GenerateContentBatchOutput")}
+            if batch["from_file"]:
+                output["responsesFile"] = self._results_file(batch_id, batch["responses"])
+            else:
+                output["inlinedResponses"] = {"inlinedResponses": batch["responses"]}
+            op["response"] = output
         return op
+
+    def _results_file(self, batch_id: str, responses: list[dict[str, Any]]) -> str | None:
+        """The results JSONL (``{"key", "response"|"error"}`` per line, in request order), stored once."""
+        name = f"files/batch-{batch_id}"
+        if name not in self.files:
+            lines = [json.dumps(r).encode() for r in responses]
+            if "garbled_line" in self.file_faults:
+                lines[0] = lines[0][: len(lines[0]) // 2]
+            if "huge_line" in self.file_faults:
+                lines[0] = lines[0][:-1] + b', "padding": "' + b"x" * self.huge_line_bytes + b'"}'
+            self.files[name] = b"\n".join(lines) + b"\n"
+        return None if "no_responses_file" in self.file_faults else name
 
     def _batch_item(self, model_id: str, item: dict[str, Any]) -> dict[str, Any]:
         request = item["request"]
         prompt = next(p["text"] for p in request["contents"][0]["parts"] if "text" in p)
-        out: dict[str, Any] = {"metadata": item.get("metadata")}
+        out: dict[str, Any] = {"key": item["key"]} if "key" in item else {"metadata": item.get("metadata")}
         if BATCH_ITEM_ERROR in prompt:
             out["error"] = {"code": 13, "message": "Internal error while processing this request (emulated)"}
         else:
