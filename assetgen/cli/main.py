@@ -549,8 +549,20 @@ def completion(shell: str) -> None:
 
 
 @cli.command()
-def schema() -> None:
+@click.option("--check", "check_files", is_flag=True,
+              help="Instead: validate the manifests FILEs [default: the manifest] (exit 2 naming field and line).")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.pass_obj
+def schema(obj: Context, check_files: bool, files: tuple[str, ...]) -> None:
     """The JSON Schema of assets.toml (for editors: completion, hover docs; see the README's Editor support)."""
+    if check_files:
+        from ..manifest.loader import load
+
+        for file in files or (obj.file,):       # the checks the schema is generated from, with lines
+            click.echo(f"{file}: valid ({len(load(file).targets)} targets)")
+        return
+    if files:
+        raise click.UsageError("FILEs are for --check (`assetgen schema --check assets.toml`)")
     from ..manifest.schema import json_schema_text
 
     click.echo(json_schema_text(), nl=False)
