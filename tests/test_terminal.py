@@ -31,18 +31,7 @@ def screen(output: str, rows: int = 40) -> list[str]:
     while i < len(output):
         match = _CSI.match(output, i)
         if match:
-            params, final = match.groups()
-            n = int(params) if params.isdigit() else (1 if final in "ABG" else 0)
-            if final == "A":
-                row = max(0, row - n)
-            elif final == "B":
-                row = min(rows - 1, row + n)
-            elif final == "G":
-                col = n - 1
-            elif final == "K":
-                lines[row] = lines[row][:col] if n == 0 else ""
-            elif final == "J":
-                lines[row + 1:] = [""] * (rows - row - 1)
+            row, col = _control(lines, row, col, *match.groups())
             i = match.end()
             continue
         char = output[i]
@@ -61,6 +50,22 @@ def screen(output: str, rows: int = 40) -> list[str]:
             lines[row] = line[:col] + char + line[col + 1:]
             col += 1
     return lines
+
+
+def _control(lines: list[str], row: int, col: int, params: str, final: str) -> tuple[int, int]:
+    """One CSI sequence on the screen model: returns the cursor (row, column) after it."""
+    n = int(params) if params.isdigit() else (1 if final in "ABG" else 0)
+    if final == "A":
+        return max(0, row - n), col
+    if final == "B":
+        return min(len(lines) - 1, row + n), col
+    if final == "G":
+        return row, n - 1
+    if final == "K":
+        lines[row] = lines[row][:col] if n == 0 else ""
+    elif final == "J":
+        lines[row + 1:] = [""] * (len(lines) - row - 1)
+    return row, col
 
 
 @pytest.mark.slow
@@ -152,8 +157,9 @@ def test_quiet_and_verbose_on_every_command(tmp_path: Path, where: str) -> None:
     manifest = write_manifest(tmp_path, targets("a", "b"), settings='provider = "offline"')
     manifest.write_text(manifest.read_text() + '\n[targets.huge]\nprompt = "' + "x" * 40_000 + '"\n')
     runner = CliRunner()
-    args = (lambda flag: ["-f", str(manifest), flag, "plan"] if where == "before"
-            else ["-f", str(manifest), "plan", flag])
+    def args(flag: str) -> list[str]:
+        return ["-f", str(manifest), flag, "plan"] if where == "before" else ["-f", str(manifest), "plan", flag]
+
     normal = runner.invoke(cli, args("--no-color"))
     assert "Warning:" in normal.output
     quiet = runner.invoke(cli, args("-q"))
