@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gc import freeze as freeze_heap   # (`gc` is the name of a command below)
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..errors import AssetgenError, ManifestError
 from .money import ask_first_build, build_money_line, confirm_on_terminal
 from .reporters import render_markdown, render_plan, render_summary
 from .rendering import explain_lines, gc_lines, models_lines
-from .runtime import WAITING, Context, build_reporter, run_interruptible, run_watch, warn_limits
+from .runtime import OUTPUT, WAITING, Context, build_reporter, echo_err, run_interruptible, run_watch, warn_limits
 
 if TYPE_CHECKING:
     from ..engine.plan import Plan
@@ -39,13 +40,64 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# -- shell completion: names from the manifest the command would use (loaded quietly; never an error) --
+
+def _completion_manifest(ctx: click.Context) -> str | None:
+    """The manifest a command being completed would open: -f (either side), ASSETGEN_FILE, else the search."""
+    from .discovery import ENV_VAR, find_manifest
+
+    for c in [ctx, *_parents(ctx)]:
+        if isinstance(c.obj, Context) and c.obj.requested:
+            return c.obj.requested
+        if c.params.get("file"):
+            return str(c.params["file"])
+    if os.environ.get(ENV_VAR):
+        return os.environ[ENV_VAR]
+    try:
+        return find_manifest()
+    except AssetgenError:
+        return None
+
+
+def _parents(ctx: click.Context) -> list[click.Context]:
+    found = []
+    while ctx.parent is not None:
+        ctx = ctx.parent
+        found.append(ctx)
+    return found
+
+
+def _complete_targets(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from ..commands.completion import complete_targets, quietly
+
+    return quietly(lambda: complete_targets(_completion_manifest(ctx), incomplete))
+
+
+def _complete_tags(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from ..commands.completion import complete_tags, quietly
+
+    return quietly(lambda: complete_tags(_completion_manifest(ctx), incomplete))
+
+
+def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from ..commands.completion import complete_profiles, quietly
+
+    return quietly(lambda: complete_profiles(_completion_manifest(ctx), incomplete))
+
+
+def _complete_models(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from ..commands.completion import complete_models, quietly
+
+    return quietly(complete_models, incomplete)
+
+
 def profile_option(command: F) -> F:
-    return click.option("--profile", metavar="NAME",
+    return click.option("--profile", metavar="NAME", shell_complete=_complete_profiles,
                         help="Apply [profiles.NAME] (e.g. cheap drafts); its outputs and lock are its own.")(command)
 
 
 def tag_option(command: F) -> F:
-    return click.option("--tag", "tags", multiple=True, metavar="TAG",
+    return click.option("--tag", "tags", multiple=True, metavar="TAG", shell_complete=_complete_tags,
                         help="Also select the targets tagged TAG (repeatable: any of them).")(command)
 
 
@@ -60,10 +112,11 @@ _NOT_DONE = {"build": "nothing was built", "watch": "nothing was built", "plan":
 
 
 def _fail(exc: AssetgenError, command: str | None = None) -> None:
+    error = click.style("Error:", fg="red", bold=True) if OUTPUT.colored(sys.stderr) else "Error:"
     if isinstance(exc, ManifestError):
-        click.echo(f"Error: {exc.render(_NOT_DONE.get(command or '', 'nothing was changed'))}", err=True)
+        echo_err(f"{error} {exc.render(_NOT_DONE.get(command or '', 'nothing was changed'))}")
     else:
-        click.echo(f"Error: {exc}", err=True)
+        echo_err(f"{error} {exc}")
     sys.exit(exc.exit_code)
 
 
@@ -72,7 +125,39 @@ def _file_after_command(ctx: click.Context, param: click.Parameter, value: str |
         ctx.ensure_object(Context).requested = value
 
 
+def _set_color(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
+    if value is not None and not ctx.resilient_parsing:
+        OUTPUT.color = value
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        OUTPUT.verbosity = -1
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    if value and not ctx.resilient_parsing:
+        OUTPUT.verbosity = max(OUTPUT.verbosity, 0) + value
+
+
+def output_options() -> list[click.Option]:
+    """--color/--no-color, -q/--quiet, -v/--verbose: the group's and every command's (either side of it)."""
+    return [click.Option(["--color/--no-color"], default=None, expose_value=False, callback=_set_color,
+                         help="Colour the output [default: on a terminal, unless NO_COLOR is set]."),
+            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_quiet,
+                         help="Print only results and errors: no warnings or notes."),
+            click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbose,
+                         help="Say more: which manifest (and profile) a command opened, with its target count.")]
+
+
+_TARGET_ARGUMENTS = {"targets", "target"}
+
+
 class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        OUTPUT.reset()           # each invocation starts from the defaults (a test process runs many)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -80,10 +165,17 @@ class _Group(click.Group):
             _fail(exc, ctx.invoked_subcommand)
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        """Every command also takes -f/--file after its name (git-style tools accept it on either side)."""
-        if not any("-f" in p.opts or "--file" in p.opts for p in cmd.params if isinstance(p, click.Option)):
+        """Every command also takes -f/--file after its name (git-style tools accept it on either side), the
+        output options, and completes its TARGET arguments with the manifest's target names."""
+        taken = {opt for p in cmd.params if isinstance(p, click.Option) for opt in p.opts + p.secondary_opts}
+        if not {"-f", "--file"} & taken:
             cmd.params.append(click.Option(["-f", "--file"], metavar="PATH", expose_value=False,
                                            callback=_file_after_command, help="The manifest (as before the command)."))
+        cmd.params.extend(o for o in output_options() if not set(o.opts + o.secondary_opts) & taken)
+        for param in cmd.params:
+            if isinstance(param, click.Argument) and param.name in _TARGET_ARGUMENTS \
+                    and param._custom_shell_complete is None:      # (click's attribute for shell_complete=)
+                param._custom_shell_complete = _complete_targets
         super().add_command(cmd, name)
 
 
@@ -95,6 +187,9 @@ class _Group(click.Group):
 def cli(ctx: click.Context, file: str | None) -> None:
     """Declare AI-generated images once; build only what changed; never pay twice."""
     ctx.obj = Context(file)
+
+
+cli.params.extend(output_options())
 
 
 # -- plan -------------------------------------------------------------------------------------------
@@ -200,6 +295,10 @@ def build_cmd(obj: Context, targets: tuple[str, ...], dry_run: bool, jobs: int |
     """Build stale targets (and what they depend on)."""
     from ..commands.build import BuildOptions, build, make_provider
 
+    quiet = quiet or OUTPUT.verbosity < 0
+    if dry_run and as_json:
+        raise click.UsageError("--dry-run prints the plan as text and --json the build's result: for the plan as "
+                               "JSON use `assetgen plan --json`")
     if no_wait and not batch:
         raise click.UsageError("--no-wait only applies to --batch (a batch job can be collected later; a sync call "
                                "or a gateway task is waited for): use `assetgen build --batch --no-wait`")
@@ -384,6 +483,9 @@ def spend(obj: Context, by: str, since: str | None, until: str | None, month: st
     from ..commands.spend import spend as spend_report
     from .money import spend_csv, spend_json, spend_text
 
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv ask for two outputs: use one of them")
+
     path = Path(obj.file_or_here)
     project = None
     if path.exists():
@@ -431,10 +533,16 @@ def restore(obj: Context, target: str, number: int, profile: str | None) -> None
 # -- models, explain, gc, init ----------------------------------------------------------------------
 
 @cli.command()
+@click.argument("model_ids", nargs=-1, metavar="[MODEL]...", shell_complete=_complete_models)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-def models(as_json: bool) -> None:
-    """Every provider's models: ids, prices (with the date they were read), sizes, what a crash can cost."""
-    every = [m for provider in catalog.CHANNELS for m in catalog.MODELS_OF[provider]]
+def models(model_ids: tuple[str, ...], as_json: bool) -> None:
+    """Every provider's models (or the MODELs named): ids, prices, sizes, what a crash can cost."""
+    every = [m for provider in catalog.CHANNELS for m in catalog.MODELS_OF[provider]
+             if not model_ids or m.id in model_ids]
+    unknown = [m for m in model_ids if m not in {x.id for p in catalog.CHANNELS for x in catalog.MODELS_OF[p]}]
+    if unknown:
+        raise click.BadParameter(f"no such model: {', '.join(unknown)} (`assetgen models` lists them)",
+                                 param_hint="MODEL")
     if as_json:
         click.echo(json.dumps([{**vars(m), "auth": list(catalog.PROVIDERS[m.provider].key_envs),
                                 "submission": catalog.PROVIDERS[m.provider].submission,
@@ -445,8 +553,31 @@ def models(as_json: bool) -> None:
 
 
 @cli.command()
-def schema() -> None:
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (bash, zsh or fish); see the README's Shell completion."""
+    from click.shell_completion import get_completion_class
+
+    complete = get_completion_class(shell)
+    assert complete is not None                     # (the three shells click ships)
+    click.echo(complete(cli, {}, "assetgen", "_ASSETGEN_COMPLETE").source())
+
+
+@cli.command()
+@click.option("--check", "check_files", is_flag=True,
+              help="Instead: validate the manifests FILEs [default: the manifest] (exit 2 naming field and line).")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.pass_obj
+def schema(obj: Context, check_files: bool, files: tuple[str, ...]) -> None:
     """The JSON Schema of assets.toml (for editors: completion, hover docs; see the README's Editor support)."""
+    if check_files:
+        from ..manifest.loader import load
+
+        for file in files or (obj.file,):       # the checks the schema is generated from, with lines
+            click.echo(f"{file}: valid ({len(load(file).targets)} targets)")
+        return
+    if files:
+        raise click.UsageError("FILEs are for --check (`assetgen schema --check assets.toml`)")
     from ..manifest.schema import json_schema_text
 
     click.echo(json_schema_text(), nl=False)
@@ -757,6 +888,28 @@ def gc(obj: Context, dry_run: bool, grace: float, forget_missing: bool, wait: fl
         click.echo(line)
 
 
+@cli.command(name="merge-lock")
+@click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ours", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("theirs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", required=False, default="assets.lock")
+def merge_lock(base: Path, ours: Path, theirs: Path, path: str) -> None:
+    """Git merge driver for the lock: merge THEIRS into OURS against BASE, target by target (exit 1: conflict).
+
+    Registered by `assetgen init` in .gitattributes; enable it once per clone with
+    git config merge.assetgen-lock.driver "assetgen merge-lock %O %A %B %P"
+    """
+    from ..commands.merge_lock import conflict_help, merge_locks
+
+    result = merge_locks(base, ours, theirs, shown=path)
+    if result.conflicts:
+        for line in conflict_help(result, path):
+            echo_err(line)
+        sys.exit(1)
+    if OUTPUT.verbosity > 0:
+        echo_err(f"{path}: merged {result.merged} target(s); {len(result.taken_theirs)} from their side.")
+
+
 @cli.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
 @click.pass_obj
@@ -767,8 +920,12 @@ def init(obj: Context, force: bool) -> None:
         raise click.UsageError(f"{path} already exists (use --force to overwrite it)")
     from ..commands.init import init as do_init
 
+    from ..commands.merge_lock import DRIVER_CONFIG
+
     ignore = do_init(path)
-    click.echo(f"Wrote {path} and added {CACHE_DIR}/ to {ignore}. Next: assetgen plan")
+    click.echo(f"Wrote {path}, added {CACHE_DIR}/ to {ignore} and the lock's merge driver to "
+               f"{ignore.with_name('.gitattributes')} (enable it in this clone: {DRIVER_CONFIG}). "
+               f"Next: assetgen plan")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Rendering only: nothing here decides anything (the plan explains itself; gc's po
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
@@ -20,13 +21,11 @@ if TYPE_CHECKING:
 def models_lines(every: list[catalog.Model]) -> list[str]:
     """Every provider's models as a table (with what a crash during a call can cost), then each family's
     aspect ratios and sizes, the price tables with their source, and each provider's key and endpoint."""
-    width = max(len(m.id) for m in every)
-    lines = [f"{'model':<{width}}  {'series':<16} {'tier':<9} {'$/image':>10}  {'resolutions':<16} "
-             f"{'actions':<48} {'provider':<8} a crash during a call can cost"]
-    for m in every:
-        lines.append(f"{m.id:<{width}}  {m.series:<16} {m.tier:<9} {str(m.price):>10}  "
-                     f"{', '.join(m.resolutions):<16} {', '.join(m.actions):<48} {m.provider:<8} "
-                     f"{catalog.PROVIDERS[m.provider].crash_cost}")
+    head = ("model", "provider", "series", "tier", "$/image", "resolutions", "actions",
+            "a crash during a call can cost")
+    rows = [(m.id, m.provider, m.series, m.tier, str(m.price), ", ".join(m.resolutions), ", ".join(m.actions),
+             catalog.PROVIDERS[m.provider].crash_cost) for m in every]
+    lines = table_lines(head, rows, right={"$/image"})
     lines.append("")
     for family in dict.fromkeys(m.family for m in every):
         model = next(m for m in every if m.family == family)
@@ -46,6 +45,18 @@ def models_lines(every: list[catalog.Model]) -> list[str]:
     lines.append("\nThe -official ids, and Google's own ids, are the same model on another channel: switching "
                  "tier does not change a key, nor does switching channel.")
     return lines
+
+
+def table_lines(head: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, right: Collection[str] = ()) -> list[str]:
+    """An aligned text table: each column as wide as its widest cell, two spaces between columns (a cell
+    never runs into the next), numbers in ``right`` columns right-aligned; the last column is not padded."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(head, *rows, strict=True)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(str(c).rjust(w) if h in right else str(c).ljust(w)
+                         for h, c, w in zip(head, cells, widths, strict=True)).rstrip()
+
+    return [line(head), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
 
 
 def explain_lines(item: TargetPlan) -> list[str]:

@@ -24,6 +24,12 @@ ACTION_LABEL = {action: "up to date" if action is Action.NONE else action.value 
 _LISTED_UP_TO_DATE = 20
 
 
+def action_label(item: TargetPlan) -> str:
+    """The action column: what the build does; a paid generation says the target's own action (``edit``,
+    ``image2image``, …) rather than the plan's ``generate``."""
+    return item.target.action if item.action is Action.GENERATE else ACTION_LABEL[item.action]
+
+
 def _percent(value: object) -> int:
     """A progress figure for display: 0-100 whatever was passed (``inf`` and junk become 0)."""
     try:
@@ -173,7 +179,7 @@ def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tup
         if action == "none":
             why = _fresh_note(members, reviewing=any(i.locked is not None and i.locked.review is not None
                                                      for i in plan.items))
-        lines.append((name, ACTION_LABEL[action], cost, why))
+        lines.append((name, action_label(first), cost, why))
     return lines
 
 
@@ -193,7 +199,7 @@ def _fresh_note(members: list[TargetPlan], *, reviewing: bool) -> str:
 def render_markdown(plan: Plan) -> str:
     rows = ["| target | action | cost | why |", "|---|---|---:|---|"]
     for item in plan.stale:
-        rows.append(f"| `{item.name}` | {ACTION_LABEL[item.action]} | {money(item.cost)} | {_why(item)} |")
+        rows.append(f"| `{item.name}` | {action_label(item)} | {money(item.cost)} | {_why(item)} |")
     if not plan.stale:
         return "**assetgen:** every image is up to date; nothing would be regenerated.\n"
     total = f"**Total: {usd(plan.total_cost)}**"
@@ -233,11 +239,11 @@ def render_summary(report: BuildReport) -> str:
 class LiveReporter:
     """A live view on a terminal: in-flight targets with state, progress and elapsed time."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, *, color: bool = True) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(file=stream or sys.stdout)
+        self.console = Console(file=stream or sys.stdout, no_color=not color)
         self.total = total
         self.done = 0
         self.spent = 0.0
@@ -270,6 +276,13 @@ class LiveReporter:
         status = Text(f"{self.done}/{self.total} targets done · {len(self.active)} in flight · "
                       f"spent {usd(self.spent)} · {elapsed:.0f}s", style="dim")
         return Group(table, status) if self.active else status
+
+    def note(self, message: str) -> None:
+        """A message printed above the view, where it stays (the view redraws below it)."""
+        from rich.text import Text
+
+        self.console.print(Text(message.lstrip("\n")), highlight=False)
+        self.live.refresh()
 
     def emit(self, event: Event) -> None:
         from rich.markup import escape

@@ -33,7 +33,7 @@ STOP_SIGNALS = ("SIGTERM", "SIGHUP")     # a container stop, a CI cancel, a clos
 
 
 class Context:
-    def __init__(self, file: str | None) -> None:
+    def __init__(self, file: str | None = None) -> None:
         self.requested = file        # -f or ASSETGEN_FILE; None: search upward (``discovery``)
         self._found: str | None = None
 
@@ -59,6 +59,9 @@ class Context:
     def project(self, profile: str | None = None, *, remote: bool = True) -> Project:
         forget_sweeps()           # this command's writes remove stale temporaries where they write
         project = Project.open(self.file, profile=profile, use_remote=remote, warn=warn)
+        if OUTPUT.verbosity > 0:
+            notice(f"Manifest: {self.file}" + (f" (profile {profile})" if profile else "")
+                   + f"; {len(project.manifest.targets)} targets")
         # A command's project lives until the process ends: move it (and everything before it) out of
         # the collector's sight, or the next full collection walks all of it (60 ms at 10,000
         # targets). Later garbage, a build's tasks and connections, is collected as usual.
@@ -75,8 +78,51 @@ class Context:
             project.close()
 
 
+class Output:
+    """How this process prints: colours (``--color/--no-color``, ``NO_COLOR``) and verbosity (``-q/-v``).
+
+    Set once from the command line (every command takes the options, before or after its name)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.color: bool | None = None      # None: on a terminal unless NO_COLOR is set
+        self.verbosity = 0                  # -1 quiet (no warnings or notes), 0 normal, 1+ verbose
+        self.live: LazyLive | None = None   # the live view while a build shows one (``notice``)
+
+    def colored(self, stream: Any) -> bool:
+        import os
+
+        if self.color is not None:
+            return self.color
+        return not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty", lambda: False)())
+
+    def style(self, text: str, stream: Any, **how: Any) -> str:
+        return click.style(text, **how) if self.colored(stream) else text
+
+
+OUTPUT = Output()
+
+
+def echo_err(message: str, **how: Any) -> None:
+    """``message`` on stderr, styled (``how``: click.style's) when colours are on; ANSI codes only then."""
+    click.echo(OUTPUT.style(message, sys.stderr, **how), err=True, color=OUTPUT.colored(sys.stderr))
+
+
+def notice(message: str, **how: Any) -> None:
+    """A message for the person at the terminal. While the live view runs it is printed through the view's
+    console, above the view (printed on stderr behind rich's back, the next redraw would overwrite it)."""
+    view = OUTPUT.live.view if OUTPUT.live is not None else None
+    if view is not None:
+        view.note(message)
+    else:
+        echo_err(message, **how)
+
+
 def warn(message: str) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    if OUTPUT.verbosity >= 0:
+        notice(f"Warning: {message}", fg="yellow")
 
 
 def warn_limits(project: Project, limit: int = 10) -> None:
@@ -96,7 +142,8 @@ class LazyLive:
         self.view: LiveReporter | None = None
 
     def start(self, total: int) -> None:
-        self.view = LiveReporter(total, self.stream).__enter__()
+        self.view = LiveReporter(total, self.stream, color=OUTPUT.colored(self.stream)).__enter__()
+        OUTPUT.live = self
 
     def emit(self, event: Any) -> None:
         if self.view is not None:
@@ -106,6 +153,8 @@ class LazyLive:
         if self.view is not None:
             self.view.__exit__(None, None, None)
             self.view = None
+        if OUTPUT.live is self:
+            OUTPUT.live = None
 
 
 def build_reporter(*, quiet: bool, as_json: bool, live: bool, stream: Any) -> Any:
@@ -160,7 +209,7 @@ def _handle_build_signals(loop: Any, task: Any, controller: Controller, stopped_
             stopped_by.append(signum)
             name = signal.Signals(signum).name
             controller.stop(f"stopped ({name})")
-            click.echo(f"\n{name}: stopping now; tasks in flight stay in the journal.", err=True)
+            notice(f"\n{name}: stopping now; tasks in flight stay in the journal.", fg="yellow")
             task.cancel()
 
     def on_interrupt() -> None:
@@ -168,8 +217,8 @@ def _handle_build_signals(loop: Any, task: Any, controller: Controller, stopped_
         presses += 1
         if presses == 1:
             controller.stop("interrupted (Ctrl-C)")
-            click.echo("\nStopping: no new tasks will be submitted; waiting for the ones in flight. "
-                       "Press Ctrl-C again to exit now.", err=True)
+            notice("\nStopping: no new tasks will be submitted; waiting for the ones in flight. "
+                   "Press Ctrl-C again to exit now.", fg="yellow")
         else:
             task.cancel()
 

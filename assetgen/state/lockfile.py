@@ -352,3 +352,9 @@ class Lock:
             return self.path.read_bytes() == self._written
         except FileNotFoundError:
             return self._written is None
+
+
+def entry_text(name: str, entry: LockEntry) -> str:
+    """One target's text as ``Lock.render`` writes it (``[targets.NAME]`` and its sub-tables), for tools that
+    assemble a lock from entries of several files (``commands.merge_lock``)."""
+    return tomli_w.dumps(_sorted({"targets": {name: entry.to_toml()}}))
