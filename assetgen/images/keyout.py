@@ -22,14 +22,22 @@ Pure and deterministic (same bytes in, same pixels out); memory stays a few arra
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .derive import KeyOut
+
+class KeyOut(Protocol):
+    """What ``derive.KeyOut`` holds (a protocol: ``derive`` imports this module, not the reverse)."""
+
+    color: str
+    tolerance: int
+    feather: float
+    checkerboard: bool
+    decontaminate: bool
 
 __all__ = ["border_tones", "key_out"]
 
