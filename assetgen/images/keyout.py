@@ -33,11 +33,16 @@ if TYPE_CHECKING:
 class KeyOut(Protocol):
     """What ``derive.KeyOut`` holds (a protocol: ``derive`` imports this module, not the reverse)."""
 
-    color: str
-    tolerance: int
-    feather: float
-    checkerboard: bool
-    decontaminate: bool
+    @property
+    def color(self) -> str: ...
+    @property
+    def tolerance(self) -> int: ...
+    @property
+    def feather(self) -> float: ...
+    @property
+    def checkerboard(self) -> bool: ...
+    @property
+    def decontaminate(self) -> bool: ...
 
 __all__ = ["border_tones", "key_out"]
 
