@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw
 
 from assetgen.images.derive import Derivation, KeyOut, derive, derive_all, key_out
 
+from helpers.project import ProjectDir
+
 SIZE = 128
 SUBJECT = (150, 30, 30)          # a dark red: a white fringe on it shows at once
 
@@ -161,3 +163,75 @@ def test_key_out_output_keeps_its_alpha_in_png_and_webp() -> None:
         [data] = derive_all(source.getvalue(), [Derivation(format=fmt, key_out=KeyOut(), resize=(64, 64))])
         with Image.open(io.BytesIO(data)) as opened:
             assert opened.mode == "RGBA" and opened.getchannel("A").getextrema()[0] == 0, fmt
+
+
+# -- placeholders with a keyable background ----------------------------------------------------------
+
+def placeholder_alpha(backdrop: str, key: KeyOut | None) -> np.ndarray:
+    from assetgen.images.placeholders import render_placeholder
+
+    data = render_placeholder(name="badge", prompt="A round badge", width=160, height=120, backdrop=backdrop)
+    if key is None:
+        with Image.open(io.BytesIO(data)) as opened:
+            assert opened.format == "PNG" and opened.mode == "RGBA"
+            return np.asarray(opened)[..., 3]
+    [out] = derive_all(data, [Derivation(format="png", key_out=key)])
+    with Image.open(io.BytesIO(out)) as opened:
+        return np.asarray(opened.convert("RGBA"))[..., 3]
+
+
+@pytest.mark.parametrize("backdrop, key", [("#ffffff", KeyOut()), ("#00ff00", KeyOut(color="#00ff00")),
+                                           ("checkerboard", KeyOut(checkerboard=True)), ("transparent", None)])
+def test_a_keyable_placeholder_comes_out_transparent_around_an_opaque_subject(backdrop: str,
+                                                                              key: KeyOut | None) -> None:
+    alpha = placeholder_alpha(backdrop, key)
+    border = np.concatenate((alpha[:4].ravel(), alpha[-4:].ravel(), alpha[:, :4].ravel(), alpha[:, -4:].ravel()))
+    assert (border == 0).mean() >= 0.99, (border == 0).mean()
+    assert (alpha[40:80, 40:120] == 255).all()                  # the subject tile and its card
+    assert 0.08 < (alpha == 0).mean() < 0.5                   # a frame around the tile, no more
+
+
+def test_the_plain_placeholder_is_unchanged_and_opaque() -> None:
+    from assetgen.images.placeholders import render_placeholder
+
+    data = render_placeholder(name="badge", prompt="A round badge", width=160, height=120)
+    assert data == render_placeholder(name="badge", prompt="A round badge", width=160, height=120, backdrop=None)
+    [out] = derive_all(data, [Derivation(format="png", key_out=KeyOut())])
+    with Image.open(io.BytesIO(out)) as opened:
+        assert opened.getchannel("A").getextrema() == (255, 255)
+
+
+def test_offline_build_of_key_out_outputs_is_transparent_in_png_and_webp(empty_project: ProjectDir) -> None:
+    p = empty_project
+    p.write("""
+        [settings]
+        out_dir = "out"
+
+        [defaults]
+        model = "gemini-3.1-flash-image-preview"
+        resolution = "0.5K"
+
+        [targets.badge]
+        prompt = "A round badge"
+        outputs = [
+          { output = "badge.png", resize = [128, 128], key_out = { color = "#ffffff" } },
+          { output = "badge.webp", resize = [64, 64], key_out = { color = "#ffffff", feather = 2 } },
+          { output = "grid.png", resize = [64, 64], key_out = { checkerboard = true } },
+        ]
+
+        [targets.plain]
+        prompt = "A plain picture"
+        """)
+    p.ok("build", "--offline")
+    for name in ("badge.png", "badge.webp"):
+        with Image.open(p.root / "out" / name) as opened:
+            alpha = np.asarray(opened.convert("RGBA"))[..., 3]
+            assert opened.mode == "RGBA", name
+        assert alpha[0, 0] == 0 and alpha[-1, -1] == 0 and alpha[alpha.shape[0] // 2, alpha.shape[1] // 2] == 255
+        assert ((alpha > 0) & (alpha < 255)).any(), name           # a soft edge
+    # One generation serves all three outputs: its backdrop is the first key_out's (white), so the
+    # checkerboard output finds one flat tone on the border and keys it all the same.
+    with Image.open(p.root / "out" / "grid.png") as opened:
+        assert np.asarray(opened.convert("RGBA"))[0, 0, 3] == 0
+    with Image.open(p.root / "out" / "plain.jpg") as opened:
+        assert opened.format == "JPEG"
