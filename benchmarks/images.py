@@ -45,7 +45,8 @@ def _folder_mb(folder: Path, pattern: str) -> float:
     return sum(p.stat().st_size for p in folder.glob(pattern) if p.is_file()) / 1e6
 
 
-def pipeline(work: Path, n: int, runs: int, say: Callable[[str], None]) -> tuple[list[float], list[float], dict[str, Any]]:
+def pipeline(work: Path, n: int, runs: int,
+             say: Callable[[str], None]) -> tuple[list[float], list[float], dict[str, Any]]:
     walls, rss = [], []
     counters: dict[str, Any] = {}
     for i in range(runs):
