@@ -50,4 +50,4 @@ class Config:
         return NOOP_GOALS.get(size)
 
 
-BENCHMARKS = ("noop", "one_change", "throughput", "watch", "restore")
+BENCHMARKS = ("noop", "one_change", "throughput", "watch", "restore", "images")

@@ -21,7 +21,7 @@ from typing import Any
 if __package__ in (None, ""):                 # `python benchmarks/run.py`: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import noop, one_change, profiling, restore, throughput, watch_latency
+from benchmarks import images, noop, one_change, profiling, restore, throughput, watch_latency
 from benchmarks.config import BENCHMARKS, Config
 from benchmarks.measure import Row, machine, summarise
 from benchmarks.workloads import make_reference_images
@@ -87,7 +87,7 @@ def run_all(cfg: Config, work: Path, say: Any = print) -> tuple[list[Row], dict[
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
     modules = {"noop": noop, "one_change": one_change, "throughput": throughput, "watch": watch_latency,
-               "restore": restore}
+               "restore": restore, "images": images}
     rows: list[Row] = []
     notes: dict[str, Any] = {}
     for name in BENCHMARKS:

@@ -132,7 +132,9 @@ def describe_derivation(derivation: Any) -> str:
     if derivation.format != "png":
         parts.append(f"quality {derivation.quality}")
     if derivation.key_out:
-        parts.append(f"key_out {derivation.key_out.color}±{derivation.key_out.tolerance}")
+        key = derivation.key_out
+        parts.append(f"key_out {'checkerboard' if key.checkerboard else key.color}±{key.tolerance}"
+                     + (f" feather {key.feather:g}px" if key.feather != 1 else ""))
     return ", ".join(parts)
 
 

@@ -7,26 +7,55 @@
 An output is written only from an image already in the cache (the scheduler's durability order: cache
 objects and index, then outputs, then the lock). A derived output is looked up by the hash of the very
 image it is made from, never by the generation key alone (a placeholder and the real image share it).
+
+Derived outputs are not cached as images: they are remade from their generation, which is (a pure
+function, so the same bytes), and the cache keeps only their hashes (``index/derived``), for ``plan``.
+All outputs of one generated image are made from one decode (``derive_all``), on a pool of one worker
+per core with as many in flight, so memory stays bounded; a target's files are written together, with
+one fsync per folder, before its lock entry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..errors import AssetgenError
-from ..images.derive import derive, is_jpeg
-from ..state.atomic import atomic_write
+from ..images.derive import Derivation, derive_all, is_jpeg
+from ..state.atomic import atomic_write_all
+from ..state.index import CachedImage
 from ..state.lockfile import LockedOutput, LockEntry
 from ..state.statcache import sha256_bytes
 from .plan import output_key
 
 if TYPE_CHECKING:
     from ..manifest.model import Output
-    from ..state.index import CachedImage, IndexEntry
+    from ..state.index import IndexEntry
     from .plan import TargetPlan
     from .project import Project
+
+
+_POOL: Executor | None = None
+
+
+def derive_workers() -> int:
+    """Derivations run at once: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _pool() -> Executor:
+    """The derivation workers, shared by every build of this process. Threads: Pillow and numpy release
+    the GIL while they decode, resize, key out and encode, which is nearly all of a derivation's time."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=derive_workers(), thread_name_prefix="assetgen-derive")
+    return _POOL
 
 
 class OutputWriter:
@@ -38,6 +67,8 @@ class OutputWriter:
         self._lock_dirty = False
         self._lock_saved_at = 0.0
         self._lock_save_cost = 0.0
+        # Derivations in flight: each holds a decoded image (64 MB at 4K), so no more than the workers.
+        self._slots = asyncio.Semaphore(derive_workers())
 
     async def write(self, item: TargetPlan, entry: IndexEntry) -> None:
         """Write every output of ``item`` from the generation ``entry``, then record it in the lock.
@@ -45,41 +76,62 @@ class OutputWriter:
         An image that is not a JPEG is never copied to a .jpg: it is converted."""
         if len(entry.images) < item.target.n:
             raise AssetgenError(f"got {len(entry.images)} images where {item.target.n} were asked for")
-        outputs = []
         sources: dict[str, bytes] = {}
+        made = await self._make(item, entry, sources)
+        root = self.project.root
+        atomic_write_all([(root / out.path, data) for out, _source, _dkey, data in made], durable=True)
+        store = self.project.store
         notes: dict[str, str] = {}
-        for out in item.target.outputs:
-            source = entry.images[out.source]
-            data, image, dkey = await self._output_image(item, out, source, sources)
-            path = self.project.root / out.path
-            atomic_write(path, data, durable=True)
-            self.project.store.stat.remember(path, image.sha256)
+        outputs = []
+        for out, source, dkey, data in made:
+            image = CachedImage(sha256_bytes(data), len(data)) if dkey else source
+            if dkey and store.index.derived(dkey) != image:
+                store.index.record_derived(dkey, image, source=source)
+            store.stat.remember(root / out.path, image.sha256)
             outputs.append(LockedOutput(path=out.path, sha256=image.sha256, size=image.size,
                                         source=source.sha256, derivation=dkey,
                                         size_note=self._size_note(item, entry, source.sha256, notes)))
         self._record(item, entry, tuple(outputs))
 
-    async def _output_image(self, item: TargetPlan, out: Output, source: CachedImage,
-                            sources: dict[str, bytes]) -> tuple[bytes, CachedImage, str]:
-        """(the output's bytes, its image in the cache, its derivation key or "")."""
+    async def _make(self, item: TargetPlan, entry: IndexEntry, sources: dict[str, bytes]
+                    ) -> list[tuple[Output, CachedImage, str, bytes]]:
+        """Each output's (output, source image, derivation key or "", bytes): copies of the generated
+        image as they are, the rest derived, every output of one image from one decode."""
+        rows: list[tuple[Output, CachedImage, str, bytes | None]] = []
+        todo: dict[str, list[int]] = {}            # source image → the outputs to derive from it
+        for out in item.target.outputs:
+            source = entry.images[out.source]
+            data: bytes | None = None
+            converted = False
+            if out.derivation.passthrough:          # the output is the image itself, if it is a JPEG
+                data = self._source_bytes(item, source, sources)
+                converted = not is_jpeg(data)
+            dkey = output_key(source.sha256, out, converted=converted)
+            if dkey:
+                data = self._kept_derived(dkey)
+                if data is None:
+                    todo.setdefault(source.sha256, []).append(len(rows))
+            rows.append((out, source, dkey, data))
+        for indexes in todo.values():
+            source = rows[indexes[0]][1]
+            original = self._source_bytes(item, source, sources)
+            results = await self._derive(original, [rows[i][0].derivation for i in indexes])
+            for i, data in zip(indexes, results, strict=True):
+                rows[i] = (*rows[i][:3], data)
+        done = [(out, source, dkey, data) for out, source, dkey, data in rows if data is not None]
+        assert len(done) == len(rows), "every output was copied or derived"
+        return done
+
+    def _kept_derived(self, dkey: str) -> bytes | None:
+        """A derived output's bytes if a cache made by an older assetgen kept them as an object."""
         store = self.project.store
-        data: bytes | None = None
-        converted = False
-        if out.derivation.passthrough:          # the output is the image itself, if it is a JPEG
-            data = self._source_bytes(item, source, sources)
-            converted = not is_jpeg(data)
-        dkey = output_key(source.sha256, out, converted=converted)
-        image: CachedImage | None = source
-        if dkey:
-            image = store.index.derived(dkey)
-            data = store.read_image(image) if image is not None else None
-            if data is None or image is None:
-                original = self._source_bytes(item, source, sources)
-                data = await asyncio.to_thread(derive, original, out.derivation)
-                image = store.put_image(data)
-                store.index.record_derived(dkey, image)
-        assert data is not None and image is not None
-        return data, image, dkey
+        image = store.index.derived(dkey)
+        return store.read_image(image) if image is not None and store.has_image(image) else None
+
+    async def _derive(self, original: bytes, derivations: list[Derivation]) -> list[bytes]:
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_pool(), derive_all, original, derivations)
 
     def _record(self, item: TargetPlan, entry: IndexEntry, outputs: tuple[LockedOutput, ...]) -> None:
         lock = self.project.lock

@@ -6,6 +6,14 @@ background colour of its own (so targets are told apart at a glance), a diagonal
 mistakes it for the real thing) and, on a card in the middle, the target's name, its size, and its
 prompt.
 
+Where an output asks for ``key_out`` (or an OpenAI target for a transparent background), the picture
+is a subject on a background that can be taken away, so offline outputs are truly transparent and
+transparency can be checked before paying: ``backdrop`` is the colour ``key_out`` keys (flat), or
+"checkerboard" (the two-tone grid models draw, for ``key_out.checkerboard``), or "transparent" (a PNG
+with an alpha channel, as such a model serves). The subject is a rounded tile in a saturated tone of
+the target's hue, far from any keyable colour or grey; such a placeholder is a PNG (lossless, so the
+backdrop's edge is exact).
+
 The same inputs always give the same bytes: the colour comes from a SHA-256 of the name, the only
 font is the one bundled with Pillow (never a system font, which differs between machines), and the
 JPEG is written with fixed settings and no metadata. Rendering is pure: no I/O, no clock.
@@ -43,9 +51,11 @@ _REPLACEMENTS = str.maketrans({
 
 
 def render_placeholder(
-    *, name: str, prompt: str, width: int, height: int, index: int = 0, total: int = 1
+    *, name: str, prompt: str, width: int, height: int, index: int = 0, total: int = 1,
+    backdrop: str | None = None,
 ) -> bytes:
-    """JPEG bytes of a ``width`` × ``height`` placeholder for target ``name``.
+    """JPEG bytes of a ``width`` × ``height`` placeholder for target ``name`` (PNG with a ``backdrop``,
+    lossless and, for "transparent", with alpha; see the module).
 
     ``index`` is the 0-based position of this image among the ``total`` images of one task
     (``n``); when ``total > 1`` the image shows ``index+1/total`` so the siblings differ.
@@ -54,6 +64,8 @@ def render_placeholder(
         raise ValueError(f"placeholder size must be positive, got {width}x{height}")
 
     palette = _palette(name)
+    if backdrop is not None:
+        palette.background, palette.hatch = palette.subject, palette.subject_hatch
     image = Image.new("RGB", (width, height), palette.background)
     draw = ImageDraw.Draw(image)
     base = min(width, height)  # text and strokes scale with the short side
@@ -67,10 +79,17 @@ def render_placeholder(
         draw.rectangle((inset, inset, width - 1 - inset, height - 1 - inset),
                        outline=palette.hatch, width=stroke)
 
+    if backdrop is not None:
+        image = _on_backdrop(image, backdrop, base)
+        draw = ImageDraw.Draw(image)
     _draw_card(draw, palette, name=_clean(name), prompt=_clean(prompt), width=width,
                height=height, base=base, index=index, total=total)
 
     out = io.BytesIO()
+    if backdrop is not None:
+        # Lossless: JPEG's chroma blur would smear a saturated key colour into the subject's edge.
+        image.save(out, format="PNG", compress_level=1)      # no metadata either: pixels alone
+        return out.getvalue()
     # Fixed encoder settings and no EXIF/ICC: the bytes depend on the pixels alone.
     image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=False, progressive=False,
                subsampling="4:2:0")
@@ -88,6 +107,9 @@ class _Palette:
         self.card = _hls(hue, 0.94, saturation * 0.8)
         self.ink = _hls(hue, 0.20, saturation * 0.9)      # the name
         self.muted = _hls(hue, 0.38, saturation * 0.7)    # size line and prompt
+        # The subject tile of a keyable placeholder: saturated, mid-light, unlike white or any grey.
+        self.subject = _hls(hue, 0.58, 0.62)
+        self.subject_hatch = _hls(hue, 0.50, 0.62)
 
 
 def _palette(name: str) -> _Palette:
@@ -111,6 +133,33 @@ def _draw_hatch(draw: ImageDraw.ImageDraw, width: int, height: int, base: int, c
     stroke = max(1, round(base / 256))
     for offset in range(-height, width, spacing):
         draw.line((offset, 0, offset + height, height), fill=colour, width=stroke)
+
+
+def _on_backdrop(picture: Image.Image, backdrop: str, base: int) -> Image.Image:
+    """``picture`` cut to a rounded tile, inset from the edges, on ``backdrop``: a colour, "checkerboard"
+    (white and light grey squares) or "transparent" (an RGBA image)."""
+    from PIL import ImageColor
+
+    width, height = picture.size
+    inset = max(2, round(base * 0.03))          # inside the card's margin: the card is on the tile
+    mask = Image.new("L", picture.size, 0)
+    if width > 2 * inset + 2 and height > 2 * inset + 2:
+        ImageDraw.Draw(mask).rounded_rectangle((inset, inset, width - 1 - inset, height - 1 - inset),
+                                               radius=max(2, round(base * 0.06)), fill=255)
+    if backdrop == "transparent":
+        result = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+        result.paste(picture.convert("RGBA"), mask=mask)
+        return result
+    if backdrop == "checkerboard":
+        result = Image.new("RGB", picture.size, (255, 255, 255))
+        cell, grid = max(4, round(base / 16)), ImageDraw.Draw(result)
+        for y in range(0, height, cell):
+            for x in range((y // cell) % 2 * cell, width, 2 * cell):
+                grid.rectangle((x, y, x + cell - 1, y + cell - 1), fill=(204, 204, 204))
+    else:
+        result = Image.new("RGB", picture.size, ImageColor.getrgb(backdrop)[:3])
+    result.paste(picture, mask=mask)
+    return result
 
 
 # --- text ------------------------------------------------------------------------------------------

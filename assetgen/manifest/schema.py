@@ -64,6 +64,9 @@ class SettingsModel(_Strict):
 class KeyOutModel(_Strict):
     color: StrictStr = "#ffffff"
     tolerance: conint(strict=True, ge=0, le=255) = 12  # type: ignore[valid-type]
+    feather: confloat(strict=True, ge=0, le=16, allow_inf_nan=False) = 1.0  # type: ignore[valid-type]
+    checkerboard: StrictBool = False
+    decontaminate: StrictBool = True
 
 
 class DeriveModel(_Strict):
@@ -412,6 +415,9 @@ FIELD_DOCS: dict[str, str] = {
     "key_out": "Make a colour transparent (e.g. a white background).",
     "color": "The colour made transparent, e.g. \"#ffffff\".",
     "tolerance": "How far (0-255) a pixel may be from `color` and still be keyed out.",
+    "feather": "Width in px (0-16) of the soft alpha ramp at the subject's edge; 0 is a hard edge.",
+    "checkerboard": "The background is a two-tone checkerboard drawn by the model (tones read from the border).",
+    "decontaminate": "Give edge pixels the subject's colour, so no background fringe shows (default true).",
     "remote": "Storage URL of the shared cache: s3://bucket/prefix, gs://…, az://… or file:///folder.",
     "remote_options": "Options passed to the storage (never credentials: the manifest is committed).",
     "grid": "[cols, rows]: one generation sliced into cells, rows named <target>.r<row>c<col> (1-based).",

@@ -117,15 +117,26 @@ class Index:
     # -- derivation key → output image (resize, format, pick… made locally) ----------------------------
 
     def derived(self, dkey: str) -> CachedImage | None:
+        """The image the derivation ``dkey`` makes (its hash and size), as recorded when it was made.
+        Its bytes are usually not cached (they are remade from the generation): see ``has_image``."""
+        entry = self._derived_entry(dkey)
+        return None if entry is None else entry[0]
+
+    def _derived_entry(self, dkey: str) -> tuple[CachedImage, CachedImage | None] | None:
+        """(what ``dkey`` makes, the image it is made from: None in entries written before it was kept)."""
         try:
             data = json.loads(self._entry_path("derived", dkey).read_text(encoding="utf-8"))
-            image = CachedImage(sha256=data["sha256"], size=int(data["size"]))
+            made = CachedImage(sha256=data["sha256"], size=int(data["size"]))
+            source = data.get("source")
+            return made, CachedImage(str(source["sha256"]), int(source["size"])) if source else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return image if self._has_image(image) else None
 
-    def record_derived(self, dkey: str, image: CachedImage) -> None:
-        data = json.dumps({"version": INDEX_VERSION, "sha256": image.sha256, "size": image.size})
+    def record_derived(self, dkey: str, image: CachedImage, *, source: CachedImage | None = None) -> None:
+        """Record what ``dkey`` makes from the image ``source``: kept while that image is cached."""
+        made_from = {"sha256": source.sha256, "size": source.size} if source is not None else None
+        data = json.dumps({"version": INDEX_VERSION, "sha256": image.sha256, "size": image.size,
+                           "source": made_from})
         atomic_write(self._entry_path("derived", dkey), data.encode("utf-8"), durable=False)
 
     # -- downloaded images that are not quite what was asked for ---------------------------------------
@@ -182,8 +193,15 @@ class Index:
             except FileNotFoundError:
                 continue
             if path.parent.name == "derived":
-                image = self.derived(path.stem)
-                lost = image is None or image.sha256 in gone
+                # Gone with the image it is made from (its own bytes are remade, never needed here).
+                found = self._derived_entry(path.stem)
+                source = found[1] if found is not None else None
+                if found is None:
+                    lost = True
+                elif source is None:            # an older entry: its own image object is what it names
+                    lost = found[0].sha256 in gone or not self._has_image(found[0])
+                else:
+                    lost = source.sha256 in gone or not self._has_image(source)
             elif path.parent.name == "rejected":
                 lost = not self.rejected(path.stem)
             else:
