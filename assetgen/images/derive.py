@@ -33,7 +33,8 @@ FITS = ("cover", "contain", "stretch")
 DEFAULT_QUALITY = 90
 _PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 # Bumped whenever this module's code changes the bytes of an output: part of every derivation key.
-# 3: vectorised soft key_out (feather, decontamination, checkerboard); PNG written at level 1.
+# 3: vectorised soft key_out (feather, decontamination, checkerboard); PNG written at level 1;
+#    resizing with a box reduction first (``_REDUCING_GAP``).
 DERIVATION_VERSION = 3
 # zlib level 1 instead of Pillow's 6: 3x faster on a 1K RGBA image for ~10 % more bytes (measured in
 # benchmarks/images.py; icons and flat placeholder backgrounds compress about as well either way).
@@ -206,16 +207,23 @@ def _background(derivation: Derivation) -> tuple[int, int, int, int]:
     return (255, 255, 255, 255) if derivation.format == "jpg" else (0, 0, 0, 0)
 
 
+_REDUCING_GAP = 2.0
+
+
 def _resize(image: Image.Image, size: tuple[int, int], fit: str,
             background: tuple[int, int, int, int]) -> Image.Image:
     from PIL import Image
 
     width, height = size
+    if image.size == (width, height):
+        return image                    # every fit of an image to its own size is the image
+    # reducing_gap: a box reduction by a whole factor first, then Lanczos for the last factor of two;
+    # 2-4x faster for icon sizes (1024 → 64 px), and the same to the eye (Pillow's docs).
     if fit == "stretch":
-        return image.resize((width, height), Image.Resampling.LANCZOS)
+        return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
     scale = (max if fit == "cover" else min)(width / image.width, height / image.height)
     scaled = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                          Image.Resampling.LANCZOS)
+                          Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
     if fit == "cover":
         left, top = (scaled.width - width) // 2, (scaled.height - height) // 2
         return scaled.crop((left, top, left + width, top + height))
