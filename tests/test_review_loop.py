@@ -113,3 +113,50 @@ def test_an_approval_during_a_real_build_waits_for_its_lock_save_or_answers_busy
     assert got == [(200, {"message": "Approved hero."})]
     targets = tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]
     assert "dragon" in targets and targets["hero"]["review"]["verdict"] == "approved"     # neither write lost
+
+
+@pytest.mark.slow          # a real watch process serving the gallery, against the emulator
+def test_an_approval_in_watch_gallery_survives_the_watchs_next_build(empty_project: ProjectDir) -> None:
+    """`watch --gallery` holds the build lock for its life and keeps the lock in memory for its builds:
+    a verdict given in its page goes into that lock (on the watch's event loop), so the watch's next
+    build saves it too instead of writing the verdict over (it once wrote the file behind the watch's
+    back, and the next rebuild's save dropped it)."""
+    import re
+    import signal
+
+    from helpers.online import emulator, env_for
+
+    p = empty_project
+    p.write(RETOUCHED)
+    with emulator(latency=0.02) as gateway:
+        env = env_for(gateway)
+        assert p.spawn("build", env=env).wait(timeout=60) == 0
+        watch = p.spawn("watch", "--gallery", "--settle", "0.2", "--yes", env=env)
+        try:
+            assert watch.stdout is not None
+            url, deadline = "", time.monotonic() + 30
+            while not url and time.monotonic() < deadline:
+                line = watch.stdout.readline()
+                if line.startswith("Gallery: "):
+                    url = line.split()[1]
+            assert url, "watch --gallery printed no URL"
+            with urllib.request.urlopen(url, timeout=30) as answer:
+                token = re.search(r'data-token="([^"]+)"', answer.read().decode()).group(1)  # type: ignore[union-attr]
+            base = url if url.endswith("/") else url.rsplit("/", 1)[0] + "/"
+            status, answer = post(base, {"token": token, "action": "approve", "target": "hero"})
+            assert status == 200, answer
+            old_logo = tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]["logo"]["key"]
+            p.edit('prompt = "A logo"', 'prompt = "A round logo"')     # the watch rebuilds logo (and saves)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                logo = tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]["logo"]
+                if logo["key"] != old_logo and not logo.get("placeholder"):
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the watch did not rebuild logo")
+        finally:
+            watch.send_signal(signal.SIGINT)
+            watch.communicate(timeout=30)
+    targets = tomllib.loads(p.lock.read_text(encoding="utf-8"))["targets"]
+    assert targets["hero"]["review"]["verdict"] == "approved"          # the watch's save kept the verdict

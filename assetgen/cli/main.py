@@ -442,8 +442,9 @@ def watch(obj: Context, targets: tuple[str, ...], settle: float, budget: float |
         from ..commands.review import gallery_actions
 
         gallery_dir = path.resolve().parent / CACHE_DIR / "gallery"
+        # Verdicts go through the watcher (created below) onto its event loop: see ``Watcher.call``.
         server = LiveGallery(gallery_dir, project, gallery_actions(path, gallery_dir, profile=profile,
-                                                                   take_lock=False))
+                                                                   in_watch=lambda fn: watcher.call(fn)))
         reporter = server.reporter(reporter)
         click.echo(f"Gallery: {server.start()}")
     watcher = Watcher(path, provider, options, reporter=reporter, echo=click.echo)

@@ -40,7 +40,9 @@ def _candidates_target(project: Project, name: str) -> tuple[str, str | None, li
     return rows[0].base or name, None, rows
 
 
-def pick(path: Path, name: str, choice: int, *, profile: str | None = None) -> Outcome:
+def pick(path: Path, name: str, choice: int, *, profile: str | None = None, apply: bool = True) -> Outcome:
+    """Write ``pick = choice`` for ``name`` (a row: its override) and, when every image it needs is
+    cached and ``apply``, re-derive its outputs now (``apply=False`` under a watch: its rebuild does)."""
     project = Project.open(path, profile=profile)
     base, row, rows = _candidates_target(project, name)
     if not rows[0].candidates:
@@ -56,7 +58,7 @@ def pick(path: Path, name: str, choice: int, *, profile: str | None = None) -> O
         plan = project.plan(names, offline=placeholders or None)
         items = [i for i in plan.items if i.name in names]
         applied: list[str] = []
-        if all(i.action in ("none", "restore") for i in plan.items):   # upstream too: nothing to pay
+        if apply and all(i.action in ("none", "restore") for i in plan.items):   # upstream too: nothing to pay
             import asyncio
 
             from ..engine.events import QuietReporter

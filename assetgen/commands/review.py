@@ -19,6 +19,7 @@ from pathlib import Path
 from ..engine.plan import TargetPlan
 from ..engine.project import Project
 from ..errors import UsageError
+from ..state.lockfile import Lock
 from ..state.verdicts import Verdict
 
 
@@ -64,17 +65,19 @@ def _reviewable(item: TargetPlan, verdict: str) -> None:
 
 def set_verdict(path: Path, names: list[str], verdict: str | None, *, tags: tuple[str, ...] = (),
                 note: str = "", profile: str | None = None, timeout: float = 600.0,
-                by: str | None = None, lock_held: bool = False) -> list[Reviewed]:
+                by: str | None = None, lock: Lock | None = None) -> list[Reviewed]:
     """Record ``verdict`` (approved, rejected; None: withdraw it) for the named targets (names, globs,
-    matrix names, ``tags``); every target is checked before the lock is written. ``lock_held``: the caller
-    already holds the build lock (a watch serving the gallery)."""
+    matrix names, ``tags``); every target is checked before the lock is written. ``lock``: the lock a
+    watch holds in memory (with the build lock) and its builds save; the verdict goes into that object,
+    on the watch's event loop (``Watcher.call``), or the watch's next save would drop it."""
     if not names and not tags:
         raise UsageError("name the targets to review (globs such as 'icon.*' and --tag TAG work)")
-    project = Project.open(path, profile=profile)
+    project = Project.open(path, profile=profile, lock=lock)
     try:
-        held = None if lock_held else project.build_lock(timeout=timeout)
+        held = None if lock is not None else project.build_lock(timeout=timeout)
         try:
-            project.reload_lock()
+            if lock is None:
+                project.reload_lock()
             chosen = project.manifest.expand(project.manifest.selection(names, tags))
             items = [i for i in project.plan(chosen).items if i.name in set(chosen)]
             if verdict is not None:
@@ -107,10 +110,13 @@ ACTIONS = ("approve", "unapprove", "reject", "pick", "reroll")
 
 
 def gallery_actions(path: Path, gallery_dir: Path, *, profile: str | None = None, timeout: float = 5.0,
-                    take_lock: bool = True) -> Callable[[dict[str, str]], str]:
+                    in_watch: Callable[[Callable[[Lock], object]], object] | None = None,
+                    ) -> Callable[[dict[str, str]], str]:
     """The live gallery's buttons as one callable for ``GalleryServer(actions=…)``: it runs the same
     function as the command (``set_verdict``, ``authoring.pick``/``reroll``), rewrites the page and
-    returns what to tell the reviewer. ``take_lock=False`` under a watch, which holds the build lock."""
+    returns what to tell the reviewer. Under a watch (which holds the build lock for its life),
+    ``in_watch`` runs a verdict on the watch's event loop against the lock its builds save, and a pick
+    is left to the watch's own rebuild (the manifest edit triggers it)."""
     from ..review.page import write_gallery
     from .authoring import pick, reroll
 
@@ -124,7 +130,7 @@ def gallery_actions(path: Path, gallery_dir: Path, *, profile: str | None = None
             choice = params.get("choice", "")
             if not choice.isdigit():
                 raise UsageError(f"pick {target}: the candidate must be a number, not {choice!r}")
-            pick(path, target, int(choice), profile=profile)
+            pick(path, target, int(choice), profile=profile, apply=in_watch is None)
             message = f"Set pick = {choice} for {target}."
         elif action == "reroll":
             seed, outcome = reroll(path, target, profile=profile)
@@ -134,8 +140,10 @@ def gallery_actions(path: Path, gallery_dir: Path, *, profile: str | None = None
             note = params.get("note", "").strip()
             if verdict == "rejected" and not note:
                 raise UsageError(f"reject {target}: say what is wrong (a note is required)")
-            set_verdict(path, [target], verdict, note=note, profile=profile, timeout=timeout,
-                        lock_held=not take_lock)
+            if in_watch is None:
+                set_verdict(path, [target], verdict, note=note, profile=profile, timeout=timeout)
+            else:
+                in_watch(lambda lock: set_verdict(path, [target], verdict, note=note, profile=profile, lock=lock))
             message = {"approve": "Approved", "reject": "Rejected", "unapprove": "Withdrew the verdict on"}[
                 action] + f" {target}."
         project = Project.open(path, profile=profile)

@@ -19,12 +19,14 @@ enough to build it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import watchfiles
 
@@ -32,11 +34,13 @@ from ..engine.events import Reporter, usd
 from ..engine.project import CACHE_DIR, Project, lock_path
 from ..engine.scheduler import Builder, BuildReport, Controller, Session, Status
 from ..engine.spending import session_limit
-from ..errors import AssetgenError, ManifestError
+from ..errors import AssetgenError, BuildLocked, ManifestError
 from ..providers.base import Provider
 from ..state.lockfile import Lock
 from ..state.store import Store
 from . import DEFAULT_SETTLE
+
+_T = TypeVar("_T")
 
 _MAX_BATCH_MS = 10_000     # a stream of saves is still built at least this often
 
@@ -76,10 +80,31 @@ class Watcher:
         # Called on the event loop after each build with its project and report (e.g. the gallery).
         self.after_build: Callable[[Project, BuildReport | None], None] | None = None
         self._editor_noise_filter = watchfiles.DefaultFilter()   # swap files, backups, .git, …
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def call(self, fn: Callable[[Lock], _T], timeout: float = 60.0) -> _T:
+        """``fn(lock)`` run on the watch's event loop, from another thread (the live gallery's buttons),
+        with the lock object the watch's builds change and save: between two of their steps, so neither
+        write is lost (a verdict written to the file instead would be dropped by the next build's save).
+        BuildLocked (the gallery answers "busy") if the watch is not running or does not get to it."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise BuildLocked("the watch is not running")
+
+        async def run() -> _T:
+            return fn(self.lock)
+
+        future = asyncio.run_coroutine_threadsafe(run(), loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise BuildLocked(f"the watch did not get to it within {timeout:g} s") from None
 
     # -- the loop -----------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.rebuild()
         while not stop.is_set():
             paths = self._watched_folders()
