@@ -8,6 +8,7 @@ are on disk, else the cached images); their thumbnails are asked of a ``Thumbnai
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,13 +96,41 @@ class CardCollector:
             return self.shot(out.sha256, cached)
         return None
 
-    def generated(self, out: LockedOutput) -> Shot | None:
-        """What assetgen generated for a retouched output: the output as it wrote it if the cache holds
-        it, else the generated image it was made from (before resizing or conversion)."""
-        for sha in (out.generated, out.source):
-            if sha and self.project.store.image_path(sha).is_file():
-                return self.shot(sha, self.project.store.image_path(sha))
+    def generated(self, out: LockedOutput, target: Target) -> Shot | None:
+        """What assetgen generated for a retouched output: the output as it wrote it (cached, or remade
+        from its generation), else the generated image it was made from (before resizing or conversion)."""
+        store = self.project.store
+        if out.generated and store.image_path(out.generated).is_file():
+            return self.shot(out.generated, store.image_path(out.generated))
+        remade = self._remade(out, target)
+        if remade is not None and out.generated:
+            return self.shot(out.generated, remade)
+        if out.source and store.image_path(out.source).is_file():
+            return self.shot(out.source, store.image_path(out.source))
         return None
+
+    def _remade(self, out: LockedOutput, target: Target) -> Path | None:
+        """Derived outputs are not cached as images (they are remade from their generation): remake the
+        one assetgen wrote into the gallery's folder, if it still comes out as the bytes it locked (the
+        manifest's derivation may have changed since)."""
+        from ..images.derive import derive
+
+        spec = next((o for o in target.outputs if o.path == out.path), None)
+        source = self.project.store.image_path(out.source) if out.source else None
+        if spec is None or source is None or not out.generated or not source.is_file():
+            return None
+        file = self.gallery_dir / "generated" / f"{out.generated}.{spec.derivation.format}"
+        if file.is_file():
+            return file
+        try:
+            data = derive(source.read_bytes(), spec.derivation)
+        except (OSError, ValueError):
+            return None
+        if hashlib.sha256(data).hexdigest() != out.generated:
+            return None
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(data)
+        return file
 
     def candidates(self, locked: LockEntry) -> tuple[list[Shot], int]:
         """Every image of the locked generation if there are several, and the index of the picked one:
@@ -137,7 +166,7 @@ class CardCollector:
             card.main = self.output(locked.outputs[0]) if locked.outputs else None
             card.others = [(o.path, s) for o in locked.outputs[1:] if (s := self.output(o)) is not None]
             card.candidates, card.picked = self.candidates(locked)
-            card.retouched = [(o.path, self.output(o), self.generated(o)) for o in locked.outputs
+            card.retouched = [(o.path, self.output(o), self.generated(o, target)) for o in locked.outputs
                               if o.generated and o.generated != o.sha256]
         for profile, lock in self.profiles.items():
             entry = lock.entries.get(item.name)
