@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 # Goals from the issue (2-core machine, wall-clock medians including interpreter start).
 NOOP_GOALS = {1000: 0.3, 10_000: 1.0}    # seconds; sizes up to 1,000 are held to the 1,000 goal
 NOOP_MEMORY_MB = 200.0
+FRESH_GOALS = {10_000: 1.0, 100_000: 10.0}   # fresh-clone `plan --check` (no .assetgen/), seconds
 ONE_CHANGE_OVERHEAD = 1.2                # seconds on top of the one task
 THROUGHPUT_FACTOR = 1.15                 # wall ≤ 1.15 × (⌈N/jobs⌉ × latency + one poll interval)
 
@@ -32,6 +33,7 @@ class Config:
     setup_jobs: int = 8
     online_setup_jobs: int = 32
     profile_top: int = 15
+    peers: bool = True                                # time ninja and doit on the no-op workloads
     only: tuple[str, ...] = ()                        # run only these benchmarks (names in BENCHMARKS)
     extra: dict[str, str] = field(default_factory=dict)
 
