@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import catalog
 from ..errors import (DownloadFailed, GatewayError, IncompleteResult, InvalidImage, InvalidRequest, ServerError,
                       SubmissionUncertain, TaskFailed, TaskNotFound)
-from .base import Generation, Job, Provider, TaskEvents
+from .base import Generation, Job, Provider, TaskEvents, record_intent, record_submitted
 from .client import GatewayClient, ResultImage, Task, refuses_n
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class GatewayProvider(Provider):
 
     async def _submit(self, body: dict[str, Any], events: TaskEvents) -> Task:
         """One POST, with the submit lock held: intent, send, then the task id or what went wrong."""
-        events.intent(body)                             # durable before anything is sent
+        await record_intent(events, body)               # durable before anything is sent
         try:
             task = await self._post(body, events)
         except SubmissionUncertain as exc:
@@ -148,7 +148,8 @@ class GatewayProvider(Provider):
         except GatewayError:
             events.not_created()                        # refused or never sent: nothing was paid
             raise
-        events.submitted(task.task_id, task.model or str(body["model"]))
+        # Durable before the submit lock is released: the next POST waits for it.
+        await record_submitted(events, task.task_id, task.model or str(body["model"]))
         return task
 
     async def _post(self, body: dict[str, Any], events: TaskEvents) -> Task:
