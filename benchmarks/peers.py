@@ -117,7 +117,7 @@ def write_doit(root: Path, edges: list[PeerGraph]) -> Path:
 def ninja_binary() -> str | None:
     """The ``ninja`` of the PyPI wheel (in this interpreter's environment), else one on PATH."""
     if importlib.util.find_spec("ninja") is not None:
-        import ninja  # type: ignore[import-untyped]
+        import ninja
 
         candidate = Path(ninja.BIN_DIR) / "ninja"
         if candidate.exists():
