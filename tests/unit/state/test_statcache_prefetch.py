@@ -44,3 +44,25 @@ def test_a_warm_cache_is_left_alone(tmp_path: Path) -> None:
         cache.sha256(name)
     assert cache.prefetch(names) == 0            # most are known: checking them would stat twice
     assert cache.prefetch(names[:3]) == 0        # too few to be worth threads
+
+
+def test_damaged_entries_cost_a_rehash_and_are_not_written_back(tmp_path: Path) -> None:
+    import json
+
+    names = _files(tmp_path / "old", 4, old=True)
+    st = os.stat(names[0])
+    good = [st.st_size, st.st_mtime_ns, st.st_ino, "f" * 64]
+    (tmp_path / "stat.json").write_text(json.dumps({"version": 1, "files": {
+        names[0]: good,                                     # trusted as recorded
+        names[1]: [1, 2],                                   # too short
+        names[2]: [float(st.st_size), 0, 0, "x"],           # not ints
+        names[3]: "junk"}}), encoding="utf-8")
+    cache = StatCache(tmp_path / "stat.json")
+    assert cache.sha256(names[0]) == "f" * 64
+    for name in names[1:]:
+        assert cache.sha256(name) == hashlib.sha256(Path(name).read_bytes()).hexdigest()
+    cache.save()
+    saved = json.loads((tmp_path / "stat.json").read_text(encoding="utf-8"))["files"]
+    assert saved[names[0]] == good and all(len(saved[n]) == 4 and saved[n][3] != "x" for n in names[1:])
+    (tmp_path / "stat.json").write_text('{"version": 1, "files": []}', encoding="utf-8")
+    assert StatCache(tmp_path / "stat.json").probe(names[0]) is not None       # not a crash
