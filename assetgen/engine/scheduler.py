@@ -704,8 +704,10 @@ class Builder:
 
     async def _keep(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
         """Store a generation locally (and remotely: write-through) and drop its journal entry."""
-        # (cache objects, index and journal fsync in a worker thread: the loop keeps polling meanwhile)
-        entry, cancelled = await durably(lambda: self._store(key, gen, paid=paid))
+        # Cache objects and index fsync in a worker thread (the loop keeps polling meanwhile); the journal
+        # record goes back on the loop, in the same step as the outputs and the lock that follow it.
+        entry, cancelled = await durably(lambda: self._store_objects(key, gen))
+        self._forget(key, paid=paid)
         if cancelled:
             raise asyncio.CancelledError
         leases = self.leases
@@ -819,19 +821,22 @@ class Builder:
         except GatewayError as exc:
             self.emit(EventKind.NOTICE, name, f"could not collect task {record.task_id}: {_message(exc)}")
 
-    def _store(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
+    def _store_objects(self, key: str, gen: Generation) -> IndexEntry:
         store = self.project.store
         images = tuple(store.put_image(data) for data in gen.images)
         entry = IndexEntry(key=key, images=images, model=gen.model, task_id=gen.task_id, cost=gen.cost,
                            placeholder=gen.placeholder, built_at=utc_now())
         store.index.record(entry)
+        return entry
+
+    def _forget(self, key: str, *, paid: bool) -> None:
+        """The images are cached: the journal record of their task goes."""
         try:
             self.journal.remove(key)
         except OSError:
             pass        # the next build finds the images cached and drops the record then
         if paid:
             self._paid.add(key)
-        return entry
 
     def _names(self, key: str) -> tuple[str, ...]:
         """Every planned target with ``key``. Indexed once: a scan of the plan per generation made a
