@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 # Goals from the issue (2-core machine, wall-clock medians including interpreter start).
 NOOP_GOALS = {1000: 0.3, 10_000: 1.0}    # seconds; sizes up to 1,000 are held to the 1,000 goal
 NOOP_MEMORY_MB = 200.0
+FRESH_GOALS = {10_000: 1.0, 100_000: 10.0}   # fresh-clone `plan --check` (no .assetgen/), seconds
 ONE_CHANGE_OVERHEAD = 1.2                # seconds on top of the one task
 THROUGHPUT_FACTOR = 1.15                 # wall ≤ 1.15 × (⌈N/jobs⌉ × latency + one poll interval)
 
@@ -32,6 +33,11 @@ class Config:
     setup_jobs: int = 8
     online_setup_jobs: int = 32
     profile_top: int = 15
+    peers: bool = True                                # time ninja and doit on the no-op workloads
+    scale_sizes: tuple[int, ...] = (1000, 10_000, 100_000)   # `--only scale` (not in the default run)
+    throughput_curve: bool = False                    # `--throughput-curve`: latency × jobs grid
+    curve_latencies: tuple[float, ...] = (0.2, 1.0, 5.0)
+    curve_jobs: tuple[int, ...] = (8, 32, 64)
     only: tuple[str, ...] = ()                        # run only these benchmarks (names in BENCHMARKS)
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -40,7 +46,8 @@ class Config:
         values: dict[str, object] = {
             "quick": True, "repeat": 3, "noop_sizes": (50, 100), "one_change_size": 50, "one_change_edits": 2,
             "throughput_targets": 20, "throughput_latency": 0.2, "throughput_poll": 0.05, "throughput_runs": 1,
-            "watch_targets": 10, "watch_edits": 2, "restore_targets": 50, "restore_runs": 2, "profile_top": 15}
+            "watch_targets": 10, "watch_edits": 2, "restore_targets": 50, "restore_runs": 2, "profile_top": 15,
+            "scale_sizes": (50, 200), "curve_latencies": (0.1, 0.2), "curve_jobs": (4, 8)}
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -50,4 +57,5 @@ class Config:
         return NOOP_GOALS.get(size)
 
 
-BENCHMARKS = ("noop", "one_change", "throughput", "watch", "restore", "images")
+BENCHMARKS = ("noop", "one_change", "throughput", "watch", "restore", "images", "scale")
+DEFAULT_BENCHMARKS = ("noop", "one_change", "throughput", "watch", "restore", "images")   # scale: asked for (--only)

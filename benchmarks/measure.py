@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NO_NETWORK", "Row", "Run", "machine", "run_cli", "summarise"]
+__all__ = ["NO_NETWORK", "Row", "Run", "machine", "run_argv", "run_cli", "summarise"]
 
 NO_NETWORK = "http://127.0.0.1:9"     # the discard port: an offline run that tried the network fails
 
@@ -42,7 +42,7 @@ class Run:
 
     def check(self) -> Run:
         if self.returncode != 0:
-            raise RuntimeError(f"assetgen {' '.join(self.args)} exited {self.returncode}:\n"
+            raise RuntimeError(f"{' '.join(self.args)} exited {self.returncode}:\n"
                                f"{self.stdout[-2000:]}\n{self.stderr[-2000:]}")
         return self
 
@@ -66,7 +66,13 @@ def run_cli(root: Path, *args: str, env: Mapping[str, str] | None = None, check:
 
     The command is started by ``_launch.py``, which times it and reads its ``wait4`` usage: started
     from this (large) process directly, the child's peak RSS would include ours (see ``_launch``)."""
-    argv = [sys.executable, "-m", "assetgen", "-f", "assets.toml", *args]
+    return run_argv(root, [sys.executable, "-m", "assetgen", "-f", "assets.toml", *args], env=env, check=check,
+                    shown=["assetgen", *args])
+
+
+def run_argv(root: Path, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True,
+             shown: list[str] | None = None) -> Run:
+    """Any command (a peer's: ``ninja -n``, ``doit``) timed as ``run_cli`` times assetgen."""
     # Flush what earlier steps wrote (setup, rmtree of the last run, other benchmarks): otherwise the
     # command's own fsyncs wait for that writeback too. Measured: the throughput build took 19.2 s
     # after the rest of the suite and 18.2 s alone; synced first, it no longer depends on its neighbours.
@@ -84,7 +90,8 @@ def run_cli(root: Path, *args: str, env: Mapping[str, str] | None = None, check:
         if launcher.returncode != 0 or not result_file.exists():
             raise RuntimeError(f"the launcher failed ({launcher.returncode}):\n{stderr[-2000:]}")
         usage = json.loads(result_file.read_text(encoding="utf-8"))
-    run = Run(args=list(args), returncode=usage["returncode"], wall=usage["wall"], cpu=usage["cpu"],
+    run = Run(args=shown if shown is not None else list(argv), returncode=usage["returncode"], wall=usage["wall"],
+              cpu=usage["cpu"],
               max_rss_mb=usage["maxrss_kb"] / 1024.0, written_mb=usage["oublock"] * 512 / 1e6,
               stdout=stdout, stderr=stderr, started=usage["started"])
     return run.check() if check else run

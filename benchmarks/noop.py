@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from . import profiling
-from .config import NOOP_MEMORY_MB, Config
-from .measure import Row, cli_env, run_cli
+from .config import FRESH_GOALS, NOOP_MEMORY_MB, Config
+from .measure import Row, Run, cli_env, run_argv, run_cli
+from .peers import prepare_peers
 from .prepare import build_in_process, verify_up_to_date
 from .workloads import make_project
 
 PLAN = ("plan", "--offline")
 BUILD = ("build", "--offline")
+FRESH = ("plan", "--check", "--offline")
 _HEAD = re.compile(r"(\d+) targets?: (\d+) to build, (\d+) up to date")
 
 
@@ -46,8 +48,22 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None]) -> tupl
         root, setup_s = prepare(cfg, work, size, pool)
         notes["setup_s"][size] = setup_s
         largest = root
-        plans = [run_cli(root, *PLAN, env=env) for _ in range(cfg.repeat)]
-        builds = [run_cli(root, *BUILD, env=env) for _ in range(cfg.repeat)]
+        peers = prepare_peers(root, root / "assets.toml", jobs=cfg.setup_jobs) if cfg.peers else None
+        if peers is not None and peers.missing:
+            notes["peers_missing"] = peers.missing
+        # Interleaved rounds (each command once per round), so a change in the machine's speed during
+        # the run weighs on every figure alike and the ratios to the peers stay fair.
+        peer_runs: dict[str, list[Run]] = {label: [] for label in (peers.commands if peers else {})}
+        plans, builds, fresh = [], [], []
+        for _ in range(cfg.repeat):
+            for label, argv in (peers.commands.items() if peers else ()):
+                peer_runs[label].append(run_argv(root, argv, env=env, shown=[label]))
+            plans.append(run_cli(root, *PLAN, env=env))
+            builds.append(run_cli(root, *BUILD, env=env))
+            # A fresh clone: the manifest, the lock and the outputs, no .assetgen/ at all (CI's case).
+            shutil.rmtree(root / ".assetgen", ignore_errors=True)
+            fresh.append(run_cli(root, *FRESH, env=env))
+            run_cli(root, *PLAN, env=env)                 # leave the memos as the warm runs find them
         head = _HEAD.search(plans[0].stdout)
         counted = {"targets": int(head.group(1)), "stale": int(head.group(2))} if head else {}
         nothing = "Nothing to build" in builds[0].stdout
@@ -68,19 +84,17 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None]) -> tupl
                   counters={"plan_mb": max(r.max_rss_mb for r in plans),
                             "build_mb": max(r.max_rss_mb for r in builds)},
                   command="peak RSS of the plan and build runs above (os.wait4)")
-        # The same plan without the snapshot and lock memo (.assetgen/stat-parsed/): what the first
-        # plan after an assetgen upgrade pays (it parses, validates and resolves everything, then
-        # writes them). Not a goal: what the goal measures is the no-op that follows.
-        cold = []
-        for _ in range(cfg.repeat):
-            shutil.rmtree(root / ".assetgen" / "stat-parsed", ignore_errors=True)
-            cold.append(run_cli(root, *PLAN, env=env))
-        cold_row = Row("noop plan, no memos", f"{size:,}", [r.wall for r in cold], None,
-                       counters={"rss_mb": max(r.max_rss_mb for r in cold),
-                                 "disk_written_mb": max(r.written_mb for r in cold)},
-                       command=f"rm -r .assetgen/stat-parsed; assetgen -f assets.toml {' '.join(PLAN)}")
-        run_cli(root, *PLAN, env=env)                       # leave the memos as the goal runs found them
-        rows += [plan_row, build_row, mem, cold_row]
+        cold_row = Row("fresh-clone plan --check", f"{size:,}", [r.wall for r in fresh],
+                       FRESH_GOALS.get(size), counters={"rss_mb": max(r.max_rss_mb for r in fresh),
+                                                        "cpu_s": _median([r.cpu for r in fresh])},
+                       command=f"rm -r .assetgen; assetgen -f assets.toml {' '.join(FRESH)}")
+        peer_rows = [Row(f"peer: {label}", f"{size:,}", [r.wall for r in runs], None,
+                         counters={"rss_mb": max(r.max_rss_mb for r in runs)}, command=" ".join(
+                             peers.commands[label][-3:] if peers else ()))
+                     for label, runs in peer_runs.items()]
+        for row in (plan_row, build_row, cold_row):
+            row.counters.update(ratios(row.median, peer_rows))
+        rows += [*peer_rows, plan_row, build_row, mem, cold_row]
         notes["per_1k_ms"][size] = {"plan": plan_row.counters["ms_per_1k"],
                                     "build": build_row.counters["ms_per_1k"]}
         say(f"no-op {size}: plan {plan_row.median:.3f} s, build {build_row.median:.3f} s")
@@ -100,6 +114,12 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None]) -> tupl
         notes["build_profile_top"] = profiling.top_cumulative(stats_b, cfg.profile_top)
     notes["imports"] = profiling.import_time(repeat=3 if cfg.quick else 5)
     return rows, notes
+
+
+def ratios(median: float, peer_rows: list[Row]) -> dict[str, float]:
+    """``x_<peer>``: this figure as a multiple of each peer's median in the same rounds."""
+    return {f"x_{row.benchmark.removeprefix('peer: ').split()[0]}": median / row.median
+            for row in peer_rows if row.median > 0}
 
 
 def _median(values: list[float]) -> float:

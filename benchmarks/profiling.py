@@ -46,7 +46,8 @@ GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
     ("manifest + keys: total (open_manifest)", [("assetgen/engine/snapshot.py", "open_manifest", None, None)]),
     ("  snapshot read (pickle)", [("assetgen/state/memos.py", "load", "assetgen/engine/snapshot.py", None)]),
     ("  cut into tables (split_runs)", [("assetgen/manifest/positions.py", "split_runs", None, None)]),
-    ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/engine/snapshot.py", None)]),
+    ("  TOML parsing (changed tables)", [("tomllib/_parser.py", "loads", "assetgen/engine/snapshot.py", None),
+                                         ("assetgen/state/fasttoml.py", "_loads_cleared", None, None)]),
     ("  TOML parsing (whole manifest)", [("tomllib/_parser.py", "loads", "assetgen/manifest/model.py", None)]),
     ("  validate + resolve (manifest.assemble)", [("assetgen/manifest/loader.py", "assemble", None, None)]),
     ("    pydantic validation", [("assetgen/manifest/schema.py", "validate_shape", None, None)]),
@@ -56,7 +57,9 @@ GROUPS: list[tuple[str, list[tuple[str, str, str | None, str | None]]]] = [
     ("lock reading: total (Lock.load)", [("assetgen/state/lockfile.py", "load", None, None)]),
     ("  lock memo read (pickle)", [("assetgen/state/memos.py", "load", "assetgen/state/lockfile.py", None)]),
     ("  changed entries (_entries_reusing)", [("assetgen/state/lockfile.py", "_entries_reusing", None, None)]),
-    ("  TOML parsing (whole lock)", [("tomllib/_parser.py", "loads", "assetgen/state/lockfile.py", "_entries")]),
+    ("  TOML parsing (whole lock)", [("tomllib/_parser.py", "loads", "assetgen/state/lockfile.py", "_entries"),
+                                     ("assetgen/state/fasttoml.py", "loads", "assetgen/state/lockfile.py",
+                                      "_entries")]),
     ("stat cache load (stat.json)",
      [("assetgen/state/statcache.py", "__init__", "assetgen/state/store.py", "__init__")]),
     ("plan: total (make_plan)", [("assetgen/engine/plan.py", "make_plan", None, None)]),
@@ -248,6 +251,7 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
     from assetgen.cli.reporters import render_plan
     from assetgen.engine.project import LOCK_NAME, Project
     from assetgen.manifest import loader as manifest_mod
+    from assetgen.state import fasttoml
     from assetgen.state.lockfile import Lock
     from assetgen.state.store import Store
 
@@ -260,7 +264,10 @@ def phase_timings(manifest: Path, *, repeat: int = 3, offline: bool = True) -> l
     phases: list[tuple[str, Any]] = [
         ("read + tomllib.loads(assets.toml)", lambda: tomllib.loads(manifest.read_text(encoding="utf-8"))),
         ("manifest.load, no memo (TOML + pydantic + resolve + order)", lambda: manifest_mod.load(manifest)),
+        ("read + fasttoml.loads(assets.toml) (rtoml where safe: a fresh clone's parser)",
+         lambda: fasttoml.loads(manifest.read_text(encoding="utf-8"))),
         ("read + tomllib.loads(assets.lock)", lambda: tomllib.loads(lock_path.read_text(encoding="utf-8"))),
+        ("read + fasttoml.loads(assets.lock)", lambda: fasttoml.loads(lock_path.read_text(encoding="utf-8"))),
         ("Lock.load, no memo (TOML + LockEntry objects)", lambda: Lock.load(lock_path)),
         ("Store() (stat.json load)", lambda: Store(root / ".assetgen")),
         ("Project.open (snapshot + lock memo + store + keys, as the CLI opens them)", project),

@@ -21,8 +21,8 @@ from typing import Any
 if __package__ in (None, ""):                 # `python benchmarks/run.py`: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import images, noop, one_change, profiling, restore, throughput, watch_latency
-from benchmarks.config import BENCHMARKS, Config
+from benchmarks import images, noop, one_change, profiling, restore, scale, throughput, watch_latency
+from benchmarks.config import BENCHMARKS, DEFAULT_BENCHMARKS, Config
 from benchmarks.measure import Row, machine, summarise
 from benchmarks.workloads import make_reference_images
 
@@ -82,12 +82,12 @@ def run_all(cfg: Config, work: Path, say: Any = print) -> tuple[list[Row], dict[
     """Run the selected benchmarks in ``work``; return the table rows and each benchmark's notes."""
     pool = work / "refs-pool"
     make_reference_images(pool, POOL_SIZE, seed=cfg.seed)
-    selected = cfg.only or BENCHMARKS
+    selected = cfg.only or DEFAULT_BENCHMARKS
     unknown = set(selected) - set(BENCHMARKS)
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
     modules = {"noop": noop, "one_change": one_change, "throughput": throughput, "watch": watch_latency,
-               "restore": restore, "images": images}
+               "restore": restore, "images": images, "scale": scale}
     rows: list[Row] = []
     notes: dict[str, Any] = {}
     for name in BENCHMARKS:
@@ -151,6 +151,7 @@ def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, 
             out += ["", f"{title}:", profiling.format_breakdown(n["profile_groups"], n["profile_wall_s"]),
                     "", f"  top {cfg.profile_top} by cumulative time:",
                     profiling.format_top(n["profile_top"], n["profile_wall_s"])]
+    out += _extras(notes)
     w = notes.get("watch")
     if w:
         out += ["", (f"Watch: default settle time {w['settle']:g} s (assetgen.commands.watch.DEFAULT_SETTLE); "
@@ -166,6 +167,18 @@ def report(cfg: Config, rows: list[Row], notes: dict[str, Any], info: dict[str, 
     return "\n".join(out)
 
 
+def _extras(notes: dict[str, Any]) -> list[str]:
+    """The scale benchmark's growth, the throughput curve, peers that were not there."""
+    out: list[str] = []
+    if "scale" in notes:
+        out += ["", *scale.format_growth(notes["scale"])]
+    if notes.get("throughput", {}).get("curve"):
+        out += ["", *throughput.format_curve(notes["throughput"]["curve"])]
+    if notes.get("noop", {}).get("peers_missing"):
+        out += ["", "Peers not timed (not installed): " + ", ".join(notes["noop"]["peers_missing"])]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="generate the workloads here and keep them")
     parser.add_argument("--json", type=Path, help="also write the rows and machine as JSON here")
+    parser.add_argument("--scale-sizes", help="sizes of `--only scale` (default 1000,10000,100000)")
+    parser.add_argument("--throughput-curve", action="store_true",
+                        help="also run throughput over latency 0.2/1/5 s × --jobs 8/32/64 (one run each)")
+    parser.add_argument("--no-peers", action="store_true", help="do not time ninja and doit")
     parser.add_argument("--submit-latency", type=float, default=0.0,
                         help="seconds the emulator takes to answer each submit in the throughput benchmark "
                              "(submits are serialised: this measures what that costs)")
@@ -185,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides["repeat"] = args.repeat
     if args.sizes:
         overrides["noop_sizes"] = tuple(int(s) for s in args.sizes.split(","))
+    if args.scale_sizes:
+        overrides["scale_sizes"] = tuple(int(s) for s in args.scale_sizes.split(","))
+    if args.throughput_curve:
+        overrides["throughput_curve"] = True
+    if args.no_peers:
+        overrides["peers"] = False
     if args.only:
         overrides["only"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
     cfg = Config.quick_config(**overrides) if args.quick else Config(**overrides)

@@ -99,6 +99,11 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None],
     notes: dict[str, Any] = {"ideal_s": best, "poll_bound": bound, "poll_histogram": poll_hist,
                              "task_span_mean": statistics.fmean(spans), "detect_delay_mean": statistics.fmean(detect),
                              "detect_delay_p90": sorted(detect)[int(0.9 * (len(detect) - 1))], "waves": waves}
+    if cfg.throughput_curve:
+        notes["curve"] = curve(cfg, work, pool, say)
+        rows += [Row("throughput curve", f"{n} @ {lat:g}s j{j}", [wall], None,
+                     counters={"ideal_s": best_, "ratio": wall / best_})
+                 for (lat, j), (wall, best_) in notes["curve"].items()]
     if profile:
         say(f"throughput {n}: profiling one more run (cProfile)…")
         root = work / f"throughput-{n}-profile"
@@ -114,6 +119,40 @@ def run(cfg: Config, work: Path, pool: Path, say: Callable[[str], None],
         notes["profile_groups"] = profiling.breakdown(stats)
         notes["profile_top"] = profiling.top_cumulative(stats, cfg.profile_top)
     return rows, notes
+
+
+def curve(cfg: Config, work: Path, pool: Path,
+          say: Callable[[str], None]) -> dict[tuple[float, int], tuple[float, float]]:
+    """One build per (latency, jobs) of ``curve_latencies`` × ``curve_jobs``: (wall, ideal) each."""
+    n, poll = cfg.throughput_targets, cfg.throughput_poll
+    out: dict[tuple[float, int], tuple[float, float]] = {}
+    for latency in cfg.curve_latencies:
+        for jobs in cfg.curve_jobs:
+            root = work / f"throughput-curve-{n}"
+            shutil.rmtree(root, ignore_errors=True)
+            wl = make_project(root, n, seed=cfg.seed, refs_from=pool, chain_share=0.0)
+            emu = start_emulator(latency=latency, faults=Faults(submit_timeout=cfg.throughput_submit_latency))
+            try:
+                say(f"throughput curve: latency {latency:g} s, --jobs {jobs}…")
+                result = run_cli(wl.root, "build", "--jobs", str(jobs), env=env_for(emu, poll=poll))
+            finally:
+                emu.stop()
+            out[(latency, jobs)] = (result.wall, math.ceil(n / jobs) * latency + poll)
+    return out
+
+
+def format_curve(points: dict[tuple[float, int], tuple[float, float]]) -> list[str]:
+    latencies = sorted({lat for lat, _j in points})
+    jobs = sorted({j for _lat, j in points})
+    lines = ["Throughput curve: wall / ideal (⌈N/jobs⌉ × latency + poll), one run each:",
+             "  latency \\ jobs " + "".join(f"{j:>16}" for j in jobs)]
+    for lat in latencies:
+        cells = []
+        for j in jobs:
+            wall, best = points[(lat, j)]
+            cells.append(f"{wall:6.2f} s {wall / best:5.2f}×")
+        lines.append(f"  {lat:>13g} s" + "".join(f"{c:>16}" for c in cells))
+    return lines
 
 
 def _count_built(stdout: str) -> int:

@@ -27,7 +27,7 @@ from assetgen.commands.build import BuildOptions, build, make_provider
 from assetgen.engine.events import QuietReporter
 from assetgen.engine.project import Project
 from assetgen.manifest import loader as manifest_mod
-from benchmarks import noop, one_change, restore, throughput, watch_latency
+from benchmarks import noop, one_change, peers, restore, scale, throughput, watch_latency
 from benchmarks.config import Config
 from benchmarks.emulation import env_for, per_task, poll_bound, start_emulator
 from benchmarks.measure import Row, cli_env, run_cli, summarise
@@ -130,8 +130,18 @@ def test_edit_prompt_changes_exactly_one_target(tmp_path: Path, pool: Path) -> N
 def test_noop_plans_and_builds_nothing_and_profiles_the_plan(tmp_path: Path, pool: Path) -> None:
     rows, notes = noop.run(small(), tmp_path, pool, lambda _m: None)
     by_name = {r.benchmark: r for r in rows}
-    assert set(by_name) == {"noop plan", "noop build", "noop peak RSS", "noop plan, no memos"}
+    assert set(by_name) == {"noop plan", "noop build", "noop peak RSS", "fresh-clone plan --check",
+                            "peer: ninja -n", "peer: doit"}
     assert by_name["noop plan"].counters["targets"] == 40
+    # The peers ran on the same graph, up to date, in the same rounds; every figure is given against them.
+    for row in ("noop plan", "noop build", "fresh-clone plan --check"):
+        ninja_median = by_name["peer: ninja -n"].median
+        assert by_name[row].counters["x_ninja"] == pytest.approx(by_name[row].median / ninja_median)
+        assert by_name[row].counters["x_doit"] > 0
+    assert (tmp_path / "noop-40" / "build.ninja").exists() and (tmp_path / "noop-40" / "dodo.py").exists()
+    dry = subprocess.run([peers.ninja_binary() or "ninja", "-n"], cwd=tmp_path / "noop-40", capture_output=True,
+                         text=True, check=True)
+    assert "no work to do" in dry.stdout                     # the peer's no-op is a no-op too
     assert by_name["noop plan"].counters["stale"] == 0
     assert by_name["noop build"].counters["nothing_to_build"] is True
     assert all(r.median > 0 for r in rows) and by_name["noop peak RSS"].unit == "MB"
@@ -169,6 +179,26 @@ def test_throughput_counts_one_submit_and_one_download_per_target(tmp_path: Path
     # The poll that saw a task completed came after it completed (the emulator's clock decides both).
     assert wall.counters["detect_delay_mean"] >= 0 and wall.counters["task_span_mean"] >= 0.2
     assert cpu.median > 0
+
+
+def test_the_throughput_curve_builds_once_per_latency_and_jobs(tmp_path: Path, pool: Path) -> None:
+    cfg = small(throughput_curve=True, curve_latencies=(0.1,), curve_jobs=(4, 8))
+    rows, notes = throughput.run(cfg, tmp_path, pool, lambda _m: None, profile=False)
+    curve = [r for r in rows if r.benchmark == "throughput curve"]
+    assert [r.size for r in curve] == ["12 @ 0.1s j4", "12 @ 0.1s j8"]
+    assert notes["curve"][(0.1, 4)][1] == pytest.approx(3 * 0.1 + 0.05)      # the ideal: 3 waves of 4
+    assert all(r.counters["ratio"] >= 1.0 for r in curve)
+    assert "latency" in "\n".join(throughput.format_curve(notes["curve"]))
+
+
+def test_scale_times_every_command_with_memory_and_growth(tmp_path: Path, pool: Path) -> None:
+    cfg = small(scale_sizes=(20, 40))
+    rows, notes = scale.run(cfg, tmp_path, pool, lambda _m: None)
+    assert {r.benchmark for r in rows} == {f"scale: {name}" for name in scale.COMMANDS} | {"scale: gallery, first run"}
+    assert {r.size for r in rows} == {"20", "40"}
+    assert all(r.counters["rss_mb"] > 0 for r in rows)
+    assert set(notes["growth"]) == set(scale.COMMANDS) and all(len(v) == 1 for v in notes["growth"].values())
+    assert "Growth" in scale.format_growth(notes)[0]
 
 
 def test_the_emulator_sees_every_request_the_client_counts(tmp_path: Path, pool: Path) -> None:

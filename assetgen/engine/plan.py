@@ -263,6 +263,8 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
     items: list[TargetPlan] = []
     generating: dict[str, str] = {}             # key → first target that generates it in this plan
     root = os.path.join(str(manifest.root), "")     # with its separator: joined by concatenation below
+    # A fresh clone knows no output's hash: take them in parallel threads first (a no-op: nothing here).
+    store.stat.prefetch([root + out.path for name in names for out in keyed[name].target.outputs])
     for name in names:
         kt = keyed[name]
         locked = lock.entries.get(name)

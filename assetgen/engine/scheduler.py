@@ -30,7 +30,7 @@ from ..errors import (AssetgenError, AuthenticationFailed, BatchPending, Downloa
                       ImageSizeMismatch, IncompleteResult, InsufficientBalance, JournalUnwritable, StateError,
                       SubmissionUncertain, TaskFailed, TaskNotFound, UncertainSubmission)
 from ..images import check as imagecheck
-from ..providers.base import Generation, Job, Provider
+from ..providers.base import Generation, Job, Provider, durably
 from ..providers.request import submit_body
 from ..state.journal import (MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, JournalScan, Submission, SubmissionState,
                              request_digest)
@@ -187,31 +187,80 @@ class _Events:
         # Called with the provider's one-at-a-time submit lock held, right before the POST: a stop (Ctrl-C,
         # a failure, a 402, a lost journal) or a supersession while this target queued for it is seen here.
         self.builder._check_still_submittable(self.job.names)
+        record = self._add_intent(body)
+        self._intent_written(self._write(record))
+
+    async def aintent(self, body: dict[str, Any]) -> None:
+        """``intent`` with the journal's fsync in a worker thread (the loop keeps polling and downloading
+        other tasks meanwhile); returns only once the intent is durable, as ``intent`` does."""
+        self.builder._check_still_submittable(self.job.names)
+        record = self._add_intent(body)
+        error, cancelled = await durably(lambda: self._write(record))
+        if cancelled:
+            self.not_created()          # stopped before the POST: nothing was sent, the intent goes
+            raise asyncio.CancelledError
+        self._intent_written(error)
+        try:                            # a stop or a supersession that came while it was written
+            self.builder._check_still_submittable(self.job.names)
+        except BaseException:
+            self.not_created()
+            raise
+
+    def _add_intent(self, body: dict[str, Any]) -> JournalRecord:
         record = self._record()
         seed = body.get("seed")
         record.submissions.append(Submission(intent_at=time.time(), request_digest=request_digest(body),
                                              n=int(body.get("n", 1)),
                                              seed=seed if isinstance(seed, int) else None))
+        return record
+
+    def _write(self, record: JournalRecord) -> OSError | StateError | None:
         try:
             self.builder.journal.write(record)
         except (OSError, StateError) as exc:     # (StateError: something not a folder is in the way)
-            record.submissions.pop()
+            return exc
+        return None
+
+    def _intent_written(self, error: OSError | StateError | None) -> None:
+        if error is not None:
+            self._record().submissions.pop()
             self.builder.controller.stop("the journal cannot be written")
             raise JournalUnwritable(
-                f"could not record the submission in {self.builder.journal.folder} ({_reason(exc)}); "
-                f"it was not sent and nothing was paid") from exc
+                f"could not record the submission in {self.builder.journal.folder} ({_reason(error)}); "
+                f"it was not sent and nothing was paid") from error
 
     def submitted(self, task_id: str, model: str) -> None:
+        submission = self._task_id(task_id, model)
+        error = self._write(self._record())
+        self._spend("accepted", submission, task_id)
+        self._submitted(task_id, error)
+
+    async def asubmitted(self, task_id: str, model: str) -> None:
+        """``submitted`` with the journal's and the ledger's fsyncs in a worker thread; returns once
+        the task id is durable (the provider sends no other POST before)."""
+        submission = self._task_id(task_id, model)
+        record = self._record()
+
+        def write() -> OSError | StateError | None:
+            error = self._write(record)
+            self._spend("accepted", submission, task_id)
+            return error
+        error, cancelled = await durably(write)
+        self._submitted(task_id, error)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _task_id(self, task_id: str, model: str) -> Submission:
         record = self._record()
         submission = record.submissions[-1]
         submission.task_id, submission.state = task_id, SubmissionState.SUBMITTED
         record.model = model
         self.builder.session.tasks[self.job.key] = (task_id, "queued")
-        try:
-            self.builder.journal.write(record)
-        except (OSError, StateError) as exc:
-            self.builder.unjournaled(self.name, task_id, exc)
-        self._spend("accepted", submission, task_id)
+        return submission
+
+    def _submitted(self, task_id: str, error: OSError | StateError | None) -> None:
+        if error is not None:
+            self.builder.unjournaled(self.name, task_id, error)
         leases = self.builder.leases
         if self.lease is not None and leases is not None:
             leases.update(self.lease, task_id=task_id)
@@ -325,6 +374,7 @@ class Builder:
         self._pending: set[str] = set()              # targets in a batch job not waited for (--no-wait)
         self._fatal: BaseException | None = None
         self._paid: set[str] = set()                 # keys paid for in this build (not resumed)
+        self._names_by_key: dict[str, tuple[str, ...]] | None = None     # (``_names``)
         self._paid_cost: dict[str, float] = {}       # ... when only part of the key's images were
         self._collected_from: dict[str, str] = {}    # keys whose task another machine submitted
         self.outputs = OutputWriter(project)
@@ -655,7 +705,12 @@ class Builder:
 
     async def _keep(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
         """Store a generation locally (and remotely: write-through) and drop its journal entry."""
-        entry = self._store(key, gen, paid=paid)
+        # Cache objects and index fsync in a worker thread (the loop keeps polling meanwhile); the journal
+        # record goes back on the loop, in the same step as the outputs and the lock that follow it.
+        entry, cancelled = await durably(lambda: self._store_objects(key, gen))
+        self._forget(key, paid=paid)
+        if cancelled:
+            raise asyncio.CancelledError
         leases = self.leases
         if leases is not None:
             await leases.put(entry, gen.images)
@@ -767,22 +822,32 @@ class Builder:
         except GatewayError as exc:
             self.emit(EventKind.NOTICE, name, f"could not collect task {record.task_id}: {_message(exc)}")
 
-    def _store(self, key: str, gen: Generation, *, paid: bool) -> IndexEntry:
+    def _store_objects(self, key: str, gen: Generation) -> IndexEntry:
         store = self.project.store
         images = tuple(store.put_image(data) for data in gen.images)
         entry = IndexEntry(key=key, images=images, model=gen.model, task_id=gen.task_id, cost=gen.cost,
                            placeholder=gen.placeholder, built_at=utc_now())
         store.index.record(entry)
+        return entry
+
+    def _forget(self, key: str, *, paid: bool) -> None:
+        """The images are cached: the journal record of their task goes."""
         try:
             self.journal.remove(key)
         except OSError:
             pass        # the next build finds the images cached and drops the record then
         if paid:
             self._paid.add(key)
-        return entry
 
     def _names(self, key: str) -> tuple[str, ...]:
-        return tuple(i.name for i in self.plan.items if i.key == key)
+        """Every planned target with ``key``. Indexed once: a scan of the plan per generation made a
+        cold build O(N²) (100,000 targets never got to their first image)."""
+        if self._names_by_key is None:
+            index: dict[str, list[str]] = {}
+            for i in self.plan.items:
+                index.setdefault(i.key, []).append(i.name)
+            self._names_by_key = {k: tuple(names) for k, names in index.items()}
+        return self._names_by_key.get(key, ())
 
     def _abort(self, exc: BaseException) -> None:
         """401: nothing can succeed; stop everything now (the journal keeps what was submitted)."""

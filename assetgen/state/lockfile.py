@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from ..errors import StateError
+from . import fasttoml
 from .atomic import atomic_write, expect_file
 from .tomlkeys import split_key
 from .verdicts import Verdict
@@ -119,7 +120,7 @@ def _entries(raw: bytes, path: Path) -> dict[str, LockEntry]:
         raise StateError(f"{path} is empty. Restore it from git (git checkout -- {path.name}); deleting it "
                          f"makes every target look new.")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = fasttoml.loads(raw.decode("utf-8"))      # (tomllib's result and errors, faster)
         version = data.get("version")
         if version is None:
             raise StateError(f"{path} has no format version (`version = {LOCK_VERSION}`), so it is not a lock "
@@ -189,7 +190,7 @@ def _entries_reusing(raw: bytes, remembered: Any) -> tuple[dict[str, LockEntry],
             # Parsed alone, it must hold exactly itself: then it ends outside any value, and the cut
             # before the next entry was at a real header.
             try:
-                data = tomllib.loads(chunk)
+                data = fasttoml.loads(chunk)
                 if list(data) != ["targets"] or list(data["targets"]) != [name]:
                     return None
                 entries[name] = LockEntry.from_toml(data["targets"][name])

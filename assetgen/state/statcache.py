@@ -48,11 +48,10 @@ class StatCache:
         self._dirty = False
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
-            if raw.get("version") == STAT_VERSION:
-                # Keep only well-formed entries: a damaged one must cost a re-hash, never a crash.
-                self._entries = {name: entry for name, entry in raw["files"].items()
-                                 if isinstance(entry, list) and len(entry) == 4
-                                 and all(isinstance(v, int) for v in entry[:3]) and isinstance(entry[3], str)}
+            if raw.get("version") == STAT_VERSION and isinstance(raw["files"], dict):
+                # Entries are checked when used (``_hit``), not all 10,000 here: a damaged one must cost
+                # a re-hash, never a crash (and is not written back).
+                self._entries = raw["files"]
         except (OSError, ValueError, KeyError, AttributeError):
             pass  # a missing or damaged stat cache only costs re-hashing
 
@@ -65,7 +64,7 @@ class StatCache:
             raise StateError(f"{name} should be a file, but it is {kind}; move it away and run the command again")
         signature = [st.st_size, st.st_mtime_ns, st.st_ino]
         for cached in (self._entries.get(name), self._recent.get(name)):
-            if cached is not None and cached[:3] == signature:
+            if cached is not None and _hit(cached, signature):
                 return str(cached[3])
         digest = sha256_file(path)
         if time.time_ns() - st.st_mtime_ns < RACY_NS:
@@ -76,6 +75,39 @@ class StatCache:
             self._entries[name] = [*signature, digest]
             self._dirty = True
         return digest
+
+    def prefetch(self, paths: list[str], *, workers: int = 4) -> int:
+        """Hash, in ``workers`` threads, the files of ``paths`` this cache knows nothing about, when
+        that is most of them (a fresh clone: no stat.json). ``hashlib`` and file reads release the GIL,
+        so the hashes are taken in parallel; ``sha256`` then finds them. Returns how many were hashed.
+
+        A warm cache is left alone: checking it here would only stat every file twice."""
+        if len(self._entries) + len(self._recent) >= len(paths) // 2 or len(paths) < 2 * workers:
+            return 0
+        from concurrent.futures import ThreadPoolExecutor
+
+        def hash_all(names: list[str]) -> list[tuple[str, os.stat_result, str]]:
+            done = []
+            for name in names:
+                try:
+                    st = os.stat(name)
+                    if not not_a_file(st):       # (else ``sha256`` says what is wrong, in order)
+                        done.append((name, st, sha256_file(name)))
+                except OSError:
+                    pass
+            return done
+        # One slice per thread (a future per file costs more than the threads save).
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            found = [r for part in pool.map(hash_all, [paths[i::workers] for i in range(workers)]) for r in part]
+        now = time.time_ns()
+        for name, st, digest in found:
+            entry = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
+            if now - st.st_mtime_ns < RACY_NS:
+                self._recent[name] = entry
+            else:
+                self._entries[name] = entry
+                self._dirty = True
+        return len(found)
 
     def remember(self, path: Path, digest: str) -> None:
         """Record the hash of a file we just wrote, so the next run need not read it back."""
@@ -92,6 +124,17 @@ class StatCache:
 
     def save(self) -> None:
         if self._dirty:
-            data = json.dumps({"version": STAT_VERSION, "files": self._entries}, separators=(",", ":"))
+            files = {name: entry for name, entry in self._entries.items() if _well_formed(entry)}
+            data = json.dumps({"version": STAT_VERSION, "files": files}, separators=(",", ":"))
             atomic_write(self._file, data.encode(), durable=False)
             self._dirty = False
+
+
+def _well_formed(entry: Any) -> bool:
+    return isinstance(entry, list) and len(entry) == 4 and all(type(v) is int for v in entry[:3]) \
+        and isinstance(entry[3], str)
+
+
+def _hit(entry: Any, signature: list[int]) -> bool:
+    """``entry`` is well formed and records ``signature`` (size, mtime, inode)."""
+    return isinstance(entry, list) and len(entry) == 4 and entry[:3] == signature and _well_formed(entry)

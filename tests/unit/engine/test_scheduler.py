@@ -198,3 +198,26 @@ def test_a_second_build_restores_from_the_cache_for_free(tmp_path: Path) -> None
     report, _ = build(again, provider)
     assert statuses(report) == {"banner": "restored"}
     assert provider.log == [] and report.spent == 0
+
+
+class _CountingItems(list):  # type: ignore[type-arg]
+    """A plan's items that count how often they are walked."""
+
+    walks = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_the_targets_of_a_key_are_indexed_once_not_scanned_per_generation(tmp_path: Path) -> None:
+    # Two targets with the same spec share a key (one generation serves both).
+    body = "".join(f'[targets.t{i}]\nprompt = "Image {i // 2}"\n\n' for i in range(40))
+    project = open_project(tmp_path, body)
+    plan = project.plan(offline=False)
+    builder = Builder(project, plan, FakeProvider(project.journal), reporter=Recorder(), jobs=4)
+    plan.items = _CountingItems(plan.items)
+    _CountingItems.walks = 0
+    names = {i.key: builder._names(i.key) for i in list.__iter__(plan.items)}
+    assert _CountingItems.walks == 1                 # was one walk per generation: O(N²) at scale
+    assert names[plan.items[0].key] == ("t0", "t1") and len(names) == 20
