@@ -41,7 +41,8 @@ def test_stop_signal_saves_the_lock_keeps_the_journal_and_exits_at_once(tmp_path
         manifest = write_manifest(tmp_path, targets("a", "b", "c"))
         manifest.write_text(manifest.read_text().replace("jobs = 4", "jobs = 1"))
         proc = start_build(manifest, emu)
-        wait_for(lambda: len(emu.submissions) == 2 and len(journaled(tmp_path)) == 1)   # a done, b in flight
+        # a done (its journal record goes in the same step as its outputs and lock entry), b in flight
+        wait_for(lambda: len(emu.submissions) == 2 and [r["targets"] for r in journaled(tmp_path)] == [["b"]])
         sent = time.monotonic()
         proc.send_signal(sig)
         output, _ = proc.communicate(timeout=10)
