@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .. import catalog
 from ..errors import ImageSizeMismatch, InvalidImage
 
-MAX_BYTES = 64 * 1024 * 1024          # the client's cap on a download's body (lane A's, while streaming)
+MAX_BYTES = 64 * 1024 * 1024          # the client's cap on a download's body (enforced while streaming)
 SIZE_TOLERANCE = 0.05                 # per side: real gateways round sizes (to multiples of 16, …)
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 # Twice the largest image any model draws: more is a bomb, refused before decoding.
