@@ -31,3 +31,40 @@ def _outcome(loads: Any, text: str) -> tuple[str, Any]:
 def test_fast_toml_refuses_multiline_inline_tables_as_tomllib_does(text: str) -> None:
     assert _outcome(fasttoml.loads, text) == _outcome(tomllib.loads, text)
     assert fasttoml.may_differ(text)
+
+
+# -- a crafted lock (merged from a branch by `merge-lock`) names files outside the project ---------------
+
+def _offline_project(root: Any) -> Any:
+    from click.testing import CliRunner
+
+    from assetgen.cli import cli
+
+    root.mkdir()
+    (root / "assets.toml").write_text('[settings]\nout_dir = "out"\n\n[targets.a]\nprompt = "A"\n', encoding="utf-8")
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["-f", str(root / "assets.toml"), *args], catch_exceptions=False)
+    assert run("build", "--offline").exit_code == 0
+    return run
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_prune_never_deletes_a_file_outside_the_project_named_by_a_crafted_lock(tmp_path: Any, force: bool) -> None:
+    import hashlib
+
+    run = _offline_project(tmp_path / "proj")
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    inside = tmp_path / "proj" / "out" / "a.jpg"
+    sha = hashlib.sha256(victim.read_bytes()).hexdigest()
+    lock = tmp_path / "proj" / "assets.lock"
+    lock.write_text(lock.read_text(encoding="utf-8") + (
+        f'\n[targets.zz]\nkey = "{"a" * 64}"\nmodel = "gemini-3.1-flash-image-preview"\nspec = {{}}\n'
+        f'outputs = [{{path = "../victim.txt", sha256 = "{sha}", size = 9}},'
+        f' {{path = "{victim}", sha256 = "{sha}", size = 9}}]\n'), encoding="utf-8")
+    result = run("prune", *(["--force"] if force else []))
+    assert result.exit_code == 0, result.output
+    assert victim.read_bytes() == b"precious\n"
+    assert inside.exists()
+    assert "victim" not in result.output
