@@ -68,3 +68,25 @@ def test_prune_never_deletes_a_file_outside_the_project_named_by_a_crafted_lock(
     assert victim.read_bytes() == b"precious\n"
     assert inside.exists()
     assert "victim" not in result.output
+
+
+def test_merge_lock_keeps_the_sprite_sheet_records(tmp_path: Any) -> None:
+    """``merge-lock`` rewrote the lock from its target entries alone: every ``[sheets.NAME]`` record was lost."""
+    import shutil
+
+    from assetgen.commands.merge_lock import merge_locks
+    from assetgen.state.lockfile import Lock
+
+    run = _offline_project(tmp_path / "proj")
+    assert run("plan", "--offline").exit_code == 0
+    lock_path = tmp_path / "proj" / "assets.lock"
+    lock = Lock.load(lock_path)
+    lock.sheets["icons"] = {"key": "b" * 64, "members": 1, "size": [8, 8],
+                            "outputs": [{"path": "out/icons.png", "sha256": "c" * 64, "size": 3}]}
+    lock.save()
+    base, ours, theirs = (tmp_path / n for n in ("base.lock", "ours.lock", "theirs.lock"))
+    for copy in (base, ours, theirs):
+        shutil.copy(lock_path, copy)
+    result = merge_locks(base, ours, theirs)
+    assert not result.conflicts
+    assert Lock.load(ours).sheets == lock.sheets
