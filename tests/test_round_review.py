@@ -90,3 +90,54 @@ def test_merge_lock_keeps_the_sprite_sheet_records(tmp_path: Any) -> None:
     result = merge_locks(base, ours, theirs)
     assert not result.conflicts
     assert Lock.load(ours).sheets == lock.sheets
+
+
+# -- the GitHub Action never sends its token anywhere but the configured API URL -----------------------
+
+def test_github_action_token_never_follows_a_redirect_to_another_host() -> None:
+    """urllib follows redirects and keeps every header but the body's: a 302 from the API (a proxy, a
+    misconfigured GitHub Enterprise) to another host got ``Authorization: Bearer <token>`` sent there."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from assetgen.cli.github_action import GitHub
+    from assetgen.errors import UsageError
+
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Api(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{other.server_address[1]}/stolen")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    for server in (api, other):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        github = GitHub(f"http://127.0.0.1:{api.server_address[1]}", "acme/game", "ghs_secret_token_value")
+        with pytest.raises(UsageError) as caught:
+            github.call("GET", "/repos/acme/game/issues/7/comments")
+        assert "ghs_secret_token_value" not in str(caught.value)
+        assert seen == []
+    finally:
+        for server in (api, other):
+            server.shutdown()
+            server.server_close()
