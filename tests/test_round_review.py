@@ -141,3 +141,32 @@ def test_github_action_token_never_follows_a_redirect_to_another_host() -> None:
         for server in (api, other):
             server.shutdown()
             server.server_close()
+
+
+# -- sprite sheets: a member Pillow refuses to decode is a clear error, never a traceback ---------------
+
+def test_sheet_member_too_big_to_decode_is_a_clear_error(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member output over Pillow's decompression-bomb limit (an adopted retouch of 14000×14000 within a
+    sheet's max_size of 16384) raised DecompressionBombError through ``build``: a traceback."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from assetgen.cli import cli
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "assets.toml").write_text(
+        '[settings]\nout_dir = "assets"\n\n[defaults]\nresolution = "0.5K"\n\n'
+        '[targets.walk]\nprompt = "frame {frame}"\nmatrix = { frame = ["1", "2"] }\noutput = "walk/{frame}.png"\n\n'
+        '[sheets.walk]\nmembers = ["walk"]\noutput = "sheets/walk.png"\nmax_size = 16384\n', encoding="utf-8")
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["-f", str(root / "assets.toml"), *args])
+    first = run("build", "--offline")
+    assert first.exit_code == 0, first.output
+    (root / "assets" / "sheets" / "walk.png").unlink()            # the sheet is remade by the next build
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)           # (a 14000×14000 member, cheaply)
+    result = run("build", "--offline")
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1
+    assert "walk" in result.output and "decompression" not in result.output.lower()
