@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from typing import Any
 
@@ -170,3 +171,35 @@ def test_sheet_member_too_big_to_decode_is_a_clear_error(tmp_path: Any, monkeypa
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 1
     assert "walk" in result.output and "decompression" not in result.output.lower()
+
+
+# -- durably: the loop's final cancellation (asyncio.run cancels every task left) ---------------------
+
+def test_durably_waits_for_its_work_even_when_every_task_is_cancelled() -> None:
+    """``durably`` ran its work in an ``asyncio.to_thread`` *task*: when ``asyncio.run`` ends with a job still
+    writing, it cancels every task, that one too, and ``durably`` raised CancelledError while the write still
+    ran (an intent then stayed journaled for a POST never sent: the key reported uncertain)."""
+    import threading
+
+    from assetgen.providers.base import durably
+
+    release = threading.Event()
+    outcome: list[Any] = []
+
+    def work() -> str:
+        release.wait(5)
+        return "written"
+
+    async def job() -> None:
+        try:
+            outcome.append(await durably(work))
+        except asyncio.CancelledError:
+            outcome.append("raised before the work ended")
+            raise
+
+    async def main() -> None:
+        asyncio.ensure_future(job())
+        await asyncio.sleep(0.05)
+        threading.Timer(0.2, release.set).start()   # the main coroutine returns with the job mid-write
+    asyncio.run(main())
+    assert outcome == [("written", True)]
