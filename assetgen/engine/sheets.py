@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AssetgenError, ManifestError, Problem
 from ..images import sheets as packer
+from ..images.size import decode_problem
 from ..manifest.sheets import Sheet, member_output_index
 from ..state.atomic import atomic_write
 from ..state.statcache import sha256_bytes
@@ -115,10 +116,10 @@ def build_sheets(project: Project) -> tuple[list[str], list[str]]:
 
 
 def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) -> dict[str, object]:
-    from ..images.size import image_size
+    from ..images.size import decode_errors, image_size
 
     root = project.root
-    unreadable = _unreadable_errors()        # (Pillow imported only when a sheet is made)
+    unreadable = decode_errors()        # (Pillow imported only when a sheet is made)
     images: dict[str, bytes] = {}
     placed: list[packer.Frame] = []
     for member, path, sha in frames:
@@ -150,7 +151,7 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
         files = {sheet.output: packer.compose(packing, images)}
     except unreadable as exc:
         raise AssetgenError(f"sheet '{sheet.name}' not made: a member's image could not be decoded "
-                            f"({_why(exc)})") from None
+                            f"({decode_problem(exc)})") from None
     image_name = posixpath.basename(sheet.output)
     res_path = "res://" + posixpath.relpath(sheet.output, sheet.res_root or ".")
     for fmt, path in sheet.metadata:
@@ -169,20 +170,8 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
             "size": [packing.width, packing.height]}
 
 
-def _unreadable_errors() -> tuple[type[BaseException], ...]:
-    from PIL import Image
-    return (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
-
-
-def _why(exc: BaseException) -> str:
-    from PIL import Image
-    if isinstance(exc, Image.DecompressionBombError):
-        return "more pixels than Pillow decodes safely"
-    return str(exc) or type(exc).__name__
-
-
 def _unreadable(sheet: Sheet, member: str, path: str, exc: BaseException) -> AssetgenError:
-    return AssetgenError(f"sheet '{sheet.name}': {path} (member {member}) cannot be packed: {_why(exc)}; "
+    return AssetgenError(f"sheet '{sheet.name}': {path} (member {member}) cannot be packed: {decode_problem(exc)}; "
                          f"replace that file with a smaller image, or leave {member} out of the sheet's members")
 
 
