@@ -56,8 +56,18 @@ def plan_comment(manifest: str, profile: str | None, *, approvals: bool = False)
     return Outcome(f"{MARKER}\n{text}", len(plan.stale), len(unapproved), plan.total_cost)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: urllib would follow it with every header, the token's too, to any host."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class GitHub:
-    """The three REST calls the action makes, with the job's token."""
+    """The three REST calls the action makes, with the job's token (sent to the configured API URL only)."""
 
     def __init__(self, api: str, repository: str, token: str) -> None:
         self.api, self.repository, self.token = api.rstrip("/"), repository, token
@@ -69,14 +79,20 @@ class GitHub:
                      "X-GitHub-Api-Version": "2022-11-28", "Content-Type": "application/json",
                      "User-Agent": "assetgen-action"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with _OPENER.open(request, timeout=30) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
+            exc.close()
             hint = (" (a pull request from a fork gets a read-only token: read the job summary instead)"
-                    if exc.code in (403, 404) else "")
-            raise UsageError(f"GitHub API {method} {path}: HTTP {exc.code} {exc.reason}{hint}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise UsageError(f"GitHub API {method} {path}: {exc}") from None
+                    if exc.code in (403, 404) else
+                    " (a redirect is not followed: set GITHUB_API_URL to where the API answers)"
+                    if 300 <= exc.code < 400 else "")
+            raise UsageError(self._clean(f"GitHub API {method} {path}: HTTP {exc.code} {exc.reason}{hint}")) from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise UsageError(self._clean(f"GitHub API {method} {path}: {exc}")) from None
+
+    def _clean(self, text: str) -> str:
+        return text.replace(self.token, "***") if self.token else text
 
     def upsert_comment(self, number: int, body: str) -> str:
         """Edit the comment holding the marker, or create it. Returns ``created`` or ``updated``."""

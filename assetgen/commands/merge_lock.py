@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 from ..errors import StateError
 from ..state.atomic import atomic_write
-from ..state.lockfile import HEADER, LOCK_VERSION, Lock, LockEntry, entry_text
+from ..state.lockfile import HEADER, LOCK_VERSION, Lock, LockEntry, _sorted, entry_text
 
 ATTRIBUTE = "merge=assetgen-lock"
 DRIVER_CONFIG = 'git config merge.assetgen-lock.driver "assetgen merge-lock %O %A %B %P"'
@@ -28,14 +31,28 @@ class MergeResult:
     conflicts: list[str] = field(default_factory=list)     # changed differently on both sides
 
 
-def _entries(path: Path, what: str) -> dict[str, LockEntry]:
-    """A version's entries; an empty or missing file (no common ancestor, a lock added on a branch) has none."""
+def _entries(path: Path, what: str) -> tuple[dict[str, LockEntry], dict[str, dict[str, Any]]]:
+    """A version's entries and sprite-sheet records; an empty or missing file (no common ancestor, a lock
+    added on a branch) has none."""
     if not path.exists() or not path.read_bytes().strip():
-        return {}
+        return {}, {}
     try:
-        return dict(Lock.load(path).entries)
+        lock = Lock.load(path)
     except StateError as exc:
         raise StateError(f"{what}: {exc}") from None
+    return dict(lock.entries), dict(lock.sheets)
+
+
+def _sheets(old: dict[str, Any], mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """The sheet records, three-way; one changed differently on both sides is left out: the next build
+    remakes that sheet from its members' outputs, for free."""
+    merged = {}
+    for name in sorted(set(old) | set(mine) | set(other)):
+        before, a, b = old.get(name), mine.get(name), other.get(name)
+        chosen = a if a == b or before == b else b if before == a else None
+        if chosen is not None:
+            merged[name] = chosen
+    return merged
 
 
 def _same(a: LockEntry | None, b: LockEntry | None) -> bool:
@@ -48,10 +65,13 @@ def _same(a: LockEntry | None, b: LockEntry | None) -> bool:
 def merge_locks(base: Path, ours: Path, theirs: Path, *, shown: str = "assets.lock",
                 marker: int = 7) -> MergeResult:
     """Merge ``theirs`` into ``ours`` (rewritten in place, as git expects) against ``base``."""
-    old, mine, other = _entries(base, "the common ancestor's lock"), _entries(ours, shown), \
-        _entries(theirs, "their lock")
+    (old, old_sheets), (mine, my_sheets), (other, other_sheets) = (
+        _entries(base, "the common ancestor's lock"), _entries(ours, shown), _entries(theirs, "their lock"))
     result = MergeResult()
     parts = [HEADER, f"version = {LOCK_VERSION}\n"]
+    sheets = _sheets(old_sheets, my_sheets, other_sheets)
+    if sheets:                  # before the targets, where ``Lock.render`` puts them
+        parts.append("\n" + tomli_w.dumps(_sorted({"sheets": sheets})))
     for name in sorted(set(old) | set(mine) | set(other)):
         before, a, b = old.get(name), mine.get(name), other.get(name)
         if _same(a, b) or _same(before, b):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,31 @@ def _recorded(path: Path) -> dict[str, dict[str, str]]:
         if isinstance(data, dict) else {}
 
 
+def prunable(root: Path, out_dirs: list[str]) -> Callable[[str], bool]:
+    """Whether a path the lock (or the orphans record) names may be an orphan: relative, and (symbolic
+    links resolved) inside the manifest's folder or one of ``out_dirs`` (an ``allow_outside`` out_dir).
+    A lock is a file in the repository: one crafted in a branch must never make ``prune`` delete, or
+    ``plan`` hash, a file elsewhere."""
+    base = root.resolve()
+    roots = [base, *((base / d).resolve() for d in out_dirs)]
+
+    def allowed(rel: str) -> bool:
+        if not rel or "\0" in rel or os.path.isabs(rel) or rel.startswith(("/", "\\")):
+            return False
+        try:
+            where = (base / rel).resolve()
+        except (OSError, RuntimeError, ValueError):
+            return False
+        return any(where != r and r in where.parents for r in roots)
+    return allowed
+
+
 def find_orphans(targets: Any, outputs_in_use: set[str], lock: Lock, store: Store, root: Path,
-                 record: Path) -> list[OrphanOutput]:
+                 record: Path, allowed: Callable[[str], bool] | None = None) -> list[OrphanOutput]:
     """Every orphaned output (see the module's docstring) whose path no current target writes.
-    Missing files from the record are forgotten (nothing left to prune)."""
+    Missing files from the record are forgotten (nothing left to prune). Paths ``allowed`` refuses
+    (outside the project: see ``prunable``) are never listed."""
+    allowed = allowed or prunable(root, [])
     found: dict[str, dict[str, str]] = {}
     for name, entry in lock.entries.items():
         if name not in targets:
@@ -62,7 +84,7 @@ def find_orphans(targets: Any, outputs_in_use: set[str], lock: Lock, store: Stor
     orphans = []
     for name in sorted(found):
         for rel, sha in sorted(found[name].items()):
-            if rel in outputs_in_use:
+            if rel in outputs_in_use or not allowed(rel):
                 continue
             current = store.stat.probe(os.path.join(str(root), rel))
             state = "missing" if current is None else "locked" if current == sha else "modified"

@@ -32,7 +32,7 @@ from ..state.lockfile import Lock
 from ..state.memos import no_gc
 from ..state.store import Store
 from .keys import KeyedTarget, compute_keys
-from .orphans import OrphanOutput, find_orphans, record_path
+from .orphans import OrphanOutput, find_orphans, prunable, record_path
 from .plan import Plan, make_plan
 from .snapshot import open_manifest
 
@@ -139,7 +139,9 @@ class Project:
             return []
         in_use = {path for t in targets.values() for path in t.output_paths} | \
             {path for sheet in self.manifest.sheets.values() for path in sheet.paths}
-        return find_orphans(targets, in_use, self.lock, self.store, self.root, self.orphans_record)
+        settings = self.manifest.settings
+        allowed = prunable(self.root, [settings.out_dir] if settings.allow_outside else [])
+        return find_orphans(targets, in_use, self.lock, self.store, self.root, self.orphans_record, allowed)
 
     def build_lock(self, *, timeout: float, on_wait: Any = None) -> BaseFileLock:
         return acquire_build_lock(self.manifest.path, timeout=timeout, on_wait=on_wait)

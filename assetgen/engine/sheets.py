@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AssetgenError, ManifestError, Problem
 from ..images import sheets as packer
+from ..images.size import decode_problem
 from ..manifest.sheets import Sheet, member_output_index
 from ..state.atomic import atomic_write
 from ..state.statcache import sha256_bytes
@@ -115,9 +116,10 @@ def build_sheets(project: Project) -> tuple[list[str], list[str]]:
 
 
 def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) -> dict[str, object]:
-    from ..images.size import image_size
+    from ..images.size import decode_errors, image_size
 
     root = project.root
+    unreadable = decode_errors()        # (Pillow imported only when a sheet is made)
     images: dict[str, bytes] = {}
     placed: list[packer.Frame] = []
     for member, path, sha in frames:
@@ -129,8 +131,11 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
         if sha256_bytes(data) != sha:
             raise AssetgenError(f"sheet '{sheet.name}': {path} (member {member}) is not the file the lock "
                                 f"records (modified by hand?): `assetgen adopt {member}` keeps it, "
-                                f"`assetgen build --force {member}` remakes it")
-        width, height, _fmt = image_size(root / path)
+                                f"replace that file with a smaller image, or leave {member} out of the sheet's members")
+        try:
+            width, height, _fmt = image_size(root / path)
+        except unreadable as exc:
+            raise _unreadable(sheet, member, path, exc) from None
         images[member] = data
         placed.append(packer.Frame(member, width, height, project.manifest.targets[member].base or member))
     try:
@@ -142,7 +147,11 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
             f"padding, or pack smaller outputs (member_output)", field="max_size",
             line=project.manifest.lines.line(("sheets", sheet.name, "max_size"))
             or project.manifest.lines.line(("sheets", sheet.name)))]) from None
-    files = {sheet.output: packer.compose(packing, images)}
+    try:
+        files = {sheet.output: packer.compose(packing, images)}
+    except unreadable as exc:
+        raise AssetgenError(f"sheet '{sheet.name}' not made: a member's image could not be decoded "
+                            f"({decode_problem(exc)})") from None
     image_name = posixpath.basename(sheet.output)
     res_path = "res://" + posixpath.relpath(sheet.output, sheet.res_root or ".")
     for fmt, path in sheet.metadata:
@@ -159,6 +168,11 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
         outputs.append({"path": path, "sha256": sha, "size": len(data)})
     return {"key": sheet_key(sheet, frames), "outputs": outputs, "members": len(frames),
             "size": [packing.width, packing.height]}
+
+
+def _unreadable(sheet: Sheet, member: str, path: str, exc: BaseException) -> AssetgenError:
+    return AssetgenError(f"sheet '{sheet.name}': {path} (member {member}) cannot be packed: {decode_problem(exc)}; "
+                         f"replace that file with a smaller image, or leave {member} out of the sheet's members")
 
 
 def _drop_removed(project: Project) -> None:

@@ -16,3 +16,20 @@ def image_size(path: Path) -> tuple[int, int, str]:
             return image.width, image.height, (image.format or path.suffix.lstrip(".")).lower()
     except UnidentifiedImageError as exc:
         raise OSError(f"{path} is not an image Pillow can read") from exc
+
+
+def decode_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for a file it will not read: damaged, not an image, or over its
+    decompression-bomb limit (imported only when asked)."""
+    from PIL import Image
+
+    return (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+def decode_problem(exc: BaseException) -> str:
+    """``exc`` (one of ``decode_errors``) in words."""
+    from PIL import Image
+
+    if isinstance(exc, Image.DecompressionBombError):
+        return "more pixels than Pillow decodes safely"
+    return str(exc) or type(exc).__name__

@@ -63,7 +63,9 @@ async def durably(work: Callable[[], _T]) -> tuple[_T, bool]:
     throughput build's wall time with the loop blocked). ``work`` always runs to its end: a cancellation
     that arrives meanwhile waits for it, and is returned (True) for the caller to act on and re-raise,
     so what was written is known either way. ``work`` reports its own errors in what it returns."""
-    future = asyncio.ensure_future(asyncio.to_thread(work))
+    # A plain executor future, not a task (as ``asyncio.to_thread`` makes): ``asyncio.run`` ending cancels
+    # every task left, and a cancelled wrapper would end this wait while the work still runs.
+    future = asyncio.get_running_loop().run_in_executor(None, work)
     cancelled = False
     while True:
         try:

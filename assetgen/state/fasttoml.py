@@ -31,7 +31,11 @@ TOMLDecodeError = tomllib.TOMLDecodeError
 # or at the start of a line (an array's element). About 70 ms over a 7.8 MB lock.
 _CLOSING_COMMA = re.compile(r",\s*\}")
 _DATE_OR_TIME = tuple(re.compile(lead + r"[ \t]*\d\d(?:\d\d-|:)") for lead in ("=", r"\[", ",", "\n"))
-_STRINGS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'')
+# Strings (multi-line ones too) and comments, removed before counting braces: a `}` in either closes nothing.
+_STRINGS = re.compile(r'"""(?:[^"\\]|\\[\s\S]|"{1,2}(?!"))*"{3,5}'
+                      r"|'''(?:[^']|'{1,2}(?!'))*'{3,5}"
+                      r'|"(?:\\[^\n]|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*')
+_BRACED_LINE = re.compile(r"[^\n]*[{}][^\n]*")
 
 
 def may_differ(text: str) -> bool:
@@ -47,11 +51,13 @@ def may_differ(text: str) -> bool:
     if any(pattern.search(text) for pattern in _DATE_OR_TIME):
         return True
     if "{" in text:                 # an inline table left open at the end of its line (TOML 1.1 only)
-        for line in text.splitlines():
-            if "{" in line:
-                bare = _STRINGS.sub("", line)
-                if bare.count("{") > bare.count("}"):
-                    return True
+        bare = _STRINGS.sub("", text)
+        if '"' in bare or "'" in bare:
+            return True             # a quote not read as a string: the scan is lost, tomllib decides
+        for match in _BRACED_LINE.finditer(bare):
+            line = match.group()
+            if line.count("{") != line.count("}"):
+                return True
     return False
 
 
