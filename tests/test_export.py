@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -167,3 +168,15 @@ def test_same_folder_stems_differing_by_extension_take_it(empty_project: Project
     for key in ("hero_png", "hero_webp", "b"):
         assert f'    "{key}": {{ path: ' in assets, assets
 
+
+def test_alt_is_the_targets_own_prompt_not_styles_template_or_grid_layout(empty_project: ProjectDir) -> None:
+    empty_project.write(readme_composition(
+        '\n[targets.potions]\nprompt = "A round glass potion bottle. Flat pastel colours"\ngrid = [2, 2]\n'))
+    empty_project.ok("build", "--offline", "-q")
+    alts = {a["target"]: a["alt"] for a in json.loads(empty_project.ok("export", "--format", "json").stdout)["assets"]}
+    assert alts["shield"] == "A round wooden shield"          # not "isometric game icon, soft light, …"
+    assert alts["coin"] == "A gold coin, game item"
+    assert alts["potions.r1c2"] == "A round glass potion bottle."   # no "A grid of 2 columns …"
+    assert alts["card.cat.ink"].startswith("a sleeping cat, ink outlines, ")
+    explained = empty_project.ok("explain", "card.cat.ink").output
+    assert f"  prompt     {alts['card.cat.ink']}\n" in explained   # {choose:composition} filled as in the prompt

@@ -25,6 +25,7 @@ from ..engine.project import Project
 from ..errors import UsageError
 from ..images.size import image_size
 from ..manifest.model import Target
+from ..manifest.resolve import own_prompt
 from ..state.atomic import atomic_write
 
 FORMATS = ("json", "ts", "gdscript")
@@ -75,12 +76,13 @@ def collect(project: Project) -> ExportIndex:
 
 
 def alt_text(target: Target) -> str:
-    """``meta.alt`` if set, else the target's own prompt (not the style's fragment), cut to its first
-    sentence and at most ``ALT_CHARS`` characters."""
+    """``meta.alt`` if set, else the target's own prompt with its placeholders filled (no style
+    fragment, template or grid layout sentence), cut to its first sentence and at most ``ALT_CHARS``
+    characters."""
     alt = (target.meta or {}).get("alt")
     if isinstance(alt, str) and alt.strip():
         return " ".join(alt.split())
-    own = " ".join(target.prompt.split("\n\n")[0].split())
+    own = " ".join(own_prompt(target).split("\n\n")[0].split())
     match = re.match(r"(.+?[.!?])(?:\s|$)", own)
     sentence = match.group(1) if match else own
     if len(sentence) <= ALT_CHARS:

@@ -493,6 +493,17 @@ def _prompt_parts(base: str, prompt_from: tuple[str, str], styles: _Styles, shap
     return tuple(parts)
 
 
+def own_prompt(target: Target) -> str:
+    """The target's own prompt (its table's, a matrix value's or a row's) with its placeholders filled:
+    no style fragment, template or grid layout sentence (``export``'s alt text)."""
+    if not target.prompt_parts:
+        return target.prompt
+    text = target.prompt_parts[0][2]
+    values = {piece[1:-1]: value for piece, _where, value in target.prompt_parts[1:]
+              if piece.startswith("{") and piece not in ("{prompt}", "{style}")}
+    return _sub(text, values).strip()
+
+
 def row_override(spec: Any, name: str, base: str) -> Any:
     """The ``[targets.base.rows."a.b"]`` table of the row ``name`` (a ``RowModel``), or None."""
     if not spec.rows or name == base:
