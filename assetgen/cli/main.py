@@ -272,7 +272,8 @@ def sheet_lines(project: Any, result: Any) -> list[str]:
 @click.option("--keep-going", is_flag=True, help="Go on with other targets after one fails.")
 @click.option("--force", is_flag=True, help="Replace outputs that were modified by hand.")
 @click.option("--offline", is_flag=True, default=None, help="Render placeholders locally; costs nothing.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
+@click.option("-q", "--quiet", is_flag=True, callback=lambda ctx, param, value: _set_quiet(ctx, param, value) or value,
+              help="Print only failures and the summary: no progress, warnings or notes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds to wait for a running build, watch or gc that uses this cache (.assetgen/).")
