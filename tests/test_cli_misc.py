@@ -164,6 +164,14 @@ def test_init_writes_a_manifest_that_plans_and_builds_cleanly(empty_project: Pro
     assert (empty_project.root / "assets" / "generated" / "characters" / "hero.jpg").exists()
 
 
+def test_init_outside_a_git_work_tree_does_not_ask_for_git_config(empty_project: ProjectDir,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(empty_project.root.parent))   # whatever holds tmp
+    result = empty_project.ok("init")
+    assert "Wrote assets.toml" in result.output and ".gitattributes" in result.output
+    assert "git config" not in result.output, result.output
+
+
 def test_init_refuses_to_overwrite(empty_project: ProjectDir) -> None:
     empty_project.write('[targets.mine]\nprompt = "Mine"\n')
     mine = empty_project.manifest.read_bytes()

@@ -901,7 +901,7 @@ def merge_lock(base: Path, ours: Path, theirs: Path, path: str) -> None:
     Registered by `assetgen init` in .gitattributes; enable it once per clone with
     git config merge.assetgen-lock.driver "assetgen merge-lock %O %A %B %P"
     """
-    from ..commands.merge_lock import conflict_help, merge_locks
+    from ..commands.merge_lock import conflict_help, merge_locks, targets_count
 
     result = merge_locks(base, ours, theirs, shown=path)
     if result.conflicts:
@@ -909,7 +909,7 @@ def merge_lock(base: Path, ours: Path, theirs: Path, path: str) -> None:
             echo_err(line)
         sys.exit(1)
     if OUTPUT.verbosity > 0:
-        echo_err(f"{path}: merged {result.merged} target(s); {len(result.taken_theirs)} from their side.")
+        echo_err(f"{path}: merged {targets_count(result.merged)}; {len(result.taken_theirs)} from their side.")
 
 
 @cli.command()
@@ -922,12 +922,13 @@ def init(obj: Context, force: bool) -> None:
         raise click.UsageError(f"{path} already exists (use --force to overwrite it)")
     from ..commands.init import init as do_init
 
+    from ..commands.init import in_git_work_tree
     from ..commands.merge_lock import DRIVER_CONFIG
 
     ignore = do_init(path)
+    enable = f" (enable it in this clone: {DRIVER_CONFIG})" if in_git_work_tree(ignore.parent) else ""
     click.echo(f"Wrote {path}, added {CACHE_DIR}/ to {ignore} and the lock's merge driver to "
-               f"{ignore.with_name('.gitattributes')} (enable it in this clone: {DRIVER_CONFIG}). "
-               f"Next: assetgen plan")
+               f"{ignore.with_name('.gitattributes')}{enable}. Next: assetgen plan")
 
 
 def main() -> None:
