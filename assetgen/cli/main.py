@@ -135,6 +135,12 @@ def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         OUTPUT.verbosity = -1
 
 
+def _also_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """A command's own -q (build's: only failures and the summary) is the global one too: no warnings."""
+    _set_quiet(ctx, param, value)
+    return value
+
+
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
     if value and not ctx.resilient_parsing:
         OUTPUT.verbosity = max(OUTPUT.verbosity, 0) + value
@@ -272,7 +278,7 @@ def sheet_lines(project: Any, result: Any) -> list[str]:
 @click.option("--keep-going", is_flag=True, help="Go on with other targets after one fails.")
 @click.option("--force", is_flag=True, help="Replace outputs that were modified by hand.")
 @click.option("--offline", is_flag=True, default=None, help="Render placeholders locally; costs nothing.")
-@click.option("-q", "--quiet", is_flag=True, callback=lambda ctx, param, value: _set_quiet(ctx, param, value) or value,
+@click.option("-q", "--quiet", is_flag=True, callback=_also_quiet,
               help="Print only failures and the summary: no progress, warnings or notes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
