@@ -13,6 +13,7 @@ import pytest
 from helpers.project import OUTPUTS, ProjectDir
 
 from assetgen import catalog
+from assetgen.engine.events import money
 from assetgen.manifest.starter import STARTER_MANIFEST
 
 PRICES = {
@@ -36,11 +37,12 @@ def test_models_lists_every_id_with_its_exact_price(empty_project: ProjectDir) -
     for model_id, price in PRICES.items():
         row = rows[model_id]
         model = catalog.BY_ID[model_id]
-        assert str(price) in row.split(), f"{model_id} should show its price {price}: {row!r}"
+        assert money(price) in row.split(), f"{model_id} should show its price {price} as plan does: {row!r}"
         assert model.tier in row and model.series in row
         assert ", ".join(model.resolutions) in row
     assert "0.5K" in rows["gemini-3.1-flash-image-preview"] and "0.5K" not in rows["gemini-3-pro-image-preview"]
     assert "search_grounded" in rows["gemini-3.1-flash-image-preview"]
+    assert " $0.0133 " in rows["gemini-2.5-flash-image-preview"] and "0.01328125" not in text   # rounded, as plan
     assert "gemini-3.1-flash-image ratios: 1:1" in text and "1:8, 8:1" in text
     assert "switching tier does not change a key" in text
 
@@ -160,6 +162,14 @@ def test_init_writes_a_manifest_that_plans_and_builds_cleanly(empty_project: Pro
     assert plan["total_cost"] > 0
     assert empty_project.ok("build", "--offline").exit_code == 0
     assert (empty_project.root / "assets" / "generated" / "characters" / "hero.jpg").exists()
+
+
+def test_init_outside_a_git_work_tree_does_not_ask_for_git_config(empty_project: ProjectDir,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(empty_project.root.parent))   # whatever holds tmp
+    result = empty_project.ok("init")
+    assert "Wrote assets.toml" in result.output and ".gitattributes" in result.output
+    assert "git config" not in result.output, result.output
 
 
 def test_init_refuses_to_overwrite(empty_project: ProjectDir) -> None:

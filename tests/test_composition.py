@@ -375,6 +375,39 @@ def test_errors_name_target_field_and_line(tmp_path: Path, body: str, expected: 
     assert got_line == line_of(body), found
 
 
+def test_a_template_typo_is_reported_once_per_table_that_sets_it(tmp_path: Path) -> None:
+    body = ('prompt_template = "{style}, {promt}"  # HERE\n'
+            '[styles.s]\nprompt = "ink"\nprompt_template = "{stlye} {prompt}"  # STYLE\n'
+            + "".join(f'[targets.t{i}]\nprompt = "x"\n' for i in range(8))
+            + '[targets.u1]\nprompt = "y"\nstyle = "s"\n[targets.u2]\nprompt = "z"\nstyle = "s"\n')
+    found = problems(tmp_path, body)
+    assert found == [
+        (None, "prompt_template", line_of(body), "[defaults] '{style}, {promt}': unknown placeholder {promt} "
+         "(did you mean {prompt}?); a template may use {prompt} (required) and {style} only; matrix values go "
+         "into the prompt itself"),
+        (None, "prompt_template", line_of(body, "# STYLE"), "[styles.s] '{stlye} {prompt}': unknown placeholder "
+         "{stlye} (did you mean {style}?); a template may use {prompt} (required) and {style} only; matrix "
+         "values go into the prompt itself")]
+
+
+def test_a_mistyped_output_set_placeholder_points_at_the_sets_row(tmp_path: Path) -> None:
+    body = ('[output_sets.icon_sizes]\noutputs = [\n  { output = "icons/{name}.png" },\n'
+            '  { output = "icons/{widht}/{name}.png", resize = [256, 256] },  # HERE\n]\n\n'
+            '[targets.a]\nprompt = "x"\noutputs = "icon_sizes"\n[targets.b]\nprompt = "y"\noutputs = "icon_sizes"\n')
+    found = problems(tmp_path, body)
+    assert found == [("a", "outputs", line_of(body), "[output_sets.icon_sizes] unknown placeholder {widht} "
+                      "(did you mean {width}?); an output path may use {name}, {width}, {height}, {i}; "
+                      "matrix axes: none (this target has no matrix)")]
+
+
+def test_a_wrong_type_in_a_matrix_value_field_is_one_error_at_its_line(tmp_path: Path) -> None:
+    body = CROSSED.replace('seed = 11', 'seed = "eleven"  # HERE')
+    assert "# HERE" in body
+    found = problems(tmp_path, body)
+    assert found == [("icon", "matrix", line_of(body), "matrix.subject.robot: field 'seed' should be a valid "
+                      "integer (got 'eleven')")]
+
+
 def test_a_cycle_is_exit_2_on_the_command_line(empty_project: ProjectDir) -> None:
     empty_project.write(HEAD + '[styles.a]\nextends = "a"\n[targets.t]\nprompt = "x"\nstyle = "a"\n')
     result = empty_project.run("plan")

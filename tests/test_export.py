@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -117,3 +118,65 @@ def test_settings_export_rewritten_by_a_build_that_changed_something(project: Pr
     project.edit("resize = [60, 80]", "resize = [60, 80]\nseed = 7")   # rebuilds hero
     project.ok("build", "-q")
     assert '"The brave knight"' in ts.read_text(encoding="utf-8")
+
+
+# -- the README's composition examples export (issue: stems colliding within a target) ----------------
+
+def readme_composition(body_after: str = "") -> str:
+    """The README's composition snippets merged into one manifest (they repeat ``[defaults]``)."""
+    import re
+    import tomllib
+
+    import tomli_w
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Composition:", 1)[1].split("\n### ", 1)[0]
+    data: dict = {"settings": {"out_dir": "assets/generated", "provider": "offline"},
+                  "defaults": {"resolution": "0.5K"}}
+
+    def merge(into: dict, more: dict) -> None:
+        for key, value in more.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    for block in re.findall(r"```toml\n(.*?)```", section, re.DOTALL):
+        merge(data, tomllib.loads(block))
+    return tomli_w.dumps(data) + body_after
+
+
+def test_readme_composition_exports_with_colliding_stems_disambiguated(empty_project: ProjectDir) -> None:
+    empty_project.write(readme_composition())
+    empty_project.ok("build", "--offline", "-q")
+    result = empty_project.ok("export", "--format", "ts")
+    assets = result.stdout
+    for key, path in [("coin_1", "coin-1.png"), ("small_coin_1", "small/coin-1.png"),
+                      ("shield", "icons/shield.png"), ("_256_shield", "icons/256/shield.png"),
+                      ("_64_shield", "icons/64/shield.png")]:
+        assert f'    "{key}": {{ path: "assets/generated/{path}"' in assets, assets
+    gd = empty_project.ok("export", "--format", "gdscript").stdout
+    assert '"small_coin_3": {"path": "res://assets/generated/small/coin-3.png"' in gd
+
+
+def test_same_folder_stems_differing_by_extension_take_it(empty_project: ProjectDir) -> None:
+    empty_project.write('[settings]\nout_dir = "out"\nprovider = "offline"\n\n[defaults]\nresolution = "0.5K"\n\n'
+                        '[targets.hero]\nprompt = "A knight"\n'
+                        'outputs = [{ output = "a/hero.png" }, { output = "a/hero.webp" }, { output = "b.png" }]\n')
+    empty_project.ok("build", "--offline", "-q")
+    assets = empty_project.ok("export", "--format", "ts").stdout
+    for key in ("hero_png", "hero_webp", "b"):
+        assert f'    "{key}": {{ path: ' in assets, assets
+
+
+def test_alt_is_the_targets_own_prompt_not_styles_template_or_grid_layout(empty_project: ProjectDir) -> None:
+    empty_project.write(readme_composition(
+        '\n[targets.potions]\nprompt = "A round glass potion bottle. Flat pastel colours"\ngrid = [2, 2]\n'))
+    empty_project.ok("build", "--offline", "-q")
+    alts = {a["target"]: a["alt"] for a in json.loads(empty_project.ok("export", "--format", "json").stdout)["assets"]}
+    assert alts["shield"] == "A round wooden shield"          # not "isometric game icon, soft light, …"
+    assert alts["coin"] == "A gold coin, game item"
+    assert alts["potions.r1c2"] == "A round glass potion bottle."   # no "A grid of 2 columns …"
+    assert alts["card.cat.ink"].startswith("a sleeping cat, ink outlines, ")
+    explained = empty_project.ok("explain", "card.cat.ink").output
+    assert f"  prompt     {alts['card.cat.ink']}\n" in explained   # {choose:composition} filled as in the prompt

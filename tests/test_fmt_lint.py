@@ -142,6 +142,43 @@ def test_bundled_examples_are_in_the_normal_form(manifest: Path) -> None:
     assert format_text(text) == text, f"run `assetgen fmt {manifest.relative_to(ROOT)}`"
 
 
+def test_inits_starter_manifest_passes_fmt_check(empty_project: ProjectDir) -> None:
+    empty_project.ok("init")
+    result = empty_project.run("fmt", "--check")
+    assert result.exit_code == 0, result.output
+    assert "1 file already formatted" in result.output
+
+
+def readme_toml_blocks() -> list[tuple[int, str]]:
+    """(line, text) of every ```toml block of the README."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [(text[:m.start()].count("\n") + 2, m.group(1))
+            for m in re.finditer(r"^```toml\n(.*?)^```", text, re.DOTALL | re.MULTILINE)]
+
+
+# Blocks that are deliberately partial and cannot parse alone (none today: every block of the README is
+# a TOML document by itself, so each one is checked as a document). Add one here, by its first line's
+# text, only with the reason it cannot parse.
+PARTIAL: dict[str, str] = {}
+
+
+README_BLOCKS = readme_toml_blocks()
+
+
+@pytest.mark.parametrize(("line", "block"), README_BLOCKS, ids=[f"README.md:{line}" for line, _b in README_BLOCKS])
+def test_readme_toml_blocks_are_in_the_normal_form(line: int, block: str) -> None:
+    import tomllib
+
+    if block.splitlines()[0] in PARTIAL:
+        with pytest.raises(tomllib.TOMLDecodeError):
+            tomllib.loads(block)           # still partial: otherwise check it like the others
+        return
+    tomllib.loads(block)                   # a block that stops parsing must be listed in PARTIAL
+    assert format_text(block) == block, f"README.md:{line}: the block is not in `assetgen fmt`'s normal form"
+
+
 def test_fmt_check_exits_1_and_writes_nothing_then_fmt_writes(empty_project: ProjectDir) -> None:
     path = empty_project.write(MESSY)
     result = empty_project.run("fmt", "--check")

@@ -73,7 +73,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     repo.mkdir()
     monkeypatch.chdir(repo)
     git(repo, "init", "-q", "-b", "main")
-    assert "merge driver" in CliRunner().invoke(cli, ["init"], catch_exceptions=False).output
+    said = CliRunner().invoke(cli, ["init"], catch_exceptions=False).output
+    assert "merge driver" in said and 'git config merge.assetgen-lock.driver' in said   # in a clone: say how
     assert (repo / ".gitattributes").read_text().splitlines()[-1] == "assets.lock merge=assetgen-lock"
     (repo / "assets.toml").write_text(MANIFEST)
     assetgen(repo, "build", "--offline")
@@ -122,7 +123,7 @@ def test_the_same_target_changed_differently_is_a_conflict_git_shows(repo: Path)
     done = git(repo, "merge", "--no-edit", "feature", check=False)
     assert done.returncode != 0
     assert "CONFLICT (content): Merge conflict in assets.lock" in done.stdout
-    assert "1 target(s) built differently on both branches: a." in done.stdout + done.stderr
+    assert "assets.lock: 1 target built differently on both branches: a." in done.stdout + done.stderr
     assert "UU assets.lock" in git(repo, "status", "--porcelain").stdout
     text = (repo / "assets.lock").read_text()
     assert text.count("<<<<<<< ours") == 1 and text.count(">>>>>>> theirs") == 1
@@ -151,10 +152,20 @@ def test_a_target_removed_on_one_side_and_unchanged_on_the_other_is_removed(tmp_
     result = runner.invoke(cli, ["merge-lock", str(base), str(ours), str(theirs), "assets.lock"])
     assert result.exit_code == 0, result.output
     assert ours.read_text() == theirs.read_text()
+    again = runner.invoke(cli, ["merge-lock", "-v", str(base), str(ours), str(theirs), "assets.lock"])
+    assert "assets.lock: merged 2 targets; 0 from their side." in again.output     # not "2 target(s)"
     # no common ancestor (git passes an empty file): identical additions merge, different ones conflict
     empty = folder / "empty.lock"
     empty.write_text("")
     assert runner.invoke(cli, ["merge-lock", str(empty), str(ours), str(theirs)]).exit_code == 0
+
+
+def test_conflict_help_counts_targets_in_words() -> None:
+    from assetgen.commands.merge_lock import MergeResult, conflict_help
+
+    assert conflict_help(MergeResult(conflicts=["a"]), "x.lock")[0] == \
+        "x.lock: 1 target built differently on both branches: a."
+    assert conflict_help(MergeResult(conflicts=["a", "b"]), "x.lock")[0].startswith("x.lock: 2 targets built")
 
 
 def test_a_lock_that_does_not_parse_is_an_error_that_names_it(tmp_path: Path) -> None:

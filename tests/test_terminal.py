@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from helpers.online import emulator, env_for, targets, wait_for, write_manifest
@@ -166,6 +167,25 @@ def test_quiet_and_verbose_on_every_command(tmp_path: Path, where: str) -> None:
     assert quiet.exit_code == 0 and "Warning:" not in quiet.output and "3 targets" in quiet.output
     verbose = runner.invoke(cli, args("-v"))
     assert f"Manifest: {manifest}; 3 targets" in verbose.output
+
+
+def test_a_commands_own_quiet_is_also_the_global_quiet(tmp_path: Path) -> None:
+    """`build -q` (its own: only failures and the summary) prints no warnings either, as `-q build` does;
+    build is the only command with a -q of its own."""
+    from assetgen.cli.main import _set_quiet, cli as group
+
+    own = [name for name, command in group.commands.items() for p in command.params
+           if isinstance(p, click.Option) and "-q" in p.opts and p.callback is not _set_quiet]
+    assert own == ["build"]
+    manifest = write_manifest(tmp_path, targets("a"), settings='provider = "offline"')
+    manifest.write_text(manifest.read_text() + '\n[targets.huge]\nprompt = "' + "x" * 40_000 + '"\n')
+    runner = CliRunner()
+    assert "Warning:" in runner.invoke(cli, ["-f", str(manifest), "build", "--offline", "--dry-run"]).output
+    for args in (["build", "--offline", "-q"], ["-q", "build", "--offline"], ["build", "--offline", "--quiet"]):
+        result = runner.invoke(cli, ["-f", str(manifest), *args])
+        assert result.exit_code == 0, result.output
+        assert "Warning:" not in result.output and "Done: 2 " in result.output, (args, result.output)
+        (tmp_path / "assets.lock").unlink()
 
 
 def test_conflicting_output_flags_are_usage_errors(tmp_path: Path) -> None:

@@ -135,6 +135,12 @@ def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         OUTPUT.verbosity = -1
 
 
+def _also_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """A command's own -q (build's: only failures and the summary) is the global one too: no warnings."""
+    _set_quiet(ctx, param, value)
+    return value
+
+
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
     if value and not ctx.resilient_parsing:
         OUTPUT.verbosity = max(OUTPUT.verbosity, 0) + value
@@ -272,7 +278,8 @@ def sheet_lines(project: Any, result: Any) -> list[str]:
 @click.option("--keep-going", is_flag=True, help="Go on with other targets after one fails.")
 @click.option("--force", is_flag=True, help="Replace outputs that were modified by hand.")
 @click.option("--offline", is_flag=True, default=None, help="Render placeholders locally; costs nothing.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
+@click.option("-q", "--quiet", is_flag=True, callback=_also_quiet,
+              help="Print only failures and the summary: no progress, warnings or notes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds to wait for a running build, watch or gc that uses this cache (.assetgen/).")
@@ -900,7 +907,7 @@ def merge_lock(base: Path, ours: Path, theirs: Path, path: str) -> None:
     Registered by `assetgen init` in .gitattributes; enable it once per clone with
     git config merge.assetgen-lock.driver "assetgen merge-lock %O %A %B %P"
     """
-    from ..commands.merge_lock import conflict_help, merge_locks
+    from ..commands.merge_lock import conflict_help, merge_locks, targets_count
 
     result = merge_locks(base, ours, theirs, shown=path)
     if result.conflicts:
@@ -908,7 +915,7 @@ def merge_lock(base: Path, ours: Path, theirs: Path, path: str) -> None:
             echo_err(line)
         sys.exit(1)
     if OUTPUT.verbosity > 0:
-        echo_err(f"{path}: merged {result.merged} target(s); {len(result.taken_theirs)} from their side.")
+        echo_err(f"{path}: merged {targets_count(result.merged)}; {len(result.taken_theirs)} from their side.")
 
 
 @cli.command()
@@ -921,12 +928,13 @@ def init(obj: Context, force: bool) -> None:
         raise click.UsageError(f"{path} already exists (use --force to overwrite it)")
     from ..commands.init import init as do_init
 
+    from ..commands.init import in_git_work_tree
     from ..commands.merge_lock import DRIVER_CONFIG
 
     ignore = do_init(path)
+    enable = f" (enable it in this clone: {DRIVER_CONFIG})" if in_git_work_tree(ignore.parent) else ""
     click.echo(f"Wrote {path}, added {CACHE_DIR}/ to {ignore} and the lock's merge driver to "
-               f"{ignore.with_name('.gitattributes')} (enable it in this clone: {DRIVER_CONFIG}). "
-               f"Next: assetgen plan")
+               f"{ignore.with_name('.gitattributes')}{enable}. Next: assetgen plan")
 
 
 def main() -> None:

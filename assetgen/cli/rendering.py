@@ -23,7 +23,7 @@ def models_lines(every: list[catalog.Model]) -> list[str]:
     aspect ratios and sizes, the price tables with their source, and each provider's key and endpoint."""
     head = ("model", "provider", "series", "tier", "$/image", "resolutions", "actions",
             "a crash during a call can cost")
-    rows = [(m.id, m.provider, m.series, m.tier, str(m.price), ", ".join(m.resolutions), ", ".join(m.actions),
+    rows = [(m.id, m.provider, m.series, m.tier, money(m.price), ", ".join(m.resolutions), ", ".join(m.actions),
              catalog.PROVIDERS[m.provider].crash_cost) for m in every]
     lines = table_lines(head, rows, right={"$/image"})
     lines.append("")

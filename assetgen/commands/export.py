@@ -6,7 +6,8 @@ Outputs not built yet, or missing on disk, are skipped and named (``ExportIndex.
 
 TypeScript and GDScript nest by the target's name: the matrix row ``icon.sword.wood`` is
 ``assets.icon.sword.wood``; a target with several outputs nests one level more, by each file's stem
-(``icons-1.jpg`` → ``icons.icons_1``). Each name part becomes an identifier (anything but letters, digits
+(``icons-1.jpg`` → ``icons.icons_1``; stems that collide within a target take the folders that differ,
+``small/coin-1.png`` → ``coin.small_coin_1``). Each name part becomes an identifier (anything but letters, digits
 and ``_`` → ``_``; a leading digit gets a ``_``); two names that land on the same key are an error
 naming both. Output is deterministic: sorted keys, no timestamps; rewritten only when it changed.
 """
@@ -24,6 +25,7 @@ from ..engine.project import Project
 from ..errors import UsageError
 from ..images.size import image_size
 from ..manifest.model import Target
+from ..manifest.resolve import own_prompt
 from ..state.atomic import atomic_write
 
 FORMATS = ("json", "ts", "gdscript")
@@ -74,12 +76,13 @@ def collect(project: Project) -> ExportIndex:
 
 
 def alt_text(target: Target) -> str:
-    """``meta.alt`` if set, else the target's own prompt (not the style's fragment), cut to its first
-    sentence and at most ``ALT_CHARS`` characters."""
+    """``meta.alt`` if set, else the target's own prompt with its placeholders filled (no style
+    fragment, template or grid layout sentence), cut to its first sentence and at most ``ALT_CHARS``
+    characters."""
     alt = (target.meta or {}).get("alt")
     if isinstance(alt, str) and alt.strip():
         return " ".join(alt.split())
-    own = " ".join(target.prompt.split("\n\n")[0].split())
+    own = " ".join(own_prompt(target).split("\n\n")[0].split())
     match = re.match(r"(.+?[.!?])(?:\s|$)", own)
     sentence = match.group(1) if match else own
     if len(sentence) <= ALT_CHARS:
@@ -102,11 +105,12 @@ def tree(index: ExportIndex) -> dict[str, Any]:
         counts[out.target] = counts.get(out.target, 0) + 1
     leaves: dict[tuple[str, ...], str] = {}        # key path → what it came from (for the error)
     found: dict[str, Any] = {}
+    stems = _output_keys(index.outputs)
     for out in index.outputs:
         key = tuple(identifier(p) for p in out.target.split("."))
         what = f"target '{out.target}'"
         if counts[out.target] > 1:
-            key += (identifier(PurePosixPath(out.path).stem),)
+            key += (stems[(out.target, out.path)],)
             what += f" output '{out.path}'"
         leaves[_claim(leaves, key, what)] = what
         node = found
@@ -114,6 +118,31 @@ def tree(index: ExportIndex) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[key[-1]] = out
     return found
+
+
+def _output_keys(outputs: list[ExportedOutput]) -> dict[tuple[str, str], str]:
+    """(target, path) → the key of that output within its target: its file stem as an identifier; where
+    stems collide within a target (``coin-1.png`` and ``small/coin-1.png``, or ``icons/64/shield.png``
+    and ``icons/256/shield.png``), each colliding path's folders after the ones they all share come
+    first (``small_coin_1``, ``_64_shield``), and its extension last if that still collides."""
+    groups: dict[tuple[str, str], list[PurePosixPath]] = {}
+    for out in outputs:
+        path = PurePosixPath(out.path)
+        groups.setdefault((out.target, identifier(path.stem)), []).append(path)
+    keys: dict[tuple[str, str], str] = {}
+    for (target, stem), paths in groups.items():
+        if len(paths) == 1:
+            keys[(target, str(paths[0]))] = stem
+            continue
+        folders = [p.parent.parts for p in paths]
+        shared = 0
+        while all(len(f) > shared and f[shared] == folders[0][shared] for f in folders):
+            shared += 1
+        named = {p: "_".join([*p.parent.parts[shared:], p.stem]) for p in paths}
+        if len({identifier(n) for n in named.values()}) < len(paths):
+            named = {p: f"{n}_{p.suffix.lstrip('.')}" for p, n in named.items()}
+        keys.update({(target, str(p)): identifier(n) for p, n in named.items()})
+    return keys
 
 
 def _claim(leaves: dict[tuple[str, ...], str], key: tuple[str, ...], what: str) -> tuple[str, ...]:

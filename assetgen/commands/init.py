@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from ..engine.project import CACHE_DIR
@@ -40,3 +41,14 @@ def ignore_cache(folder: Path) -> Path:
                 handle.write("\n")
             handle.write(f"# assetgen's local cache\n{CACHE_DIR}/\n")
     return ignore
+
+
+def in_git_work_tree(folder: Path) -> bool:
+    """Whether ``folder`` is inside a git work tree (where enabling the lock's merge driver applies);
+    False without git."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=folder, capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and done.stdout.strip() == "true"

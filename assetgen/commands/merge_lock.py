@@ -97,12 +97,17 @@ def _conflict(name: str, ours: LockEntry | None, theirs: LockEntry | None, size:
     return (f"{'<' * size} ours\n{side(ours)}{'=' * size}\n{side(theirs)}{'>' * size} theirs\n")
 
 
+def targets_count(n: int) -> str:
+    """"1 target", "2 targets"."""
+    return f"{n} target" if n == 1 else f"{n} targets"
+
+
 def conflict_help(result: MergeResult, shown: str) -> list[str]:
     """What to tell the person resolving the merge."""
     if not result.conflicts:
         return []
     names = ", ".join(result.conflicts)
-    return [f"{shown}: {len(result.conflicts)} target(s) built differently on both branches: {names}.",
+    return [f"{shown}: {targets_count(len(result.conflicts))} built differently on both branches: {names}.",
             f"Keep one side's [targets.NAME] block between the <<<<<<< and >>>>>>> markers in {shown} (or delete "
             f"both: the next `assetgen build` then rebuilds it, restoring from the cache what it already has), "
             f"then `git add {shown}`."]

@@ -106,3 +106,16 @@ class LineIndex:
             if found is not None:
                 return found
         return None
+
+    def line_holding(self, path: Path, needle: str) -> int | None:
+        """The first line from ``path``'s to the next table header that holds ``needle`` (a value inside a
+        multi-line array, which the scan does not index); else ``path``'s line."""
+        start = self.line(path)
+        if start is None:
+            return None
+        for number, text in enumerate(self._text.splitlines()[start - 1:], start):
+            if number > start and _HEADER_RE.match(text):
+                break
+            if needle in text:
+                return number
+        return start

@@ -11,6 +11,7 @@ format, quality, key_out).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import json
@@ -180,6 +181,7 @@ class _Resolver:
         self.checked: dict[Path, str | None] = {}
         self.derivations: dict[tuple[Any, ...], Derivation] = {}
         self.places = _Places(root, settings.allow_outside)
+        self.templates: dict[tuple[str, str], bool] = {}    # (shared table, template) → usable (reported once)
 
     def target(self, name: str, base: str, subs: dict[str, str]) -> Target | None:
         """The row ``name`` of ``[targets.base]``; None (every problem reported) if it does not resolve."""
@@ -211,7 +213,8 @@ class _Resolver:
                  **_shape(self.profile_fields)}
         values = merge_fields(self.defaults, style_fields, own, self.profile_fields, subs)
         template, joiner = shape.get("prompt_template"), shape.get("style_joiner")
-        if template is not None and not self._template_ok(template, report):
+        if template is not None and not self._template_ok(
+                template, report, self._shape_source(styles, own, base).get("prompt_template", "")):
             return None
         prompt = compose(prompt_from[1], [p for _w, p in styles.prompts], subs, template, joiner)
         # OpenAI's request fields merge key by key, like a table of their own (never post-processing).
@@ -296,17 +299,21 @@ class _Resolver:
             return None
         return (chosen, list(found.outputs))
 
-    def _template_ok(self, template: str, report: Report) -> bool:
-        try:
-            used = {f for _l, f, _s, _c in string.Formatter().parse(template) if f is not None}
-        except ValueError as exc:
-            report(f"'{template}': {exc} (write {{{{ and }}}} for literal braces)", "prompt_template")
-            return False
-        if used - {"prompt", "style"} or "prompt" not in used:
-            report(f"'{template}' may use {{prompt}} (required) and {{style}} only; matrix values go into "
-                   f"the prompt itself", "prompt_template")
-            return False
-        return True
+    def _template_ok(self, template: str, report: Report, where: str) -> bool:
+        """Whether ``template`` (set in the table ``where``) is usable. A problem is reported once per
+        table: a shared one ([settings], [defaults], a style, the profile) at its own line, not once
+        per target that inherits it."""
+        problem = _template_problem(template)
+        if where.startswith("[targets."):
+            if problem:
+                report(problem, "prompt_template")
+            return not problem
+        if (where, template) not in self.templates:
+            self.templates[(where, template)] = not problem
+            if problem:
+                line = self.lines.line((*where[1:-1].split(".", 1), "prompt_template"))
+                self.problems.append(Problem(f"{where} {problem}", field="prompt_template", line=line))
+        return self.templates[(where, template)]
 
     def _shape_source(self, styles: _Styles, own: dict[str, Any], base: str) -> dict[str, str]:
         """Where ``prompt_template`` came from (for ``explain``)."""
@@ -365,6 +372,24 @@ class _Resolver:
             self.problems.append(Problem(message, target=name, field=fieldname,
                                          line=self.lines.line(where + ((fieldname,) if fieldname else ()))))
         return report
+
+
+def _template_problem(template: str) -> str | None:
+    """What is wrong with a ``prompt_template``, with what would be valid; None if nothing."""
+    try:
+        used = [f for _l, f, _s, _c in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"'{template}': {exc} (write {{{{ and }}}} for literal braces)"
+    unknown = [f for f in dict.fromkeys(used) if f not in ("prompt", "style")]
+    if not unknown and "prompt" in used:
+        return None
+    rule = "may use {prompt} (required) and {style} only; matrix values go into the prompt itself"
+    if not unknown:
+        return f"'{template}' has no {{prompt}}: it {rule}"
+    close = difflib.get_close_matches(unknown[0], ["prompt", "style"], n=1)
+    guess = f" (did you mean {{{close[0]}}}?)" if close else ""
+    return (f"'{template}': unknown placeholder {', '.join('{' + u + '}' for u in unknown)}{guess}; "
+            f"a template {rule}")
 
 
 @dataclass(frozen=True)
@@ -493,6 +518,17 @@ def _prompt_parts(base: str, prompt_from: tuple[str, str], styles: _Styles, shap
     return tuple(parts)
 
 
+def own_prompt(target: Target) -> str:
+    """The target's own prompt (its table's, a matrix value's or a row's) with its placeholders filled:
+    no style fragment, template or grid layout sentence (``export``'s alt text)."""
+    if not target.prompt_parts:
+        return target.prompt
+    text = target.prompt_parts[0][2]
+    values = {piece[1:-1]: value for piece, _where, value in target.prompt_parts[1:]
+              if piece.startswith("{") and piece not in ("{prompt}", "{style}")}
+    return _sub(text, values).strip()
+
+
 def row_override(spec: Any, name: str, base: str) -> Any:
     """The ``[targets.base.rows."a.b"]`` table of the row ``name`` (a ``RowModel``), or None."""
     if not spec.rows or name == base:
@@ -523,11 +559,9 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
     A row's values are its axes' (``{axis}``) and their value tables' fields (``{axis.field}``)."""
     rows: list[tuple[str, str, dict[str, str]]] = []
     seen: dict[str, str] = {}
+    shared: set[tuple[str, int]] = set()
     for base, spec in doc.targets.items():
-        def report(message: str, fieldname: str | None = "matrix", _base: str = base) -> None:
-            problems.append(Problem(message, target=_base, field=fieldname,
-                                    line=lines.line(("targets", _base) + ((fieldname,) if fieldname else ()))))
-
+        report = _matrix_reporter(base, lines, problems, shared)
         if not re.match(r"^[A-Za-z0-9_-]+$", base):
             report("target names may use only letters, digits, '_' and '-' (dots name matrix rows)", None)
             continue
@@ -536,8 +570,8 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
                                     f"{len(base)}", target=f"{base[:40]}…", line=lines.line(("targets", base))))
             continue
         if spec.grid is not None or spec.grid_trim is not None:   # cells r<row>c<col> (``manifest.sheets``)
-            cells = grid_rows(base, spec, report, lambda axes, s=spec: _placeholders_ok(
-                _texts(doc, s, profile_fields, chains), dict.fromkeys(axes, []), report))
+            cells = grid_rows(base, spec, report, lambda axes, s=spec, r=report: _placeholders_ok(
+                _texts(doc, s, profile_fields, chains), dict.fromkeys(axes, []), r, lines=lines))
             seen.update(dict.fromkeys((name for name, _subs in cells), base))
             rows += [(name, base, subs) for name, subs in cells]
             continue
@@ -551,7 +585,7 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         if fields is None:
             continue
         texts = _texts(doc, spec, profile_fields, chains)
-        if not _placeholders_ok(texts, axes, report, fields, spec.choices or {}) or \
+        if not _placeholders_ok(texts, axes, report, fields, spec.choices or {}, lines) or \
                 not _path_values_ok(texts, axes, report):
             continue
         if axes and spec.output is None and not spec.outputs and not _row_names_fit(base, axes, report):
@@ -561,6 +595,19 @@ def _expand(doc: DocumentModel, raw_targets: dict[str, Any], broken: dict[str, s
         if spec.rows:
             _rows_known(base, spec.rows, [n for n, _b, _s in rows[before:]], axes, lines, problems)
     return rows
+
+
+def _matrix_reporter(base: str, lines: LineIndex, problems: list[Problem], shared: set[tuple[str, int]]) -> Report:
+    """Reports a problem of ``[targets.base]`` at its field's line, or at ``line``: a shared table's (an
+    output set's row), reported once however many targets use it."""
+    def report(message: str, fieldname: str | None = "matrix", line: int | None = None) -> None:
+        if line is not None:
+            if (message, line) in shared:
+                return
+            shared.add((message, line))
+        problems.append(Problem(message, target=base, field=fieldname, line=line or lines.line(
+            ("targets", base) + ((fieldname,) if fieldname else ()))))
+    return report
 
 
 def _add_rows(base: str, axes: dict[str, list[str]], fields: dict[str, dict[str, dict[str, str]]],
@@ -685,9 +732,10 @@ def _as_text(value: Any) -> str | None:
 
 def _placeholders_ok(texts: list[tuple[str, str, str]], axes: Mapping[str, list[str]], report: Report,
                      fields: Mapping[str, dict[str, dict[str, str]]] | None = None,
-                     choices: Mapping[str, list[str]] | None = None) -> bool:
+                     choices: Mapping[str, list[str]] | None = None, lines: LineIndex | None = None) -> bool:
     """Every placeholder names something a row has: an axis, a field every value of its axis has,
-    a ``choices`` list (``{choose:NAME}``); output paths also ``{i}``, ``{name}``, ``{width}``, ``{height}``."""
+    a ``choices`` list (``{choose:NAME}``); output paths also ``{i}``, ``{name}``, ``{width}``, ``{height}``.
+    A problem in an output set's row points at that row's line (``lines``), not the target's."""
     fields, choices = fields or {}, choices or {}
     shared = {f for by_value in fields.values() for f in set.intersection(*(set(v) for v in by_value.values()))}
     known = set(axes) | shared | {f"choose:{c}" for c in choices}
@@ -707,16 +755,22 @@ def _placeholders_ok(texts: list[tuple[str, str, str]], axes: Mapping[str, list[
             ok = False
             continue
         used = {f"choose:{spec}" if f == "choose" else f for _lit, f, spec, _conv in parsed if f is not None}
-        unknown = used - known - (_OUTPUT_NAMES if fieldname in ("output", "outputs") else set())
+        path = fieldname in ("output", "outputs")
+        unknown = used - known - (_OUTPUT_NAMES if path else set())
         if unknown:
-            report(where + _unknown_placeholders(sorted(unknown), axes, fields, choices), fieldname)
+            message = where + _unknown_placeholders(sorted(unknown), axes, fields, choices, path)
+            if lines is not None and where.startswith("[output_sets."):
+                report(message, fieldname, line=lines.line_holding(("output_sets", where[13:-2], "outputs"), text))
+            else:
+                report(message, fieldname)
             ok = False
     return ok
 
 
 def _unknown_placeholders(unknown: list[str], axes: Mapping[str, list[str]],
-                          fields: Mapping[str, dict[str, dict[str, str]]], choices: Mapping[str, list[str]]) -> str:
-    """Why these placeholders are unknown, in words, with what would be valid."""
+                          fields: Mapping[str, dict[str, dict[str, str]]], choices: Mapping[str, list[str]],
+                          path: bool = False) -> str:
+    """Why these placeholders are unknown, in words, with what would be valid (``path``: in an output path)."""
     first = unknown[0]
     if first.startswith("choose"):
         name = first.partition(":")[2]
@@ -738,7 +792,11 @@ def _unknown_placeholders(unknown: list[str], axes: Mapping[str, list[str]],
         return (f"unknown placeholder {{{first}}}{did_you_mean(field, every)}; values of axis '{axis}' have: "
                 f"{', '.join(every) or 'no fields'}")
     known = ", ".join(sorted(axes)) or "none (this target has no matrix)"
-    return f"unknown placeholder {', '.join('{' + u + '}' for u in unknown)}; matrix axes: {known}"
+    valid = [*axes, *(sorted(_OUTPUT_NAMES) if path else [])]
+    close = difflib.get_close_matches(first, valid, n=1)
+    guess = f" (did you mean {{{close[0]}}}?)" if close else ""
+    names = "an output path may use {name}, {width}, {height}, {i}; " if path else ""
+    return f"unknown placeholder {', '.join('{' + u + '}' for u in unknown)}{guess}; {names}matrix axes: {known}"
 
 
 def _path_values_ok(texts: list[tuple[str, str, str]], axes: dict[str, list[str]], report: Report) -> bool:

@@ -211,7 +211,7 @@ def validate_shape(data: dict[str, Any], lines: LineIndex,
     try:
         return DocumentModel.model_validate(data), broken
     except ValidationError as exc:
-        errors = exc.errors()
+        errors = _matrix_errors(exc.errors(), data)
     cleaned = dict(data)
     for err in errors:
         loc = tuple(str(p) for p in err["loc"])
@@ -244,6 +244,40 @@ def validate_shape(data: dict[str, Any], lines: LineIndex,
         return None, broken
 
 
+def _matrix_errors(errors: list[Any], data: dict[str, Any]) -> list[Any]:
+    """Pydantic's errors with a matrix axis's union (a list of values, or a table of value tables) told
+    as the one the axis is written as: ``seed = "eleven"`` in ``[targets.card.matrix.subject.robot]`` is
+    one error at that line, "matrix.subject.robot: field 'seed' should be a valid integer", not one per
+    branch of the union with the whole axis as its input."""
+    kept: list[Any] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in errors:
+        loc = tuple(err["loc"])
+        if not (len(loc) >= 5 and loc[0] == "targets" and loc[2] == "matrix" and isinstance(loc[4], str)
+                and loc[4].startswith(("list[", "dict["))):
+            kept.append(err)
+            continue
+        axis = (data.get("targets", {}).get(loc[1]) or {}).get("matrix", {}).get(loc[3])
+        where, rest = loc[:4], loc[5:]
+        if isinstance(axis, dict) and loc[4].startswith("dict[") and len(rest) >= 2:
+            message = f"matrix.{loc[3]}.{rest[0]}: field '{'.'.join(map(str, rest[1:]))}' " + \
+                      err["msg"].replace("Input should be", "should be")
+            kept.append({**err, "loc": where + rest, "msg": message, "type": "matrix_value"})
+        elif isinstance(axis, dict) and loc[4].startswith("dict[") and rest:
+            kept.append({**err, "loc": where + rest, "msg": f"matrix.{loc[3]}.{rest[0]} must be a table of "
+                         f"fields ([targets.{loc[1]}.matrix.{loc[3]}.{rest[0]}] clause = …)", "type": "matrix_value"})
+        elif isinstance(axis, list) and loc[4].startswith("list[") and rest and where + rest[:1] not in seen:
+            seen.add(where + rest[:1])
+            kept.append({**err, "loc": where, "msg": f"matrix.{loc[3]}: value {rest[0] + 1} should be text or a "
+                         f"whole number", "type": "matrix_value"})
+        elif not isinstance(axis, (list, dict)) and where not in seen:
+            seen.add(where)
+            kept.append({**err, "loc": where, "msg": f"matrix.{loc[3]} should be a list of values "
+                         f"([\"a\", \"b\"]) or a table of value tables ([targets.{loc[1]}.matrix.{loc[3]}.VALUE])",
+                         "type": "matrix_value"})
+    return kept
+
+
 def _valid_fields(loc: tuple[str, ...]) -> list[str]:
     if len(loc) == 1:
         return list(DocumentModel.model_fields)
@@ -269,6 +303,8 @@ def _shape_message(err: Any, loc: tuple[str, ...]) -> str:
         return "is required"
     if loc and loc[0] in _NAMED_SECTIONS and len(loc) == 2:
         return f"must be a table of fields, e.g. [{loc[0]}.NAME]"
+    if kind == "matrix_value":
+        return f"{err['msg']} (got {err.get('input')!r})"
     return f"{err['msg'].rstrip('.')} (got {err.get('input')!r})"
 
 

@@ -23,7 +23,7 @@ resolution = "1K"
 [targets.hero]
 prompt = "A knight in silver armour, side view, flat pastel style, plain white background"
 aspect_ratio = "3:4"
-output = "characters/hero.jpg" # relative to out_dir; default "<target name>.jpg"
+output = "characters/hero.jpg"  # relative to out_dir; default "<target name>.jpg"
 
 # [targets.hero_walk]
 # action = "edit"
