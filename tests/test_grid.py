@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from assetgen.images.derive import Cell, Derivation, derive
-from assetgen.images.grid import cell_box, crop_cell, layout_sentence
+from assetgen.images.grid import GUTTER_TOLERANCE, cell_box, crop_cell, gutter_lines, layout_sentence
 from helpers.online import emulator, run, write_manifest
 
 
@@ -73,6 +73,49 @@ def test_a_cell_derivation_cuts_the_cell_first_then_resizes() -> None:
     assert "cell" not in Derivation(format="png").fields()
     assert Derivation(format="png", cell=Cell(2, 2, 1, 1)).fields()["cell"] == {
         "cols": 2, "rows": 2, "col": 1, "row": 1, "trim": "auto"}
+
+
+def test_the_cells_of_one_grid_image_are_decoded_and_sliced_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each cell is a target of its own, derived in a call of its own: the grid image must not be
+    decoded and searched for gutters once per cell (a 4×4 grid at 2K took 6–9 s that way)."""
+    from assetgen.images import derive as derive_module
+
+    image, cells = _grid(4, 4, (20, 18), 3, 2)
+    source = io.BytesIO()
+    image.save(source, "PNG")
+    decodes = []
+    real = derive_module._decode
+    monkeypatch.setattr(derive_module, "_decode", lambda data: decodes.append(1) or real(data))
+    for (r, c), picture in cells.items():
+        out = derive(source.getvalue(), Derivation(format="png", cell=Cell(4, 4, col=c, row=r)))
+        with Image.open(io.BytesIO(out)) as opened:
+            assert opened.convert("RGB").tobytes() == picture.tobytes(), (r, c)
+    assert len(decodes) == 1
+    # Taken cells leave the memo: the same cell again is sliced afresh, and still exact.
+    again = derive(source.getvalue(), Derivation(format="png", cell=Cell(4, 4, col=2, row=3)))
+    with Image.open(io.BytesIO(again)) as opened:
+        assert opened.convert("RGB").tobytes() == cells[(3, 2)].tobytes()
+    assert len(decodes) == 2
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 5), (33, 64), (65, 17)])
+def test_gutter_lines_are_max_minus_min_of_each_line_on_rgb(size: tuple[int, int]) -> None:
+    rng = random.Random(size[0] * 97 + size[1])
+    w, h = size
+    image = Image.new("RGBA", (w, h))
+    # Few colours close together, so some lines are within the tolerance and some are not; alpha varies
+    # and is ignored (a gutter is judged on its colour).
+    image.putdata([(200 + rng.randrange(0, 8) * rng.randrange(0, 3), 200, 190 + rng.randrange(0, 14),
+                    rng.randrange(256)) for _ in range(w * h)])
+    rgb = image.convert("RGB")
+    columns = [max(max(ch) - min(ch) for ch in zip(*(rgb.getpixel((x, y)) for y in range(h)), strict=True))
+               <= GUTTER_TOLERANCE for x in range(w)]
+    rows = [max(max(ch) - min(ch) for ch in zip(*(rgb.getpixel((x, y)) for x in range(w)), strict=True))
+            <= GUTTER_TOLERANCE for y in range(h)]
+    assert gutter_lines(image, 0) == columns and gutter_lines(rgb, 0) == columns
+    assert gutter_lines(image, 1) == rows and gutter_lines(image.convert("L"), 1) == [
+        max(ch) - min(ch) <= GUTTER_TOLERANCE for ch in (
+            [image.convert("L").getpixel((x, y)) for x in range(w)] for y in range(h))]
 
 
 GRID = """\
