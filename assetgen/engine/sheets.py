@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import AssetgenError, ManifestError, Problem
+from ..errors import AssetgenError
 from ..images import sheets as packer
 from ..manifest.sheets import Sheet, member_output_index
 from ..state.atomic import atomic_write
 from ..state.statcache import sha256_bytes
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .plan import Plan
     from .project import Project
 
@@ -136,12 +139,14 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
     try:
         packing = packer.pack(placed, padding=sheet.padding, power_of_two=sheet.power_of_two,
                               max_size=sheet.max_size)
-    except packer.TooBig as exc:
-        raise ManifestError(str(project.manifest.path), [Problem(
-            f"[sheets.{sheet.name}] is too big for max_size = {sheet.max_size}: {exc}; raise max_size, lower "
-            f"padding, or pack smaller outputs (member_output)", field="max_size",
-            line=project.manifest.lines.line(("sheets", sheet.name, "max_size"))
-            or project.manifest.lines.line(("sheets", sheet.name)))]) from None
+    except packer.TooBig as exc:       # sizes the manifest could not know (trims, served sizes)
+        line = project.manifest.lines.line(("sheets", sheet.name, "max_size")) \
+            or project.manifest.lines.line(("sheets", sheet.name))
+        where = f" ({_shown(project.manifest.path)}:{line})" if line else ""
+        raise AssetgenError(f"sheet '{sheet.name}' not made: {packer.describe(placed, sheet.padding)} need at "
+                            f"least {exc.need}×{exc.need}, more than max_size = {sheet.max_size}{where}; raise "
+                            f"max_size or reduce frames (fewer members, a smaller member_output, less padding); "
+                            f"its members are built") from None
     files = {sheet.output: packer.compose(packing, images)}
     image_name = posixpath.basename(sheet.output)
     res_path = "res://" + posixpath.relpath(sheet.output, sheet.res_root or ".")
@@ -159,6 +164,14 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
         outputs.append({"path": path, "sha256": sha, "size": len(data)})
     return {"key": sheet_key(sheet, frames), "outputs": outputs, "members": len(frames),
             "size": [packing.width, packing.height]}
+
+
+def _shown(path: Path) -> str:
+    """The manifest's path as a person here would type it (relative when it can be)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:                  # another drive
+        return str(path)
 
 
 def _drop_removed(project: Project) -> None:

@@ -108,6 +108,17 @@ def _cuts(lines: list[bool], count: int) -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
+def least_cell_size(width: int, height: int, cols: int, rows: int, trim: str | int = "auto") -> tuple[int, int]:
+    """The smallest cell slicing can give an image of this size: the narrowest equal cell less the most
+    the trim may cut from each side (``"auto"``: a quarter of a cell; ``N``: N pixels)."""
+    def side(size: int, count: int) -> int:
+        bounds = _bounds(size, count)
+        narrowest = min(b - a for a, b in zip(bounds, bounds[1:], strict=False))
+        cut = int(size / count / 4) if trim == "auto" else int(trim)
+        return max(1, narrowest - 2 * cut)
+    return side(width, cols), side(height, rows)
+
+
 def cut_boxes(image: Image.Image, cols: int, rows: int, trim: str | int = "auto"
               ) -> dict[tuple[int, int], Box]:
     """The crop box (left, top, right, bottom) of every cell, by (col, row) (1-based): the gutters are
