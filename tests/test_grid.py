@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import random
 import tomllib
 from pathlib import Path
@@ -138,7 +139,8 @@ def test_a_4x4_grid_is_one_submission_sliced_into_16_cells(tmp_path: Path) -> No
     manifest = write_manifest(tmp_path, GRID)
     with emulator() as gateway:
         plan = run(manifest, gateway, "plan")
-        assert "one 4×4 grid image: $0.002 per cell" in plan.output, plan.output
+        assert "icons (4×4 grid, 16 cells)  generate     $0.0319  new target ($0.002 per cell)" in plan.output, \
+            plan.output
         result = run(manifest, gateway, "build")
         assert result.exit_code == 0, result.output
         grids = [s for s in gateway.submissions if s["prompt"].startswith("A grid")]
@@ -157,6 +159,49 @@ def test_a_4x4_grid_is_one_submission_sliced_into_16_cells(tmp_path: Path) -> No
                 assert _size(tmp_path / f"out/icons/small/icons.r{r}c{c}.png") == (16, 16)
         again = run(manifest, gateway, "build", "icons.r2c3")
         assert "Nothing to build" in again.output and len(gateway.submissions) == 2
+
+
+def test_a_grid_reads_as_one_generation_in_plan_build_and_savings(tmp_path: Path) -> None:
+    """Cells of one grid are one generation: one plan line and one build line, not 15 "shared" targets,
+    and no "saved" as if each cell would have cost a generation. Another grid with the same key does
+    share it, and says so as any other target does (its savings counted once)."""
+    twin = GRID.split("[targets.hero]")[0].replace("[targets.icons]", "[targets.twins]").replace(
+        '"icons/', '"twins/')
+    manifest = write_manifest(tmp_path, GRID.split("[targets.hero]")[0])
+    with emulator() as gateway:
+        plan = run(manifest, gateway, "plan")
+        assert plan.output.count("\n  ") == 1 and "share" not in plan.output, plan.output
+        assert "Total: $0.0319 for 1 image\n" in plan.output, plan.output
+        items = {t["name"]: t for t in json.loads(run(manifest, gateway, "plan", "--json").output)["targets"]}
+        assert len(items) == 16                                         # one item per cell, as before
+        assert items["icons.r1c1"]["grid"] == {"target": "icons", "cols": 4, "rows": 4, "cells": 16,
+                                               "label": "icons (4×4 grid, 16 cells)", "paid_by": "icons.r1c1",
+                                               "cost_per_cell": 0.001992}
+        assert items["icons.r4c4"]["grid"]["paid_by"] == "icons.r1c1" and items["icons.r4c4"]["action"] == "share"
+
+        build = run(manifest, gateway, "build")
+        assert build.exit_code == 0, build.output
+        lines = [line for line in build.output.splitlines() if line.startswith("icons")]
+        assert all(line.startswith("icons (4×4 grid, 16 cells): ") for line in lines), build.output
+        assert [line for line in lines if ": built" in line][0].endswith(") $0.0319") and \
+            sum(": built" in line for line in lines) == 1, build.output
+        assert "shared" not in build.output and "by reusing images" not in build.output, build.output
+        assert "saved $0.00;" in build.output
+        assert "Done: 1 built (a grid counts once: 16 cells of 1 grid). Spent $0.0319." in build.output
+
+        # Restored from the cache: one line, and the grid's price saved once.
+        (tmp_path / "assets.lock").unlink()
+        restored = run(manifest, gateway, "build", "--json")
+        assert json.loads(restored.stdout)["saved"] == 0.031875, restored.output      # one image, not 16
+
+        (tmp_path / "two").mkdir()
+        manifest = write_manifest(tmp_path / "two", GRID.split("[targets.hero]")[0] + "\n" + twin)
+        plan = run(manifest, gateway, "plan")
+        assert "twins (4×4 grid, 16 cells)  share           free  new target (shares with icons.r1c1: paid once)" \
+            in plan.output, plan.output
+        build = run(manifest, gateway, "build")
+        assert "twins (4×4 grid, 16 cells): shared (shares with icons.r1c1: paid once)" in build.output, build.output
+        assert "saved $0.0319 by reusing images" in build.output and len(gateway.submissions) == 2
 
 
 def _size(path: Path) -> tuple[int, int]:

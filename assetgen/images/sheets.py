@@ -66,7 +66,8 @@ def describe(frames: list[Frame], padding: int) -> str:
     widest, tallest = max(f.width for f in frames), max(f.height for f in frames)
     same = all((f.width, f.height) == (widest, tallest) for f in frames)
     apart = f", {padding} px apart" if padding else ""
-    return f"{len(frames)} frame{'s' if len(frames) != 1 else ''} of {'' if same else 'up to '}{widest}×{tallest} px{apart}"
+    count = f"{len(frames)} frame{'s' if len(frames) != 1 else ''}"
+    return f"{count} of {'' if same else 'up to '}{widest}×{tallest} px{apart}"
 
 
 def least_side(frames: list[Frame], padding: int) -> int:
