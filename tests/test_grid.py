@@ -245,6 +245,23 @@ def test_grid_errors_name_the_field_and_line(tmp_path: Path, extra: str, field: 
     assert "assets.toml:" in result.output
 
 
+@pytest.mark.parametrize("override", ['[targets.icons.rows."r1c1"]\nseed = 3', '[targets.icons]\nrows.r1c1.seed = 3'])
+def test_a_grid_rows_override_is_reported_at_its_own_line(tmp_path: Path, override: str) -> None:
+    body = GRID.split("[targets.hero]")[0] + "\n# an override a grid cannot take\n"
+    if override.startswith("[targets.icons]\n"):        # a dotted key in the target's own table
+        body = body.replace('prompt = "a fantasy', override.split("\n")[1] + '\nprompt = "a fantasy')
+    else:
+        body += override + "\n"
+    manifest = write_manifest(tmp_path, body)
+    lines = manifest.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, start=1) if "r1c1" in text and "{" not in text)
+    with emulator() as gateway:
+        result = run(manifest, gateway, "plan")
+    assert result.exit_code == 2, result.output
+    assert f"assets.toml:{line}: target 'icons', field 'rows': a grid's cells share one generation" in result.output, \
+        result.output
+
+
 def test_a_grid_prompt_may_not_vary_by_cell_and_outputs_know_only_row_col_name(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, GRID.replace("a fantasy item icon", "icon {row}").split("[targets.hero]")[0])
     with emulator() as gateway:
