@@ -224,6 +224,20 @@ def test_bad_sheet_tables_are_errors_with_lines(tmp_path: Path, sheet: str, fiel
         assert not (tmp_path / "out").exists()
 
 
+def test_an_unknown_member_lists_grid_and_matrix_names_once(tmp_path: Path) -> None:
+    body = (SHEET.split("[sheets.icons]")[0] + '[targets.potions]\nprompt = "a potion"\ngrid = [4, 4]\n'
+            'output = "potions/{name}.png"\n\n[targets.hero]\nprompt = "a hero"\n\n'
+            '[sheets.bad]\nmembers = ["potion"]\noutput = "s.png"\n')
+    manifest = write_manifest(tmp_path, body)
+    with emulator() as gateway:
+        result = run(manifest, gateway, "plan")
+    assert result.exit_code == 2, result.output
+    assert ("member 'potion' is not a target (did you mean 'potions'?) and matches none (names, matrix or grid "
+            "names, globs like 'icon.*'); known targets: icon (matrix, 3 rows), potions (grid, 16 cells), hero\n"
+            ) in result.output, result.output
+    assert ".r1c1" not in result.output and "icon.sword" not in result.output
+
+
 def test_two_sheets_may_not_write_the_same_file(tmp_path: Path) -> None:
     body = SHEET + '\n[sheets.again]\nmembers = ["icon.*"]\noutput = "sheets/icons.png"\n'
     manifest = write_manifest(tmp_path, body)

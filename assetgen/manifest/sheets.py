@@ -161,7 +161,7 @@ def _members(spec: Any, targets: Mapping[str, Target], groups: Mapping[str, list
     """The rows ``members`` and ``tags`` name, sorted; None (reported) if one names nothing."""
     found: list[str] = []
     ok = True
-    known = [n for n in targets if n not in groups] + list(groups)
+    known, shown = _known(targets, groups)
     for pattern in spec.members:
         if pattern.startswith("@"):
             pattern = pattern[1:]
@@ -174,7 +174,7 @@ def _members(spec: Any, targets: Mapping[str, Target], groups: Mapping[str, list
             if not matched:
                 report(f"member '{pattern}' is not a target{did_you_mean(pattern, known)} and matches "
                        f"none (names, matrix or grid names, globs like 'icon.*'); known targets: "
-                       f"{listing(known)}", "members")
+                       f"{listing(shown)}", "members")
                 ok = False
             found += matched
     for tag in spec.tags:
@@ -187,6 +187,28 @@ def _members(spec: Any, targets: Mapping[str, Target], groups: Mapping[str, list
         report("has no members; set members = [\"icon.*\"] (names, globs) and/or tags = [\"ui\"]", "members")
         ok = False
     return tuple(sorted(set(found))) if ok else None
+
+
+def _known(targets: Mapping[str, Target], groups: Mapping[str, list[str]]) -> tuple[list[str], list[str]]:
+    """The names a sheet's member may be (plain targets, matrix and grid names, not their rows: those
+    are globs away), and the same as a person reads them: ``potions (grid, 16 cells)``, ``walk (matrix,
+    4 rows)``; in the manifest's order."""
+    group_of = {row: base for base, rows in groups.items() for row in rows}
+    names: list[str] = []
+    for name in targets:
+        name = group_of.get(name, name)
+        if name not in names:
+            names.append(name)
+    shown = []
+    for name in names:
+        if name in groups:
+            rows = groups[name]
+            grid = targets[rows[0]].grid is not None
+            unit = ("cell" if grid else "row") + ("s" if len(rows) != 1 else "")
+            shown.append(f"{name} ({'grid' if grid else 'matrix'}, {len(rows)} {unit})")
+        else:
+            shown.append(name)
+    return names, shown
 
 
 def member_output_index(sheet: Sheet, target: Target) -> int:
