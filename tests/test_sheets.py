@@ -224,6 +224,20 @@ def test_bad_sheet_tables_are_errors_with_lines(tmp_path: Path, sheet: str, fiel
         assert not (tmp_path / "out").exists()
 
 
+def test_an_unknown_member_lists_grid_and_matrix_names_once(tmp_path: Path) -> None:
+    body = (SHEET.split("[sheets.icons]")[0] + '[targets.potions]\nprompt = "a potion"\ngrid = [4, 4]\n'
+            'output = "potions/{name}.png"\n\n[targets.hero]\nprompt = "a hero"\n\n'
+            '[sheets.bad]\nmembers = ["potion"]\noutput = "s.png"\n')
+    manifest = write_manifest(tmp_path, body)
+    with emulator() as gateway:
+        result = run(manifest, gateway, "plan")
+    assert result.exit_code == 2, result.output
+    assert ("member 'potion' is not a target (did you mean 'potions'?) and matches none (names, matrix or grid "
+            "names, globs like 'icon.*'); known targets: icon (matrix, 3 rows), potions (grid, 16 cells), hero\n"
+            ) in result.output, result.output
+    assert ".r1c1" not in result.output and "icon.sword" not in result.output
+
+
 def test_two_sheets_may_not_write_the_same_file(tmp_path: Path) -> None:
     body = SHEET + '\n[sheets.again]\nmembers = ["icon.*"]\noutput = "sheets/icons.png"\n'
     manifest = write_manifest(tmp_path, body)
@@ -233,14 +247,65 @@ def test_two_sheets_may_not_write_the_same_file(tmp_path: Path) -> None:
         assert "[sheets.again] writes 'out/sheets/icons.png', which sheet 'icons' also writes" in result.output
 
 
-def test_a_sheet_too_big_for_max_size_is_an_error_naming_the_line(tmp_path: Path) -> None:
+def test_a_sheet_too_big_for_max_size_is_a_manifest_error_before_anything_is_paid(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, SHEET.replace("padding = 2", "padding = 2\nmax_size = 64"))
+    line = manifest.read_text().splitlines().index("max_size = 64") + 1
     with emulator() as gateway:
+        for command in ("plan", "build"):
+            result = run(manifest, gateway, command)
+            assert result.exit_code == 2, result.output
+            assert (f"assets.toml:{line}: field 'max_size': [sheets.icons] cannot hold its frames: 3 frames of "
+                    f"40×40 px, 2 px apart need at least 90×90, more than max_size = 64; raise max_size or reduce "
+                    f"frames") in result.output, result.output
+        assert gateway.submissions == []
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("body", "max_size", "need"), [
+    # No resize: the model's size (1:1 at 0.5K is 512 px; a served image may be 5 % smaller).
+    ('[targets.icon]\nprompt = "an icon"\noutput = "icon.png"\n', 400, "487×487"),
+    # Grid cells: 487 / 4 ≥ 121 px, less at most a quarter of a cell on each side (auto trim): 61 px.
+    ('[targets.icon]\nprompt = "an icon"\ngrid = [4, 4]\noutput = "icon/{name}.png"\n', 200, "244×244"),
+    ('[targets.icon]\nprompt = "an icon"\ngrid = [4, 4]\ngrid_trim = 4\noutput = "icon/{name}.png"\n', 400, "452×452"),
+])
+def test_frame_sizes_known_before_building_are_checked_at_load(tmp_path: Path, body: str, max_size: int,
+                                                                need: str) -> None:
+    manifest = write_manifest(tmp_path, body + f'\n[sheets.icons]\nmembers = ["icon"]\noutput = "s.png"\n'
+                                              f'max_size = {max_size}\n')
+    with emulator() as gateway:
+        result = run(manifest, gateway, "plan")
+    assert result.exit_code == 2, result.output
+    assert f"need at least {need}, more than max_size = {max_size}" in result.output, result.output
+
+
+def test_a_sheet_that_does_not_fit_after_the_build_is_a_sheet_error_not_a_manifest_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auto-trimmed grid cells may be as small as half a cell, so the load lets this sheet through; the
+    placeholder's cells are about 112 px (8 px gutters), which do not fit: the generation is kept, the sheet
+    is reported with its line, and nothing claims that nothing was built."""
+    manifest = write_manifest(tmp_path, '[targets.icon]\nprompt = "an icon"\ngrid = [4, 4]\n'
+                                        'output = "icon/{name}.png"\n\n[sheets.icons]\nmembers = ["icon"]\n'
+                                        'output = "s.png"\nmax_size = 300\n')
+    line = manifest.read_text().splitlines().index("max_size = 300") + 1
+    monkeypatch.chdir(tmp_path)
+    with emulator() as gateway:
+        assert run(manifest, gateway, "plan").exit_code == 0
         result = run(manifest, gateway, "build", "--offline")
-        assert result.exit_code == 1
-        line = manifest.read_text().splitlines().index("max_size = 64") + 1
-        assert f"assets.toml:{line}: field 'max_size': [sheets.icons] is too big for max_size = 64" in result.output
-        assert not (tmp_path / "out/sheets/icons.png").exists()
+    assert result.exit_code == 1, result.output
+    assert "nothing was built" not in result.output and "problem in the manifest" not in result.output
+    assert re.search(rf"Error: sheet 'icons' not made: 16 frames of (up to )?1\d\d×1\d\d px need at least \d+×\d+, "
+                     rf"more than max_size = 300 \(assets.toml:{line}\); raise max_size", result.output), result.output
+    lock = tomllib.loads((tmp_path / "assets.lock").read_text())
+    assert len(lock["targets"]) == 16 and "sheets" not in lock
+    assert (tmp_path / "out/icon/icon.r4c4.png").exists() and not (tmp_path / "out/s.png").exists()
+
+
+def test_too_big_says_what_would_fit() -> None:
+    with pytest.raises(packer.TooBig) as caught:
+        packer.pack([packer.Frame(f"x{i}", 40, 40) for i in range(4)], max_size=64)
+    assert caught.value.need == 80 and "they need at least 80×80" in str(caught.value)
+    assert "px²" not in str(caught.value)
+    packer.pack([packer.Frame(f"x{i}", 40, 40) for i in range(4)], max_size=80)
 
 
 @pytest.mark.slow          # a real `assetgen watch` process

@@ -13,7 +13,8 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO, assert_never
 
 from ..engine.events import _FAILED_KINDS, _LINE_KINDS, _MESSAGE_LIMIT, Event, EventKind, money, usd
-from ..engine.plan import Action, ReasonKind
+from ..engine.events import label as event_label
+from ..engine.plan import Action, ReasonKind, grid_label
 from ..errors import safe_text
 
 if TYPE_CHECKING:
@@ -45,18 +46,18 @@ def _why(item: TargetPlan) -> str:
     return "; ".join(_why_parts(item))
 
 
-def _why_parts(item: TargetPlan) -> list[str]:
-    """Each reason once, in order; what the action adds goes with the last one."""
+def _why_parts(item: TargetPlan, *, per_cell: bool = True) -> list[str]:
+    """Each reason once, in order; what the action adds goes with the last one (``per_cell``: a grid's
+    price per cell, which a grid's line adds once itself)."""
     parts = list(dict.fromkeys(str(r) for r in item.reasons)) or [""]
     text = ""
     match item.action:
         case Action.RESTORE:
             text += " (images in the remote cache)" if item.remote else " (images in cache)"
-        case Action.SHARE:
+        case Action.SHARE if not item.same_grid:    # a grid's own cells: its one generation, said on its line
             text += f" ({item.sharing})"
-        case Action.GENERATE if item.target.grid and item.cost:     # one image pays for every cell
-            cols, rows = item.target.grid
-            text += f" (one {cols}×{rows} grid image: {money(item.cost / (cols * rows))} per cell)"
+        case Action.GENERATE if item.target.grid and item.cost and per_cell:    # one image pays for every cell
+            text += f" ({_per_cell(item)})"
         case Action.RESUME if item.target.provider in ("gemini", "openai"):   # only a batch job leaves their tasks
             vendor = "Gemini" if item.target.provider == "gemini" else "OpenAI"
             text += f" (in a pending {vendor} batch job submitted by an earlier build: collected, no new payment)"
@@ -73,12 +74,18 @@ def _why_parts(item: TargetPlan) -> list[str]:
         case Action.UNCERTAIN:
             retry = f"; that would cost {money(item.retry_cost)}" if item.retry_cost else ""
             text += f" (not submitted again unless `assetgen build --retry-uncertain {item.name}`{retry})"
-        case Action.NONE | Action.GENERATE:
+        case Action.NONE | Action.GENERATE | Action.SHARE:
             pass
         case _:
             assert_never(item.action)
     parts[-1] += text
     return parts
+
+
+def _per_cell(item: TargetPlan) -> str:
+    assert item.target.grid is not None
+    cols, rows = item.target.grid
+    return f"{money(item.cost / (cols * rows))} per cell"
 
 
 def render_plan(plan: Plan, *, list_all: bool = False) -> str:
@@ -106,6 +113,9 @@ def render_plan(plan: Plan, *, list_all: bool = False) -> str:
         summary += f" (up to {usd(plan.max_cost)} if official_fallback switches to the official channel)"
     free = plan.count(Action.RESTORE) + plan.count(Action.SHARE) + sum(1 for i in plan.items
                                                                        if i.action == Action.RESUME and not i.cost)
+    free -= sum(1 for i in plan.items if i.same_grid)       # a grid's cells: one generation, not reuse
+    restored = [i for i in plan.items if i.action == Action.RESTORE and i.target.grid is not None]
+    free -= len(restored) - len({i.target.base for i in restored})     # and one grid image restored
     if free:
         summary += f"; {free} target{'s reuse' if free != 1 else ' reuses'} images for free"
     lines.append(summary if stale else "Everything is up to date. Nothing to build.")
@@ -159,23 +169,32 @@ def _sync_note(plan: Plan) -> str:
 
 
 def _group_rows(items: list[TargetPlan], plan: Plan, list_all: bool) -> list[tuple[str, str, str, str]]:
-    """(name, action, cost, why) lines in plan order; a matrix's rows with one action share a line."""
+    """(name, action, cost, why) lines in plan order; a matrix's rows with one action share a line, and
+    so do a grid's cells (those sharing its one generation on the line of the cell that pays)."""
     order = {i.name: n for n, i in enumerate(plan.items)}
     groups: dict[tuple[str, Action], list[TargetPlan]] = {}
     for item in sorted(items, key=lambda i: order[i.name]):
         row = item.target.base and item.target.base != item.name and not list_all
-        groups.setdefault((item.target.base if row else item.name, item.action), []).append(item)
+        action = Action.GENERATE if item.same_grid and not list_all else item.action
+        groups.setdefault((item.target.base if row else item.name, action), []).append(item)
     lines = []
     for (name, action), members in groups.items():
         first = members[0]
         if len(members) == 1:
             name = first.name
+        elif first.target.grid is not None:
+            name = grid_label(name, first.target.grid, len(members))
         else:
             of = sum(1 for i in plan.items if i.target.base == name)
             name = f"{name} ({len(members)} of {of} rows)"
         cost = money(sum(i.cost for i in members)) if first.stale else ""
-        whys = list(dict.fromkeys(p for i in members for p in _why_parts(i) if p)) if first.stale else []
+        grid = first.target.grid is not None and len(members) > 1
+        whys = list(dict.fromkeys(p for i in members for p in _why_parts(i, per_cell=not grid) if p)) \
+            if first.stale else []
         why = "; ".join(whys[:2]) + (f"; … ({len(whys) - 2} more reasons)" if len(whys) > 2 else "")
+        payer = next((i for i in members if i.action == Action.GENERATE and i.cost), None) if grid else None
+        if payer is not None:
+            why += f" ({_per_cell(payer)})"
         if action == "none":
             why = _fresh_note(members, reviewing=any(i.locked is not None and i.locked.review is not None
                                                      for i in plan.items))
@@ -211,12 +230,24 @@ def render_markdown(plan: Plan) -> str:
 
 def render_summary(report: BuildReport) -> str:
     counts: dict[str, int] = {}
+    cells = _grid_cells(report)
+    seen: set[tuple[str, str]] = set()
     for r in report.results:
+        grid = cells.get(r.name)
+        if grid is not None and (grid, r.status) in seen:
+            continue                        # a grid's cells count once: one generation
+        if grid is not None:
+            seen.add((grid, r.status))
         counts[r.status] = counts.get(r.status, 0) + 1
     if not report.results:
         return "Nothing to build: everything is up to date."
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
-    text = f"Done: {', '.join(parts)}. Spent {usd(report.spent)}"
+    text = f"Done: {', '.join(parts)}"
+    sliced = sum(1 for r in report.results if r.name in cells)
+    if seen and sliced > len(seen):
+        grids = len({grid for grid, _status in seen})
+        text += f" (a grid counts once: {sliced} cells of {grids} grid{'s' if grids != 1 else ''})"
+    text += f". Spent {usd(report.spent)}"
     if report.saved:
         text += f", saved {usd(report.saved)} by reusing images"
     if report.resumed:
@@ -234,6 +265,11 @@ def render_summary(report: BuildReport) -> str:
     return text
 
 
+def _grid_cells(report: BuildReport) -> dict[str, str]:
+    """Each built grid cell's grid (target name → grid target)."""
+    return {i.name: i.target.base for i in report.plan.items if i.target.grid is not None}
+
+
 # -- build progress ---------------------------------------------------------------------------------
 
 class LiveReporter:
@@ -249,6 +285,7 @@ class LiveReporter:
         self.spent = 0.0
         self.started = time.monotonic()
         self.active: dict[str, tuple[str, int, float]] = {}
+        self.labels: dict[str, str] = {}            # a grid's task shown as the grid's (``label``)
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
 
     def __enter__(self) -> LiveReporter:
@@ -270,7 +307,7 @@ class LiveReporter:
         table.add_column("elapsed", justify="right")
         for name, (state, progress, since) in list(self.active.items())[:20]:
             # Text cells: a name or state holding "[/]" is shown as written, never parsed as markup.
-            table.add_row(Text(safe_text(name)), Text(safe_text(state, 40)), f"{progress}%",
+            table.add_row(Text(safe_text(self.labels.get(name, name))), Text(safe_text(state, 40)), f"{progress}%",
                           f"{time.monotonic() - since:.0f}s")
         elapsed = time.monotonic() - self.started
         status = Text(f"{self.done}/{self.total} targets done · {len(self.active)} in flight · "
@@ -287,6 +324,8 @@ class LiveReporter:
     def emit(self, event: Event) -> None:
         from rich.markup import escape
 
+        if event.data.get("label"):
+            self.labels[event.target] = str(event.data["label"])
         if event.kind in (EventKind.SUBMITTED, EventKind.RESUMED):
             self.active[event.target] = ("queued", 0, time.monotonic())
         elif event.kind == EventKind.PROGRESS:
@@ -294,14 +333,14 @@ class LiveReporter:
             self.active[event.target] = (str(event.data.get("status")), _percent(event.data.get("progress")), since)
         elif event.kind in _LINE_KINDS and event.kind != EventKind.NOTICE:
             self.active.pop(event.target, None)
-            self.done += 1
+            self.done += int(event.data.get("cells", 1))      # a grid's line speaks for its cells
             self.spent = float(event.data.get("spent", self.spent))
             style = "red" if event.kind in _FAILED_KINDS else "green"
             message = safe_text(event.message, _MESSAGE_LIMIT)
             message = f" ({escape(message)})" if message else ""
-            self.console.print(f"[{style}]{event.kind:>8}[/] {escape(safe_text(event.target))}{message}",
+            self.console.print(f"[{style}]{event.kind:>8}[/] {escape(safe_text(event_label(event)))}{message}",
                                highlight=False)
         elif event.kind == EventKind.NOTICE:
-            self.console.print(f"{escape(safe_text(event.target))}: "
+            self.console.print(f"{escape(safe_text(event_label(event)))}: "
                                f"{escape(safe_text(event.message, _MESSAGE_LIMIT))}", highlight=False)
         self.live.update(self._render())

@@ -65,6 +65,11 @@ class Reporter(Protocol):
 
 # -- build progress ---------------------------------------------------------------------------------
 
+def label(event: Event) -> str:
+    """Whom a line is about: the target, or several cells of a grid as one (``data["label"]``)."""
+    return str(event.data.get("label") or event.target)
+
+
 _LINE_KINDS = set(EventKind) - {EventKind.PROGRESS}          # one line each (progress: on a change)
 _FAILED_KINDS = {EventKind.FAILED, EventKind.BLOCKED, EventKind.SKIPPED, EventKind.UNCERTAIN}
 
@@ -82,10 +87,10 @@ class PlainReporter:
             if self._state.get(event.target) == status:
                 return
             self._state[event.target] = status
-            line = f"{safe_text(event.target)}: {safe_text(status, 40)}"
+            line = f"{safe_text(label(event))}: {safe_text(status, 40)}"
         elif event.kind in _LINE_KINDS:
             message = safe_text(event.message, _MESSAGE_LIMIT)
-            line = f"{safe_text(event.target)}: {event.kind}" + (f" ({message})" if message else "")
+            line = f"{safe_text(label(event))}: {event.kind}" + (f" ({message})" if message else "")
             if event.kind == "built" and event.data.get("cost"):
                 line += f" {usd(float(event.data['cost']))}"
         else:
@@ -99,5 +104,5 @@ class QuietReporter:
 
     def emit(self, event: Event) -> None:
         if event.kind in _FAILED_KINDS - {EventKind.SKIPPED}:     # a skip follows a failure shown already
-            print(f"{safe_text(event.target)}: {event.kind} ({safe_text(event.message, _MESSAGE_LIMIT)})",
+            print(f"{safe_text(label(event))}: {event.kind} ({safe_text(event.message, _MESSAGE_LIMIT)})",
                   file=self.stream, flush=True)

@@ -127,11 +127,24 @@ class TargetPlan:
     locked: LockEntry | None = None
     retouched: bool = False                     # its outputs on disk are an artist's (``adopt``)
     review: str = "unreviewed"                  # approved | rejected | lapsed | unreviewed (``verdicts``)
+    same_grid: bool = False                     # a grid's cell whose one generation another cell pays for
 
     @property
     def sharing(self) -> str | None:
         """What ``plan`` and ``build`` say of a target whose generation another target pays for."""
+        if self.same_grid:
+            return f"one grid image with {self.shares_with}"
         return f"shares with {self.shares_with}: paid once" if self.shares_with else None
+
+    def grid_json(self) -> dict[str, Any]:
+        """A grid cell's grid, for ``plan --json``: its cells read as one generation (``paid_by``: the
+        cell whose generation this plan pays, itself or another cell; None when nothing is generated)."""
+        assert self.target.grid is not None
+        cols, rows = self.target.grid
+        paid_by = self.name if self.action == Action.GENERATE else self.shares_with if self.same_grid else None
+        return {"target": self.target.base, "cols": cols, "rows": rows, "cells": cols * rows,
+                "label": grid_label(self.target.base, self.target.grid, cols * rows), "paid_by": paid_by,
+                **({"cost_per_cell": round(self.cost / (cols * rows), 6)} if paid_by == self.name else {})}
 
     @property
     def needs_review(self) -> bool:
@@ -166,7 +179,17 @@ class TargetPlan:
             "tags": list(self.target.tags), "notes": self.target.notes, "meta": self.target.meta or {},
             "review": self.locked.review.to_json(self.review) if self.locked and self.locked.review
             else {"state": self.review},
+            **({"grid": self.grid_json()} if self.target.grid is not None else {}),
         }
+
+
+def grid_label(base: str, grid: tuple[int, int], count: int) -> str:
+    """How ``plan`` and ``build`` name ``count`` cells of a grid target: ``potions (4×4 grid, 16 cells)``
+    when they are all of them, else ``potions (3 of 16 cells)``."""
+    cols, rows = grid
+    if count == cols * rows:
+        return f"{base} ({cols}×{rows} grid, {count} cells)"
+    return f"{base} ({count} of {cols * rows} cells)"
 
 
 @dataclass
@@ -290,7 +313,17 @@ def make_plan(manifest: Manifest, keyed: dict[str, KeyedTarget], lock: Lock, sto
                 retried = retry_uncertain is True or bool(retry_uncertain and name in retry_uncertain)
                 _uncertain(item, uncertain[kt.key], retried=retried)
         items.append(item)
+    _mark_grid_cells(items)
     return Plan(items=items, offline=offline)
+
+
+def _mark_grid_cells(items: list[TargetPlan]) -> None:
+    """A grid's cells have one key: the first pays and the others share it. That is one generation of
+    one target, not targets reusing another's image: ``same_grid`` says so (no "shared", no savings)."""
+    bases = {i.name: i.target.base for i in items if i.target.grid is not None}
+    for item in items:
+        if item.action == Action.SHARE and item.target.grid is not None:
+            item.same_grid = bases.get(item.shares_with or "") == item.target.base
 
 
 def _output_reasons(kt: KeyedTarget, locked: LockEntry | None, store: Store, offline: bool, root: str,

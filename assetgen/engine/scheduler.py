@@ -37,6 +37,7 @@ from ..state.journal import (MAX_DOWNLOAD_ATTEMPTS, Journal, JournalRecord, Jour
 from ..state.index import IndexEntry
 from ..state.statcache import sha256_bytes
 from .events import Event, EventKind, Reporter, utc_now
+from .gridlines import GridLines
 from .leases import Leases
 from .outputs import OutputWriter
 from .plan import Action, Plan, ReasonKind, TargetPlan, price
@@ -381,6 +382,7 @@ class Builder:
         self.retry_uncertain = retry_uncertain
         self._uncertain: dict[str, str] = {}         # key → why it is not submitted again
         self._items_by_key: dict[str, TargetPlan] | None = None
+        self._grids = GridLines(plan.stale, self.emit)   # a grid's cells: one line, savings once
 
     def spec_of(self, key: str) -> dict[str, Any] | None:
         """The canonical spec of the planned target with this key (what the ledger keeps for history)."""
@@ -390,6 +392,9 @@ class Builder:
         return item.spec if item is not None else None
 
     def emit(self, kind: EventKind, target: str, message: str = "", **data: Any) -> None:
+        label = self._grids.label(target) if "label" not in data else None
+        if label:                               # a grid's task is the grid's, not its first cell's
+            data["label"] = label
         self.reporter.emit(Event(kind=kind, target=target, message=message, data=data))
 
     # -- the run ------------------------------------------------------------------------------------
@@ -420,6 +425,7 @@ class Builder:
                 task.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
             self.outputs.flush()
+            self._grids.flush(spent=self.session.spent)
         if self._fatal is not None:
             raise self._fatal
         return self.report
@@ -517,7 +523,9 @@ class Builder:
         if result.status == Status.PENDING:
             self._pending.add(item.name)
         self.report.results.append(result)
-        self.emit(EventKind(result.status), item.name, result.message, cost=result.cost, spent=self.session.spent)
+        if not self._grids.hold(item, result, spent=self.session.spent):
+            self.emit(EventKind(result.status), item.name, result.message, cost=result.cost,
+                      spent=self.session.spent)
         self._done[item.name].set()
 
     async def _build_one(self, item: TargetPlan, pending: dict[str, JournalRecord]) -> TargetResult:
@@ -535,7 +543,7 @@ class Builder:
             if entry is not None:
                 await self.outputs.write(item, entry)
                 where = "from the remote cache" if item.remote else "from cache"
-                return TargetResult(item.name, Status.RESTORED, where, saved=entry.cost)
+                return TargetResult(item.name, Status.RESTORED, where, saved=self._grids.saved(item, entry.cost))
             # The remote copy was unusable (reported already): generate it after all.
         waited = await self._upstream(item)
         if waited is not None:
@@ -559,9 +567,11 @@ class Builder:
             return TargetResult(item.name, Status.SUPERSEDED, "a newer spec replaced it; its image is cached",
                                 cost=paid)
         await self.outputs.write(item, entry)
+        if not owner and item.same_grid:        # a cell of the grid whose one image was just made
+            return TargetResult(item.name, Status.BUILT, item.sharing or "", task_id=entry.task_id)
         if not owner:
             return TargetResult(item.name, Status.SHARED, item.sharing or "shares with another target: paid once",
-                                saved=entry.cost, task_id=entry.task_id)
+                                saved=self._grids.saved(item, entry.cost), task_id=entry.task_id)
         return self._built(item, entry, paid_now)
 
     async def _upstream(self, item: TargetPlan) -> TargetResult | None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import AssetgenError, ManifestError, Problem
+from ..errors import AssetgenError
 from ..images import sheets as packer
 from ..images.size import decode_problem
 from ..manifest.sheets import Sheet, member_output_index
@@ -25,6 +26,8 @@ from ..state.atomic import atomic_write
 from ..state.statcache import sha256_bytes
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .plan import Plan
     from .project import Project
 
@@ -141,12 +144,14 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
     try:
         packing = packer.pack(placed, padding=sheet.padding, power_of_two=sheet.power_of_two,
                               max_size=sheet.max_size)
-    except packer.TooBig as exc:
-        raise ManifestError(str(project.manifest.path), [Problem(
-            f"[sheets.{sheet.name}] is too big for max_size = {sheet.max_size}: {exc}; raise max_size, lower "
-            f"padding, or pack smaller outputs (member_output)", field="max_size",
-            line=project.manifest.lines.line(("sheets", sheet.name, "max_size"))
-            or project.manifest.lines.line(("sheets", sheet.name)))]) from None
+    except packer.TooBig as exc:       # sizes the manifest could not know (trims, served sizes)
+        line = project.manifest.lines.line(("sheets", sheet.name, "max_size")) \
+            or project.manifest.lines.line(("sheets", sheet.name))
+        where = f" ({_shown(project.manifest.path)}:{line})" if line else ""
+        raise AssetgenError(f"sheet '{sheet.name}' not made: {packer.describe(placed, sheet.padding)} need at "
+                            f"least {exc.need}×{exc.need}, more than max_size = {sheet.max_size}{where}; raise "
+                            f"max_size or reduce frames (fewer members, a smaller member_output, less padding); "
+                            f"its members are built") from None
     try:
         files = {sheet.output: packer.compose(packing, images)}
     except unreadable as exc:
@@ -173,6 +178,14 @@ def _make(project: Project, sheet: Sheet, frames: list[tuple[str, str, str]]) ->
 def _unreadable(sheet: Sheet, member: str, path: str, exc: BaseException) -> AssetgenError:
     return AssetgenError(f"sheet '{sheet.name}': {path} (member {member}) cannot be packed: {decode_problem(exc)}; "
                          f"replace that file with a smaller image, or leave {member} out of the sheet's members")
+
+
+def _shown(path: Path) -> str:
+    """The manifest's path as a person here would type it (relative when it can be)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:                  # another drive
+        return str(path)
 
 
 def _drop_removed(project: Project) -> None:

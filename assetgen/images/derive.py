@@ -145,15 +145,15 @@ def derive_all(source: bytes, derivations: Sequence[Derivation]) -> list[bytes]:
         if derivation.passthrough and is_jpeg(source):
             results.append(source)      # a PNG or WEBP served for a .jpg output is converted below
             continue
-        if decoded is None:
-            decoded = _decode(source)
-        image = decoded
         cell = derivation.cell
         if cell is not None:            # a grid's cell is cut out first (``images.grid``)
             if cell not in cells:
-                from .grid import crop_cell
-                cells[cell] = crop_cell(decoded, cell.cols, cell.rows, cell.col, cell.row, cell.trim)
+                cells[cell] = _cell(source, cell)
             image = cells[cell]
+        else:
+            if decoded is None:
+                decoded = _decode(source)
+            image = decoded
         key = derivation.key_out
         if key is not None and derivation.format != "jpg":
             if (cell, key) not in keyed:
@@ -163,6 +163,15 @@ def derive_all(source: bytes, derivations: Sequence[Derivation]) -> list[bytes]:
             image = _resize(image, derivation.resize, derivation.fit, _background(derivation))
         results.append(_encode(image, derivation))
     return results
+
+
+def _cell(source: bytes, cell: Cell) -> Image.Image:
+    """The cell cut out of its grid image, which is decoded and sliced once for all its cells (each
+    cell is a target of its own, so its outputs come in a call of their own)."""
+    from .grid import take_cell
+
+    return take_cell(hashlib.sha256(source).hexdigest(), lambda: _decode(source),
+                     cell.cols, cell.rows, cell.col, cell.row, cell.trim)
 
 
 def _decode(source: bytes) -> Image.Image:

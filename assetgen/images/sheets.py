@@ -53,7 +53,59 @@ class Packing:
 
 
 class TooBig(ValueError):
-    """The frames do not fit in ``max_size`` × ``max_size``; the message says how much room they need."""
+    """The frames do not fit in ``max_size`` × ``max_size``; the message says how much room they need,
+    ``need`` the smallest ``max_size`` that holds them."""
+
+    def __init__(self, message: str, *, need: int) -> None:
+        super().__init__(message)
+        self.need = need
+
+
+def describe(frames: list[Frame], padding: int) -> str:
+    """"16 frames of 32×32 px" / "3 frames of up to 40×64 px, 2 px apart": what is being packed."""
+    widest, tallest = max(f.width for f in frames), max(f.height for f in frames)
+    same = all((f.width, f.height) == (widest, tallest) for f in frames)
+    apart = f", {padding} px apart" if padding else ""
+    count = f"{len(frames)} frame{'s' if len(frames) != 1 else ''}"
+    return f"{count} of {'' if same else 'up to '}{widest}×{tallest} px{apart}"
+
+
+def least_side(frames: list[Frame], padding: int) -> int:
+    """A side no sheet holding ``frames`` can be smaller than (their widest, tallest, and area), no packing."""
+    area = sum((f.width + padding) * (f.height + padding) for f in frames) - padding * padding
+    return max(max(f.width for f in frames), max(f.height for f in frames), math.isqrt(max(0, area - 1)) + 1)
+
+
+def fits(frames: list[Frame], *, padding: int = 0, power_of_two: bool = False, max_size: int = 4096) -> bool:
+    """Whether ``pack`` holds ``frames`` within ``max_size``, packing only when it is close: frames over
+    the lower bound never fit, and frames filling under a ninth of the room with no side over a third
+    always do (shelves of decreasing height use at most 2·area/width + the tallest: under 0.76 of the
+    room), so a manifest of a thousand icons is not packed at every load."""
+    if not frames:
+        return True
+    if least_side(frames, padding) > max_size:
+        return False
+    room = 1 << (max_size.bit_length() - 1) if power_of_two else max_size     # pow2 sides stay within it
+    if 3 * (least_side(frames, padding) + padding) <= room and \
+            3 * (max(max(f.width, f.height) for f in frames) + padding) <= room:
+        return True
+    return _best(frames, padding, power_of_two, max_size) is not None
+
+
+def _need(frames: list[Frame], padding: int, power_of_two: bool, tried: int) -> int:
+    """The smallest ``max_size`` that holds ``frames`` (more than ``tried``, which does not): a search,
+    made only to say so in an error."""
+    def holds(size: int) -> bool:
+        return _best(frames, padding, power_of_two, size) is not None
+
+    low = max(tried, least_side(frames, padding) - 1)       # does not hold
+    high = max(low + 1, 2 * least_side(frames, padding))
+    while not holds(high):
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if holds(middle) else (middle, high)
+    return high
 
 
 def _pow2(value: int) -> int:
@@ -79,6 +131,21 @@ def pack(frames: list[Frame], *, padding: int = 0, power_of_two: bool = False, m
     any order) give the same packing. Raises ``TooBig`` when no sheet within ``max_size`` holds them."""
     if not frames:
         return Packing(1, 1, ())
+    best = _best(frames, padding, power_of_two, max_size)
+    if best is None:
+        need = _need(frames, padding, power_of_two, max_size)
+        raise TooBig(f"{describe(frames, padding)} do not fit in {max_size}×{max_size}; they need at least "
+                     f"{need}×{need}", need=need)
+    placed = sorted(best, key=lambda p: p.frame.name)
+    width = max(p.x + p.frame.width for p in placed)
+    height = max(p.y + p.frame.height for p in placed)
+    if power_of_two:
+        width, height = _pow2(width), _pow2(height)
+    return Packing(width, height, tuple(placed))
+
+
+def _best(frames: list[Frame], padding: int, power_of_two: bool, max_size: int) -> list[Placed] | None:
+    """The squarest, then smallest, shelf packing within ``max_size``; None if there is none."""
     ordered = sorted(frames, key=lambda f: (-f.height, -f.width, f.name))
     widest = max(f.width for f in frames)
     area = sum((f.width + padding) * (f.height + padding) for f in frames)
@@ -94,17 +161,7 @@ def pack(frames: list[Frame], *, padding: int = 0, power_of_two: bool = False, m
         score = (max(sheet_w, sheet_h), sheet_w * sheet_h, sheet_w)     # squarest, then smallest
         if best is None or score < best[:3]:
             best = (*score, placed)
-    if best is None:
-        tallest = max(f.height for f in frames)
-        need = max(widest, tallest, math.ceil(math.sqrt(area)))
-        raise TooBig(f"{len(frames)} frames of {area:,} px² (with padding; the widest {widest} px, the tallest "
-                     f"{tallest} px) do not fit in {max_size}×{max_size}; they need about {need}×{need} or more")
-    placed = sorted(best[3], key=lambda p: p.frame.name)
-    width = max(p.x + p.frame.width for p in placed)
-    height = max(p.y + p.frame.height for p in placed)
-    if power_of_two:
-        width, height = _pow2(width), _pow2(height)
-    return Packing(width, height, tuple(placed))
+    return None if best is None else best[3]
 
 
 def compose(packing: Packing, images: dict[str, bytes]) -> bytes:

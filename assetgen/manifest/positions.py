@@ -98,6 +98,15 @@ class LineIndex:
                 lines.setdefault(table, number + 1)
             elif key is not None:
                 lines.setdefault(table + key, number + 1)
+        # A table that only its sub-tables or dotted keys open (``[targets.X.rows."r1c1"]`` opens
+        # targets.X.rows) is at the first of them, not at its parent's line. Within a table only
+        # (three parts or more): ``targets`` or ``targets.X`` found nowhere stay unknown.
+        implicit: dict[Path, int] = {}
+        for path, number in sorted(lines.items(), key=lambda item: item[1]):
+            for end in range(3, len(path)):
+                implicit.setdefault(path[:end], number)
+        for path, number in implicit.items():
+            lines.setdefault(path, number)
         return lines
 
     def line(self, path: Path) -> int | None:

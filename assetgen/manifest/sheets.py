@@ -3,7 +3,8 @@
 A sheet is resolved after the targets (its members are target names, globs, matrix or grid names and
 tags, like the command line's selection) into a ``Sheet``: the member rows in name order, which output
 of each it packs, and the files it writes. Every problem is reported with its line: an unknown member,
-a sheet file that another target or sheet writes, a metadata format that does not exist.
+a sheet file that another target or sheet writes, a metadata format that does not exist, members that
+cannot fit in ``max_size`` (when their sizes are known before building: ``resize``, the model's size).
 
 A grid target's cells are rows ``<target>.r<row>c<col>`` (1-based) with the *same* generation spec
 (same key: one task pays for all of them, the engine's identical-key sharing), a prompt that begins
@@ -13,14 +14,17 @@ with the layout sentence, and outputs whose derivation cuts their cell first (``
 from __future__ import annotations
 
 import fnmatch
+import math
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem, did_you_mean, listing
+from ..images import sheets as packer
+from ..images.check import SIZE_TOLERANCE
 from ..images.derive import Cell
-from ..images.grid import layout_sentence
+from ..images.grid import layout_sentence, least_cell_size
 from ..images.sheets import METADATA, SUFFIXES
 
 if TYPE_CHECKING:
@@ -62,7 +66,8 @@ def resolve_sheets(raw: Mapping[str, Any], targets: Mapping[str, Target], groups
     for name, spec in raw.items():
         def report(message: str, fieldname: str | None, _name: str = name) -> None:
             problems.append(Problem(f"[sheets.{_name}] {message}", field=fieldname,
-                                    line=lines.line(("sheets", _name) + ((fieldname,) if fieldname else ()))))
+                                    line=lines.line(("sheets", _name) + ((fieldname,) if fieldname else ()))
+                                    or lines.line(("sheets", _name))))
         members = _members(spec, targets, groups, report)
         output = posixpath.normpath(posixpath.join(out_dir, spec.output.replace("\\", "/")))
         if not output.lower().endswith(".png") or spec.output.startswith("/") or \
@@ -101,8 +106,54 @@ def resolve_sheets(raw: Mapping[str, Any], targets: Mapping[str, Target], groups
                 report(f"member_output = '{spec.member_output}' matches no output of target '{missing[0]}'; "
                        f"its outputs: {', '.join(targets[missing[0]].output_paths)}", "member_output")
                 continue
+        too_big = _too_big(sheet, [targets[m] for m in members])
+        if too_big:
+            report(too_big, "max_size")
+            continue
         sheets[name] = sheet
     return sheets
+
+
+def _too_big(sheet: Sheet, members: list[Target]) -> str | None:
+    """Why the members cannot fit in ``max_size``, known before anything is generated (so nothing is
+    paid for a sheet that cannot be made); None if they fit or a frame's size is not known yet. Sizes
+    are the least each frame can have, so a sheet refused here is refused by the build too."""
+    frames = []
+    for target in members:
+        size = least_frame_size(target, member_output_index(sheet, target))
+        if size is None:
+            return None
+        frames.append(packer.Frame(target.name, *size))
+    if packer.fits(frames, padding=sheet.padding, power_of_two=sheet.power_of_two, max_size=sheet.max_size):
+        return None
+    try:
+        packer.pack(frames, padding=sheet.padding, power_of_two=sheet.power_of_two, max_size=sheet.max_size)
+    except packer.TooBig as exc:
+        return (f"cannot hold its frames: {packer.describe(frames, sheet.padding)} need at least "
+                f"{exc.need}×{exc.need}, more than max_size = {sheet.max_size}; raise max_size or reduce "
+                f"frames (fewer members, a smaller member_output, less padding)")
+    return None
+
+
+def least_frame_size(target: Target, index: int) -> tuple[int, int] | None:
+    """The least pixel size output ``index`` of ``target`` can have, before it is built: its ``resize``;
+    else the model's size for its ratio and resolution (less the tolerance a served image may differ
+    by, unless the model's sizes are fixed), cut to its grid cell less the most a trim may take.
+    None when the model's size is not known."""
+    derivation = target.outputs[index].derivation
+    if derivation.resize is not None:
+        return derivation.resize
+    try:
+        model = target.spec_model
+        width, height = target.size
+    except (KeyError, ValueError):
+        return None
+    if target.aspect_ratio not in dict(model.sizes):
+        width, height = (math.ceil(side * (1 - SIZE_TOLERANCE)) for side in (width, height))
+    if derivation.cell is not None:
+        cell = derivation.cell
+        return least_cell_size(width, height, cell.cols, cell.rows, cell.trim)
+    return width, height
 
 
 def _members(spec: Any, targets: Mapping[str, Target], groups: Mapping[str, list[str]],
@@ -110,7 +161,7 @@ def _members(spec: Any, targets: Mapping[str, Target], groups: Mapping[str, list
     """The rows ``members`` and ``tags`` name, sorted; None (reported) if one names nothing."""
     found: list[str] = []
     ok = True
-    known = [n for n in targets if n not in groups] + list(groups)
+    known, shown = _known(targets, groups)
     for pattern in spec.members:
         if pattern.startswith("@"):
             pattern = pattern[1:]
@@ -123,7 +174,7 @@ def _members(spec: Any, targets: Mapping[str, Target], groups: Mapping[str, list
             if not matched:
                 report(f"member '{pattern}' is not a target{did_you_mean(pattern, known)} and matches "
                        f"none (names, matrix or grid names, globs like 'icon.*'); known targets: "
-                       f"{listing(known)}", "members")
+                       f"{listing(shown)}", "members")
                 ok = False
             found += matched
     for tag in spec.tags:
@@ -136,6 +187,28 @@ def _members(spec: Any, targets: Mapping[str, Target], groups: Mapping[str, list
         report("has no members; set members = [\"icon.*\"] (names, globs) and/or tags = [\"ui\"]", "members")
         ok = False
     return tuple(sorted(set(found))) if ok else None
+
+
+def _known(targets: Mapping[str, Target], groups: Mapping[str, list[str]]) -> tuple[list[str], list[str]]:
+    """The names a sheet's member may be (plain targets, matrix and grid names, not their rows: those
+    are globs away), and the same as a person reads them: ``potions (grid, 16 cells)``, ``walk (matrix,
+    4 rows)``; in the manifest's order."""
+    group_of = {row: base for base, rows in groups.items() for row in rows}
+    names: list[str] = []
+    for name in targets:
+        name = group_of.get(name, name)
+        if name not in names:
+            names.append(name)
+    shown = []
+    for name in names:
+        if name in groups:
+            rows = groups[name]
+            grid = targets[rows[0]].grid is not None
+            unit = ("cell" if grid else "row") + ("s" if len(rows) != 1 else "")
+            shown.append(f"{name} ({'grid' if grid else 'matrix'}, {len(rows)} {unit})")
+        else:
+            shown.append(name)
+    return names, shown
 
 
 def member_output_index(sheet: Sheet, target: Target) -> int:
