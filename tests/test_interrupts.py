@@ -52,7 +52,9 @@ def test_lock_is_written_after_each_target_so_a_killed_build_keeps_them(tmp_path
         proc = start_build(manifest, emu)
         # The first target has finished by now, and the second task is journaled. (Killed between the
         # intent's fsync and the task id's, the key would be uncertain: see tests/test_uncertain.py.)
-        wait_for(lambda: len(emu.submissions) == 2 and len(journaled(tmp_path)) == 1)
+        # (the first one's journal record goes in the same step as its outputs and lock entry, after its
+        # objects' fsync in a worker thread: wait for that step, not just for the second submission)
+        wait_for(lambda: len(emu.submissions) == 2 and len(journaled(tmp_path)) == 1 and len(locked(tmp_path)) == 1)
         proc.kill()
         proc.communicate(timeout=10)
         assert len(locked(tmp_path)) == 1
