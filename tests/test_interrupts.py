@@ -16,7 +16,13 @@ pytestmark = pytest.mark.slow          # real processes, signals or watches (see
 
 def journal(root: Path) -> list[dict]:
     folder = root / ".assetgen" / "journal"
-    return [json.loads(p.read_text()) for p in folder.glob("*.json")] if folder.exists() else []
+    found = []
+    for path in folder.glob("*.json") if folder.exists() else []:
+        try:
+            found.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            continue                    # removed by the build between the listing and the read
+    return found
 
 
 def journaled(root: Path) -> list[dict]:

@@ -26,7 +26,12 @@ pytestmark = pytest.mark.slow          # real processes, signals or watches (see
 
 def journaled(root: Path) -> list[dict]:
     folder = root / ".assetgen" / "journal"
-    found = [json.loads(p.read_text()) for p in folder.glob("*.json")] if folder.is_dir() else []
+    found = []
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            found.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            continue                    # removed by the build between the listing and the read
     return [r for r in found if r["submissions"] and all(s["task_id"] for s in r["submissions"])]
 
 

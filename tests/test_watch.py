@@ -262,3 +262,47 @@ def test_documented_limit_warnings_are_printed_once_per_load_that_changes_them(t
             wait_for(lambda: watch.settled(3))
             assert "Warning: target 'wordier': its prompt has" in watch.output, watch.output
             assert watch.output.count("Warning: target 'wordy'") == 2      # the changed list, shown again
+
+
+def test_a_save_between_a_rebuild_and_the_watch_starting_is_not_missed(tmp_path: Path) -> None:
+    """A fix saved right after the watch read the broken manifest, before its file watch was set up,
+    fires no event: the watch compares the manifest with what its last rebuild read at each quiet tick
+    (it once waited for the next save forever)."""
+    import asyncio
+
+    from assetgen.commands.watch import Watcher, WatchOptions
+    from assetgen.engine.events import QuietReporter
+    from assetgen.providers.offline import OfflineProvider
+
+    manifest = write_manifest(tmp_path, targets("a"))
+    good = manifest.read_text(encoding="utf-8")
+    manifest.write_text(good.replace('prompt = "a picture of a"', 'prompt = "a picture of a"\nmodle = "x"'),
+                        encoding="utf-8")
+    said: list[str] = []
+
+    class SavedDuringTheFirstRebuild(Watcher):
+        second = asyncio.Event()
+
+        async def rebuild(self) -> None:
+            await super().rebuild()
+            if self.rebuilds == 1:
+                manifest.write_text(good, encoding="utf-8")      # before awatch starts: no event
+            else:
+                self.second.set()
+
+    async def main() -> int:
+        watcher = SavedDuringTheFirstRebuild(manifest, OfflineProvider(), WatchOptions(offline=True, settle=0.05),
+                                             reporter=QuietReporter(), echo=said.append)
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(watcher.run(stop))
+        try:
+            await asyncio.wait_for(watcher.second.wait(), timeout=10)
+        except TimeoutError:
+            pass
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+        return watcher.rebuilds
+
+    assert asyncio.run(main()) >= 2
+    assert any("unknown field 'modle'" in line for line in said)
+    assert "a" in tomllib.loads((tmp_path / "assets.lock").read_text(encoding="utf-8"))["targets"]

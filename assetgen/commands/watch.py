@@ -81,6 +81,7 @@ class Watcher:
         self.after_build: Callable[[Project, BuildReport | None], None] | None = None
         self._editor_noise_filter = watchfiles.DefaultFilter()   # swap files, backups, .git, …
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._read_stamp: tuple[int, int] | None = None    # the manifest as the last rebuild read it
 
     def call(self, fn: Callable[[Lock], _T], timeout: float = 60.0) -> _T:
         """``fn(lock)`` run on the watch's event loop, from another thread (the live gallery's buttons),
@@ -113,8 +114,10 @@ class Watcher:
                     debounce=_MAX_BATCH_MS, stop_event=stop, recursive=False, rust_timeout=500,
                     yield_on_timeout=True):
                 # An empty batch is a quiet tick: a named file may have appeared while a new folder's
-                # watch was being set up (or in a folder that did not exist yet), so look once.
-                if changes or any(path.exists() for path in self._missing()):
+                # watch was being set up (or in a folder that did not exist yet), or the manifest saved
+                # between the last rebuild's read and this watch's start (no event for it): look once.
+                missed = self._manifest_stamp() != self._read_stamp
+                if changes or missed or any(path.exists() for path in self._missing()):
                     await self.rebuild()
                     if self._watched_folders() != paths:
                         break                       # a new reference folder: watch it too
@@ -129,8 +132,16 @@ class Watcher:
         self.store.close()
         await self.provider.aclose()
 
+    def _manifest_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
     async def rebuild(self) -> None:
         self.rebuilds += 1
+        self._read_stamp = self._manifest_stamp()     # before the read: a save during it is seen later
         try:
             project = Project.open(self.path, profile=self.options.profile, store=self.store, lock=self.lock,
                                    use_remote=self.options.use_remote, warn=self._warn_once)
