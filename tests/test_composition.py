@@ -8,13 +8,12 @@ unchanged by ``test_keys_golden``; here the new features' precedence, order and 
 from __future__ import annotations
 
 import hashlib
-import tomllib
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers.core import merged_toml_blocks
 from helpers.project import ProjectDir
 
 from assetgen.errors import ManifestError
@@ -486,16 +485,7 @@ def test_the_readmes_composition_snippets_resolve_as_described(tmp_path: Path) -
 
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = text.split("### Composition:", 1)[1].split("\n## ", 1)[0]
-    data: dict[str, Any] = {"settings": {"out_dir": "out"}}
-    def merge(into: dict[str, Any], more: dict[str, Any]) -> None:
-        for key, value in more.items():
-            if isinstance(value, dict) and isinstance(into.get(key), dict):
-                merge(into[key], value)
-            else:
-                into[key] = value
-
-    for block in re.findall(r"```toml\n(.*?)```", section, re.DOTALL):
-        merge(data, tomllib.loads(block))
+    data = merged_toml_blocks(section, {"settings": {"out_dir": "out"}})
     (tmp_path / "refs").mkdir()
     (tmp_path / "refs" / "palette.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     manifest = assemble(data, LineIndex(""), tmp_path / "assets.toml", "README", None)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.core import merged_toml_blocks
 from tests.helpers.project import ProjectDir
 
 GOLDEN = Path(__file__).parent / "golden" / "export"
@@ -124,26 +125,13 @@ def test_settings_export_rewritten_by_a_build_that_changed_something(project: Pr
 
 def readme_composition(body_after: str = "") -> str:
     """The README's composition snippets merged into one manifest (they repeat ``[defaults]``)."""
-    import re
-    import tomllib
-
     import tomli_w
 
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = text.split("### Composition:", 1)[1].split("\n### ", 1)[0]
     data: dict = {"settings": {"out_dir": "assets/generated", "provider": "offline"},
                   "defaults": {"resolution": "0.5K"}}
-
-    def merge(into: dict, more: dict) -> None:
-        for key, value in more.items():
-            if isinstance(value, dict) and isinstance(into.get(key), dict):
-                merge(into[key], value)
-            else:
-                into[key] = value
-
-    for block in re.findall(r"```toml\n(.*?)```", section, re.DOTALL):
-        merge(data, tomllib.loads(block))
-    return tomli_w.dumps(data) + body_after
+    return tomli_w.dumps(merged_toml_blocks(section, data)) + body_after
 
 
 def test_readme_composition_exports_with_colliding_stems_disambiguated(empty_project: ProjectDir) -> None:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 import tomllib
 from pathlib import Path
 
 import pytest
-from helpers.online import emulator, run, start_build, targets, wait_for, write_manifest
+from helpers.online import emulator, journal_records, journaled, run, start_build, targets, wait_for, write_manifest
 
 pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
-
-
-def journal(root: Path) -> list[dict]:
-    folder = root / ".assetgen" / "journal"
-    found = []
-    for path in folder.glob("*.json") if folder.exists() else []:
-        try:
-            found.append(json.loads(path.read_text()))
-        except FileNotFoundError:
-            continue                    # removed by the build between the listing and the read
-    return found
-
-
-def journaled(root: Path) -> list[dict]:
-    """Records whose every submission has its task id (an intent alone is an uncertain key)."""
-    return [r for r in journal(root) if all(s["task_id"] for s in r["submissions"])]
 
 
 def locked(root: Path) -> set[str]:
@@ -47,7 +30,7 @@ def test_kill_9_then_rebuild_submits_nothing_new(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert len(emu.submissions) == 4                   # every task was collected, none paid again
         assert locked(tmp_path) == {"a", "b", "c", "d"}
-        assert journal(tmp_path) == []
+        assert journal_records(tmp_path) == []
         assert "collected 4 task(s)" in result.output
 
 
@@ -81,7 +64,7 @@ def test_first_ctrl_c_stops_submitting_and_finishes_what_is_in_flight(tmp_path: 
         assert proc.returncode == 1                        # two targets were not built
         assert len(emu.submissions) == 2
         assert len(locked(tmp_path)) == 2                  # the in-flight pair finished and was kept
-        assert journal(tmp_path) == []
+        assert journal_records(tmp_path) == []
         assert run(manifest, emu, "build").exit_code == 0
         assert len(emu.submissions) == 4
 
@@ -97,7 +80,7 @@ def test_second_ctrl_c_exits_now_with_the_journal_intact(tmp_path: Path) -> None
         output, _ = proc.communicate(timeout=10)
         assert proc.returncode == 130
         assert "assetgen build" in output and "journal" in output
-        assert len(journal(tmp_path)) == 2
+        assert len(journal_records(tmp_path)) == 2
         result = run(manifest, emu, "build")
         assert result.exit_code == 0
         assert len(emu.submissions) == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import random
 import signal
@@ -19,20 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers.online import emulator, env_for, run, start_build, targets, wait_for, write_manifest
+from helpers.online import emulator, env_for, journaled, run, start_build, targets, wait_for, write_manifest
 
 pytestmark = pytest.mark.slow          # real processes, signals or watches (see CONTRIBUTING.md)
-
-
-def journaled(root: Path) -> list[dict]:
-    folder = root / ".assetgen" / "journal"
-    found = []
-    for path in folder.glob("*.json") if folder.is_dir() else []:
-        try:
-            found.append(json.loads(path.read_text()))
-        except FileNotFoundError:
-            continue                    # removed by the build between the listing and the read
-    return [r for r in found if r["submissions"] and all(s["task_id"] for s in r["submissions"])]
 
 
 def locked(root: Path) -> dict[str, dict]:

@@ -3,8 +3,11 @@ the lock entry a build would have written for a target, without the CLI or a bui
 
 from __future__ import annotations
 
+import re
 import textwrap
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from assetgen.engine.keys import KeyedTarget, compute_keys
 from assetgen.manifest.loader import load
@@ -46,3 +49,18 @@ def built_entry(manifest: Manifest, keyed: KeyedTarget, data: bytes = b"image", 
         outputs.append(LockedOutput(path=out.path, sha256=sha, size=len(data), source=sha))
     return LockEntry(key=keyed.key, model=keyed.target.model, outputs=tuple(outputs), spec=keyed.spec,
                      cost=cost, task_id="task-1", built_at="2026-01-01T00:00:00Z", placeholder=placeholder)
+
+
+def merged_toml_blocks(text: str, into: dict[str, Any]) -> dict[str, Any]:
+    """Every ```toml block of ``text`` (a README section) merged into ``into`` table by table: the
+    README's snippets repeat tables such as ``[defaults]``, so they cannot simply be concatenated."""
+    def merge(target: dict[str, Any], more: dict[str, Any]) -> None:
+        for key, value in more.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    for block in re.findall(r"```toml\n(.*?)```", text, re.DOTALL):
+        merge(into, tomllib.loads(block))
+    return into

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,21 @@ def all_text_under(root: Path) -> str:
         if path.is_file():
             chunks.append(path.read_bytes().decode("latin-1"))
     return "\n".join(chunks)
+
+
+def journal_records(root: Path) -> list[dict[str, Any]]:
+    """The journal's records as a running build may leave them (one removed between the listing and
+    the read is skipped: its target just finished)."""
+    folder = root / ".assetgen" / "journal"
+    found = []
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            found.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def journaled(root: Path) -> list[dict[str, Any]]:
+    """Records whose every submission has its task id (an intent alone is an uncertain key)."""
+    return [r for r in journal_records(root) if r["submissions"] and all(s["task_id"] for s in r["submissions"])]
